@@ -1,0 +1,40 @@
+"""wengert: reverse-mode automatic differentiation for Python and NumPy.
+
+Write a function with NumPy (``import wengert.numpy as np``, or plain ``numpy``) and get its
+exact gradient::
+
+    import wengert
+    import wengert.numpy as np
+
+    def f(x, y):
+        return np.sin(x * y)
+
+    wengert.grad(f)(1.0, 2.0)          # 2 * cos(2)
+    wengert.grad(f, argnum=(0, 1))(1.0, 2.0)
+
+The forward pass records every elementary operation on a tape (the Wengert list); the
+backward pass walks it in reverse, applying each operation's derivative rule.
+"""
+
+from ._api import elementwise_grad, grad, make_vjp, stop_gradient, value_and_grad, vjp
+from ._core import Box, EscapedTracerError, no_grad
+from ._custom import custom_vjp, defvjp, primitive
+from .numpy._box import ConversionError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Box",
+    "ConversionError",
+    "EscapedTracerError",
+    "custom_vjp",
+    "defvjp",
+    "elementwise_grad",
+    "grad",
+    "make_vjp",
+    "no_grad",
+    "primitive",
+    "stop_gradient",
+    "value_and_grad",
+    "vjp",
+]

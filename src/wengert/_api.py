@@ -1,0 +1,298 @@
+"""The gradient API: ``grad``, ``value_and_grad``, ``elementwise_grad``, ``vjp``, ``make_vjp``,
+``stop_gradient``.
+
+Each call records the function on a fresh :class:`~wengert._core.Trace` (the forward pass),
+then seeds the output cotangents and runs :func:`~wengert._core.sweep` (the backward pass).
+Arguments and results may be nested lists, tuples and dicts of arrays and scalars; gradients
+come back with the structure of the arguments they belong to.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from ._core import Box, Trace, input_box, strip, sweep
+from ._tree import flatten, tree_map, unflatten
+from .numpy._wrap import fit
+
+__all__ = ["grad", "value_and_grad", "elementwise_grad", "vjp", "make_vjp", "stop_gradient"]
+
+ArgNum = int | Sequence[int]
+
+
+def stop_gradient(x: Any) -> Any:
+    """Return ``x`` (a value or a nested list/tuple/dict of values) with every trace removed.
+
+    Arguments:
+        x: anything; traced values inside it are replaced by their plain values.
+
+    Returns:
+        The same structure holding plain values, which carry no gradient.
+    """
+    return tree_map(strip, x)
+
+
+# ----------------------------------------------------------------------------- recording
+class _Recording:
+    """The forward pass of one call: the Wengert list, where the inputs sit on it, and the
+    function's (still traced) result."""
+
+    __slots__ = ("trace", "nodes", "inputs", "out", "aux", "single", "lock")
+
+    def __init__(self, api: str, fun: Callable, args: tuple, kwargs: dict, argnum: ArgNum,
+                 has_aux: bool):
+        self.single = isinstance(argnum, (int, np.integer))
+        argnums = (int(argnum),) if self.single else tuple(int(k) for k in argnum)
+        for k in argnums:
+            if not -len(args) <= k < len(args):
+                raise ValueError(f"{api}: argnum {k} is out of range for a call with {len(args)} "
+                                 "positional argument(s); pass the argument to differentiate "
+                                 "positionally, or choose another argnum.")
+        if len({k % len(args) for k in argnums}) != len(argnums):
+            raise ValueError(f"{api}: argnum {argnum} names the same argument twice.")
+        self.trace = trace = Trace()
+        self.lock = threading.Lock()
+        args = list(args)
+        self.inputs = []  # per differentiated argument: (structure, input boxes)
+        for k in argnums:
+            leaves, structure = flatten(args[k])
+            boxes = [input_box(_input(leaf, api, k), trace) for leaf in leaves]
+            args[k] = unflatten(structure, boxes)
+            self.inputs.append((structure, boxes))
+        try:
+            out = fun(*args, **kwargs)
+        finally:
+            self.nodes = trace.close()
+        self.aux = None
+        if has_aux:
+            if not (isinstance(out, (tuple, list)) and len(out) == 2):
+                raise TypeError(f"{api}: with has_aux=True the function must return a pair "
+                                f"(output, auxiliary data); it returned {_describe(out)}.")
+            out, self.aux = out[0], self._plain(out[1])
+        self.out = out
+
+    def _plain(self, tree: Any) -> Any:
+        """``tree`` with this trace's boxes replaced by their values (outer traces stay)."""
+        return tree_map(lambda v: v.value if type(v) is Box and v.trace is self.trace else v, tree)
+
+    def backward(self, outs: list, cotangents: list, free: bool) -> tuple:
+        """Sweep from the given output leaves and cotangents; return the input gradients."""
+        with self.lock:  # a recording kept by vjp may be swept from several threads
+            for o, c in zip(outs, cotangents):
+                if type(o) is Box and o.trace is self.trace:
+                    o.adj = c if o.adj is None else o.adj + c
+            sweep(self.nodes)
+            grads = []
+            for structure, boxes in self.inputs:
+                leaves = [_finish(b.adj, b.value) for b in boxes]
+                for b in boxes:
+                    b.adj = None
+                grads.append(unflatten(structure, leaves))
+            if free:
+                self.nodes.clear()
+        return grads[0] if self.single else tuple(grads)
+
+
+def _input(x: Any, api: str, k: int) -> Any:
+    """Check that ``x`` can be differentiated with respect to; promote Python ints to float."""
+    if type(x) is bool or isinstance(x, np.bool_):
+        kind = "a bool"
+    elif type(x) is int:
+        return float(x)
+    elif isinstance(x, (float, complex)):
+        return x
+    else:
+        dtype = getattr(x, "dtype", None)
+        if dtype is not None and np.dtype(dtype).kind in "fc":
+            return x
+        kind = f"{_describe(x)}" if dtype is None else f"an array of dtype {dtype}"
+    hint = (" Convert it with x.astype(float)." if "dtype" in kind and np.dtype(x.dtype).kind in "iub"
+            else "")
+    raise TypeError(f"{api}: argument {k} is {kind}; wengert differentiates with respect to "
+                    "floating point or complex numbers and arrays (and lists, tuples and dicts of "
+                    f"them).{hint} To keep it fixed, choose other arguments with argnum.")
+
+
+def _describe(x: Any) -> str:
+    shape = getattr(strip(x), "shape", None)
+    return f"a {type(strip(x)).__name__}" + (f" of shape {shape}" if shape is not None else "")
+
+
+def _finish(g: Any, x: Any) -> Any:
+    """The gradient of input ``x``: zeros if nothing reached it, shaped and typed like ``x``,
+    a float for a Python scalar input, and always a writable array of its own."""
+    if g is None:
+        return 0.0 * x if isinstance(x, (float, complex)) else np.zeros_like(strip(x))
+    g = fit(g, x)
+    if type(g) is Box:
+        return g
+    if isinstance(x, (float, complex)) and np.ndim(g) == 0:
+        return type(x)(g) if isinstance(x, complex) or np.isrealobj(g) else g.item()
+    if isinstance(g, np.ndarray) and not g.flags.writeable:
+        g = g.copy()
+    return g
+
+
+def _seed(out: Any, api: str) -> Any:
+    """The cotangent 1 for a scalar output."""
+    v = strip(out)
+    if isinstance(v, (list, tuple, dict)):
+        raise TypeError(f"{api}: the function must return a single scalar, but it returned a "
+                        f"{type(v).__name__}. Return the loss alone, or use has_aux=True to return "
+                        "(loss, auxiliary data).")
+    dtype = np.result_type(v) if not hasattr(v, "dtype") else v.dtype
+    if np.size(v) != 1 or dtype.kind not in "fiub":
+        what = (f"an array of shape {np.shape(v)}" if np.size(v) != 1 else f"a value of dtype {dtype}")
+        advice = ("a complex output has no gradient in this sense: differentiate its real part, "
+                  "its abs, or use vjp" if dtype.kind == "c" else
+                  "use elementwise_grad, vjp or jacobian for non-scalar outputs, or reduce it "
+                  "(for example with np.sum) first")
+        raise TypeError(f"{api}: the function must return a real scalar (a float or an array "
+                        f"with one element), but it returned {what}; {advice}.")
+    if isinstance(v, (int, float)):
+        return 1.0
+    return np.ones_like(v, dtype=dtype if dtype.kind == "f" else float)
+
+
+# ----------------------------------------------------------------------------- public API
+def value_and_grad(fun: Callable, argnum: ArgNum = 0, has_aux: bool = False) -> Callable:
+    """Make a function that returns both ``fun``'s value and its gradient.
+
+    Arguments:
+        fun: a function returning a real scalar (a float or an array with one element), or,
+            with ``has_aux``, a pair ``(scalar, auxiliary data)``.
+        argnum: the position of the argument to differentiate with respect to, or a tuple of
+            positions.
+        has_aux: whether ``fun`` returns auxiliary data alongside the scalar.
+
+    Returns:
+        A function with ``fun``'s signature returning ``(value, gradient)``, or
+        ``((value, aux), gradient)`` with ``has_aux``. The gradient has the structure of the
+        argument (a tuple of them for a tuple ``argnum``).
+    """
+    @functools.wraps(fun)
+    def value_and_gradient(*args: Any, **kwargs: Any) -> Any:
+        rec = _Recording("grad", fun, args, kwargs, argnum, has_aux)
+        value = rec._plain(rec.out)
+        g = rec.backward([rec.out], [_seed(rec.out, "grad")], free=True)
+        return ((value, rec.aux) if has_aux else value), g
+    return value_and_gradient
+
+
+def grad(fun: Callable, argnum: ArgNum = 0, has_aux: bool = False) -> Callable:
+    """Make a function that returns the gradient of ``fun``.
+
+    Arguments:
+        fun: a function returning a real scalar (a float or an array with one element), or,
+            with ``has_aux``, a pair ``(scalar, auxiliary data)``.
+        argnum: the position of the argument to differentiate with respect to, or a tuple of
+            positions.
+        has_aux: whether ``fun`` returns auxiliary data alongside the scalar.
+
+    Returns:
+        A function with ``fun``'s signature returning the gradient (``(gradient, aux)`` with
+        ``has_aux``). The gradient has the structure, shape and dtype of the argument; a tuple
+        of them for a tuple ``argnum``. An output that does not depend on the argument gives
+        zeros.
+
+    Example:
+        >>> import wengert, wengert.numpy as np
+        >>> wengert.grad(lambda x: np.sin(x) * x)(0.0)
+        0.0
+    """
+    value_and_gradient = value_and_grad(fun, argnum, has_aux)
+
+    @functools.wraps(fun)
+    def gradient(*args: Any, **kwargs: Any) -> Any:
+        value, g = value_and_gradient(*args, **kwargs)
+        return (g, value[1]) if has_aux else g
+    return gradient
+
+
+def elementwise_grad(fun: Callable, argnum: ArgNum = 0, has_aux: bool = False) -> Callable:
+    """Make a function that returns the sum of the gradients of every output element.
+
+    For a function applied elementwise (``y[i]`` depends only on ``x[i]``) this is the
+    derivative of each element. It is the vector-Jacobian product with a cotangent of ones.
+
+    Arguments:
+        fun: a function returning an array (or a nested structure of arrays).
+        argnum: the position(s) of the argument(s) to differentiate with respect to.
+        has_aux: whether ``fun`` returns ``(output, auxiliary data)``.
+
+    Returns:
+        A function with ``fun``'s signature returning the gradient (and the aux data with
+        ``has_aux``), shaped like the argument.
+    """
+    @functools.wraps(fun)
+    def gradient(*args: Any, **kwargs: Any) -> Any:
+        rec = _Recording("elementwise_grad", fun, args, kwargs, argnum, has_aux)
+        outs, _ = flatten(rec.out)
+        ones = [np.ones_like(strip(o), dtype=_cotangent_dtype(o)) for o in outs]
+        g = rec.backward(outs, ones, free=True)
+        return (g, rec.aux) if has_aux else g
+    return gradient
+
+
+def _cotangent_dtype(o: Any) -> Any:
+    dtype = np.result_type(strip(o))
+    return dtype if dtype.kind in "fc" else float
+
+
+def _make_vjp_function(rec: _Recording, api: str) -> Callable:
+    outs, structure = flatten(rec.out)
+
+    def vjp_function(cotangent: Any) -> Any:
+        cts, ct_structure = flatten(cotangent)
+        if ct_structure != structure and not (len(outs) == 1 and len(cts) == 1):
+            raise ValueError(f"{api}: the cotangent must have the structure of the output "
+                             f"({len(outs)} array(s)); got {len(cts)}.")
+        for n, (o, c) in enumerate(zip(outs, cts)):
+            if np.shape(strip(c)) != np.shape(strip(o)):
+                raise ValueError(f"{api}: the cotangent of output {n} has shape "
+                                 f"{np.shape(strip(c))}, but the output has shape {np.shape(strip(o))}.")
+        return rec.backward(outs, cts, free=False)
+    return vjp_function
+
+
+def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
+    """Evaluate ``fun(*primals)`` and return a function that pulls cotangents back.
+
+    Arguments:
+        fun: the function to differentiate.
+        *primals: the arguments to evaluate at; all are differentiated with respect to.
+        has_aux: whether ``fun`` returns ``(output, auxiliary data)``.
+
+    Returns:
+        ``(output, vjp_function)`` (``(output, vjp_function, aux)`` with ``has_aux``).
+        ``vjp_function(cotangent)``, with a cotangent shaped like the output, returns a tuple
+        with one cotangent per primal: the vector-Jacobian product. It can be called many
+        times; the recording it needs lives as long as it does.
+    """
+    rec = _Recording("vjp", fun, primals, {}, tuple(range(len(primals))), has_aux)
+    pullback = _make_vjp_function(rec, "vjp")
+    out = rec._plain(rec.out)
+    return (out, pullback, rec.aux) if has_aux else (out, pullback)
+
+
+def make_vjp(fun: Callable, argnum: ArgNum = 0) -> Callable:
+    """Make a function returning ``(vjp_function, value)`` for ``fun`` at given arguments.
+
+    Arguments:
+        fun: the function to differentiate.
+        argnum: the position(s) of the argument(s) to differentiate with respect to.
+
+    Returns:
+        A function with ``fun``'s signature returning ``(vjp_function, value)``, where
+        ``vjp_function(cotangent)`` returns the cotangent of the argument (a tuple of them for
+        a tuple ``argnum``).
+    """
+    @functools.wraps(fun)
+    def make(*args: Any, **kwargs: Any) -> tuple:
+        rec = _Recording("make_vjp", fun, args, kwargs, argnum, False)
+        return _make_vjp_function(rec, "make_vjp"), rec._plain(rec.out)
+    return make

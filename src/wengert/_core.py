@@ -1,0 +1,305 @@
+"""The engine: traced values, the Wengert list they are recorded on, and the reverse sweep.
+
+Nothing here knows about NumPy or about any particular derivative. Recording only writes
+down what ran; the sweep only reads the rules a :class:`Primitive` carries.
+
+A traced value is a :class:`Box`, and a box is also its own entry in the Wengert list: it
+holds the value, the :class:`Primitive` that produced it, that primitive's arguments (with
+this trace's boxes replaced by their values), and its ``parents``: one ``(argnum, rule,
+box)`` triple per traced argument, saying that positional argument ``argnum`` came from
+``box`` and that ``rule`` turns the output's cotangent into that argument's. Inputs are boxes
+with no primitive. The list of a trace holds its boxes in evaluation order, so it is already
+topologically sorted and the sweep is one backward loop, with no recursion and no graph
+search; cotangents accumulate in each box's ``adj`` slot. (One object per operation instead
+of a record plus a box: this is the hottest code in the library.)
+
+Traces nest: a value traced by an outer ``grad`` can be traced again by an inner one, and
+the box of the inner trace then holds the box of the outer trace as its value. Each trace
+has an id drawn from a counter, so an inner trace always has the larger id; an operation
+records on the newest trace among its arguments and computes its value one level down,
+which may record again on an older trace. That is what keeps ``grad(grad(f))`` free of
+perturbation confusion.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Any, Callable
+
+__all__ = ["Box", "Primitive", "Trace", "apply", "binary", "input_box", "no_grad", "record", "strip", "sweep", "unary"]
+
+NO_KWARGS: dict = {}  # shared by every record made without keyword arguments; never mutated
+
+
+class Primitive:
+    """An elementary operation the tape records, with its derivative rules.
+
+    ``vjps[k]`` is the rule for positional argument ``k``: ``rule(g, ans, *args, **kwargs)``
+    returns the cotangent of that argument given the cotangent ``g`` of the output. It is
+    written with wengert's own wrapped functions, so that running it on traced values records
+    it too; that is what makes higher derivatives work. ``fit(cotangent, arg)`` is applied by
+    the sweep to every cotangent a rule returns (undoing broadcasting, matching dtype); it
+    lives in one place instead of in every rule.
+    """
+
+    __slots__ = ("fun", "name", "vjps", "fit", "scalar", "__weakref__")
+
+    def __init__(self, fun: Callable, name: str, vjps: Any = (), fit: Callable | None = None,
+                 scalar: "Primitive | None" = None):
+        self.fun = fun
+        self.name = name
+        self.vjps = vjps
+        self.fit = fit
+        self.scalar = scalar  # see binary()
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+class Trace:
+    """One level of recording: an id (newer traces have larger ids) and its Wengert list.
+
+    ``append`` is the list's bound method, looked up once instead of at every operation."""
+
+    __slots__ = ("id", "nodes", "append")
+
+    def __init__(self) -> None:
+        self.id = next(_trace_ids)
+        self.nodes: list = []
+        self.append = self.nodes.append
+
+    def close(self) -> list:
+        """Stop recording; return the Wengert list. Boxes of a closed trace that escape and
+        are used again raise :class:`EscapedTracerError` instead of recording on a dead tape.
+        (This also breaks the cycle box -> trace -> list -> box.)"""
+        nodes, self.nodes, self.append = self.nodes, [], _escaped
+        return nodes
+
+
+_trace_ids = itertools.count(1)
+
+
+class EscapedTracerError(RuntimeError):
+    """A traced value outlived the gradient computation that created it."""
+
+
+def _escaped(box: "Box") -> None:
+    raise EscapedTracerError(
+        f"{box.prim.name}: an argument is a traced value left over from a gradient computation "
+        "that has already finished (kept in a global, a closure or a list). Use its plain value "
+        "instead: wengert.stop_gradient(x), or return it as an output of the function.")
+
+
+class Box:
+    """A value being traced, and its entry in the Wengert list (see the module docstring).
+
+    The NumPy layer gives boxes the operators, attributes and methods of an ndarray.
+    """
+
+    __slots__ = ("value", "trace", "prim", "args", "kwargs", "parents", "adj")
+
+    def __init__(self, value: Any, trace: Trace, prim: "Primitive | None", args: tuple,
+                 kwargs: dict, parents: tuple):
+        self.value = value
+        self.trace = trace
+        self.prim = prim
+        self.args = args
+        self.kwargs = kwargs
+        self.parents = parents
+        self.adj = None
+
+
+def input_box(value: Any, trace: Trace) -> Box:
+    """Start tracing ``value`` as an input of ``trace``."""
+    box = Box(value, trace, None, (), NO_KWARGS, ())
+    trace.append(box)
+    return box
+
+
+def strip(x: Any) -> Any:
+    """The plain value under any number of boxes."""
+    while type(x) is Box:
+        x = x.value
+    return x
+
+
+# ----------------------------------------------------------------------------- no_grad
+# The hot path reads one module global (`_pausing`, the number of open no_grad blocks in
+# all threads); only when it is non-zero does it look at the thread's own state.
+_pausing = 0
+_local = threading.local()
+_lock = threading.Lock()
+
+
+def _paused(trace: Trace) -> bool:
+    return trace.id < getattr(_local, "below", 0)
+
+
+class no_grad:
+    """Context manager: operations inside it are not recorded on the traces already running.
+
+    Values computed inside come out as plain arrays, cut off from the gradient. A gradient
+    computation started inside the block records as usual. Thread-safe: it affects only the
+    thread that enters it.
+    """
+
+    def __enter__(self) -> "no_grad":
+        global _pausing
+        self._saved = getattr(_local, "below", 0)
+        _local.below = next(_trace_ids)  # every trace started before this point is paused
+        with _lock:
+            _pausing += 1
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        global _pausing
+        _local.below = self._saved
+        with _lock:
+            _pausing -= 1
+
+
+# ----------------------------------------------------------------------------- recording
+def apply(prim: Primitive, args: tuple | list, kwargs: dict) -> Any:
+    """Call ``prim`` on ``args``, recording it on the newest trace among them."""
+    top = None
+    for a in args:
+        if type(a) is Box and (top is None or a.trace.id > top.id):
+            top = a.trace
+    if kwargs:
+        for key, a in kwargs.items():
+            if type(a) is Box:
+                raise TypeError(f"{prim.name}: keyword argument {key!r} is a traced value; "
+                                "pass it positionally so that its gradient can be recorded.")
+    if top is None:
+        return prim.fun(*args, **kwargs)
+    if _pausing and _paused(top):
+        return prim.fun(*[strip(a) for a in args], **kwargs)
+    vals = list(args)
+    parents = []
+    deeper = False
+    for k, a in enumerate(args):
+        if type(a) is Box:
+            if a.trace is top:
+                vals[k] = v = a.value
+                rule = _rule(prim, k)
+                if rule is not None:  # None: this argument has no gradient
+                    parents.append((k, rule, a))
+                deeper = deeper or type(v) is Box
+            else:
+                deeper = True
+    ans = apply(prim, vals, kwargs) if deeper else prim.fun(*vals, **kwargs)
+    return record(top, prim, tuple(vals), kwargs, ans, tuple(parents))
+
+
+def record(trace: Trace, prim: Primitive, args: tuple, kwargs: dict, ans: Any, parents: tuple) -> Box:
+    """Append one entry to the Wengert list of ``trace``; return it (the traced result)."""
+    box = Box(ans, trace, prim, args, kwargs, parents)
+    trace.append(box)
+    return box
+
+
+def _rule(prim: Primitive, k: int) -> Callable | None:
+    try:
+        return prim.vjps[k]
+    except IndexError:
+        raise TypeError(f"{prim.name}: positional argument {k} is a traced value, but there is no "
+                        "derivative with respect to it. Pass a plain value there (for instance "
+                        "wengert.stop_gradient(x)).") from None
+
+
+def unary(prim: Primitive, fun: Callable, fallback: Callable | None) -> Callable:
+    """The recording wrapper of a one-argument primitive, with the fast path inlined.
+
+    ``fun(x)`` computes the value (it may be a quicker equivalent of ``prim.fun``: a Python
+    operator keeps Python floats as floats). Calls with more arguments go to ``fallback``;
+    nested traces and paused recording to :func:`apply`."""
+    rule = prim.vjps[0]
+
+    def call(x, *args, **kwargs):
+        if args or kwargs:
+            return fallback(x, *args, **kwargs)
+        if type(x) is not Box:
+            return fun(x)
+        v = x.value
+        if type(v) is Box or _pausing:
+            return apply(prim, (x,), NO_KWARGS)
+        t = x.trace
+        box = Box(fun(v), t, prim, (v,), NO_KWARGS, ((0, rule, x),))
+        t.append(box)
+        return box
+    return call
+
+
+def binary(prim: Primitive, fun: Callable, fallback: Callable | None) -> Callable:
+    """The recording wrapper of a two-argument primitive, with the fast path inlined.
+
+    When the untraced argument is a Python float or int, the traced one already has the
+    output's shape and dtype, so the entry is recorded with ``prim.scalar``, a twin whose
+    cotangents skip ``fit``."""
+    scalar = prim.scalar or prim
+    rule0, rule1 = prim.vjps[0], prim.vjps[1]
+
+    def call(x, y, *args, **kwargs):
+        if args or kwargs:
+            return fallback(x, y, *args, **kwargs)
+        if type(x) is Box:
+            t = x.trace
+            xv = x.value
+            if type(y) is Box:
+                yv = y.value
+                if y.trace is not t or type(xv) is Box or type(yv) is Box or _pausing:
+                    return apply(prim, (x, y), NO_KWARGS)
+                box = Box(fun(xv, yv), t, prim, (xv, yv), NO_KWARGS, ((0, rule0, x), (1, rule1, y)))
+            else:
+                if type(xv) is Box or _pausing:
+                    return apply(prim, (x, y), NO_KWARGS)
+                box = Box(fun(xv, y), t, scalar if type(y) is float or type(y) is int else prim, (xv, y), NO_KWARGS,
+                          ((0, rule0, x),))
+        elif type(y) is Box:
+            yv = y.value
+            if type(yv) is Box or _pausing:
+                return apply(prim, (x, y), NO_KWARGS)
+            t = y.trace
+            box = Box(fun(x, yv), t, scalar if type(x) is float or type(x) is int else prim, (x, yv), NO_KWARGS,
+                      ((1, rule1, y),))
+        else:
+            return fun(x, y)
+        t.append(box)
+        return box
+    return call
+
+
+# ----------------------------------------------------------------------------- the sweep
+def sweep(nodes: list) -> None:
+    """The reverse sweep: walk the Wengert list backward, turning the cotangents seeded in
+    the outputs' ``adj`` slots into cotangents in the inputs' ``adj`` slots (the caller reads
+    and clears those). Contributions from every use of a value are summed. (Memory peaks
+    when the sweep starts, with every saved value alive, so nothing is gained by dropping
+    entries one by one as the sweep passes them; the caller drops the list afterwards.)"""
+    node = None
+    try:
+        for node in reversed(nodes):
+            g = node.adj
+            if g is None:
+                continue
+            prim = node.prim
+            if prim is None:
+                continue  # an input: its cotangent is the result
+            node.adj = None
+            a = node.value
+            args = node.args
+            kwargs = node.kwargs
+            fit = prim.fit
+            for _, rule, p in node.parents:
+                c = rule(g, a, *args, **kwargs) if kwargs else rule(g, a, *args)
+                if fit is not None:
+                    c = fit(c, p.value)
+                q = p.adj
+                p.adj = c if q is None else q + c
+    except Exception as e:
+        for n in nodes:  # leave no stale cotangents behind for the next sweep
+            n.adj = None
+        if node is not None and node.prim is not None:
+            e.add_note(f"(raised by the derivative rule of '{node.prim.name}' during the reverse sweep)")
+        raise

@@ -1,0 +1,177 @@
+"""What makes a traced value behave like an ndarray: operators, attributes, methods, and the
+two NumPy protocols through which plain ``numpy`` calls reach wengert.
+
+Operators take a fast path (:func:`~wengert._core.apply2` with the Python operator), which
+also keeps Python floats as floats in scalar programs.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Callable
+
+import numpy as np
+
+import wengert.numpy as wnp
+
+from .._core import Box, binary, strip, unary
+from ._wrap import DISPATCH, PRIMITIVES
+
+
+class ConversionError(TypeError):
+    """A traced value was about to be turned into a plain number or array, dropping its gradient."""
+
+
+def _binary(fun: Any, op: Callable) -> tuple[Callable, Callable]:
+    call = binary(PRIMITIVES[fun], op, None)
+    return call, lambda self, other: call(other, self)
+
+
+def _unary(fun: Any, op: Callable) -> Callable:
+    return unary(PRIMITIVES[fun], op, None)
+
+
+def _plain(op: Callable) -> Callable:
+    """An operator whose result carries no gradient (comparisons, floor division)."""
+    return lambda self, other: op(strip(self), strip(other))
+
+
+def _refuse(what: str, advice: str) -> Callable:
+    def method(self: Box, *args: Any, **kwargs: Any) -> Any:
+        raise ConversionError(f"{what} would drop the gradient of a traced value. {advice}")
+    return method
+
+
+B = Box
+B.__add__, B.__radd__ = _binary(np.add, operator.add)
+B.__sub__, B.__rsub__ = _binary(np.subtract, operator.sub)
+B.__mul__, B.__rmul__ = _binary(np.multiply, operator.mul)
+B.__truediv__, B.__rtruediv__ = _binary(np.divide, operator.truediv)
+B.__mod__, B.__rmod__ = _binary(np.remainder, operator.mod)
+B.__pow__, B.__rpow__ = _binary(np.power, operator.pow)
+B.__matmul__, B.__rmatmul__ = _binary(np.matmul, operator.matmul)
+B.__neg__ = _unary(np.negative, operator.neg)
+B.__pos__ = _unary(np.positive, operator.pos)
+B.__abs__ = _unary(np.absolute, operator.abs)
+B.__floordiv__ = _plain(operator.floordiv)
+B.__rfloordiv__ = lambda self, other: strip(other) // strip(self)
+B.__divmod__ = lambda self, other: (self // other, self % other)
+B.__rdivmod__ = lambda self, other: (other // self, other % self)
+B.__lt__, B.__le__ = _plain(operator.lt), _plain(operator.le)
+B.__gt__, B.__ge__ = _plain(operator.gt), _plain(operator.ge)
+B.__eq__, B.__ne__ = _plain(operator.eq), _plain(operator.ne)
+B.__hash__ = None  # like ndarray: elementwise == makes boxes unhashable
+
+# Conversions. bool() and int() of a traced value are piecewise constant, so they are allowed;
+# float() and complex() would silently cut the gradient (math.sin(x), "%f" % x), so they raise.
+B.__bool__ = lambda self: bool(strip(self))
+B.__int__ = lambda self: int(strip(self))
+B.__index__ = lambda self: operator.index(strip(self))
+B.__round__ = lambda self, ndigits=None: round(strip(self), ndigits)
+B.__float__ = _refuse("float(x)", "Use wengert.numpy functions instead of math ones, format with "
+                      "f'{x:.3f}', or call x.item() if you want the plain number on purpose.")
+B.__complex__ = _refuse("complex(x)", "Use wengert.numpy functions instead of cmath ones, or "
+                        "x.item() if you want the plain number on purpose.")
+B.__array__ = _refuse(
+    "Converting to a plain NumPy array (np.asarray, np.array, or NumPy given a list of traced values)",
+    "Use `import wengert.numpy as np`, whose array/asarray/stack keep the gradient, or "
+    "wengert.stop_gradient(x) if you want the plain array on purpose.")
+B.__len__ = lambda self: len(strip(self))
+B.__iter__ = lambda self: (self[i] for i in range(len(self)))
+B.__contains__ = lambda self, item: item in strip(self)
+B.__getitem__ = lambda self, index: wnp._getitem(self, index)
+B.__setitem__ = _refuse("Assigning into a traced array (x[i] = v)", "Build the new array with "
+                        "wengert.numpy.where, concatenate or stack instead.")
+B.__format__ = lambda self, spec: format(strip(self), spec)
+B.__repr__ = lambda self: f"Box({strip(self)!r}, trace={self.trace.id})"
+B.__str__ = lambda self: str(strip(self))
+B.__copy__ = lambda self: wnp.copy(self)
+B.__deepcopy__ = lambda self, memo: wnp.copy(self)
+B.item = lambda self, *args: strip(self).item(*args)
+B.tolist = lambda self: strip(self).tolist()
+
+
+# Attributes.
+def _attr(name: str) -> property:
+    def get(self: Box) -> Any:
+        v = strip(self)
+        return getattr(v, name) if hasattr(v, name) else getattr(np.asarray(v), name)
+    return property(get)
+
+
+B.shape, B.ndim, B.size, B.dtype = _attr("shape"), _attr("ndim"), _attr("size"), _attr("dtype")
+B.T = property(lambda self: wnp.transpose(self))
+B.mT = property(lambda self: wnp.swapaxes(self, -1, -2))
+B.real = property(lambda self: wnp.real(self))
+B.imag = property(lambda self: wnp.imag(self))
+
+
+# Methods with the same arguments as the NumPy function of the same name.
+def _method(fun: Any) -> Callable:
+    def method(self: Box, *args: Any, **kwargs: Any) -> Any:
+        return DISPATCH[fun](self, *args, **kwargs)
+    method.__name__ = fun.__name__
+    return method
+
+
+for _f in (np.sum, np.mean, np.prod, np.max, np.min, np.var, np.std, np.cumsum,
+           np.dot, np.ravel, np.squeeze, np.swapaxes, np.conjugate, np.copy, np.any, np.all,
+           np.argmax, np.argmin, np.argsort, np.nonzero, np.round, np.astype):
+    setattr(B, _f.__name__, _method(_f))
+B.conj = B.conjugate
+
+
+def _shape_args(args: tuple) -> Any:
+    return args[0] if len(args) == 1 else args
+
+
+B.reshape = lambda self, *shape, order="C": wnp.reshape(self, _shape_args(shape), order=order)
+B.transpose = lambda self, *axes: wnp.transpose(self, _shape_args(axes) if axes else None)
+B.flatten = lambda self, order="C": wnp.ravel(self, order)
+B.clip = lambda self, min=None, max=None, **kwargs: wnp.clip(self, min, max, **kwargs)
+
+
+# ----------------------------------------------------------------------------- protocols
+def _array_ufunc(self: Box, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+    wrapper = DISPATCH.get(ufunc)
+    if method == "__call__" and wrapper is not None:
+        return wrapper(*inputs, **kwargs)
+    reduction = _UFUNC_METHODS.get((ufunc, method))
+    if reduction is not None:
+        return reduction(*inputs, **kwargs)
+    what = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+    raise TypeError(f"{what} has no derivative rule in wengert and was called on a traced value. "
+                    "Use another function, wrap the call in wengert.stop_gradient if its gradient "
+                    "is not needed, or give it a rule with wengert.primitive and defvjp.")
+
+
+def _array_function(self: Box, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
+    wrapper = DISPATCH.get(func)
+    if wrapper is None:
+        mod = getattr(func, "__module__", "numpy") or "numpy"
+        raise TypeError(f"{mod}.{func.__name__} has no derivative rule in wengert and was called on "
+                        "a traced value. Use another function, wrap the call in "
+                        "wengert.stop_gradient if its gradient is not needed, or give it a rule with "
+                        "wengert.primitive and defvjp.")
+    return wrapper(*args, **kwargs)
+
+
+B.__array_ufunc__ = _array_ufunc
+B.__array_function__ = _array_function
+
+
+def _reduce(fun: Any) -> Callable:
+    return lambda x, axis=0, dtype=None, out=None, keepdims=False, **kw: DISPATCH[fun](
+        x, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kw)
+
+
+_UFUNC_METHODS = {
+    (np.add, "reduce"): _reduce(np.sum),
+    (np.multiply, "reduce"): _reduce(np.prod),
+    (np.maximum, "reduce"): lambda x, axis=0, out=None, keepdims=False, **kw: DISPATCH[np.max](
+        x, axis=axis, out=out, keepdims=keepdims, **kw),
+    (np.minimum, "reduce"): lambda x, axis=0, out=None, keepdims=False, **kw: DISPATCH[np.min](
+        x, axis=axis, out=out, keepdims=keepdims, **kw),
+    (np.add, "accumulate"): lambda x, axis=0, dtype=None, out=None: DISPATCH[np.cumsum](
+        x, axis=axis, dtype=dtype, out=out),
+}

@@ -1,0 +1,170 @@
+"""NumPy functions whose calling convention needs more than a plain wrapper.
+
+Array construction from lists of traced values, functions taking a list of arrays (each
+element must be traced on its own), ``einsum``'s two call forms, and functions built from
+other wrapped functions (``split``, ``ravel``): their derivatives come from the operations
+they use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.lib.array_utils import normalize_axis_index
+
+import wengert.numpy as wnp
+
+from .._core import Box, strip
+from ._wrap import PRIMITIVES, _general, composite, nondifferentiable
+
+_nonzero = nondifferentiable(np.nonzero)
+
+
+def _has_box(tree: Any) -> bool:
+    if type(tree) is Box:
+        return True
+    return isinstance(tree, (list, tuple)) and any(_has_box(e) for e in tree)
+
+
+# ----------------------------------------------------------------------------- construction
+@composite(np.array)
+def array(object: Any, dtype: Any = None, *, copy: bool = True, order: str = "K",
+          subok: bool = False, ndmin: int = 0, like: Any = None) -> Any:
+    if not _has_box(object):
+        return np.array(object, dtype=dtype, copy=copy, order=order, subok=subok, ndmin=ndmin,
+                        **({} if like is None else {"like": like}))
+    out = object if type(object) is Box else wnp.stack([array(e) for e in object])
+    if dtype is not None:
+        out = wnp.astype(out, dtype)
+    if ndmin > out.ndim:
+        out = wnp.reshape(out, (1,) * (ndmin - out.ndim) + out.shape)
+    return out
+
+
+@composite(np.asarray)
+def asarray(a: Any, dtype: Any = None, order: Any = None, **kwargs: Any) -> Any:
+    if not _has_box(a):
+        return np.asarray(a, dtype=dtype, order=order, **kwargs)
+    return array(a, dtype=dtype) if dtype is not None or type(a) is not Box else a
+
+
+def _converter(fun: Any) -> Any:
+    def convert(a: Any, dtype: Any = None, *args: Any, **kwargs: Any) -> Any:
+        return asarray(a, dtype) if _has_box(a) else fun(a, dtype, *args, **kwargs)
+    return composite(fun)(convert)
+
+
+asanyarray = _converter(np.asanyarray)
+ascontiguousarray = _converter(np.ascontiguousarray)
+asfortranarray = _converter(np.asfortranarray)
+
+
+@composite(np.astype)
+def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> Any:
+    if type(x) is Box and np.dtype(dtype).kind not in "fc":
+        return strip(x).astype(dtype)  # integers and booleans carry no gradient
+    if type(x) is Box:
+        return _general(PRIMITIVES[np.astype], (x, dtype), {}) if np.dtype(dtype) != x.dtype else x
+    if hasattr(x, "astype"):
+        return x.astype(dtype, copy=copy)
+    return np.dtype(dtype).type(x)  # a Python scalar
+
+
+@composite(np.full_like)
+def full_like(a: Any, fill_value: Any, dtype: Any = None, order: str = "K", subok: bool = True,
+              shape: Any = None, **kwargs: Any) -> Any:
+    plain = np.full_like(strip(a), strip(fill_value), dtype=dtype, order=order, subok=subok,
+                         shape=shape, **kwargs)
+    if type(fill_value) is not Box or plain.dtype.kind not in "fc":
+        return plain
+    return astype(wnp.broadcast_to(fill_value, plain.shape), plain.dtype)
+
+
+# ----------------------------------------------------------------------------- lists of arrays
+@composite(np.concatenate)
+def concatenate(arrays: Any, axis: Any = 0, out: Any = None, *, dtype: Any = None,
+                casting: str = "same_kind") -> Any:
+    return _general(PRIMITIVES[np.concatenate], tuple(arrays),
+                    dict(axis=axis, out=out, dtype=dtype, casting=casting))
+
+
+@composite(np.stack)
+def stack(arrays: Any, axis: int = 0, out: Any = None, *, dtype: Any = None,
+          casting: str = "same_kind") -> Any:
+    return _general(PRIMITIVES[np.stack], tuple(arrays),
+                    dict(axis=axis, out=out, dtype=dtype, casting=casting))
+
+
+@composite(np.einsum)
+def einsum(*operands: Any, out: Any = None, optimize: Any = False, **kwargs: Any) -> Any:
+    if not isinstance(operands[0], str):  # einsum(a, [0, 1], b, [1, 2], [0, 2])
+        operands = _interleaved_to_string(operands)
+    return _general(PRIMITIVES[np.einsum], operands, dict(out=out, optimize=optimize, **kwargs))
+
+
+def _interleaved_to_string(args: tuple) -> tuple:
+    def letters(sub: Any) -> str:
+        return "".join("..." if s is Ellipsis else "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"[s]
+                       for s in sub)
+    ops, subs = list(args[0::2]), [letters(s) for s in args[1::2]]
+    result = ""
+    if len(ops) > len(subs):  # the last sublist is the output's
+        result = "->" + letters(ops.pop())
+    return (",".join(subs) + result, *ops)
+
+
+@composite(np.where)
+def where(condition: Any, x: Any = None, y: Any = None) -> Any:
+    if x is None and y is None:
+        return _nonzero(condition)
+    return _general(PRIMITIVES[np.where], (condition, x, y), {})
+
+
+# ----------------------------------------------------------------------------- shapes
+@composite(np.ravel)
+def ravel(a: Any, order: str = "C") -> Any:
+    if type(a) is not Box:
+        return np.ravel(a, order)
+    value = strip(a)
+    flags = getattr(value, "flags", None)
+    if order in "AK" and flags is not None:
+        if flags.f_contiguous and not flags.c_contiguous:
+            order = "F"
+        elif order == "K" and not flags.c_contiguous:  # memory order of a strided view
+            offsets = np.indices(value.shape).reshape(value.ndim, -1).T @ np.abs(value.strides)
+            return wnp.reshape(a, -1)[np.argsort(offsets, kind="stable")]
+    return wnp.reshape(a, -1, order="F" if order == "F" else "C")
+
+
+def _split_bounds(n: int, sections: Any, equal: bool, name: str) -> list:
+    if np.ndim(sections) == 0:
+        sections = int(sections)
+        if sections <= 0:
+            raise ValueError(f"{name}: the number of sections must be larger than 0")
+        if equal and n % sections:
+            raise ValueError(f"{name}: an array of length {n} does not split into {sections} equal sections; "
+                             "use array_split for unequal ones")
+        each, extra = divmod(n, sections)
+        sizes = [each + 1] * extra + [each] * (sections - extra)
+        return list(np.cumsum([0] + sizes))
+    return [0, *[int(i) for i in sections], n]
+
+
+def _split(a: Any, sections: Any, axis: int, equal: bool, name: str) -> list:
+    shape = np.shape(strip(a))
+    axis = normalize_axis_index(axis, len(shape))
+    bounds = _split_bounds(shape[axis], sections, equal, name)
+    head = (slice(None),) * axis
+    return [a[head + (slice(lo, hi),)] for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+@composite(np.split)
+def split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list:
+    return _split(ary, indices_or_sections, axis, True, "split")
+
+
+@composite(np.array_split)
+def array_split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list:
+    return _split(ary, indices_or_sections, axis, False, "array_split")
+

@@ -1,0 +1,456 @@
+"""Vector-Jacobian product rules for NumPy, as data: one line per function, in sections.
+
+A rule receives ``g`` (the cotangent of the output), ``a`` (the output), then the arguments
+exactly as the function received them, and returns the cotangent of one argument. The table
+maps each NumPy function to a tuple with one rule per positional argument; ``None`` marks an
+argument with no gradient (a condition, an index, a shape). Rules are written with
+``wengert.numpy``'s own functions, so running them on traced values records them again and
+derivatives of any order come for free. The sweep passes every cotangent through one shared
+``fit`` that undoes broadcasting and matches dtypes, so no rule does that itself.
+
+Complex numbers follow the convention of HIPS autograd and JAX: the rule of a holomorphic
+function is ``g * f'(x)`` (no conjugation), and ``abs``, ``conj``, ``real``, ``imag`` carry
+the conjugations.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import string
+from typing import Any, Callable
+
+import numpy as np
+from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
+
+import wengert.numpy as wnp
+
+from .._core import strip
+
+LN2, LN10, DEG = float(np.log(2)), float(np.log(10)), float(np.pi / 180)
+
+
+class Variadic:
+    """The rules of a function taking any number of arrays: ``rule(k, g, a, *args, **kw)``
+    is the cotangent of positional argument ``k``."""
+
+    __slots__ = ("rule", "skip", "cache")
+
+    def __init__(self, rule: Callable, skip: int = 0):
+        self.rule, self.skip, self.cache = rule, skip, {}
+
+    def __getitem__(self, k: int) -> Callable | None:
+        if k < self.skip:
+            return None
+        if k not in self.cache:
+            self.cache[k] = functools.partial(self.rule, k)
+        return self.cache[k]
+
+    def __len__(self) -> int:
+        return 1 << 30
+
+
+# ----------------------------------------------------------------------------- helpers
+def _shape(x: Any) -> tuple:
+    return np.shape(strip(x))
+
+
+def _cj(x: Any) -> Any:
+    """conj(x) for complex x; x itself otherwise (saves a copy on the real path)."""
+    return wnp.conj(x) if wnp.iscomplexobj(x) else x
+
+
+def _expand(g: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    """Broadcast the cotangent of a reduction of ``x`` back to the shape of ``x``."""
+    shape = _shape(x)
+    if not keepdims and axis is not None and np.ndim(strip(g)) != len(shape):
+        g = wnp.expand_dims(g, normalize_axis_tuple(axis, len(shape)))
+    return wnp.broadcast_to(g, shape)
+
+
+def _count(x: Any, a: Any) -> float:
+    """How many elements of ``x`` went into each element of the reduction ``a``."""
+    return np.size(strip(x)) / max(np.size(strip(a)), 1)
+
+
+def _sum(g, a, x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
+    g = _expand(g, x, axis, keepdims)
+    return g if where is True else g * where
+
+
+def _mean(g, a, x, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
+    if where is True:
+        return _expand(g, x, axis, keepdims) / _count(x, a)
+    mask = np.broadcast_to(where, _shape(x))
+    return _expand(g, x, axis, keepdims) * (mask / np.sum(mask, axis=axis, keepdims=True))
+
+
+def _extreme(g, a, x, axis=None, out=None, keepdims=False, initial=None, where=True):
+    """max and min: the cotangent goes to the elements equal to the extreme, split evenly
+    among ties."""
+    hit = (x == _expand(a, x, axis, keepdims)) & where
+    return _expand(g, x, axis, keepdims) * (hit / np.maximum(np.sum(hit, axis=axis, keepdims=True), 1))
+
+
+def _prod(g, a, x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
+    g = _expand(g, x, axis, keepdims)
+    if not np.any(strip(x) == 0):  # the quotient is exact (and smooth) away from zeros
+        return g * _expand(a, x, axis, keepdims) / x
+    return g * _product_of_others(x, axis)
+
+
+def _product_of_others(x: Any, axis: Any) -> Any:
+    """For each element, the product of the other elements along ``axis``, built from
+    multiplications only, so that it and all its derivatives are exact when ``x`` has zeros."""
+    nd = len(_shape(x))
+    axes = tuple(range(nd)) if axis is None else normalize_axis_tuple(axis, nd)
+    perm = [i for i in range(nd) if i not in axes] + list(axes)
+    y = wnp.transpose(x, perm)
+    moved = _shape(y)
+    y = wnp.reshape(y, moved[: nd - len(axes)] + (-1,))
+    left = _exclusive_cumprod(y)
+    right = wnp.flip(_exclusive_cumprod(wnp.flip(y, -1)), -1)
+    return wnp.transpose(wnp.reshape(left * right, moved), np.argsort(perm))
+
+
+def _exclusive_cumprod(y: Any) -> Any:
+    """Products of the elements before each one along the last axis (a log-depth scan)."""
+    n = _shape(y)[-1]
+    p = wnp.concatenate([wnp.ones_like(y[..., :1]), y[..., :-1]], axis=-1)
+    step = 1
+    while step < n:
+        p = wnp.concatenate([p[..., :step], p[..., step:] * p[..., :-step]], axis=-1)
+        step *= 2
+    return p
+
+
+def _var(g, a, x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True,
+         mean=None, correction=None):
+    ddof = ddof if correction is None else correction
+    centred = x - wnp.mean(x, axis=axis, keepdims=True)
+    return _expand(g, x, axis, keepdims) * (2 * _cj(centred) / (_count(x, a) - ddof))
+
+
+def _std(g, a, x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
+    return _var(g / (2 * a), a, x, axis, None, None, ddof, keepdims, **kw)
+
+
+def _cumsum(g, a, x, axis=None, dtype=None, out=None):
+    if axis is None:
+        return wnp.reshape(wnp.flip(wnp.cumsum(wnp.flip(g))), _shape(x))
+    return wnp.flip(wnp.cumsum(wnp.flip(g, axis), axis), axis)
+
+
+# --- powers: x ** y has a finite derivative in x when y == 0 and in y when x == 0
+def _pow_x(g, a, x, y):
+    if isinstance(y, (int, float)):  # the common x ** 2
+        return g * y * x ** (y - 1) if y != 0 else wnp.zeros_like(g)
+    return g * y * wnp.where((x == 0) & (y == 0), 1.0, x) ** (y - 1)
+
+
+def _pow_y(g, a, x, y):
+    return g * a * wnp.log(wnp.where(x == 0, 1.0, x))
+
+
+def _abs(g, a, x):
+    if wnp.iscomplexobj(x):
+        return g * wnp.conj(x) / wnp.where(a == 0, 1.0, a)
+    return g * wnp.sign(x)
+
+
+def _tie(x: Any, y: Any) -> Any:
+    """1 where x wins, 1/2 where x and y tie, 0 where y wins (maximum); as a constant."""
+    x, y = strip(x), strip(y)
+    return (x > y) + 0.5 * (x == y)
+
+
+def _clip_x(g, a, x, a_min=None, a_max=None, out=None, **kw):
+    lo, hi = kw.get("min", a_min), kw.get("max", a_max)
+    inside = True
+    if lo is not None:
+        inside = inside & (x >= lo)
+    if hi is not None:
+        inside = inside & (x <= hi)
+    return g * inside
+
+
+# --- shapes
+def _reshape(g, a, x, *args, order="C", **kw):
+    return wnp.reshape(g, _shape(x), order=args[1] if len(args) > 1 else order)
+
+
+def _transpose(g, a, x, axes=None):
+    if axes is None:
+        return wnp.transpose(g)
+    return wnp.transpose(g, np.argsort(normalize_axis_tuple(tuple(axes), len(axes))))
+
+
+def _concatenate(k, g, a, *arrays, axis=0, out=None, dtype=None, casting=None):
+    if axis is None:
+        sizes = [np.size(strip(t)) for t in arrays]
+        start = int(np.sum(sizes[:k]))
+        return wnp.reshape(g[start: start + sizes[k]], _shape(arrays[k]))
+    axis = normalize_axis_index(axis, len(_shape(arrays[0])))
+    sizes = [_shape(t)[axis] for t in arrays]
+    start = int(np.sum(sizes[:k]))
+    return g[(slice(None),) * axis + (slice(start, start + sizes[k]),)]
+
+
+def _stack(k, g, a, *arrays, axis=0, out=None, dtype=None, casting=None):
+    axis = normalize_axis_index(axis, len(_shape(arrays[0])) + 1)
+    return g[(slice(None),) * axis + (k,)]
+
+
+# --- products
+def _tensordot_axes(xnd: int, ynd: int, axes: Any) -> tuple[list, list]:
+    if isinstance(axes, (int, np.integer)):
+        return list(range(xnd - axes, xnd)), list(range(axes))
+    ax, ay = axes
+    ax = [ax] if isinstance(ax, (int, np.integer)) else list(ax)
+    ay = [ay] if isinstance(ay, (int, np.integer)) else list(ay)
+    return [i % xnd for i in ax], [i % ynd for i in ay]
+
+
+def _tensordot_x(g, a, x, y, axes=2):
+    xnd, ynd = len(_shape(x)), len(_shape(y))
+    ax, ay = _tensordot_axes(xnd, ynd, axes)
+    free_x = [i for i in range(xnd) if i not in ax]
+    free_y = [i for i in range(ynd) if i not in ay]
+    r = wnp.tensordot(g, y, axes=(list(range(len(free_x), len(free_x) + len(free_y))), free_y))
+    order = free_x + [ax[ay.index(j)] for j in sorted(ay)]
+    return wnp.transpose(r, np.argsort(order))
+
+
+def _tensordot_y(g, a, x, y, axes=2):
+    xnd, ynd = len(_shape(x)), len(_shape(y))
+    ax, ay = _tensordot_axes(xnd, ynd, axes)
+    free_x = [i for i in range(xnd) if i not in ax]
+    free_y = [i for i in range(ynd) if i not in ay]
+    r = wnp.tensordot(x, g, axes=(free_x, list(range(len(free_x)))))
+    order = [ay[ax.index(i)] for i in sorted(ax)] + free_y
+    return wnp.transpose(r, np.argsort(order))
+
+
+def _dot(which: Callable) -> Callable:
+    def rule(g, a, x, y, out=None):
+        xnd, ynd = len(_shape(x)), len(_shape(y))
+        if xnd == 0 or ynd == 0:
+            return g * (y if which is _tensordot_x else x)
+        return which(g, a, x, y, ([xnd - 1], [max(ynd - 2, 0)]))
+    return rule
+
+
+def _inner(which: Callable) -> Callable:
+    def rule(g, a, x, y):
+        xnd, ynd = len(_shape(x)), len(_shape(y))
+        if xnd == 0 or ynd == 0:
+            return g * (y if which is _tensordot_x else x)
+        return which(g, a, x, y, ([xnd - 1], [ynd - 1]))
+    return rule
+
+
+def _matmul_x(g, a, x, y, **kw):
+    xnd, ynd = len(_shape(x)), len(_shape(y))
+    if ynd == 1:
+        return g * y if xnd == 1 else wnp.expand_dims(g, -1) * y
+    if xnd == 1:
+        return wnp.matmul(wnp.expand_dims(g, -2), wnp.swapaxes(y, -1, -2))[..., 0, :]
+    return wnp.matmul(g, wnp.swapaxes(y, -1, -2))
+
+
+def _matmul_y(g, a, x, y, **kw):
+    xnd, ynd = len(_shape(x)), len(_shape(y))
+    if xnd == 1:
+        return g * x if ynd == 1 else wnp.expand_dims(x, -1) * wnp.expand_dims(g, -2)
+    if ynd == 1:
+        return wnp.matmul(wnp.swapaxes(x, -1, -2), wnp.expand_dims(g, -1))[..., 0]
+    return wnp.matmul(wnp.swapaxes(x, -1, -2), g)
+
+
+def _outer_x(g, a, x, y, out=None):
+    return wnp.reshape(wnp.dot(g, wnp.ravel(y)), _shape(x))
+
+
+def _outer_y(g, a, x, y, out=None):
+    return wnp.reshape(wnp.dot(wnp.ravel(x), g), _shape(y))
+
+
+def _einsum(k, g, a, subscripts, *operands, out=None, optimize=False, **kw):
+    """The cotangent of operand ``k``: contract the output cotangent with the other operands
+    into the subscripts of operand ``k``. A repeated index (a diagonal) is rebuilt with an
+    identity matrix; an index summed away inside operand ``k`` alone, with a vector of ones."""
+    ins, result = _einsum_parse(subscripts, len(operands))
+    target, shape = ins[k - 1], _shape(operands[k - 1])
+    others = [j for j in range(len(operands)) if j != k - 1]
+    present = result + ",".join(ins[j] for j in others)
+    unused = iter(sorted(set(string.ascii_letters) - set(subscripts)))
+    before, ellipsis, after = target.partition("...")
+    middle = shape[len(before): len(shape) - len(after)]
+    size = dict(zip(before + after, shape[: len(before)] + shape[len(shape) - len(after):]))
+    const = strip(g) if hasattr(strip(g), "dtype") else np.asarray(strip(g))
+    new, extras = "", []
+    for c in list(before) + [ellipsis] * bool(ellipsis) + list(after):
+        if c == "...":
+            if c not in present:  # broadcast dimensions that operand k alone sums away
+                extras.append((c, wnp.ones_like(const, shape=middle)))
+        elif c in new:  # a repeated index: the cotangent lives on a diagonal
+            fresh = next(unused)
+            extras.append((c + fresh, wnp.eye(size[c], dtype=const.dtype, like=const)))
+            c = fresh
+        elif c not in present:  # summed inside operand k alone: every element gets g
+            extras.append((c, wnp.ones_like(const, shape=(size[c],))))
+        new += c
+        present += "," + c
+    spec = ",".join([result] + [ins[j] for j in others] + [e for e, _ in extras]) + "->" + new
+    return wnp.einsum(spec, g, *[operands[j] for j in others], *[t for _, t in extras],
+                      optimize=optimize)
+
+
+def _einsum_parse(subscripts: str, n: int) -> tuple[list, str]:
+    s = subscripts.replace(" ", "")
+    if "->" in s:
+        lhs, result = s.split("->")
+    else:
+        lhs = s
+        letters = lhs.replace("...", "").replace(",", "")
+        result = ("..." if "..." in lhs else "") + "".join(
+            sorted(c for c in set(letters) if letters.count(c) == 1))
+    ins = lhs.split(",")
+    if len(ins) != n:
+        raise ValueError(f"einsum: {len(ins)} operand subscripts for {n} operands")
+    return ins, result
+
+
+# --- indexing
+def untake(g: Any, x: Any, index: Any) -> Any:
+    """The transpose of ``x[index]``: an array shaped like ``x``, zero but for ``g`` added at ``index``."""
+    z = np.zeros_like(g, shape=np.shape(x))
+    if _basic(index):
+        z[index] = g
+    else:
+        np.add.at(z, index, g)  # sums the contributions of repeated indices
+    return z
+
+
+def _basic(index: Any) -> bool:
+    parts = index if type(index) is tuple else (index,)
+    return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice))
+               or getattr(p, "dtype", None) == bool for p in parts)
+
+
+# ============================================================================= the table
+VJPS: dict[Any, tuple] = {
+    # --------------------------------------------------------------- arithmetic
+    np.add:          (lambda g, a, x, y: g,            lambda g, a, x, y: g),
+    np.subtract:     (lambda g, a, x, y: g,            lambda g, a, x, y: -g),
+    np.multiply:     (lambda g, a, x, y: g * y,        lambda g, a, x, y: g * x),
+    np.divide:       (lambda g, a, x, y: g / y,        lambda g, a, x, y: -g * a / y),
+    np.remainder:    (lambda g, a, x, y: g,            lambda g, a, x, y: -g * wnp.floor_divide(x, y)),
+    np.fmod:         (lambda g, a, x, y: g,            lambda g, a, x, y: -g * wnp.trunc(x / y)),
+    np.power:        (_pow_x,                          _pow_y),
+    np.float_power:  (_pow_x,                          _pow_y),
+    np.negative:     (lambda g, a, x: -g,),
+    np.positive:     (lambda g, a, x: g,),
+    np.reciprocal:   (lambda g, a, x: -g * a * a,),
+    np.square:       (lambda g, a, x: g * 2 * x,),
+    np.sqrt:         (lambda g, a, x: g * 0.5 / a,),
+    np.cbrt:         (lambda g, a, x: g / (3 * a * a),),
+    np.absolute:     (_abs,),
+    np.fabs:         (lambda g, a, x: g * wnp.sign(x),),
+    np.maximum:      (lambda g, a, x, y: g * _tie(x, y), lambda g, a, x, y: g * _tie(y, x)),
+    np.minimum:      (lambda g, a, x, y: g * _tie(y, x), lambda g, a, x, y: g * _tie(x, y)),
+    np.fmax:         (lambda g, a, x, y: g * _tie(x, y), lambda g, a, x, y: g * _tie(y, x)),
+    np.fmin:         (lambda g, a, x, y: g * _tie(y, x), lambda g, a, x, y: g * _tie(x, y)),
+    # --------------------------------------------------------------- exponentials and logarithms
+    np.exp:          (lambda g, a, x: g * a,),
+    np.exp2:         (lambda g, a, x: g * a * LN2,),
+    np.expm1:        (lambda g, a, x: g * (a + 1),),
+    np.log:          (lambda g, a, x: g / x,),
+    np.log2:         (lambda g, a, x: g / (x * LN2),),
+    np.log10:        (lambda g, a, x: g / (x * LN10),),
+    np.log1p:        (lambda g, a, x: g / (x + 1),),
+    np.logaddexp:    (lambda g, a, x, y: g * wnp.exp(x - a), lambda g, a, x, y: g * wnp.exp(y - a)),
+    np.logaddexp2:   (lambda g, a, x, y: g * wnp.exp2(x - a), lambda g, a, x, y: g * wnp.exp2(y - a)),
+    # --------------------------------------------------------------- trigonometric
+    np.sin:          (lambda g, a, x: g * wnp.cos(x),),
+    np.cos:          (lambda g, a, x: -g * wnp.sin(x),),
+    np.tan:          (lambda g, a, x: g * (1 + a * a),),
+    np.arcsin:       (lambda g, a, x: g / wnp.sqrt(1 - x * x),),
+    np.arccos:       (lambda g, a, x: -g / wnp.sqrt(1 - x * x),),
+    np.arctan:       (lambda g, a, x: g / (1 + x * x),),
+    np.arctan2:      (lambda g, a, y, x: g * x / (x * x + y * y), lambda g, a, y, x: -g * y / (x * x + y * y)),
+    np.hypot:        (lambda g, a, x, y: g * x / a,    lambda g, a, x, y: g * y / a),
+    np.deg2rad:      (lambda g, a, x: g * DEG,),
+    np.rad2deg:      (lambda g, a, x: g / DEG,),
+    # --------------------------------------------------------------- hyperbolic
+    np.sinh:         (lambda g, a, x: g * wnp.cosh(x),),
+    np.cosh:         (lambda g, a, x: g * wnp.sinh(x),),
+    np.tanh:         (lambda g, a, x: g * (1 - a * a),),
+    np.arcsinh:      (lambda g, a, x: g / wnp.sqrt(x * x + 1),),
+    np.arccosh:      (lambda g, a, x: g / wnp.sqrt(x * x - 1),),
+    np.arctanh:      (lambda g, a, x: g / (1 - x * x),),
+    # --------------------------------------------------------------- complex parts
+    np.conjugate:    (lambda g, a, x: wnp.conj(g),),
+    np.real:         (lambda g, a, x: g,),
+    np.imag:         (lambda g, a, x: -1j * g,),
+    # --------------------------------------------------------------- selection
+    np.where:        (None, lambda g, a, c, x, y: wnp.where(c, g, 0), lambda g, a, c, x, y: wnp.where(c, 0, g)),
+    np.clip:         (_clip_x, lambda g, a, x, lo, *r, **k: g * (x < lo), lambda g, a, x, lo, hi, *r, **k: g * (x > hi)),
+    np.heaviside:    (None, lambda g, a, x, h: g * (x == 0)),
+    # --------------------------------------------------------------- reductions
+    np.sum:          (_sum,),
+    np.mean:         (_mean,),
+    np.prod:         (_prod,),
+    np.max:          (_extreme,),
+    np.min:          (_extreme,),
+    np.amax:         (_extreme,),
+    np.amin:         (_extreme,),
+    np.var:          (_var,),
+    np.std:          (_std,),
+    np.cumsum:       (_cumsum,),
+    # --------------------------------------------------------------- shapes
+    np.reshape:      (_reshape,),
+    np.transpose:    (_transpose,),
+    np.swapaxes:     (lambda g, a, x, axis1, axis2: wnp.swapaxes(g, axis1, axis2),),
+    np.moveaxis:     (lambda g, a, x, source, destination: wnp.moveaxis(g, destination, source),),
+    np.expand_dims:  (lambda g, a, x, axis: wnp.reshape(g, _shape(x)),),
+    np.squeeze:      (lambda g, a, x, axis=None: wnp.reshape(g, _shape(x)),),
+    np.broadcast_to: (lambda g, a, x, shape, subok=False: g,),
+    np.flip:         (lambda g, a, x, axis=None: wnp.flip(g, axis),),
+    np.copy:         (lambda g, a, x, *r, **k: g,),
+    np.astype:       (lambda g, a, x, dtype, *r, **k: g,),
+    np.concatenate:  Variadic(_concatenate),
+    np.stack:        Variadic(_stack),
+    # --------------------------------------------------------------- products
+    np.dot:          (_dot(_tensordot_x),              _dot(_tensordot_y)),
+    np.matmul:       (_matmul_x,                       _matmul_y),
+    np.tensordot:    (_tensordot_x,                    _tensordot_y),
+    np.inner:        (_inner(_tensordot_x),            _inner(_tensordot_y)),
+    np.outer:        (_outer_x,                        _outer_y),
+    np.einsum:       Variadic(_einsum, skip=1),
+    # --------------------------------------------------------------- indexing (each the other's transpose)
+    operator.getitem: (lambda g, a, x, index: wnp._untake(g, x, index), None),
+    untake:           (lambda g, a, c, x, index: c[index], None, None),
+}
+
+# How to call the functions that take their arrays in a list: spread out, each array is a
+# positional argument that can be traced on its own.
+IMPLS: dict[Any, Callable] = {
+    np.concatenate: lambda *arrays, **kw: np.concatenate(arrays, **kw),
+    np.stack:       lambda *arrays, **kw: np.stack(arrays, **kw),
+    np.astype:      lambda x, dtype: x.astype(dtype),
+}
+
+# Functions that are piecewise constant, or whose results are not floating point numbers:
+# traced arguments pass their plain values and the results carry no gradient.
+NONDIFFERENTIABLE = [
+    np.floor, np.ceil, np.trunc, np.rint, np.fix, np.round, np.around, np.sign, np.signbit,
+    np.floor_divide, np.spacing, np.nextafter, np.isfinite, np.isinf, np.isnan,
+    np.isposinf, np.isneginf, np.iscomplex, np.isreal, np.iscomplexobj, np.isrealobj,
+    np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
+    np.logical_and, np.logical_or, np.logical_xor, np.logical_not, np.isclose, np.allclose,
+    np.array_equal, np.array_equiv, np.argmax, np.argmin, np.argsort, np.argwhere,
+    np.nonzero, np.flatnonzero, np.count_nonzero, np.searchsorted, np.digitize, np.any,
+    np.all, np.shape, np.ndim, np.size, np.result_type, np.zeros_like, np.ones_like,
+    np.empty_like, np.may_share_memory, np.shares_memory,
+]

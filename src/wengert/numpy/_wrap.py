@@ -1,0 +1,183 @@
+"""Turning NumPy functions into recorded primitives, and the one place broadcasting is undone.
+
+Three kinds of wrapper exist:
+
+* ``differentiable(fun, rules)``: a :class:`~wengert._core.Primitive` plus a wrapper with
+  NumPy's calling convention. Untraced calls go straight to NumPy.
+* ``nondifferentiable(fun)``: results that are piecewise constant (``floor``, ``argmax``,
+  comparisons ...) or not numbers: traced arguments are replaced by their plain values and
+  the result carries no gradient. Only functions on an explicit list get this treatment.
+* composites, written in :mod:`wengert.numpy._composite` out of other wrapped functions.
+
+Every NumPy callable that wengert knows is entered in :data:`DISPATCH`, which is what a
+traced value's ``__array_ufunc__`` and ``__array_function__`` consult when plain
+``numpy`` code calls NumPy on it.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import numpy as np
+
+import wengert.numpy as wnp
+
+from .._core import NO_KWARGS, Box, Primitive, apply, binary, strip, unary
+
+# NumPy callable (ufunc or function) -> the wrapper that records it.
+DISPATCH: dict[Any, Callable] = {}
+# NumPy callable -> its Primitive (differentiable ones only).
+PRIMITIVES: dict[Any, Primitive] = {}
+
+
+# ----------------------------------------------------------------------------- fit
+def fit(c: Any, x: Any) -> Any:
+    """Make the cotangent ``c`` look like the argument ``x`` it belongs to.
+
+    The cotangent of an argument that was broadcast has the shape of the output: sum over
+    the dimensions broadcasting added or stretched. A real argument gets the real part of a
+    complex cotangent, and the dtype of ``x`` when both are floating point."""
+    try:
+        if c.shape == x.shape and c.dtype == x.dtype:
+            return c
+    except AttributeError:
+        pass
+    xshape, cshape = np.shape(strip(x)), np.shape(strip(c))
+    if cshape != xshape:
+        lead = len(cshape) - len(xshape)
+        if lead:
+            c = wnp.sum(c, axis=tuple(range(lead)))
+        stretched = tuple(i for i, n in enumerate(xshape) if n == 1 and cshape[lead + i] != 1)
+        if stretched:
+            c = wnp.sum(c, axis=stretched, keepdims=True)
+    xdtype, cdtype = _dtype(x), _dtype(c)
+    if xdtype != cdtype and xdtype.kind in "fc" and cdtype.kind in "fc":
+        if xdtype.kind == "f" and cdtype.kind == "c":
+            c = wnp.real(c)
+        c = wnp.astype(c, xdtype)
+    return c
+
+
+def _dtype(x: Any) -> np.dtype:
+    try:
+        return x.dtype
+    except AttributeError:
+        return np.result_type(x)
+
+
+
+
+# ----------------------------------------------------------------------------- wrappers
+def _has_box(args: tuple, kwargs: dict) -> bool:
+    for a in args:
+        if type(a) is Box:
+            return True
+    if kwargs:
+        for a in kwargs.values():
+            if type(a) is Box:
+                return True
+    return False
+
+
+def _name(fun: Any) -> str:
+    return getattr(fun, "__name__", repr(fun))
+
+
+def _finish(wrapper: Callable, fun: Any, name: str) -> Callable:
+    wrapper.__name__ = wrapper.__qualname__ = name.rsplit(".", 1)[-1]
+    wrapper.__doc__ = getattr(fun, "__doc__", None)
+    wrapper.__wrapped__ = fun  # type: ignore[attr-defined]
+    if isinstance(fun, np.ufunc):  # keep add.reduce, multiply.outer ... reachable
+        for attr in ("reduce", "accumulate", "reduceat", "outer", "at", "nin", "nout", "nargs",
+                     "identity", "ntypes", "types", "signature"):
+            setattr(wrapper, attr, getattr(fun, attr))
+    DISPATCH[fun] = wrapper
+    return wrapper
+
+
+def differentiable(fun: Callable, vjps: Any, name: str | None = None, impl: Callable | None = None,
+                   register: bool = True) -> Callable:
+    """Wrap ``fun`` as a primitive with the VJP rules ``vjps`` (one per positional argument).
+
+    ``impl`` computes the value when it differs from ``fun`` (for instance when a list
+    argument is spread into positional ones so that each element can be traced)."""
+    name = name or _name(fun)
+    ufunc = isinstance(fun, np.ufunc)
+    fast = ufunc and fun.nin in (1, 2) and all(vjps[k] is not None for k in range(fun.nin))
+    # A unary ufunc's cotangent always has its argument's shape and dtype: no fit needed.
+    prim = Primitive(impl or fun, name, vjps, None if fast and fun.nin == 1 else fit)
+    general = functools.partial(_general, prim)
+    if fast and fun.nin == 1:
+        wrapper = unary(prim, prim.fun, lambda *args, **kwargs: general(args, kwargs))
+    elif fast and fun.nin == 2:
+        prim.scalar = Primitive(prim.fun, name, vjps, None)
+        wrapper = binary(prim, prim.fun, lambda *args, **kwargs: general(args, kwargs))
+    else:
+        def wrapper(*args, **kwargs):
+            return _general(prim, args, kwargs)
+    wrapper.primitive = prim  # type: ignore[attr-defined]
+    if register:
+        PRIMITIVES[fun] = prim
+        return _finish(wrapper, fun, name)
+    return wrapper
+
+
+def _general(prim: Primitive, args: tuple, kwargs: dict) -> Any:
+    if not _has_box(args, kwargs):
+        return prim.fun(*args, **kwargs)
+    if kwargs:
+        if kwargs.get("out") is not None:
+            raise TypeError(f"{prim.name}: out= cannot be used with traced values, because the "
+                            "result would be written behind the tape's back. Use the returned "
+                            "value instead (for a += b on a plain array a, write a = a + b).")
+        if isinstance(prim.fun, np.ufunc):
+            args, kwargs = _ufunc_options(prim, args, kwargs)
+    return apply(prim, args, kwargs or NO_KWARGS)
+
+
+def _ufunc_options(prim: Primitive, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """Ufunc keywords on traced values: ``dtype`` casts the inputs; ``casting``, ``order`` and
+    ``subok`` do not change values and are dropped; the others cannot be differentiated."""
+    refused = set(kwargs) - {"out", "dtype", "casting", "order", "subok", "signature"}
+    if refused:
+        raise TypeError(f"{prim.name}: the keyword(s) {sorted(refused)} are not supported on "
+                        "traced values. Compute the full result and select from it with "
+                        "wengert.numpy.where, or move axes with wengert.numpy.moveaxis.")
+    dtype = kwargs.get("dtype")
+    if dtype is not None:
+        args = tuple(wnp.astype(a, dtype) if type(a) is Box else a for a in args)
+    return args, NO_KWARGS
+
+
+def nondifferentiable(fun: Callable, name: str | None = None) -> Callable:
+    """Wrap ``fun`` so that traced arguments pass their plain values and the result carries no
+    gradient. Only for functions whose derivative is zero wherever it exists, or whose results
+    are not floating point numbers."""
+    name = name or _name(fun)
+
+    def wrapper(*args, **kwargs):
+        if _has_box(args, kwargs) or any(type(a) in (list, tuple) for a in args):
+            args = [_strip_tree(a) for a in args]
+            kwargs = {k: _strip_tree(v) for k, v in kwargs.items()}
+        return fun(*args, **kwargs)
+
+    return _finish(wrapper, fun, name)
+
+
+def _strip_tree(x: Any) -> Any:
+    if type(x) is Box:
+        return strip(x)
+    if type(x) in (list, tuple):
+        return type(x)(_strip_tree(e) for e in x)
+    return x
+
+
+def composite(fun: Any) -> Callable[[Callable], Callable]:
+    """Decorator: register a function written with wrapped operations as the implementation
+    of the NumPy callable ``fun`` (its derivative comes from the operations it uses)."""
+    def register(impl: Callable) -> Callable:
+        functools.update_wrapper(impl, fun, assigned=("__doc__",))
+        DISPATCH[fun] = impl
+        return impl
+    return register
