@@ -17,6 +17,7 @@ backward pass walks it in reverse, applying each operation's derivative rule.
 """
 
 from ._api import elementwise_grad, grad, make_vjp, stop_gradient, value_and_grad, vjp
+from ._check import GradcheckError, gradcheck
 from ._core import Box, EscapedTracerError, no_grad
 from ._custom import custom_vjp, defvjp, primitive
 from .numpy._box import ConversionError
@@ -27,10 +28,12 @@ __all__ = [
     "Box",
     "ConversionError",
     "EscapedTracerError",
+    "GradcheckError",
     "custom_vjp",
     "defvjp",
     "elementwise_grad",
     "grad",
+    "gradcheck",
     "make_vjp",
     "no_grad",
     "primitive",

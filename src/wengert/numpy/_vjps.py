@@ -278,22 +278,22 @@ def _outer_y(g, a, x, y, out=None):
 def _einsum(k, g, a, subscripts, *operands, out=None, optimize=False, **kw):
     """The cotangent of operand ``k``: contract the output cotangent with the other operands
     into the subscripts of operand ``k``. A repeated index (a diagonal) is rebuilt with an
-    identity matrix; an index summed away inside operand ``k`` alone, with a vector of ones."""
+    identity matrix; an index summed away inside operand ``k`` alone, with a vector of ones.
+    Broadcast (``...``) dimensions come out first and are reduced to the operand's own."""
     ins, result = _einsum_parse(subscripts, len(operands))
     target, shape = ins[k - 1], _shape(operands[k - 1])
-    others = [j for j in range(len(operands)) if j != k - 1]
-    present = result + ",".join(ins[j] for j in others)
-    unused = iter(sorted(set(string.ascii_letters) - set(subscripts)))
     before, ellipsis, after = target.partition("...")
+    letters = before + after
     middle = shape[len(before): len(shape) - len(after)]
-    size = dict(zip(before + after, shape[: len(before)] + shape[len(shape) - len(after):]))
-    const = strip(g) if hasattr(strip(g), "dtype") else np.asarray(strip(g))
+    size = dict(zip(letters, shape[: len(before)] + shape[len(shape) - len(after):]))
+    others = [j for j in range(len(operands)) if j != k - 1]
+    present = ",".join([result] + [ins[j] for j in others])
+    broadcast = "..." in present
+    unused = iter(sorted(set(string.ascii_letters) - set(subscripts)))
+    const = _constant(g)
     new, extras = "", []
-    for c in list(before) + [ellipsis] * bool(ellipsis) + list(after):
-        if c == "...":
-            if c not in present:  # broadcast dimensions that operand k alone sums away
-                extras.append((c, wnp.ones_like(const, shape=middle)))
-        elif c in new:  # a repeated index: the cotangent lives on a diagonal
+    for c in letters:
+        if c in new:  # a repeated index: the cotangent lives on a diagonal
             fresh = next(unused)
             extras.append((c + fresh, wnp.eye(size[c], dtype=const.dtype, like=const)))
             c = fresh
@@ -301,9 +301,30 @@ def _einsum(k, g, a, subscripts, *operands, out=None, optimize=False, **kw):
             extras.append((c, wnp.ones_like(const, shape=(size[c],))))
         new += c
         present += "," + c
-    spec = ",".join([result] + [ins[j] for j in others] + [e for e, _ in extras]) + "->" + new
-    return wnp.einsum(spec, g, *[operands[j] for j in others], *[t for _, t in extras],
-                      optimize=optimize)
+    if ellipsis and not broadcast:  # broadcast dimensions that operand k alone sums away
+        extras.append(("...", wnp.ones_like(const, shape=middle)))
+    lead = "..." if ellipsis or broadcast else ""
+    spec = ",".join([result] + [ins[j] for j in others] + [e for e, _ in extras]) + "->" + lead + new
+    r = wnp.einsum(spec, g, *[operands[j] for j in others], *[t for _, t in extras],
+                   optimize=optimize)
+    if not lead:
+        return r
+    rshape = _shape(r)
+    extra = len(rshape) - len(new) - len(middle)  # broadcast dimensions operand k does not have
+    if extra:
+        r = wnp.sum(r, axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(middle) if n == 1 and rshape[extra + i] != 1)
+    if stretched:
+        r = wnp.sum(r, axis=stretched, keepdims=True)
+    if before and middle:  # move the broadcast dimensions to where operand k has them
+        r = wnp.moveaxis(r, tuple(range(len(middle))), tuple(range(len(before), len(before) + len(middle))))
+    return r
+
+
+def _constant(g: Any) -> Any:
+    """The plain value of ``g`` as an array that NumPy's ``like=`` accepts."""
+    g = strip(g)
+    return g if hasattr(g, "__array_function__") else np.asarray(g)
 
 
 def _einsum_parse(subscripts: str, n: int) -> tuple[list, str]:
@@ -430,7 +451,7 @@ VJPS: dict[Any, tuple] = {
     np.einsum:       Variadic(_einsum, skip=1),
     # --------------------------------------------------------------- indexing (each the other's transpose)
     operator.getitem: (lambda g, a, x, index: wnp._untake(g, x, index), None),
-    untake:           (lambda g, a, c, x, index: c[index], None, None),
+    untake:           (lambda g, a, c, x, index: g[index], None, None),
 }
 
 # How to call the functions that take their arrays in a list: spread out, each array is a

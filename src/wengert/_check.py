@@ -1,0 +1,143 @@
+"""``gradcheck``: compare reverse-mode derivatives with central finite differences.
+
+For ``f`` and arguments ``args``, a random cotangent ``u`` turns ``f`` into the real scalar
+``s(args) = Σ u·f(args)``, whose gradient is the vector-Jacobian product ``uᵀJ``. Reverse
+mode's ``uᵀJ`` is compared with central differences of ``s``: coordinate by coordinate for
+small arguments, along random directions for large ones. For ``order=2`` the same check is
+run on ``h(args) = Σ v·∇s(args)`` for a random ``v``, which differentiates the derivative
+rules themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ._api import grad
+from ._core import strip
+from ._tree import flatten, unflatten
+
+__all__ = ["gradcheck", "GradcheckError"]
+
+
+class GradcheckError(AssertionError):
+    """Reverse mode and finite differences disagree; the message names the worst coordinate."""
+
+
+def gradcheck(f: Callable, *args: Any, order: int = 2, eps: float | None = None,
+              rtol: float | None = None, atol: float | None = None, directions: int = 4,
+              max_coordinates: int = 64, seed: int = 0) -> None:
+    """Check ``f``'s reverse-mode derivatives at ``args`` against central finite differences.
+
+    Arguments:
+        f: a function of arrays (or nested lists/tuples/dicts of them) returning arrays.
+        *args: where to check; every floating-point argument is differentiated.
+        order: 1 checks the gradient; 2 also checks the gradient of the gradient.
+        eps: finite-difference step (default: chosen from the arguments' dtype).
+        rtol, atol: tolerances (default: chosen from the dtype).
+        directions: how many random directions to check when an argument is large.
+        max_coordinates: arguments with at most this many elements in all are checked
+            coordinate by coordinate.
+        seed: seed of the random cotangents and directions.
+
+    Raises:
+        GradcheckError: naming the argument, the coordinate (or direction), both values and
+            the tolerance, for the worst disagreement found.
+    """
+    rng = np.random.default_rng(seed)
+    leaves, structure = flatten(args)
+    wrt = [i for i, x in enumerate(leaves) if np.result_type(strip(x)).kind in "fc"
+           and not isinstance(x, bool)]
+    dtype = np.result_type(*[np.asarray(strip(leaves[i])) for i in wrt]) if wrt else np.float64
+    low = dtype in (np.float32, np.complex64, np.float16)
+    eps = eps or (1e-3 if low else 1e-6)
+    rtol = rtol or (2e-2 if low else 1e-5)
+    atol = atol or (2e-2 if low else 1e-6)
+
+    def call(*xs: Any) -> Any:
+        full = list(leaves)
+        for i, x in zip(wrt, xs):
+            full[i] = x
+        return f(*unflatten(structure, full))
+
+    out_leaves, _ = flatten(call(*[leaves[i] for i in wrt]))
+    cotangents = [_random_like(o, rng) for o in out_leaves]
+
+    def scalar(*xs: Any) -> Any:
+        outs, _ = flatten(call(*xs))
+        return sum(_real_dot(u, o) for u, o in zip(cotangents, outs))
+
+    _compare(scalar, [leaves[i] for i in wrt], "first", eps, rtol, atol, directions,
+             max_coordinates, rng)
+    if order >= 2:
+        gradient = grad(scalar, argnum=tuple(range(len(wrt))))
+        point = [leaves[i] for i in wrt]
+        probes = [_random_like(x, rng) for x in point]
+
+        def second(*xs: Any) -> Any:
+            return sum(_real_dot(v, g) for v, g in zip(probes, gradient(*xs)))
+
+        _compare(second, point, "second", eps, rtol, atol, directions, max_coordinates, rng)
+
+
+def _random_like(x: Any, rng: np.random.Generator) -> Any:
+    x = np.asarray(strip(x))
+    r = rng.standard_normal(x.shape)
+    if x.dtype.kind == "c":
+        r = r + 1j * rng.standard_normal(x.shape)
+    return r.astype(x.dtype if x.dtype.kind in "fc" else float)
+
+
+def _real_dot(u: Any, v: Any) -> Any:
+    import wengert.numpy as wnp
+    return wnp.sum(wnp.real(u * v)) if np.iscomplexobj(u) else wnp.sum(u * v)
+
+
+def _compare(s: Callable, point: list, what: str, eps: float, rtol: float, atol: float,
+             directions: int, max_coordinates: int, rng: np.random.Generator) -> None:
+    exact = grad(s, argnum=tuple(range(len(point))))(*point)
+    total = sum(np.size(strip(x)) for x in point)
+    worst = None
+    for k, (x, g) in enumerate(zip(point, exact)):
+        x = np.asarray(strip(x), dtype=np.result_type(strip(x), float))
+        g = np.asarray(g)
+        if total <= max_coordinates:
+            probes = [(f"coordinate {idx}", _unit(x.shape, idx)) for idx in np.ndindex(x.shape)]
+        else:
+            probes = [(f"random direction {d}", rng.standard_normal(x.shape)) for d in range(directions)]
+        for label, e in probes:
+            parts = [e] + ([1j * e] if x.dtype.kind == "c" else [])
+            for p in parts:
+                numeric = _central(s, point, k, x, p, eps)
+                # For complex x the gradient is ds/dRe(x) - i ds/dIm(x) (autograd's and JAX's
+                # convention), so the derivative along p is Re(sum(p * g)).
+                analytic = float(np.real(np.sum(p * g)))
+                err = abs(numeric - analytic)
+                bound = atol + rtol * max(abs(numeric), abs(analytic))
+                if err > bound and (worst is None or err / bound > worst[0]):
+                    worst = (err / bound, k, label, analytic, numeric, bound)
+    if worst is not None:
+        _, k, label, analytic, numeric, bound = worst
+        raise GradcheckError(f"{what}-order derivative of argument {k} at {label}: reverse mode "
+                             f"gives {analytic!r}, finite differences {numeric!r} (tolerance {bound:.3g})")
+
+
+def _unit(shape: tuple, idx: tuple) -> np.ndarray:
+    e = np.zeros(shape)
+    e[idx] = 1.0
+    return e
+
+
+def _central(s: Callable, point: list, k: int, x: np.ndarray, direction: np.ndarray, eps: float) -> float:
+    def at(t: float) -> float:
+        moved = list(point)
+        shifted = x + t * direction
+        original = strip(point[k])
+        if isinstance(original, (float, int, complex)) and np.ndim(shifted) == 0:
+            shifted = type(original)(shifted) if not isinstance(original, int) else float(shifted)
+        elif hasattr(original, "dtype"):
+            shifted = np.asarray(shifted).astype(original.dtype)
+        moved[k] = shifted
+        return float(np.real(strip(s(*moved))))
+    return (at(eps) - at(-eps)) / (2 * eps)

@@ -1,0 +1,257 @@
+"""Every derivative rule, checked against central finite differences to second order.
+
+Each case names the rule-table entry it covers, a function of the differentiated arguments,
+and the arguments. Cases cover scalars, vectors, matrices and broadcasting shapes, and the
+keyword arguments that change the rule (axis, keepdims, ddof, order ...). Points are chosen
+away from non-differentiable points (ties, kinks, branch cuts). A registered rule without a
+case fails ``test_every_rule_has_a_case``.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Callable, NamedTuple
+
+import numpy as onp
+import pytest
+
+import wengert
+import wengert.numpy as np
+from wengert.numpy import _vjps
+from wengert.numpy._wrap import DISPATCH
+
+R = onp.random.default_rng(42)
+
+
+def real(*shape: int) -> Any:
+    return R.normal(size=shape)
+
+
+def between(lo: float, hi: float, *shape: int) -> Any:
+    return R.uniform(lo, hi, shape)
+
+
+def cplx(*shape: int) -> Any:
+    return R.normal(size=shape) + 1j * R.normal(size=shape)
+
+
+class Case(NamedTuple):
+    key: Any  # the rule-table entry covered
+    f: Callable  # function of the differentiated arguments
+    args: tuple
+    id: str
+
+
+CASES: list[Case] = []
+
+
+def case(key: Any, f: Callable, *args: Any, id: str = "") -> None:
+    name = getattr(key, "__name__", str(key))
+    CASES.append(Case(key, f, args, f"{name}-{id or len([c for c in CASES if c.key is key])}"))
+
+
+def fn(key: Any) -> Callable:
+    """The public wengert.numpy callable for a rule-table entry."""
+    return DISPATCH[key]
+
+
+# ----------------------------------------------------------------------------- elementwise
+SHAPES_1 = [(), (4,), (2, 3)]
+UNARY = {  # function: a sampler for its domain (bounded away from singular points)
+    onp.negative: real, onp.positive: real, onp.square: real, onp.sin: real, onp.cos: real,
+    onp.tan: lambda *s: between(-1.2, 1.2, *s), onp.arctan: real, onp.sinh: real,
+    onp.cosh: real, onp.tanh: real, onp.arcsinh: real, onp.exp: real, onp.exp2: real,
+    onp.expm1: real, onp.deg2rad: real, onp.rad2deg: real,
+    onp.absolute: lambda *s: between(0.2, 2, *s) * R.choice([-1, 1], s),
+    onp.fabs: lambda *s: between(0.2, 2, *s) * R.choice([-1, 1], s),
+    onp.cbrt: lambda *s: between(0.2, 2, *s) * R.choice([-1, 1], s),
+    onp.reciprocal: lambda *s: between(0.3, 2, *s) * R.choice([-1, 1], s),
+    onp.sqrt: lambda *s: between(0.2, 3, *s), onp.log: lambda *s: between(0.2, 3, *s),
+    onp.log2: lambda *s: between(0.2, 3, *s), onp.log10: lambda *s: between(0.2, 3, *s),
+    onp.log1p: lambda *s: between(-0.7, 3, *s), onp.arcsin: lambda *s: between(-0.8, 0.8, *s),
+    onp.arccos: lambda *s: between(-0.8, 0.8, *s), onp.arctanh: lambda *s: between(-0.8, 0.8, *s),
+    onp.arccosh: lambda *s: between(1.3, 3, *s), onp.conjugate: real, onp.real: real, onp.imag: real,
+}
+for f, sample in UNARY.items():
+    for shape in SHAPES_1:
+        case(f, fn(f), sample(*shape), id=f"shape{shape}")
+    case(f, fn(f), float(sample()), id="python-float")
+
+# Holomorphic functions and the complex parts on complex inputs.
+HOLOMORPHIC = [onp.negative, onp.square, onp.sin, onp.cos, onp.tan, onp.sinh, onp.cosh, onp.tanh,
+               onp.exp, onp.expm1, onp.log, onp.sqrt, onp.reciprocal, onp.arctan, onp.arcsinh]
+for f in HOLOMORPHIC + [onp.conjugate, onp.real, onp.imag, onp.absolute]:
+    case(f, fn(f), 0.3 + 0.5 * cplx(3), id="complex")
+
+PAIRS = [((), ()), ((4,), (4,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((3,), None)]  # None: a float
+BINARY = {
+    onp.add: (real, real), onp.subtract: (real, real), onp.multiply: (real, real),
+    onp.divide: (real, lambda *s: between(0.5, 2, *s) * R.choice([-1, 1], s)),
+    onp.power: (lambda *s: between(0.5, 2, *s), real),
+    onp.float_power: (lambda *s: between(0.5, 2, *s), real),
+    onp.maximum: (real, real), onp.minimum: (real, real), onp.fmax: (real, real),
+    onp.fmin: (real, real), onp.logaddexp: (real, real), onp.logaddexp2: (real, real),
+    onp.arctan2: (real, real), onp.hypot: (real, real),
+    # x/y stays inside one integer interval, so floor/trunc(x/y) is constant near the point
+    onp.remainder: (lambda *s: between(2.2, 2.8, *s) * R.choice([-1, 1], s),
+                    lambda *s: between(1.01, 1.05, *s)),
+    onp.fmod: (lambda *s: between(2.2, 2.8, *s) * R.choice([-1, 1], s),
+               lambda *s: between(1.01, 1.05, *s)),
+}
+for f, (sx, sy) in BINARY.items():
+    for xs, ys in PAIRS:
+        x = sx(*xs)
+        y = float(sy()) if ys is None else sy(*ys)
+        case(f, fn(f), x, y, id=f"{xs}x{ys or 'float'}")
+    case(f, lambda y, f=f, x=float(sx()): fn(f)(x, y), sy(3), id="float-first")
+for f in (onp.add, onp.multiply, onp.divide, onp.power):
+    case(f, fn(f), 0.5 + cplx(3), 0.5 + cplx(3), id="complex")
+
+# powers with a constant exponent, including a base at zero
+case(onp.power, lambda x: x ** 3, real(4), id="cube")
+case(onp.power, lambda x: x ** 2, onp.array([0.0, 1.5, -2.0]), id="square-at-zero")
+case(onp.power, lambda x: fn(onp.power)(x, onp.array([2.0, 0.0, 1.0])), real(3), id="zero-exponent")
+case(onp.heaviside, lambda h: fn(onp.heaviside)(onp.array([-1.0, 0.0, 2.0, 0.0]), h), real(4))
+
+# ----------------------------------------------------------------------------- selection
+mask = onp.array([[True, False, True], [False, False, True]])
+case(onp.where, lambda x, y: fn(onp.where)(mask, x, y), real(2, 3), real(3), id="broadcast")
+case(onp.where, lambda x, y: fn(onp.where)(mask, x, y), 1.5, real(2, 3), id="scalar")
+xs = onp.array([-2.0, -0.3, 0.2, 0.7, 3.0])
+case(onp.clip, lambda x: fn(onp.clip)(x, -0.5, 0.5), xs, id="const-bounds")
+case(onp.clip, lambda x: fn(onp.clip)(x, None, 0.5), xs, id="upper-only")
+case(onp.clip, lambda x, lo, hi: fn(onp.clip)(x, lo, hi), xs, onp.full(5, -0.5), onp.full(5, 0.5),
+     id="traced-bounds")
+
+# ----------------------------------------------------------------------------- reductions
+AXES = [dict(), dict(axis=0), dict(axis=1, keepdims=True), dict(axis=-1), dict(axis=(0, 1)),
+        dict(axis=(0,), keepdims=True)]
+for f in (onp.sum, onp.mean, onp.prod, onp.max, onp.min, onp.amax, onp.amin, onp.var, onp.std):
+    sample = between(0.5, 1.5, 2, 3) if f is onp.prod else real(2, 3)
+    for kw in AXES:
+        case(f, lambda x, f=f, kw=kw: fn(f)(x, **kw), sample, id=str(kw))
+    case(f, fn(f), real(4), id="vector")
+    if f is not onp.std:  # the std of one number is 0, where sqrt has no derivative
+        case(f, fn(f), 1.7, id="python-float")
+case(onp.sum, lambda x: fn(onp.sum)(x, axis=0, where=onp.array([True, False, True])), real(2, 3),
+     id="where")
+case(onp.mean, lambda x: fn(onp.mean)(x, axis=1, where=onp.array([True, False, True])), real(2, 3),
+     id="where")
+case(onp.var, lambda x: fn(onp.var)(x, axis=1, ddof=1), real(2, 4), id="ddof")
+case(onp.std, lambda x: fn(onp.std)(x, ddof=1), real(2, 4), id="ddof")
+case(onp.var, fn(onp.var), 0.5 + cplx(4), id="complex")
+with_zeros = real(3, 4)
+with_zeros[0, 1] = with_zeros[2, 0] = with_zeros[2, 3] = 0.0  # one zero, and two in a row
+case(onp.prod, lambda x: fn(onp.prod)(x, axis=1), with_zeros, id="zeros-axis")
+case(onp.prod, fn(onp.prod), onp.array([2.0, 0.0, 3.0, -1.5]), id="one-zero")
+case(onp.prod, fn(onp.prod), onp.array([2.0, 0.0, 3.0, 0.0]), id="two-zeros")
+case(onp.prod, lambda x: fn(onp.prod)(x, axis=(0, 2)), real(2, 3, 2) * (R.random((2, 3, 2)) > 0.3),
+     id="zeros-3d")
+for kw in (dict(), dict(axis=0), dict(axis=1), dict(axis=-1)):
+    case(onp.cumsum, lambda x, kw=kw: fn(onp.cumsum)(x, **kw), real(2, 3), id=str(kw))
+
+# ----------------------------------------------------------------------------- shapes
+case(onp.reshape, lambda x: fn(onp.reshape)(x, (4, 3)), real(3, 4))
+case(onp.reshape, lambda x: fn(onp.reshape)(x, (-1,)), real(3, 4), id="flat")
+case(onp.reshape, lambda x: fn(onp.reshape)(x, (2, 6), order="F"), real(3, 4), id="fortran")
+case(onp.reshape, lambda x: fn(onp.reshape)(x, (1, 1)), 2.5, id="scalar")
+case(onp.transpose, fn(onp.transpose), real(3, 4))
+case(onp.transpose, lambda x: fn(onp.transpose)(x, (2, 0, 1)), real(2, 3, 4), id="axes")
+case(onp.transpose, lambda x: fn(onp.transpose)(x, (-1, 0, 1)), real(2, 3, 4), id="negative-axes")
+case(onp.swapaxes, lambda x: fn(onp.swapaxes)(x, 0, 2), real(2, 3, 4))
+case(onp.moveaxis, lambda x: fn(onp.moveaxis)(x, 0, -1), real(2, 3, 4))
+case(onp.moveaxis, lambda x: fn(onp.moveaxis)(x, (0, 1), (2, 0)), real(2, 3, 4), id="several")
+case(onp.expand_dims, lambda x: fn(onp.expand_dims)(x, 0), real(3))
+case(onp.expand_dims, lambda x: fn(onp.expand_dims)(x, (0, 2)), real(3, 2), id="several")
+case(onp.squeeze, fn(onp.squeeze), real(1, 3, 1))
+case(onp.squeeze, lambda x: fn(onp.squeeze)(x, axis=0), real(1, 3, 1), id="axis")
+case(onp.broadcast_to, lambda x: fn(onp.broadcast_to)(x, (2, 3)), real(3))
+case(onp.broadcast_to, lambda x: fn(onp.broadcast_to)(x, (2, 4)), real(2, 1), id="stretch")
+case(onp.broadcast_to, lambda x: fn(onp.broadcast_to)(x, (2, 2)), 1.5, id="scalar")
+case(onp.flip, fn(onp.flip), real(2, 3))
+case(onp.flip, lambda x: fn(onp.flip)(x, 1), real(2, 3), id="axis")
+case(onp.copy, fn(onp.copy), real(2, 3))
+case(onp.astype, lambda x: fn(onp.astype)(x, onp.complex128), real(2, 3), id="to-complex")
+case(onp.astype, lambda x: fn(onp.astype)(x, onp.float64) * 2, real(3), id="same")
+case(onp.concatenate, lambda x, y: fn(onp.concatenate)([x, y]), real(2, 3), real(1, 3))
+case(onp.concatenate, lambda x, y: fn(onp.concatenate)([x, y, x], axis=1), real(2, 3), real(2, 2),
+     id="axis1-repeated")
+case(onp.concatenate, lambda x, y: fn(onp.concatenate)([x, y], axis=None), real(2, 3), real(4),
+     id="flat")
+case(onp.concatenate, lambda x: fn(onp.concatenate)([x, onp.ones((1, 3))]), real(2, 3), id="const")
+case(onp.stack, lambda x, y: fn(onp.stack)([x, y]), real(2, 3), real(2, 3))
+case(onp.stack, lambda x, y: fn(onp.stack)([x, y, x], axis=-1), real(2, 3), real(2, 3), id="last")
+
+# ----------------------------------------------------------------------------- products
+PRODUCTS = [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 2)), ((2, 3), (3, 4))]
+for xs_, ys_ in PRODUCTS + [((2, 2, 3), (4, 3, 2)), ((), (3,))]:
+    case(onp.dot, fn(onp.dot), real(*xs_), real(*ys_), id=f"{xs_}.{ys_}")
+for xs_, ys_ in PRODUCTS + [((2, 2, 3), (3, 4)), ((2, 3), (2, 3, 4)), ((1, 2, 3), (2, 3, 2)),
+                            ((3,), (2, 3, 4)), ((2, 2, 3), (3,))]:
+    case(onp.matmul, fn(onp.matmul), real(*xs_), real(*ys_), id=f"{xs_}@{ys_}")
+case(onp.matmul, fn(onp.matmul), cplx(2, 3), cplx(3, 2), id="complex")
+for axes, xs_, ys_ in [(0, (2,), (3,)), (1, (2, 3), (3, 4)), (2, (2, 3, 4), (3, 4, 2)),
+                       (([1], [0]), (2, 3), (3, 4)), (([0, 1], [1, 0]), (2, 3, 4), (3, 2, 5)),
+                       (([2, 0], [0, 1]), (3, 2, 4), (4, 3, 2)), (([-1], [-2]), (2, 3), (3, 2))]:
+    case(onp.tensordot, lambda x, y, a=axes: fn(onp.tensordot)(x, y, axes=a), real(*xs_),
+         real(*ys_), id=f"axes={axes}")
+for xs_, ys_ in [((3,), (3,)), ((2, 3), (3,)), ((2, 3), (4, 3)), ((), (3,))]:
+    case(onp.inner, fn(onp.inner), real(*xs_), real(*ys_), id=f"{xs_},{ys_}")
+case(onp.outer, fn(onp.outer), real(3), real(2))
+case(onp.outer, fn(onp.outer), real(2, 2), real(3), id="flattens")
+EINSUM = [("ij,jk->ik", (2, 3), (3, 4)), ("ij,ij->", (2, 3), (2, 3)), ("ii->", (3, 3)),
+          ("ii->i", (3, 3)), ("ij->ji", (2, 3)), ("i,i", (3,), (3,)), ("ij", (2, 3)),
+          ("ij,jk", (2, 3), (3, 2)), ("...j,j->...", (2, 3), (3,)), ("i...,i->...", (3, 2), (3,)),
+          ("bij,bjk->bik", (2, 2, 3), (2, 3, 2)), ("ij,k->ijk", (2, 2), (3,)), ("i->", (4,)),
+          ("ijk,jil->kl", (2, 3, 2), (3, 2, 4)), ("ij,jk,kl->il", (2, 3), (3, 2), (2, 2)),
+          ("ii,i->i", (3, 3), (3,)), ("iij->j", (2, 2, 3)), ("...ij->...", (2, 1, 3)),
+          ("ij,...j->...i", (2, 3), (4, 1, 3)), ("...,...->...", (2, 1), (3,))]
+for spec, *shapes in EINSUM:
+    case(onp.einsum, lambda *ops, s=spec: fn(onp.einsum)(s, *ops), *[real(*s) for s in shapes], id=spec)
+case(onp.einsum, lambda x, y: fn(onp.einsum)(x, [0, 1], y, [1, 2], [0, 2]), real(2, 3), real(3, 2),
+     id="sublists")
+case(onp.einsum, lambda x, y: fn(onp.einsum)("ij,jk->ik", x, y, optimize=True), real(2, 3),
+     real(3, 4), id="optimize")
+
+# ----------------------------------------------------------------------------- indexing
+for index in [1, -1, slice(1, None), slice(None, None, -2), (Ellipsis, 1), (None, 0), (1, slice(0, 2)),
+              (onp.array([0, 0, 1]),), (slice(None), onp.array([2, 0, 2])),
+              (onp.array([0, 1, 1]), onp.array([1, 1, 1])), onp.array([[True, False, True], [True, True, False]]),
+              onp.array([True, False])]:
+    case(operator.getitem, lambda x, i=index: x[i], real(2, 3), id=repr(index).replace(" ", ""))
+case(operator.getitem, lambda x: x[[0, 0]], real(3), id="list-repeats")
+case(_vjps.untake, lambda g: np._untake(g, onp.zeros((2, 3)), (onp.array([0, 0, 1]), slice(None))),
+     real(3, 3), id="repeats")
+case(_vjps.untake, lambda g: np._untake(g, onp.zeros(4), slice(1, 3)), real(2), id="slice")
+
+
+# ============================================================================= tests
+@pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
+def test_rule_matches_finite_differences(c: Case) -> None:
+    wengert.gradcheck(c.f, *c.args, order=2)
+
+
+def test_every_rule_has_a_case() -> None:
+    covered = {c.key for c in CASES}
+    missing = [getattr(k, "__name__", k) for k in _vjps.VJPS if k not in covered]
+    assert not missing, f"rules without a test case: {missing}"
+
+
+@pytest.mark.parametrize("f, x, expected", [
+    (lambda x: np.max(x), onp.array([1.0, 3.0, 3.0]), [0.0, 0.5, 0.5]),
+    (lambda x: np.min(x, axis=1).sum(), onp.array([[2.0, 2.0], [1.0, 4.0]]), [[0.5, 0.5], [1.0, 0.0]]),
+    (lambda x: np.maximum(x, 1.0).sum(), onp.array([0.0, 1.0, 2.0]), [0.0, 0.5, 1.0]),
+    (lambda x: np.minimum(x, x[::-1]).sum(), onp.array([1.0, 5.0, 1.0]), [1.0, 1.0, 1.0]),
+    (lambda x: np.abs(x).sum(), onp.array([-2.0, 0.0, 2.0]), [-1.0, 0.0, 1.0]),
+    (lambda x: np.clip(x, 0.0, 1.0).sum(), onp.array([0.0, 0.5, 1.0]), [1.0, 1.0, 1.0]),
+])
+def test_convention_at_nondifferentiable_points(f: Callable, x: Any, expected: list) -> None:
+    """Ties are split evenly, |x| has slope 0 at 0, clip passes the gradient at its bounds."""
+    onp.testing.assert_allclose(wengert.grad(f)(x), expected)
+
+
+def test_prod_gradient_at_zeros_matches_products_of_the_others() -> None:
+    x = onp.array([2.0, 0.0, 3.0, 0.0, 5.0])
+    onp.testing.assert_array_equal(wengert.grad(np.prod)(x), 0.0)  # two zeros: every partial is 0
+    y = onp.array([2.0, 0.0, 3.0, 5.0])
+    onp.testing.assert_allclose(wengert.grad(np.prod)(y), [0.0, 30.0, 0.0, 0.0])
