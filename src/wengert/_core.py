@@ -110,6 +110,9 @@ class Box:
         self.adj = None
 
 
+_new = object.__new__
+
+
 def input_box(value: Any, trace: Trace) -> Box:
     """Start tracing ``value`` as an input of ``trace``."""
     box = Box(value, trace, None, (), NO_KWARGS, ())
@@ -225,7 +228,14 @@ def unary(prim: Primitive, fun: Callable, fallback: Callable | None) -> Callable
         if type(v) is Box or _pausing:
             return apply(prim, (x,), NO_KWARGS)
         t = x.trace
-        box = Box(fun(v), t, prim, (v,), NO_KWARGS, ((0, rule, x),))
+        box = _new(Box)  # Box(...) without the cost of calling __init__
+        box.value = fun(v)
+        box.trace = t
+        box.prim = prim
+        box.args = (v,)
+        box.kwargs = NO_KWARGS
+        box.parents = ((0, rule, x),)
+        box.adj = None
         t.append(box)
         return box
     return call
@@ -250,21 +260,28 @@ def binary(prim: Primitive, fun: Callable, fallback: Callable | None) -> Callabl
                 yv = y.value
                 if y.trace is not t or type(xv) is Box or type(yv) is Box or _pausing:
                     return apply(prim, (x, y), NO_KWARGS)
-                box = Box(fun(xv, yv), t, prim, (xv, yv), NO_KWARGS, ((0, rule0, x), (1, rule1, y)))
+                p, parents = prim, ((0, rule0, x), (1, rule1, y))
             else:
                 if type(xv) is Box or _pausing:
                     return apply(prim, (x, y), NO_KWARGS)
-                box = Box(fun(xv, y), t, scalar if type(y) is float or type(y) is int else prim, (xv, y), NO_KWARGS,
-                          ((0, rule0, x),))
+                yv = y
+                p, parents = scalar if type(y) is float or type(y) is int else prim, ((0, rule0, x),)
         elif type(y) is Box:
             yv = y.value
             if type(yv) is Box or _pausing:
                 return apply(prim, (x, y), NO_KWARGS)
-            t = y.trace
-            box = Box(fun(x, yv), t, scalar if type(x) is float or type(x) is int else prim, (x, yv), NO_KWARGS,
-                      ((1, rule1, y),))
+            t, xv = y.trace, x
+            p, parents = scalar if type(x) is float or type(x) is int else prim, ((1, rule1, y),)
         else:
             return fun(x, y)
+        box = _new(Box)  # Box(...) without the cost of calling __init__
+        box.value = fun(xv, yv)
+        box.trace = t
+        box.prim = p
+        box.args = (xv, yv)
+        box.kwargs = NO_KWARGS
+        box.parents = parents
+        box.adj = None
         t.append(box)
         return box
     return call

@@ -159,9 +159,11 @@ def _abs(g, a, x):
 
 
 def _tie(x: Any, y: Any) -> Any:
-    """1 where x wins, 1/2 where x and y tie, 0 where y wins (maximum); as a constant."""
+    """1 where x wins, 1/2 where x and y tie, 0 where y wins (maximum); as a constant.
+    (Ties are rare, and a boolean mask is the cheapest thing to multiply by.)"""
     x, y = strip(x), strip(y)
-    return (x > y) + 0.5 * (x == y)
+    tie = x == y
+    return (x > y) + 0.5 * tie if np.any(tie) else x > y
 
 
 def _clip_x(g, a, x, a_min=None, a_max=None, out=None, **kw):
