@@ -5,10 +5,9 @@ down what ran; the sweep only reads the rules a :class:`Primitive` carries.
 
 A traced value is a :class:`Box`, and a box is also its own entry in the Wengert list: it
 holds the value, the :class:`Primitive` that produced it, that primitive's arguments (with
-this trace's boxes replaced by their values), and its ``parents``: one ``(argnum, rule,
-box)`` triple per traced argument, saying that positional argument ``argnum`` came from
-``box`` and that ``rule`` turns the output's cotangent into that argument's. Inputs are boxes
-with no primitive. The list of a trace holds its boxes in evaluation order, so it is already
+this trace's boxes replaced by their values), and its ``parents``: one ``(argnum, box)``
+pair per traced argument, saying that positional argument ``argnum`` came from ``box``.
+Inputs are boxes with no primitive. The list of a trace holds its boxes in evaluation order, so it is already
 topologically sorted and the sweep is one backward loop, with no recursion and no graph
 search; cotangents accumulate in each box's ``adj`` slot. (One object per operation instead
 of a record plus a box: this is the hottest code in the library.)
@@ -24,10 +23,21 @@ perturbation confusion.
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 from typing import Any, Callable
 
-__all__ = ["Box", "Primitive", "Trace", "apply", "binary", "input_box", "no_grad", "record", "strip", "sweep", "unary"]
+# The compiled hot paths (_speedups.c), unless absent or WENGERT_PURE_PYTHON=1 asks for this
+# module's Python versions, which are the reference they mirror.
+try:
+    if os.environ.get("WENGERT_PURE_PYTHON", "") not in ("", "0"):
+        raise ImportError
+    from . import _speedups
+except ImportError:
+    _speedups = None
+
+__all__ = ["Box", "Primitive", "Trace", "apply", "binary", "input_box", "negated", "no_grad", "record",
+           "same", "strip", "sweep", "times_ans", "times_first", "times_second", "unary"]
 
 NO_KWARGS: dict = {}  # shared by every record made without keyword arguments; never mutated
 
@@ -113,6 +123,13 @@ class Box:
 _new = object.__new__
 
 
+if _speedups is not None:
+    # The same seven fields in C, and not tracked by the cycle collector (boxes form a DAG;
+    # Trace.close breaks the one cycle), so that full collections never walk the tape.
+    _speedups.Box.__doc__ = Box.__doc__
+    Box = _speedups.Box  # type: ignore[misc]  # noqa: F811
+
+
 def input_box(value: Any, trace: Trace) -> Box:
     """Start tracing ``value`` as an input of ``trace``."""
     box = Box(value, trace, None, (), NO_KWARGS, ())
@@ -153,6 +170,8 @@ class no_grad:
         _local.below = next(_trace_ids)  # every trace started before this point is paused
         with _lock:
             _pausing += 1
+            if _speedups:
+                _speedups.set_pausing(_pausing)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -160,6 +179,8 @@ class no_grad:
         _local.below = self._saved
         with _lock:
             _pausing -= 1
+            if _speedups:
+                _speedups.set_pausing(_pausing)
 
 
 # ----------------------------------------------------------------------------- recording
@@ -185,9 +206,8 @@ def apply(prim: Primitive, args: tuple | list, kwargs: dict) -> Any:
         if type(a) is Box:
             if a.trace is top:
                 vals[k] = v = a.value
-                rule = _rule(prim, k)
-                if rule is not None:  # None: this argument has no gradient
-                    parents.append((k, rule, a))
+                if _rule(prim, k) is not None:  # None: this argument has no gradient
+                    parents.append((k, a))
                 deeper = deeper or type(v) is Box
             else:
                 deeper = True
@@ -217,8 +237,6 @@ def unary(prim: Primitive, fun: Callable, fallback: Callable | None) -> Callable
     ``fun(x)`` computes the value (it may be a quicker equivalent of ``prim.fun``: a Python
     operator keeps Python floats as floats). Calls with more arguments go to ``fallback``;
     nested traces and paused recording to :func:`apply`."""
-    rule = prim.vjps[0]
-
     def call(x, *args, **kwargs):
         if args or kwargs:
             return fallback(x, *args, **kwargs)
@@ -234,7 +252,7 @@ def unary(prim: Primitive, fun: Callable, fallback: Callable | None) -> Callable
         box.prim = prim
         box.args = (v,)
         box.kwargs = NO_KWARGS
-        box.parents = ((0, rule, x),)
+        box.parents = ((0, x),)
         box.adj = None
         t.append(box)
         return box
@@ -244,11 +262,10 @@ def unary(prim: Primitive, fun: Callable, fallback: Callable | None) -> Callable
 def binary(prim: Primitive, fun: Callable, fallback: Callable | None) -> Callable:
     """The recording wrapper of a two-argument primitive, with the fast path inlined.
 
-    When the untraced argument is a Python float or int, the traced one already has the
-    output's shape and dtype, so the entry is recorded with ``prim.scalar``, a twin whose
-    cotangents skip ``fit``."""
+    When the untraced argument is a Python float or int, or both are traced Python floats,
+    every traced argument already has the output's shape and dtype, so the entry is recorded
+    with ``prim.scalar``, a twin whose cotangents skip ``fit``."""
     scalar = prim.scalar or prim
-    rule0, rule1 = prim.vjps[0], prim.vjps[1]
 
     def call(x, y, *args, **kwargs):
         if args or kwargs:
@@ -260,18 +277,19 @@ def binary(prim: Primitive, fun: Callable, fallback: Callable | None) -> Callabl
                 yv = y.value
                 if y.trace is not t or type(xv) is Box or type(yv) is Box or _pausing:
                     return apply(prim, (x, y), NO_KWARGS)
-                p, parents = prim, ((0, rule0, x), (1, rule1, y))
+                both_floats = isinstance(xv, float) and isinstance(yv, float)
+                p, parents = scalar if both_floats else prim, ((0, x), (1, y))
             else:
                 if type(xv) is Box or _pausing:
                     return apply(prim, (x, y), NO_KWARGS)
                 yv = y
-                p, parents = scalar if type(y) is float or type(y) is int else prim, ((0, rule0, x),)
+                p, parents = scalar if type(y) is float or type(y) is int else prim, ((0, x),)
         elif type(y) is Box:
             yv = y.value
             if type(yv) is Box or _pausing:
                 return apply(prim, (x, y), NO_KWARGS)
             t, xv = y.trace, x
-            p, parents = scalar if type(x) is float or type(x) is int else prim, ((1, rule1, y),)
+            p, parents = scalar if type(x) is float or type(x) is int else prim, ((1, y),)
         else:
             return fun(x, y)
         box = _new(Box)  # Box(...) without the cost of calling __init__
@@ -287,6 +305,34 @@ def binary(prim: Primitive, fun: Callable, fallback: Callable | None) -> Callabl
     return call
 
 
+# ----------------------------------------------------------------------------- rule helpers
+# The commonest rules, named (after JAX's linear/bilinear helpers). They are ordinary rules;
+# the compiled sweep recognises them and applies them without a Python call.
+def same(g: Any, ans: Any, *args: Any, **kwargs: Any) -> Any:
+    """The rule of an argument the output depends on with slope 1 (x + y, reshape, copy)."""
+    return g
+
+
+def negated(g: Any, ans: Any, *args: Any, **kwargs: Any) -> Any:
+    """The rule of an argument with slope -1 (-x, the y of x - y)."""
+    return -g
+
+
+def times_second(g: Any, ans: Any, x: Any, y: Any, *args: Any, **kwargs: Any) -> Any:
+    """The rule of the first factor of a product: g * y."""
+    return g * y
+
+
+def times_first(g: Any, ans: Any, x: Any, y: Any, *args: Any, **kwargs: Any) -> Any:
+    """The rule of the second factor of a product: g * x."""
+    return g * x
+
+
+def times_ans(g: Any, ans: Any, *args: Any, **kwargs: Any) -> Any:
+    """The rule of a function that is its own derivative (exp): g * ans."""
+    return g * ans
+
+
 # ----------------------------------------------------------------------------- the sweep
 def sweep(nodes: list) -> None:
     """The reverse sweep: walk the Wengert list backward, turning the cotangents seeded in
@@ -294,29 +340,43 @@ def sweep(nodes: list) -> None:
     and clears those). Contributions from every use of a value are summed. (Memory peaks
     when the sweep starts, with every saved value alive, so nothing is gained by dropping
     entries one by one as the sweep passes them; the caller drops the list afterwards.)"""
+    try:
+        _sweep(nodes)
+    except BaseException:
+        for node in nodes:  # leave no stale cotangents behind for the next sweep
+            node.adj = None
+        raise
+
+
+def _sweep(nodes: list) -> None:
     node = None
     try:
         for node in reversed(nodes):
             g = node.adj
             if g is None:
                 continue
-            prim = node.prim
-            if prim is None:
+            parents = node.parents
+            if not parents:
                 continue  # an input: its cotangent is the result
             node.adj = None
             a = node.value
             args = node.args
             kwargs = node.kwargs
+            prim = node.prim
+            vjps = prim.vjps
             fit = prim.fit
-            for _, rule, p in node.parents:
-                c = rule(g, a, *args, **kwargs) if kwargs else rule(g, a, *args)
+            for k, p in parents:
+                c = vjps[k](g, a, *args, **kwargs) if kwargs else vjps[k](g, a, *args)
                 if fit is not None:
                     c = fit(c, p.value)
                 q = p.adj
                 p.adj = c if q is None else q + c
     except Exception as e:
-        for n in nodes:  # leave no stale cotangents behind for the next sweep
-            n.adj = None
-        if node is not None and node.prim is not None:
+        if node is not None and node.prim is not None and hasattr(e, "add_note"):
             e.add_note(f"(raised by the derivative rule of '{node.prim.name}' during the reverse sweep)")
         raise
+
+
+if _speedups is not None:
+    _speedups.configure(apply, NO_KWARGS, (same, negated, times_second, times_first, times_ans))
+    unary, binary, _sweep = _speedups.unary, _speedups.binary, _speedups.sweep  # noqa: F811

@@ -132,7 +132,7 @@ class custom_vjp:
         for j, o in enumerate(outs):  # one entry per output leaf; each pulls back through bwd
             rule = functools.partial(self._cotangent, structure, out_structure, outs, residuals, j)
             prim = Primitive(self.fun, self.__name__, Variadic(rule), fit)
-            parents = tuple((k, prim.vjps[k], leaves[k]) for k in traced)
+            parents = tuple((k, leaves[k]) for k in traced)
             boxed.append(record(top, prim, tuple(values), {}, o, parents))
         return unflatten(out_structure, boxed)
 

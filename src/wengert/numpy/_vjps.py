@@ -25,7 +25,7 @@ from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 import wengert.numpy as wnp
 
-from .._core import strip
+from .._core import negated, same, strip, times_ans, times_first, times_second
 
 LN2, LN10, DEG = float(np.log(2)), float(np.log(10)), float(np.pi / 180)
 
@@ -162,6 +162,8 @@ def _tie(x: Any, y: Any) -> Any:
     """1 where x wins, 1/2 where x and y tie, 0 where y wins (maximum); as a constant.
     (Ties are rare, and a boolean mask is the cheapest thing to multiply by.)"""
     x, y = strip(x), strip(y)
+    if isinstance(x, float) and isinstance(y, float):
+        return 1.0 if x > y else 0.5 if x == y else 0.0
     tie = x == y
     return (x > y) + 0.5 * tie if np.any(tie) else x > y
 
@@ -364,16 +366,16 @@ def _basic(index: Any) -> bool:
 # ============================================================================= the table
 VJPS: dict[Any, tuple] = {
     # --------------------------------------------------------------- arithmetic
-    np.add:          (lambda g, a, x, y: g,            lambda g, a, x, y: g),
-    np.subtract:     (lambda g, a, x, y: g,            lambda g, a, x, y: -g),
-    np.multiply:     (lambda g, a, x, y: g * y,        lambda g, a, x, y: g * x),
+    np.add:          (same,                            same),
+    np.subtract:     (same,                            negated),
+    np.multiply:     (times_second,                    times_first),
     np.divide:       (lambda g, a, x, y: g / y,        lambda g, a, x, y: -g * a / y),
-    np.remainder:    (lambda g, a, x, y: g,            lambda g, a, x, y: -g * wnp.floor_divide(x, y)),
-    np.fmod:         (lambda g, a, x, y: g,            lambda g, a, x, y: -g * wnp.trunc(x / y)),
+    np.remainder:    (same,                            lambda g, a, x, y: -g * wnp.floor_divide(x, y)),
+    np.fmod:         (same,                            lambda g, a, x, y: -g * wnp.trunc(x / y)),
     np.power:        (_pow_x,                          _pow_y),
     np.float_power:  (_pow_x,                          _pow_y),
-    np.negative:     (lambda g, a, x: -g,),
-    np.positive:     (lambda g, a, x: g,),
+    np.negative:     (negated,),
+    np.positive:     (same,),
     np.reciprocal:   (lambda g, a, x: -g * a * a,),
     np.square:       (lambda g, a, x: g * 2 * x,),
     np.sqrt:         (lambda g, a, x: g * 0.5 / a,),
@@ -385,7 +387,7 @@ VJPS: dict[Any, tuple] = {
     np.fmax:         (lambda g, a, x, y: g * _tie(x, y), lambda g, a, x, y: g * _tie(y, x)),
     np.fmin:         (lambda g, a, x, y: g * _tie(y, x), lambda g, a, x, y: g * _tie(x, y)),
     # --------------------------------------------------------------- exponentials and logarithms
-    np.exp:          (lambda g, a, x: g * a,),
+    np.exp:          (times_ans,),
     np.exp2:         (lambda g, a, x: g * a * LN2,),
     np.expm1:        (lambda g, a, x: g * (a + 1),),
     np.log:          (lambda g, a, x: g / x,),
@@ -414,7 +416,7 @@ VJPS: dict[Any, tuple] = {
     np.arctanh:      (lambda g, a, x: g / (1 - x * x),),
     # --------------------------------------------------------------- complex parts
     np.conjugate:    (lambda g, a, x: wnp.conj(g),),
-    np.real:         (lambda g, a, x: g,),
+    np.real:         (same,),
     np.imag:         (lambda g, a, x: -1j * g,),
     # --------------------------------------------------------------- selection
     np.where:        (None, lambda g, a, c, x, y: wnp.where(c, g, 0), lambda g, a, c, x, y: wnp.where(c, 0, g)),
@@ -438,10 +440,10 @@ VJPS: dict[Any, tuple] = {
     np.moveaxis:     (lambda g, a, x, source, destination: wnp.moveaxis(g, destination, source),),
     np.expand_dims:  (lambda g, a, x, axis: wnp.reshape(g, _shape(x)),),
     np.squeeze:      (lambda g, a, x, axis=None: wnp.reshape(g, _shape(x)),),
-    np.broadcast_to: (lambda g, a, x, shape, subok=False: g,),
+    np.broadcast_to: (same,),
     np.flip:         (lambda g, a, x, axis=None: wnp.flip(g, axis),),
-    np.copy:         (lambda g, a, x, *r, **k: g,),
-    np.astype:       (lambda g, a, x, dtype, *r, **k: g,),
+    np.copy:         (same,),
+    np.astype:       (same,),
     np.concatenate:  Variadic(_concatenate),
     np.stack:        Variadic(_stack),
     # --------------------------------------------------------------- products

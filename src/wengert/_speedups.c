@@ -1,0 +1,457 @@
+/* _speedups: the three hot paths of wengert._core, compiled.
+
+   wengert/_core.py is the reference: it defines in Python exactly what this module does,
+   namely the memory layout of a Box, the recording wrappers `unary` and `binary`, and the
+   reverse sweep `_sweep`. When this extension is built, _core uses it instead (setting
+   WENGERT_PURE_PYTHON=1 selects the Python engine), and the test suite runs against both.
+   Each function below mirrors the Python function of the same name; change both together.
+
+   Nothing here knows about NumPy or about derivatives: values are computed by calling the
+   `fun` a wrapper was made with, and cotangents by calling the rules a Primitive carries. */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+/* ------------------------------------------------------------------------- Box layout */
+
+/* Boxes are not tracked by the cycle collector: they form a DAG (a box refers to the boxes
+   of its arguments, never the reverse), and the one cycle, box -> trace -> list -> box, is
+   broken by Trace.close() when recording ends. Tracking them made every full collection
+   walk the whole tape, which made long recordings quadratic. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *value, *trace, *prim, *args, *kwargs, *parents, *adj;
+} BoxObject;
+
+static void box_dealloc(BoxObject *self) {
+    PyTypeObject *type = Py_TYPE(self);
+    Py_CLEAR(self->value); Py_CLEAR(self->trace); Py_CLEAR(self->prim); Py_CLEAR(self->args);
+    Py_CLEAR(self->kwargs); Py_CLEAR(self->parents); Py_CLEAR(self->adj);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type);  /* instances of a heap type hold a reference to it */
+}
+
+/* Box(value, trace, prim, args, kwargs, parents), as _core.Box.__init__. */
+static PyObject *box_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *names[] = {"value", "trace", "prim", "args", "kwargs", "parents", NULL};
+    PyObject *f[6];
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOOOO:Box", names,
+                                     &f[0], &f[1], &f[2], &f[3], &f[4], &f[5]))
+        return NULL;
+    BoxObject *self = (BoxObject *)type->tp_alloc(type, 0);
+    if (self == NULL) return NULL;
+    self->value = Py_NewRef(f[0]); self->trace = Py_NewRef(f[1]); self->prim = Py_NewRef(f[2]);
+    self->args = Py_NewRef(f[3]); self->kwargs = Py_NewRef(f[4]); self->parents = Py_NewRef(f[5]);
+    self->adj = Py_NewRef(Py_None);
+    return (PyObject *)self;
+}
+
+static PyMemberDef box_members[] = {
+    {"value", T_OBJECT_EX, offsetof(BoxObject, value), 0, NULL},
+    {"trace", T_OBJECT_EX, offsetof(BoxObject, trace), 0, NULL},
+    {"prim", T_OBJECT_EX, offsetof(BoxObject, prim), 0, NULL},
+    {"args", T_OBJECT_EX, offsetof(BoxObject, args), 0, NULL},
+    {"kwargs", T_OBJECT_EX, offsetof(BoxObject, kwargs), 0, NULL},
+    {"parents", T_OBJECT_EX, offsetof(BoxObject, parents), 0, NULL},
+    {"adj", T_OBJECT_EX, offsetof(BoxObject, adj), 0, NULL},
+    {NULL},
+};
+
+/* A heap type, so that Python can give it the methods of an ndarray (_core.Box's role). */
+static PyType_Slot box_slots[] = {
+    {Py_tp_new, box_new},
+    {Py_tp_dealloc, box_dealloc},
+    {Py_tp_members, box_members},
+    {0, NULL},
+};
+
+static PyType_Spec box_spec = {
+    "wengert.Box", sizeof(BoxObject), 0, Py_TPFLAGS_DEFAULT, box_slots,
+};
+
+/* The Box type (made at import), and, set by configure(): _core.apply and the shared empty
+   keyword dict. `pausing` mirrors _core._pausing (set by no_grad). */
+static PyTypeObject *Box = NULL;
+static PyObject *apply_fn = NULL, *no_kwargs = NULL;
+/* _core's named rule helpers, applied here without a call: same, negated, times_second,
+   times_first, times_ans. */
+static PyObject *rule_same = NULL, *rule_negated = NULL, *rule_times_second = NULL,
+                *rule_times_first = NULL, *rule_times_ans = NULL;
+static PyObject *str_append = NULL, *str_fit = NULL, *str_vjps = NULL, *str_name = NULL;
+static PyObject *str_add_note = NULL;
+static PyObject *int0 = NULL, *int1 = NULL;
+static long pausing = 0;
+
+#define IS_BOX(o) (Py_TYPE(o) == Box)
+
+/* Box(ans, trace, prim, args, NO_KWARGS, parents), appended to trace's list. Steals ans,
+   args and parents (any may be NULL after a failed allocation). */
+static PyObject *record(PyObject *trace, PyObject *prim, PyObject *ans, PyObject *args,
+                        PyObject *parents) {
+    if (ans == NULL || args == NULL || parents == NULL) {
+        Py_XDECREF(ans); Py_XDECREF(args); Py_XDECREF(parents);
+        return NULL;
+    }
+    BoxObject *box = (BoxObject *)Box->tp_alloc(Box, 0);
+    if (box == NULL) {
+        Py_DECREF(ans); Py_DECREF(args); Py_DECREF(parents);
+        return NULL;
+    }
+    box->value = ans;
+    Py_INCREF(trace); box->trace = trace;
+    Py_INCREF(prim); box->prim = prim;
+    box->args = args;
+    Py_INCREF(no_kwargs); box->kwargs = no_kwargs;
+    box->parents = parents;
+    Py_INCREF(Py_None); box->adj = Py_None;
+    PyObject *r = PyObject_CallMethodOneArg(trace, str_append, (PyObject *)box);
+    if (r == NULL) {
+        Py_DECREF(box);
+        return NULL;
+    }
+    Py_DECREF(r);
+    return (PyObject *)box;
+}
+
+/* (argnum, box): one entry of a box's parents */
+static PyObject *edge(PyObject *k, PyObject *box) {
+    return PyTuple_Pack(2, k, box);
+}
+
+static PyObject *call_apply(PyObject *prim, PyObject *x, PyObject *y) {
+    PyObject *args = y ? PyTuple_Pack(2, x, y) : PyTuple_Pack(1, x);
+    if (args == NULL) return NULL;
+    PyObject *r = PyObject_CallFunctionObjArgs(apply_fn, prim, args, no_kwargs, NULL);
+    Py_DECREF(args);
+    return r;
+}
+
+/* ------------------------------------------------------------------------- recorders */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    PyObject *prim, *fun, *fallback, *scalar;
+    PyObject *dict;  /* __name__, __doc__, primitive, ufunc attributes ... set from Python */
+} RecorderObject;
+
+static PyObject *fall_back(RecorderObject *self, PyObject *const *args, size_t nargsf,
+                           PyObject *kwnames) {
+    if (self->fallback == Py_None) {
+        PyErr_SetString(PyExc_TypeError, "this operator takes no extra arguments");
+        return NULL;
+    }
+    return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
+}
+
+/* Mirrors _core.unary's `call`. */
+static PyObject *unary_call(RecorderObject *self, PyObject *const *args, size_t nargsf,
+                            PyObject *kwnames) {
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    if (n != 1 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0))
+        return fall_back(self, args, nargsf, kwnames);
+    PyObject *x = args[0];
+    if (!IS_BOX(x))
+        return PyObject_CallOneArg(self->fun, x);
+    BoxObject *bx = (BoxObject *)x;
+    PyObject *v = bx->value;
+    if (IS_BOX(v) || pausing)
+        return call_apply(self->prim, x, NULL);
+    PyObject *ans = PyObject_CallOneArg(self->fun, v);
+    if (ans == NULL) return NULL;
+    PyObject *e = edge(int0, x);
+    PyObject *parents = e ? PyTuple_Pack(1, e) : NULL;
+    Py_XDECREF(e);
+    return record(bx->trace, self->prim, ans, PyTuple_Pack(1, v), parents);
+}
+
+/* Mirrors _core.binary's `call`. */
+static PyObject *binary_call(RecorderObject *self, PyObject *const *args, size_t nargsf,
+                             PyObject *kwnames) {
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    if (n != 2 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) > 0))
+        return fall_back(self, args, nargsf, kwnames);
+    PyObject *x = args[0], *y = args[1], *xv, *yv, *trace, *prim, *parents;
+    if (IS_BOX(x)) {
+        BoxObject *bx = (BoxObject *)x;
+        trace = bx->trace;
+        xv = bx->value;
+        if (IS_BOX(y)) {
+            yv = ((BoxObject *)y)->value;
+            if (((BoxObject *)y)->trace != trace || IS_BOX(xv) || IS_BOX(yv) || pausing)
+                return call_apply(self->prim, x, y);
+            prim = (PyFloat_Check(xv) && PyFloat_Check(yv)) ? self->scalar : self->prim;
+            PyObject *e0 = edge(int0, x), *e1 = edge(int1, y);
+            parents = (e0 && e1) ? PyTuple_Pack(2, e0, e1) : NULL;
+            Py_XDECREF(e0); Py_XDECREF(e1);
+        }
+        else {
+            if (IS_BOX(xv) || pausing)
+                return call_apply(self->prim, x, y);
+            yv = y;
+            prim = (PyFloat_CheckExact(y) || PyLong_CheckExact(y)) ? self->scalar : self->prim;
+            PyObject *e = edge(int0, x);
+            parents = e ? PyTuple_Pack(1, e) : NULL;
+            Py_XDECREF(e);
+        }
+    }
+    else if (IS_BOX(y)) {
+        BoxObject *by = (BoxObject *)y;
+        yv = by->value;
+        if (IS_BOX(yv) || pausing)
+            return call_apply(self->prim, x, y);
+        trace = by->trace;
+        xv = x;
+        prim = (PyFloat_CheckExact(x) || PyLong_CheckExact(x)) ? self->scalar : self->prim;
+        PyObject *e = edge(int1, y);
+        parents = e ? PyTuple_Pack(1, e) : NULL;
+        Py_XDECREF(e);
+    }
+    else {
+        PyObject *pair[2] = {x, y};
+        return PyObject_Vectorcall(self->fun, pair, 2, NULL);
+    }
+    if (parents == NULL) return NULL;
+    PyObject *pair[2] = {xv, yv};
+    PyObject *ans = PyObject_Vectorcall(self->fun, pair, 2, NULL);
+    if (ans == NULL) {
+        Py_DECREF(parents);
+        return NULL;
+    }
+    return record(trace, prim, ans, PyTuple_Pack(2, xv, yv), parents);
+}
+
+static int recorder_traverse(RecorderObject *self, visitproc visit, void *arg) {
+    Py_VISIT(self->prim); Py_VISIT(self->fun); Py_VISIT(self->fallback);
+    Py_VISIT(self->scalar); Py_VISIT(self->dict);
+    return 0;
+}
+
+static int recorder_clear(RecorderObject *self) {
+    Py_CLEAR(self->prim); Py_CLEAR(self->fun); Py_CLEAR(self->fallback);
+    Py_CLEAR(self->scalar); Py_CLEAR(self->dict);
+    return 0;
+}
+
+static void recorder_dealloc(RecorderObject *self) {
+    PyObject_GC_UnTrack(self);
+    recorder_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Recorders are used as methods (Box.__mul__ = binary(...)), so they bind like functions. */
+static PyObject *recorder_get(PyObject *self, PyObject *obj, PyObject *type) {
+    if (obj == NULL || obj == Py_None) {
+        Py_INCREF(self);
+        return self;
+    }
+    return PyMethod_New(self, obj);
+}
+
+static PyGetSetDef recorder_getset[] = {
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
+    {NULL},
+};
+
+static PyTypeObject RecorderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "wengert._speedups.Recorder",
+    .tp_doc = "A recording wrapper of a primitive (see wengert._core.unary and binary).",
+    .tp_basicsize = sizeof(RecorderObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL
+                | Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_vectorcall_offset = offsetof(RecorderObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_descr_get = recorder_get,
+    .tp_dictoffset = offsetof(RecorderObject, dict),
+    .tp_getset = recorder_getset,
+    .tp_traverse = (traverseproc)recorder_traverse,
+    .tp_clear = (inquiry)recorder_clear,
+    .tp_dealloc = (destructor)recorder_dealloc,
+};
+
+static PyObject *make_recorder(PyObject *args, int arity) {
+    PyObject *prim, *fun, *fallback;
+    if (!PyArg_ParseTuple(args, "OOO", &prim, &fun, &fallback))
+        return NULL;
+    PyObject *scalar = NULL;
+    if (arity == 2) {
+        scalar = PyObject_GetAttrString(prim, "scalar");
+        if (scalar == NULL) return NULL;
+        if (scalar == Py_None) { Py_DECREF(scalar); Py_INCREF(prim); scalar = prim; }
+    }
+    RecorderObject *self = PyObject_GC_New(RecorderObject, &RecorderType);
+    if (self == NULL) {
+        Py_XDECREF(scalar);
+        return NULL;
+    }
+    self->vectorcall = (vectorcallfunc)(arity == 1 ? unary_call : binary_call);
+    Py_INCREF(prim); self->prim = prim;
+    Py_INCREF(fun); self->fun = fun;
+    Py_INCREF(fallback); self->fallback = fallback;
+    self->scalar = scalar;
+    self->dict = NULL;
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
+}
+
+static PyObject *unary(PyObject *module, PyObject *args) { return make_recorder(args, 1); }
+static PyObject *binary(PyObject *module, PyObject *args) { return make_recorder(args, 2); }
+
+/* ------------------------------------------------------------------------- the sweep */
+
+/* Mirrors _core._sweep. On an error, notes which primitive's rule raised it. */
+static void note_failure(PyObject *prim) {
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL) PyException_SetTraceback(value, tb);
+    PyObject *name = PyObject_GetAttr(prim, str_name);
+    if (name != NULL && PyObject_HasAttr(value, str_add_note)) {
+        PyObject *msg = PyUnicode_FromFormat(
+            "(raised by the derivative rule of '%S' during the reverse sweep)", name);
+        PyObject *r = msg ? PyObject_CallMethodOneArg(value, str_add_note, msg) : NULL;
+        Py_XDECREF(msg);
+        Py_XDECREF(r);
+    }
+    Py_XDECREF(name);
+    PyErr_Clear();
+    PyErr_Restore(type, value, tb);
+}
+
+static int sweep_node(BoxObject *node) {
+    PyObject *g = node->adj;
+    PyObject *parents = node->parents;
+    if (g == NULL || g == Py_None || parents == NULL || !PyTuple_Check(parents)
+        || PyTuple_GET_SIZE(parents) == 0)
+        return 0;  /* nothing flows back, or an input: its cotangent is the result */
+    node->adj = Py_None;  /* we now own g's reference */
+    Py_INCREF(Py_None);
+    PyObject *fit = PyObject_GetAttr(node->prim, str_fit);
+    PyObject *vjps = fit ? PyObject_GetAttr(node->prim, str_vjps) : NULL;
+    if (vjps == NULL) { Py_XDECREF(fit); Py_DECREF(g); return -1; }
+    PyObject *args = node->args, *kwargs = node->kwargs;
+    Py_ssize_t na = PyTuple_GET_SIZE(args);
+    PyObject *small[8], **stack = na + 2 <= 8 ? small : PyMem_Malloc((na + 2) * sizeof(PyObject *));
+    if (stack == NULL) { Py_DECREF(g); Py_DECREF(fit); Py_DECREF(vjps); PyErr_NoMemory(); return -1; }
+    stack[0] = g;
+    stack[1] = node->value;
+    for (Py_ssize_t k = 0; k < na; k++) stack[2 + k] = PyTuple_GET_ITEM(args, k);
+    if (kwargs != NULL && PyDict_Check(kwargs) && PyDict_GET_SIZE(kwargs) == 0) kwargs = NULL;
+    int status = 0;
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(parents); j++) {
+        PyObject *e = PyTuple_GET_ITEM(parents, j);
+        BoxObject *p = (BoxObject *)PyTuple_GET_ITEM(e, 1);
+        PyObject *rule = PyObject_GetItem(vjps, PyTuple_GET_ITEM(e, 0));
+        if (rule == NULL) { status = -1; break; }
+        PyObject *c;
+        if (rule == rule_same) c = Py_NewRef(g);
+        else if (rule == rule_negated) c = PyNumber_Negative(g);
+        else if (rule == rule_times_ans) c = PyNumber_Multiply(g, node->value);
+        else if (rule == rule_times_second && na >= 2) c = PyNumber_Multiply(g, stack[3]);
+        else if (rule == rule_times_first && na >= 2) c = PyNumber_Multiply(g, stack[2]);
+        else c = PyObject_VectorcallDict(rule, stack, 2 + na, kwargs);
+        Py_DECREF(rule);
+        if (c != NULL && fit != Py_None) {
+            PyObject *fitted = PyObject_CallFunctionObjArgs(fit, c, p->value, NULL);
+            Py_DECREF(c);
+            c = fitted;
+        }
+        if (c == NULL) { status = -1; break; }
+        PyObject *q = p->adj;
+        if (q == NULL || q == Py_None) {
+            p->adj = c;
+            Py_XDECREF(q);
+        }
+        else {
+            PyObject *sum = PyNumber_Add(q, c);
+            Py_DECREF(c);
+            if (sum == NULL) { status = -1; break; }
+            p->adj = sum;
+            Py_DECREF(q);
+        }
+    }
+    if (stack != small) PyMem_Free(stack);
+    Py_DECREF(vjps);
+    Py_DECREF(fit);
+    Py_DECREF(g);
+    return status;
+}
+
+static PyObject *sweep(PyObject *module, PyObject *nodes) {
+    if (!PyList_Check(nodes)) {
+        PyErr_SetString(PyExc_TypeError, "sweep expects the list of a trace");
+        return NULL;
+    }
+    for (Py_ssize_t i = PyList_GET_SIZE(nodes) - 1; i >= 0; i--) {
+        if (i >= PyList_GET_SIZE(nodes)) continue;
+        PyObject *node = PyList_GET_ITEM(nodes, i);
+        if (!IS_BOX(node)) continue;
+        Py_INCREF(node);
+        int status = sweep_node((BoxObject *)node);
+        if (status < 0) note_failure(((BoxObject *)node)->prim);
+        Py_DECREF(node);
+        if (status < 0) return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------------- module */
+
+static PyObject *configure(PyObject *module, PyObject *args) {
+    PyObject *apply, *kwargs, *helpers[5];
+    if (!PyArg_ParseTuple(args, "OO!(OOOOO)", &apply, &PyDict_Type, &kwargs, &helpers[0],
+                          &helpers[1], &helpers[2], &helpers[3], &helpers[4]))
+        return NULL;
+    Py_XSETREF(rule_same, Py_NewRef(helpers[0]));
+    Py_XSETREF(rule_negated, Py_NewRef(helpers[1]));
+    Py_XSETREF(rule_times_second, Py_NewRef(helpers[2]));
+    Py_XSETREF(rule_times_first, Py_NewRef(helpers[3]));
+    Py_XSETREF(rule_times_ans, Py_NewRef(helpers[4]));
+    Py_XSETREF(apply_fn, Py_NewRef(apply));
+    Py_XSETREF(no_kwargs, Py_NewRef(kwargs));
+    Py_RETURN_NONE;
+}
+
+static PyObject *set_pausing(PyObject *module, PyObject *arg) {
+    long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred()) return NULL;
+    pausing = n;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"configure", configure, METH_VARARGS,
+     "configure(apply, NO_KWARGS, (same, negated, times_second, times_first, times_ans))"},
+    {"set_pausing", set_pausing, METH_O, "Mirror _core._pausing (open no_grad blocks)."},
+    {"unary", unary, METH_VARARGS, "unary(prim, fun, fallback): see wengert._core.unary."},
+    {"binary", binary, METH_VARARGS, "binary(prim, fun, fallback): see wengert._core.binary."},
+    {"sweep", sweep, METH_O, "sweep(nodes): see wengert._core._sweep."},
+    {NULL},
+};
+
+static struct PyModuleDef moduledef = {
+    PyModuleDef_HEAD_INIT, "wengert._speedups",
+    "Compiled hot paths of wengert._core (see _core.py for the reference).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__speedups(void) {
+    if (PyType_Ready(&RecorderType) < 0) return NULL;
+    str_append = PyUnicode_InternFromString("append");
+    str_fit = PyUnicode_InternFromString("fit");
+    str_vjps = PyUnicode_InternFromString("vjps");
+    str_name = PyUnicode_InternFromString("name");
+    str_add_note = PyUnicode_InternFromString("add_note");
+    int0 = PyLong_FromLong(0);
+    int1 = PyLong_FromLong(1);
+    if (!str_append || !str_fit || !str_vjps || !str_name || !str_add_note || !int0 || !int1) return NULL;
+    PyObject *m = PyModule_Create(&moduledef);
+    if (m == NULL) return NULL;
+    Box = (PyTypeObject *)PyType_FromSpec(&box_spec);
+    if (Box == NULL || PyModule_AddObject(m, "Box", Py_NewRef((PyObject *)Box)) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
