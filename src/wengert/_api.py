@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ._core import Box, Trace, input_box, strip, sweep
-from ._tree import flatten, tree_map, unflatten
+from ._tree import flatten, same_structure, tree_map, unflatten
 from .numpy._wrap import fit
 
 __all__ = ["grad", "value_and_grad", "elementwise_grad", "vjp", "make_vjp", "stop_gradient"]
@@ -118,20 +118,29 @@ def _input(x: Any, api: str, k: int) -> Any:
 
 
 def _describe(x: Any) -> str:
-    shape = getattr(strip(x), "shape", None)
-    return f"a {type(strip(x)).__name__}" + (f" of shape {shape}" if shape is not None else "")
+    x = strip(x)
+    if x is None:
+        return "None"
+    shape = getattr(x, "shape", None)
+    return f"a {type(x).__name__}" + (f" of shape {shape}" if shape is not None else "")
 
 
 def _finish(g: Any, x: Any) -> Any:
-    """The gradient of input ``x``: zeros if nothing reached it, shaped and typed like ``x``,
-    a float for a Python scalar input, and always a writable array of its own."""
+    """The gradient of input ``x``: zeros if nothing reached it, shaped, typed and of the same
+    array type as ``x`` (a float for a Python float), and always a writable array of its own."""
     if g is None:
         return 0.0 * x if isinstance(x, (float, complex)) else np.zeros_like(strip(x))
     g = fit(g, x)
-    if type(g) is Box:
-        return g
-    if isinstance(x, (float, complex)) and np.ndim(g) == 0:
-        return type(x)(g) if isinstance(x, complex) or np.isrealobj(g) else g.item()
+    if type(g) is Box or type(g) is type(x):
+        pass
+    elif isinstance(x, (float, complex)):
+        g = type(x)(g) if isinstance(x, complex) or np.isrealobj(g) else g.item()
+    elif isinstance(x, np.generic):
+        g = x.dtype.type(g)
+    elif type(x) is np.ndarray:  # e.g. a 0-d input, whose cotangent NumPy made a scalar
+        g = np.asarray(g, dtype=x.dtype)
+    else:  # an ndarray subclass or a duck array: let its own type build the result
+        g = fit(np.zeros_like(x) + g, x)
     if isinstance(g, np.ndarray) and not g.flags.writeable:
         g = g.copy()
     return g
@@ -140,12 +149,15 @@ def _finish(g: Any, x: Any) -> Any:
 def _seed(out: Any, api: str) -> Any:
     """The cotangent 1 for a scalar output."""
     v = strip(out)
-    if isinstance(v, (list, tuple, dict)):
-        raise TypeError(f"{api}: the function must return a single scalar, but it returned a "
-                        f"{type(v).__name__}. Return the loss alone, or use has_aux=True to return "
-                        "(loss, auxiliary data).")
-    dtype = np.result_type(v) if not hasattr(v, "dtype") else v.dtype
-    if np.size(v) != 1 or dtype.kind not in "fiub":
+    dtype = getattr(v, "dtype", None)
+    if dtype is None and isinstance(v, (bool, int, float, complex)):
+        dtype = np.result_type(v)
+    if dtype is None or dtype.kind not in "fciub":
+        advice = (" Return the loss alone, or use has_aux=True to return (loss, auxiliary data)."
+                  if isinstance(v, (list, tuple, dict)) else "")
+        raise TypeError(f"{api}: the function must return a single scalar (a real float or an "
+                        f"array with one element), but it returned {_describe(v)}.{advice}")
+    if np.size(v) != 1 or dtype.kind == "c":
         what = (f"an array of shape {np.shape(v)}" if np.size(v) != 1 else f"a value of dtype {dtype}")
         advice = ("a complex output has no gradient in this sense: differentiate its real part, "
                   "its abs, or use vjp" if dtype.kind == "c" else
@@ -248,11 +260,15 @@ def _make_vjp_function(rec: _Recording, api: str) -> Callable:
 
     def vjp_function(cotangent: Any) -> Any:
         cts, ct_structure = flatten(cotangent)
-        if ct_structure != structure and not (len(outs) == 1 and len(cts) == 1):
+        if not same_structure(ct_structure, structure) and not (len(outs) == 1 and len(cts) == 1):
             raise ValueError(f"{api}: the cotangent must have the structure of the output "
-                             f"({len(outs)} array(s)); got {len(cts)}.")
+                             f"({len(outs)} array(s) in {type(rec.out).__name__}s); got "
+                             f"{len(cts)} in a {type(cotangent).__name__}.")
+        # Our own copies: a rule may hand a cotangent back unchanged (the identity's does).
+        cts = [c if c is None or isinstance(c, (int, float, complex, Box)) else np.copy(c)
+               for c in cts]
         for n, (o, c) in enumerate(zip(outs, cts)):
-            if np.shape(strip(c)) != np.shape(strip(o)):
+            if c is not None and np.shape(strip(c)) != np.shape(strip(o)):
                 raise ValueError(f"{api}: the cotangent of output {n} has shape "
                                  f"{np.shape(strip(c))}, but the output has shape {np.shape(strip(o))}.")
         return rec.backward(outs, cts, free=False)

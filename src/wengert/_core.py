@@ -37,7 +37,7 @@ except ImportError:
     _speedups = None
 
 __all__ = ["Box", "Primitive", "Trace", "apply", "binary", "input_box", "negated", "no_grad", "record",
-           "same", "strip", "sweep", "times_ans", "times_first", "times_second", "unary"]
+           "recording", "same", "strip", "sweep", "times_ans", "times_first", "times_second", "unary"]
 
 NO_KWARGS: dict = {}  # shared by every record made without keyword arguments; never mutated
 
@@ -154,6 +154,11 @@ _lock = threading.Lock()
 
 def _paused(trace: Trace) -> bool:
     return trace.id < getattr(_local, "below", 0)
+
+
+def recording(trace: Trace) -> bool:
+    """Whether operations on boxes of ``trace`` are recorded now (no no_grad block pauses it)."""
+    return not (_pausing and _paused(trace))
 
 
 class no_grad:

@@ -15,10 +15,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._core import Box, Primitive, record, strip
+from ._core import Box, Primitive, record, recording, strip
 from ._tree import flatten, tree_map, unflatten
 from .numpy._vjps import Variadic
-from .numpy._wrap import differentiable, fit
+from .numpy._wrap import _general, fit
 
 __all__ = ["primitive", "defvjp", "custom_vjp"]
 
@@ -57,8 +57,14 @@ def primitive(fun: Callable) -> Callable:
         A function with ``fun``'s signature that records itself on traced arguments.
     """
     name = getattr(fun, "__qualname__", getattr(fun, "__name__", "primitive"))
-    wrapper = differentiable(fun, _Undefined(name), name=name, register=False)
-    return functools.wraps(fun)(wrapper)
+    prim = Primitive(fun, name, _Undefined(name), fit)
+
+    @functools.wraps(fun)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return _general(prim, args, kwargs)
+
+    wrapper.__wengert_primitive__ = prim  # type: ignore[attr-defined]  # what defvjp sets rules on
+    return wrapper
 
 
 def defvjp(fun: Callable, *rules: Callable | None) -> None:
@@ -79,7 +85,7 @@ def defvjp(fun: Callable, *rules: Callable | None) -> None:
         ...     return np.logaddexp(0.0, x)
         >>> wengert.defvjp(softplus, lambda g, ans, x: g / (1 + np.exp(-x)))
     """
-    prim = getattr(fun, "primitive", None)
+    prim = getattr(fun, "__wengert_primitive__", None)
     if not isinstance(prim, Primitive):
         raise TypeError(f"defvjp: {getattr(fun, '__name__', fun)!r} was not made by "
                         "wengert.primitive; decorate the function with @wengert.primitive first.")
@@ -118,6 +124,8 @@ class custom_vjp:
         top = max((x.trace for x in leaves if type(x) is Box), key=lambda t: t.id, default=None)
         if top is None:
             return self.fun(*args)
+        if not recording(top):  # inside no_grad: plain values in, plain values out
+            return self.fun(*tree_map(strip, args))
         if self.fwd is None:
             raise NotImplementedError(f"{self.__name__}: custom_vjp function called on traced "
                                       "values before .defvjp(fwd, bwd) gave it its rule.")

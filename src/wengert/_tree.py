@@ -1,17 +1,28 @@
-"""Nested containers of values ("pytrees"): lists, tuples, dicts and namedtuples of leaves.
+"""Nested containers of values ("pytrees"): lists, tuples, namedtuples and dicts of leaves.
 
 ``flatten`` turns a tree into its leaves and a structure; ``unflatten`` rebuilds a tree of
-the same structure from new leaves. Dict keys are visited in sorted order when they can be
-sorted (insertion order otherwise), and rebuilt dicts keep the original key order.
+the same structure from new leaves. Dict entries are visited in sorted key order when the
+keys can be sorted (insertion order otherwise), so two dicts with the same keys have the
+same structure whatever order they were built in; rebuilt dicts keep the original order
+(and a defaultdict keeps its default factory).
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any, Callable
 
-__all__ = ["flatten", "unflatten", "tree_map"]
+__all__ = ["flatten", "unflatten", "tree_map", "same_structure"]
 
 _LEAF = None  # the structure of a single leaf
+
+
+class _Seq(tuple):
+    """Structure of a list, tuple or namedtuple: (type, children)."""
+
+
+class _Dict(tuple):
+    """Structure of a dict: (type, keys in visiting order, children, insertion order, factory)."""
 
 
 def flatten(tree: Any) -> tuple[list, Any]:
@@ -22,13 +33,12 @@ def flatten(tree: Any) -> tuple[list, Any]:
 
 def _flatten(tree: Any, leaves: list) -> Any:
     t = type(tree)
-    if t is list or t is tuple:
-        return (t, [_flatten(x, leaves) for x in tree])
-    if isinstance(tree, tuple) and hasattr(tree, "_fields"):  # a namedtuple
-        return (t, [_flatten(x, leaves) for x in tree])
+    if t is list or t is tuple or (isinstance(tree, tuple) and hasattr(tree, "_fields")):
+        return _Seq((t, tuple(_flatten(x, leaves) for x in tree)))
     if isinstance(tree, dict):
         keys = _keys(tree)
-        return (type(tree), list(tree), [(k, _flatten(tree[k], leaves)) for k in keys])
+        children = tuple(_flatten(tree[k], leaves) for k in keys)
+        return _Dict((t, tuple(keys), children, tuple(tree), getattr(tree, "default_factory", None)))
     leaves.append(tree)
     return _LEAF
 
@@ -42,24 +52,35 @@ def _keys(d: dict) -> list:
 
 def unflatten(structure: Any, leaves: list) -> Any:
     """Inverse of :func:`flatten`."""
-    it = iter(leaves)
-    return _build(structure, it)
+    return _build(structure, iter(leaves))
 
 
 def _build(s: Any, it: Any) -> Any:
     if s is _LEAF:
         return next(it)
-    if len(s) == 3:  # a dict
-        t, order, items = s
-        built = {k: _build(sub, it) for k, sub in items}
-        return t((k, built[k]) for k in order) if t is not dict else {k: built[k] for k in order}
-    t, subs = s
-    children = [_build(sub, it) for sub in subs]
+    if type(s) is _Dict:
+        t, keys, children, order, factory = s
+        built = {k: _build(child, it) for k, child in zip(keys, children)}
+        pairs = [(k, built[k]) for k in order]
+        if t is dict:
+            return dict(pairs)
+        return t(factory, pairs) if issubclass(t, defaultdict) else t(pairs)
+    t, children = s
+    items = [_build(child, it) for child in children]
     if t is list:
-        return children
-    if t is tuple:
-        return tuple(children)
-    return t(*children)  # a namedtuple
+        return items
+    return tuple(items) if t is tuple else t(*items)  # a namedtuple
+
+
+def same_structure(a: Any, b: Any) -> bool:
+    """Whether two structures hold the same containers and keys (dict order aside)."""
+    if a is _LEAF or b is _LEAF:
+        return a is b
+    if type(a) is not type(b) or a[0] is not b[0]:
+        return False
+    if type(a) is _Dict:
+        return a[1] == b[1] and all(same_structure(x, y) for x, y in zip(a[2], b[2]))
+    return len(a[1]) == len(b[1]) and all(same_structure(x, y) for x, y in zip(a[1], b[1]))
 
 
 def tree_map(f: Callable, tree: Any) -> Any:

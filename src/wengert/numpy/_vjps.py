@@ -350,10 +350,10 @@ def _einsum_parse(subscripts: str, n: int) -> tuple[list, str]:
 def untake(g: Any, x: Any, index: Any) -> Any:
     """The transpose of ``x[index]``: an array shaped like ``x``, zero but for ``g`` added at ``index``."""
     z = np.zeros_like(g, shape=np.shape(x))
-    if _basic(index):
+    if _basic(index) and hasattr(z, "__setitem__"):
         z[index] = g
-    else:
-        np.add.at(z, index, g)  # sums the contributions of repeated indices
+    else:  # sums repeated indices; also serves array types without item assignment
+        np.add.at(z, index, g)
     return z
 
 

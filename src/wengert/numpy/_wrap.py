@@ -117,7 +117,6 @@ def differentiable(fun: Callable, vjps: Any, name: str | None = None, impl: Call
     else:
         def wrapper(*args, **kwargs):
             return _general(prim, args, kwargs)
-    wrapper.primitive = prim  # type: ignore[attr-defined]
     if register:
         PRIMITIVES[fun] = prim
         return _finish(wrapper, fun, name)

@@ -1,0 +1,656 @@
+"""The public gradient API: grad, value_and_grad, elementwise_grad, vjp, make_vjp,
+stop_gradient, no_grad.
+
+Gradients are checked against central finite differences (float64), against closed forms
+worked out by hand, and against HIPS autograd as an independent oracle.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+
+import autograd
+import autograd.numpy as anp
+import numpy as onp
+import pytest
+
+import wengert
+import wengert.numpy as np
+from wengert import elementwise_grad, grad, make_vjp, stop_gradient, value_and_grad, vjp
+
+RTOL, ATOL = 1e-6, 1e-8
+
+
+# ----------------------------------------------------------------------------- helpers
+def fd_grad(f, x, eps=1e-6):
+    """Central finite-difference gradient of a real scalar function of a float or an array."""
+    if isinstance(x, float):
+        return (float(f(x + eps)) - float(f(x - eps))) / (2 * eps)
+    x = onp.asarray(x, dtype=float)
+    g = onp.zeros_like(x)
+    for idx in onp.ndindex(x.shape):
+        e = onp.zeros_like(x)
+        e[idx] = eps
+        g[idx] = (float(f(x + e)) - float(f(x - e))) / (2 * eps)
+    return g
+
+
+def fd_vjp(f, x, ct, eps=1e-6):
+    """Central finite differences of <ct, f(x)> with respect to the array x."""
+    return fd_grad(lambda z: onp.sum(onp.asarray(f(z)) * ct), x, eps)
+
+
+def close(a, b, rtol=RTOL, atol=ATOL):
+    return onp.allclose(onp.asarray(a, dtype=float), onp.asarray(b, dtype=float), rtol=rtol, atol=atol)
+
+
+X3 = onp.array([0.3, -1.2, 2.0])
+X23 = onp.array([[0.5, -0.7, 1.1], [2.0, 0.1, -1.5]])
+
+
+# ----------------------------------------------------------------------------- grad: values
+SCALAR_FUNCTIONS = [
+    # (name, wengert function, autograd function, point)
+    ("poly", lambda x: 3 * x ** 3 - 2 * x + 1, lambda x: 3 * x ** 3 - 2 * x + 1, 1.3),
+    ("sin*exp", lambda x: np.sin(x) * np.exp(-x), lambda x: anp.sin(x) * anp.exp(-x), 0.7),
+    ("quotient", lambda x: (x + 1) / (x * x + 2), lambda x: (x + 1) / (x * x + 2), -0.4),
+    ("log-tanh", lambda x: np.log(1 + np.tanh(x) ** 2), lambda x: anp.log(1 + anp.tanh(x) ** 2), 0.9),
+    ("rpow", lambda x: 2.0 ** x + x ** 0.5, lambda x: 2.0 ** x + x ** 0.5, 1.7),
+]
+
+
+@pytest.mark.parametrize("name,f,af,x0", SCALAR_FUNCTIONS, ids=[c[0] for c in SCALAR_FUNCTIONS])
+def test_grad_scalar_functions_match_fd_and_autograd(name, f, af, x0):
+    g = grad(f)(x0)
+    assert close(g, fd_grad(f, x0))
+    assert close(g, autograd.grad(af)(x0))
+    wengert.gradcheck(f, x0)
+
+
+ARRAY_FUNCTIONS = [
+    ("sum-sin", lambda x: np.sum(np.sin(x) * x), lambda x: anp.sum(anp.sin(x) * x), X23),
+    ("mean-sq-axis", lambda x: np.sum(np.mean(x ** 2, axis=0) * np.array([1.0, 2.0, 3.0])),
+     lambda x: anp.sum(anp.mean(x ** 2, axis=0) * anp.array([1.0, 2.0, 3.0])), X23),
+    ("matmul-tanh", lambda x: np.sum(np.tanh(x @ x.T)), lambda x: anp.sum(anp.tanh(anp.dot(x, x.T))), X23),
+    ("logsumexp", lambda x: np.log(np.sum(np.exp(x))), lambda x: anp.log(anp.sum(anp.exp(x))), X3),
+    ("norm", lambda x: np.sqrt(np.sum(x * x)), lambda x: anp.sqrt(anp.sum(x * x)), X3),
+]
+
+
+@pytest.mark.parametrize("name,f,af,x0", ARRAY_FUNCTIONS, ids=[c[0] for c in ARRAY_FUNCTIONS])
+def test_grad_array_functions_match_fd_and_autograd(name, f, af, x0):
+    g = grad(f)(x0)
+    assert isinstance(g, onp.ndarray) and g.shape == x0.shape and g.dtype == x0.dtype
+    assert close(g, fd_grad(f, x0))
+    assert close(g, autograd.grad(af)(x0))
+
+
+def test_gradcheck_passes_on_correct_function_and_raises_on_wrong_rule():
+    wengert.gradcheck(lambda x, y: np.sin(x) * y + x ** 2, X3, X3[::-1].copy())
+
+    @wengert.primitive
+    def wrong_square(x):
+        return x * x
+    wengert.defvjp(wrong_square, lambda g, ans, x: g * 3.0 * x)  # should be 2x
+    with pytest.raises(wengert.GradcheckError, match="argument 0"):
+        wengert.gradcheck(wrong_square, X3)
+
+
+# ----------------------------------------------------------------------------- argnum
+def f3(x, y, z):
+    return x * x * y + np.sin(z) * y
+
+
+def f3_grads(x, y, z):
+    return (2 * x * y, x * x + math.sin(z), math.cos(z) * y)
+
+
+@pytest.mark.parametrize("argnum,expected_index", [
+    (0, 0), (1, 1), (2, 2), (-1, 2), (-2, 1), (-3, 0),
+])
+def test_argnum_int_and_negative(argnum, expected_index):
+    args = (1.5, -0.5, 0.8)
+    g = grad(f3, argnum=argnum)(*args)
+    assert isinstance(g, float)
+    assert g == pytest.approx(f3_grads(*args)[expected_index], rel=1e-12)
+
+
+@pytest.mark.parametrize("argnum", [(0,), (0, 2), (2, 0), (1, -1), (0, 1, 2), (-1, -2, -3)])
+def test_argnum_tuple_returns_tuple_in_the_given_order(argnum):
+    args = (1.5, -0.5, 0.8)
+    g = grad(f3, argnum=argnum)(*args)
+    expected = f3_grads(*args)
+    assert isinstance(g, tuple) and len(g) == len(argnum)
+    for gi, k in zip(g, argnum):
+        assert gi == pytest.approx(expected[k], rel=1e-12)
+
+
+def test_argnum_numpy_integer_is_accepted():
+    assert grad(f3, argnum=onp.int64(1))(1.5, -0.5, 0.8) == pytest.approx(1.5 ** 2 + math.sin(0.8))
+
+
+def test_keyword_arguments_are_passed_but_not_differentiated():
+    f = lambda x, scale=1.0: scale * np.sin(x)  # noqa: E731
+    assert grad(f)(0.3, scale=4.0) == pytest.approx(4.0 * math.cos(0.3))
+
+
+# ----------------------------------------------------------------------------- has_aux
+def loss_with_aux(x):
+    y = np.sum(x ** 2)
+    return y, {"pred": x * 2.0, "note": "hello", "n": 3}
+
+
+def test_grad_has_aux_returns_gradient_and_plain_aux():
+    g, aux = grad(loss_with_aux, has_aux=True)(X3)
+    assert close(g, 2 * X3)
+    assert aux["note"] == "hello" and aux["n"] == 3
+    assert type(aux["pred"]) is onp.ndarray and not isinstance(aux["pred"], wengert.Box)
+    assert close(aux["pred"], 2 * X3)
+
+
+def test_value_and_grad_has_aux_returns_value_aux_pair_and_gradient():
+    (value, aux), g = value_and_grad(loss_with_aux, has_aux=True)(X3)
+    assert value == pytest.approx(onp.sum(X3 ** 2))
+    assert not isinstance(value, wengert.Box)
+    assert aux["note"] == "hello"
+    assert close(g, 2 * X3)
+
+
+def test_value_and_grad_without_aux():
+    value, g = value_and_grad(lambda x: np.sum(np.exp(x)))(X3)
+    assert value == pytest.approx(onp.sum(onp.exp(X3)))
+    assert close(g, onp.exp(X3))
+
+
+def test_has_aux_accepts_a_list_pair():
+    g, aux = grad(lambda x: [x ** 3, x], has_aux=True)(2.0)
+    assert g == pytest.approx(12.0) and aux == 2.0 and type(aux) is float
+
+
+def test_elementwise_grad_has_aux():
+    g, aux = elementwise_grad(lambda x: (np.sin(x), "aux"), has_aux=True)(X3)
+    assert close(g, onp.cos(X3)) and aux == "aux"
+
+
+def test_vjp_has_aux_returns_triple():
+    out, fn, aux = vjp(lambda x: (x ** 3, x * 2), 2.0, has_aux=True)
+    assert out == 8.0 and aux == 4.0 and not isinstance(aux, wengert.Box)
+    assert fn(1.0)[0] == pytest.approx(12.0)
+
+
+# ----------------------------------------------------------------------------- pytrees
+Params = collections.namedtuple("Params", "w b")
+
+
+def tree_loss(p):
+    a0, (a1_scalar, a1_unused) = p["a"][0], p["a"][1]
+    return (np.sum(a0 ** 2) + a1_scalar * 3.0 + np.sum(p["n"].w * p["n"].b) + p["z"]
+            + 0.0 * np.sum(a1_unused))
+
+
+def test_grad_of_nested_pytree_has_the_same_structure():
+    p = {"z": 1.0, "a": [onp.arange(3.0), (2.0, onp.ones((2, 2)))],
+         "n": Params(onp.array([1.0, -2.0]), onp.array([3.0, 0.5]))}
+    g = grad(tree_loss)(p)
+    assert type(g) is dict and list(g) == list(p)
+    assert type(g["a"]) is list and type(g["a"][1]) is tuple and type(g["n"]) is Params
+    assert type(g["z"]) is float and g["z"] == 1.0
+    assert close(g["a"][0], 2 * onp.arange(3.0))
+    assert g["a"][1][0] == pytest.approx(3.0) and type(g["a"][1][0]) is float
+    assert g["a"][1][1].shape == (2, 2) and close(g["a"][1][1], 0.0)
+    assert close(g["n"].w, p["n"].b) and close(g["n"].b, p["n"].w)
+
+
+def test_grad_of_pytree_matches_finite_differences_leaf_by_leaf():
+    p = [onp.array([0.2, -0.3]), (0.7, {"k": onp.array([[1.0, 2.0]])})]
+
+    def f(p):
+        return np.sum(np.sin(p[0]) * p[1][0]) + np.sum(np.exp(p[1][1]["k"] * p[1][0]))
+
+    g = grad(f)(p)
+    assert close(g[0], fd_grad(lambda v: f([v, p[1]]), p[0]))
+    assert g[1][0] == pytest.approx(fd_grad(lambda v: f([p[0], (v, p[1][1])]), 0.7), rel=1e-6)
+    assert close(g[1][1]["k"], fd_grad(lambda v: f([p[0], (p[1][0], {"k": v})]), p[1][1]["k"]))
+
+
+def test_grad_of_ordered_dict_and_unsortable_keys_keeps_type_and_order():
+    od = collections.OrderedDict(b=2.0, a=3.0)
+    g = grad(lambda d: d["a"] ** 2 * d["b"])(od)
+    assert type(g) is collections.OrderedDict and list(g) == ["b", "a"]
+    assert g["a"] == pytest.approx(12.0) and g["b"] == pytest.approx(9.0)
+    g = grad(lambda d: d[1] ** 2 * d["b"])({1: 3.0, "b": 2.0})
+    assert g == {1: pytest.approx(12.0), "b": pytest.approx(9.0)}
+
+
+def test_grad_of_defaultdict_argument():
+    d = collections.defaultdict(float, a=3.0)
+    g = grad(lambda d: d["a"] ** 2)(d)
+    assert isinstance(g, dict) and g["a"] == pytest.approx(6.0)
+
+
+def test_grad_of_pytree_with_tuple_argnum_and_empty_containers():
+    g = grad(lambda x, l, t: x ** 2 + sum(l), argnum=(0, 1, 2))(3.0, [1.0, 2.0], ())
+    assert g == (pytest.approx(6.0), [1.0, 1.0], ())
+
+
+def test_vjp_with_tuple_and_dict_outputs():
+    x0 = onp.array([0.5, -1.0, 2.0])
+
+    def f(x, y):
+        return (x * y, {"s": np.sum(np.sin(x)), "t": y ** 2})
+
+    out, fn = vjp(f, x0, 1.5)
+    assert close(out[0], x0 * 1.5) and out[1]["t"] == pytest.approx(2.25)
+    ct = (onp.array([1.0, 2.0, 3.0]), {"s": 0.5, "t": -1.0})
+    gx, gy = fn(ct)
+    assert close(gx, ct[0] * 1.5 + 0.5 * onp.cos(x0))
+    assert gy == pytest.approx(onp.sum(ct[0] * x0) + (-1.0) * 2 * 1.5)
+
+
+def test_vjp_namedtuple_output_and_none_cotangent_leaf():
+    out, fn = vjp(lambda x: Params(x * 2.0, x ** 3), 2.0)
+    assert type(out) is Params and out == Params(4.0, 8.0)
+    assert fn(Params(1.0, 10.0))[0] == pytest.approx(2.0 + 10.0 * 12.0)
+    # None in a cotangent leaf: that output contributes nothing
+    assert fn(Params(1.0, None))[0] == pytest.approx(2.0)
+
+
+def test_vjp_dict_cotangent_key_order_does_not_matter():
+    _, fn = vjp(lambda x: {"b": x * 2.0, "a": x * 3.0}, 1.0)
+    assert fn({"a": 1.0, "b": 0.0})[0] == pytest.approx(3.0)
+
+
+def test_vjp_same_output_twice_accumulates():
+    _, fn = vjp(lambda x: (x * 2.0,) * 2, 1.0)
+    assert fn((1.0, 3.0))[0] == pytest.approx(8.0)
+
+
+# ----------------------------------------------------------------------------- vjp / make_vjp
+def test_vjp_returns_one_cotangent_per_primal_and_can_be_called_many_times():
+    A = onp.array([[1.0, 2.0, 0.5], [-1.0, 0.3, 2.0]])
+    x0 = onp.array([0.1, 0.2, -0.4])
+
+    def f(x, s):
+        return np.tanh(A @ x) * s
+
+    out, fn = vjp(f, x0, 2.0)
+    assert close(out, onp.tanh(A @ x0) * 2.0)
+    for ct in (onp.array([1.0, 0.0]), onp.array([0.0, 1.0]), onp.array([0.3, -2.0])):
+        res = fn(ct)
+        assert isinstance(res, tuple) and len(res) == 2
+        gx, gs = res
+        assert close(gx, fd_vjp(lambda z: onp.tanh(A @ z) * 2.0, x0, ct))
+        assert gs == pytest.approx(onp.sum(ct * onp.tanh(A @ x0)))
+        assert close(gx, autograd.make_vjp(lambda z: anp.tanh(anp.dot(A, z)) * 2.0)(x0)[0](ct))
+
+
+def test_vjp_single_primal_still_returns_a_tuple():
+    out, fn = vjp(np.sin, 0.5)
+    res = fn(1.0)
+    assert isinstance(res, tuple) and len(res) == 1
+    assert res[0] == pytest.approx(math.cos(0.5))
+
+
+def test_vjp_with_no_primals():
+    out, fn = vjp(lambda: 3.0)
+    assert out == 3.0 and fn(1.0) == ()
+
+
+def test_make_vjp_autograd_order_and_argnum():
+    fn, value = make_vjp(lambda x, y: np.sin(x) * y, argnum=1)(X3, 2.0)
+    assert close(value, onp.sin(X3) * 2.0)
+    ct = onp.array([1.0, -1.0, 0.5])
+    g = fn(ct)
+    assert not isinstance(g, tuple)
+    assert g == pytest.approx(onp.sum(ct * onp.sin(X3)))
+    fn2, _ = make_vjp(lambda x, y: np.sin(x) * y, argnum=(0, 1))(X3, 2.0)
+    gx, gy = fn2(ct)
+    assert close(gx, ct * onp.cos(X3) * 2.0) and gy == pytest.approx(g)
+    # agrees with autograd's make_vjp
+    agfn, agval = autograd.make_vjp(lambda x: anp.sin(x) * 2.0)(X3)
+    assert close(make_vjp(lambda x: np.sin(x) * 2.0)(X3)[0](ct), agfn(ct))
+
+
+def test_make_vjp_function_is_reusable():
+    fn, value = make_vjp(lambda x: x ** 3)(2.0)
+    assert value == 8.0
+    assert [fn(c) for c in (1.0, 2.0, -1.0)] == [pytest.approx(12.0), pytest.approx(24.0), pytest.approx(-12.0)]
+
+
+def test_elementwise_grad_matches_derivative_of_each_element():
+    x0 = onp.linspace(-2, 2, 7)
+    g = elementwise_grad(lambda x: np.tanh(x) * x)(x0)
+    assert close(g, (1 - onp.tanh(x0) ** 2) * x0 + onp.tanh(x0))
+    assert close(g, autograd.elementwise_grad(lambda x: anp.tanh(x) * x)(x0))
+
+
+def test_elementwise_grad_of_tuple_output_sums_all_outputs():
+    x0 = onp.array([0.1, 0.2])
+    g = elementwise_grad(lambda x: (x * 2.0, np.sin(x)))(x0)
+    assert close(g, 2.0 + onp.cos(x0))
+
+
+# ----------------------------------------------------------------------------- types and dtypes
+def test_python_int_input_is_promoted_to_float():
+    g = grad(lambda x: x ** 2)(3)
+    assert type(g) is float and g == 6.0
+    g = grad(lambda x, y: x * y, argnum=(0, 1))(2, 5)
+    assert all(type(v) is float for v in g) and g == (5.0, 2.0)
+
+
+def test_python_int_leaves_of_a_pytree_are_promoted():
+    g = grad(lambda p: p[0] * p[1] ** 2)([2, 3])
+    assert g == [9.0, 12.0] and all(type(v) is float for v in g)
+
+
+@pytest.mark.parametrize("f", [lambda x: x * 2.0, lambda x: np.sin(x), lambda x: np.exp(x) * x,
+                               lambda x: np.sum(x * onp.ones(3))])
+def test_python_float_input_gives_python_float_gradient(f):
+    g = grad(f)(0.25)
+    assert type(g) is float
+    assert g == pytest.approx(fd_grad(f, 0.25), rel=1e-6)
+
+
+def test_numpy_scalar_inputs_keep_their_type():
+    g = grad(lambda x: x * onp.float64(2.0))(onp.float32(3.0))
+    assert isinstance(g, onp.float32) and g == 2.0
+    g = grad(lambda x: np.sin(x))(onp.float64(0.5))
+    assert isinstance(g, onp.float64) and g == pytest.approx(math.cos(0.5))
+
+
+@pytest.mark.parametrize("f", [
+    pytest.param(lambda x: x * 2.0, id="mul"),
+    pytest.param(lambda x: np.sin(x), id="sin"),
+    pytest.param(lambda x: np.sum(x * x), id="sum"),
+    pytest.param(lambda x: x, id="identity"),
+    pytest.param(lambda x: x * onp.ones(()), id="times-0d-array"),
+])
+def test_zero_dim_array_input_gives_zero_dim_array_gradient(f):
+    x = onp.array(0.5)
+    g = grad(f)(x)
+    assert isinstance(g, onp.ndarray) and g.shape == () and g.dtype == x.dtype
+
+
+@pytest.mark.parametrize("shape", [(), (3,), (2, 3)])
+@pytest.mark.parametrize("api", ["grad", "elementwise_grad"])
+def test_output_not_depending_on_input_gives_zeros(shape, api):
+    x = onp.ones(shape) * 0.5 if shape else 0.5
+    fun = (lambda x: 3.0) if api == "grad" else (lambda x: onp.ones(4))
+    g = (grad if api == "grad" else elementwise_grad)(fun)(x)
+    if shape:
+        assert isinstance(g, onp.ndarray) and g.shape == shape and g.dtype == onp.float64
+        assert not g.any()
+        assert g.flags.writeable
+    else:
+        assert type(g) is float and g == 0.0
+
+
+def test_unused_argument_and_pytree_leaf_get_zeros():
+    g = grad(lambda x, y: np.sum(x ** 2), argnum=(0, 1))(X3, onp.ones((2, 2), dtype=onp.float32))
+    assert close(g[0], 2 * X3)
+    assert g[1].shape == (2, 2) and g[1].dtype == onp.float32 and not g[1].any()
+    g = grad(lambda p: p["a"] * 2.0)({"a": 1.0, "b": onp.ones(3)})
+    assert g["a"] == 2.0 and g["b"].shape == (3,) and not g["b"].any()
+
+
+def test_output_with_no_dependence_via_stop_gradient_is_zero():
+    assert grad(lambda x: stop_gradient(x) ** 2)(3.0) == 0.0
+    assert close(grad(lambda x: np.sum(stop_gradient(x * 2.0)))(X3), 0.0)
+
+
+LOW_PRECISION_FUNCTIONS = [
+    ("const-f64-array", lambda x: np.sum(x * onp.ones(4))),
+    ("matmul-f64", lambda x: np.sum(onp.ones((3, 4)) @ x)),
+    ("f64-scalar", lambda x: np.sum(x * onp.float64(2.0))),
+    ("exp-plus-f64", lambda x: np.sum(np.exp(x) + onp.arange(4.0))),
+    ("mean-pyfloat", lambda x: np.mean(x ** 2) * 3.0),
+    ("broadcast-f64-2d", lambda x: np.sum(x[None, :] * onp.ones((2, 1)))),
+]
+
+
+@pytest.mark.parametrize("dtype", [onp.float32, onp.float16])
+@pytest.mark.parametrize("name,f", LOW_PRECISION_FUNCTIONS, ids=[c[0] for c in LOW_PRECISION_FUNCTIONS])
+def test_low_precision_inputs_give_gradients_of_the_same_dtype(dtype, name, f):
+    x = onp.linspace(0.1, 1.0, 4).astype(dtype)
+    g = grad(f)(x)
+    assert isinstance(g, onp.ndarray) and g.dtype == dtype and g.shape == x.shape
+    expected = fd_grad(lambda z: f(z), x.astype(onp.float64))
+    tol = 1e-2 if dtype == onp.float16 else 1e-4
+    assert onp.allclose(g.astype(onp.float64), expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [onp.float32, onp.float16])
+def test_low_precision_elementwise_grad_and_vjp(dtype):
+    x = onp.linspace(0.1, 1.0, 4).astype(dtype)
+    g = elementwise_grad(lambda x: x * onp.arange(4.0))(x)
+    assert g.dtype == dtype and onp.allclose(g, onp.arange(4.0))
+    (gx,) = vjp(lambda x: x * onp.float64(3.0), x)[1](onp.ones(4))
+    assert gx.dtype == dtype and onp.allclose(gx, 3.0)
+
+
+@pytest.mark.parametrize("f", [
+    lambda x: np.sum(x),
+    lambda x: np.sum(x * 2.0),
+    lambda x: np.sum(x.reshape(3, 2)),
+    lambda x: np.sum(x.T),
+    lambda x: np.sum(np.broadcast_to(x, (4, 2, 3))),
+    lambda x: x[0, 0],
+    lambda x: np.sum(x[:, 1:]),
+    lambda x: np.mean(x),
+], ids=["sum", "scale", "reshape", "T", "broadcast_to", "index", "slice", "mean"])
+def test_gradient_is_writable_and_not_a_view_of_the_input(f):
+    x = X23.copy()
+    g = grad(f)(x)
+    assert isinstance(g, onp.ndarray) and g.shape == x.shape
+    assert g.flags.writeable
+    assert not onp.shares_memory(g, x)
+    g[...] = 123.0  # does not touch the input
+    assert onp.array_equal(x, X23)
+
+
+def test_elementwise_grad_of_identity_is_writable_array_of_its_own():
+    x = X3.copy()
+    g = elementwise_grad(lambda x: x)(x)
+    assert g.flags.writeable and not onp.shares_memory(g, x) and close(g, 1.0)
+
+
+@pytest.mark.parametrize("f", [lambda x: x, lambda x: x + 0.0], ids=["identity", "add-zero"])
+def test_vjp_result_does_not_alias_the_cotangent(f):
+    ct = onp.ones(3)
+    (g,) = vjp(f, X3.copy())[1](ct)
+    assert g is not ct and not onp.shares_memory(g, ct)
+
+
+def test_value_and_grad_value_is_plain():
+    value, _ = value_and_grad(lambda x: np.sum(x ** 2))(X3)
+    assert not isinstance(value, wengert.Box)
+    assert value == pytest.approx(onp.sum(X3 ** 2))
+
+
+# ----------------------------------------------------------------------------- stop_gradient / no_grad
+def test_stop_gradient_cuts_the_path():
+    g = grad(lambda x: x * stop_gradient(x))(3.0)
+    assert g == 3.0  # d/dx (x * c) with c = x held constant
+    g = grad(lambda x: np.sum(np.sin(x) * stop_gradient(np.cos(x))))(X3)
+    assert close(g, onp.cos(X3) * onp.cos(X3))
+
+
+def test_stop_gradient_on_pytree_and_plain_values():
+    def f(x):
+        t = stop_gradient([x, {"a": x * 2.0}, (x, 5)])
+        assert not any(isinstance(v, wengert.Box) for v in (t[0], t[1]["a"], t[2][0]))
+        assert t[2][1] == 5
+        return t[1]["a"] * x
+    assert grad(f)(3.0) == 6.0
+    plain = onp.ones(2)
+    assert stop_gradient(plain) is plain
+    assert stop_gradient({"a": 1.0}) == {"a": 1.0}
+
+
+def test_no_grad_values_carry_no_gradient():
+    def f(x):
+        with wengert.no_grad():
+            y = np.sin(x) * 3.0
+            assert not isinstance(y, wengert.Box)
+        return np.sum(x * y)
+    g = grad(f)(X3)
+    assert close(g, onp.sin(X3) * 3.0)
+
+
+def test_grad_started_inside_no_grad_works():
+    with wengert.no_grad():
+        assert grad(lambda x: x ** 3)(2.0) == pytest.approx(12.0)
+        assert close(grad(lambda x: np.sum(np.exp(x)))(X3), onp.exp(X3))
+
+
+# ----------------------------------------------------------------------------- errors
+@pytest.mark.parametrize("api", ["grad", "value_and_grad"])
+@pytest.mark.parametrize("out,shape", [
+    (lambda x: x * 2.0, r"\(3,\)"),
+    (lambda x: np.outer(x, x), r"\(3, 3\)"),
+    (lambda x: np.sum(x)[None, None] * onp.ones((1, 2)), r"\(1, 2\)"),
+])
+def test_grad_of_non_scalar_output_mentions_shape(api, out, shape):
+    fun = grad(out) if api == "grad" else value_and_grad(out)
+    with pytest.raises(TypeError, match=r"grad: .*real scalar.*shape " + shape):
+        fun(X3)
+
+
+def test_grad_of_one_element_array_output_is_fine():
+    g = grad(lambda x: np.sum(x, keepdims=True) * onp.ones((1, 1)))(X3)
+    assert close(g, 1.0)
+
+
+@pytest.mark.parametrize("out,x", [
+    (lambda x: x * 1j, 1.0),
+    (lambda x: np.sum(x * (1 + 2j)), X3),
+    (lambda x: x, 1.0 + 2.0j),
+], ids=["complex-scalar", "complex-sum", "complex-input-identity"])
+def test_grad_of_complex_output_is_a_type_error(out, x):
+    with pytest.raises(TypeError, match=r"^grad: .*dtype complex128.*real part"):
+        grad(out)(x)
+
+
+@pytest.mark.parametrize("ret,kind", [
+    (lambda x: (x, x), "tuple"),
+    (lambda x: [x], "list"),
+    (lambda x: {"loss": x}, "dict"),
+])
+def test_grad_of_container_output_without_has_aux(ret, kind):
+    with pytest.raises(TypeError, match=rf"grad: .*single scalar.*returned a {kind}.*has_aux"):
+        grad(ret)(1.0)
+
+
+@pytest.mark.parametrize("ret", [
+    pytest.param(lambda x: None),
+    pytest.param(lambda x: "abc"),
+    pytest.param(lambda x: object()),
+], ids=["None", "str", "object"])
+def test_grad_of_non_numeric_output_is_a_grad_type_error(ret):
+    with pytest.raises(TypeError, match=r"^grad: "):
+        grad(ret)(1.0)
+
+
+@pytest.mark.parametrize("api,call", [
+    ("grad", lambda f: grad(f, has_aux=True)(1.0)),
+    ("grad", lambda f: value_and_grad(f, has_aux=True)(1.0)),
+    ("elementwise_grad", lambda f: elementwise_grad(f, has_aux=True)(1.0)),
+    ("vjp", lambda f: vjp(f, 1.0, has_aux=True)),
+])
+@pytest.mark.parametrize("f,what", [
+    (lambda x: x * 2.0, "a float"),
+    (lambda x: (x, x, x), "a tuple"),
+    (lambda x: (x,), "a tuple"),
+])
+def test_has_aux_requires_a_pair(api, call, f, what):
+    with pytest.raises(TypeError, match=rf"^{api}: with has_aux=True .*pair.*returned {what}"):
+        call(f)
+
+
+BAD_INPUTS = [
+    ("int-array", onp.arange(3), r"an array of dtype int64.*astype\(float\)"),
+    ("uint8-array", onp.arange(3, dtype=onp.uint8), r"an array of dtype uint8"),
+    ("bool-array", onp.array([True, False]), r"an array of dtype bool"),
+    ("bool", True, r"a bool"),
+    ("numpy-bool", onp.bool_(False), r"a bool"),
+    ("str", "abc", r"a str"),
+    ("None", None, r"None"),
+    ("object-array", onp.array([1.0, 2.0], dtype=object), r"an array of dtype object"),
+    ("int-array-in-list", [1.0, onp.arange(2)], r"an array of dtype int64"),
+]
+
+
+@pytest.mark.parametrize("name,bad,pattern", BAD_INPUTS, ids=[c[0] for c in BAD_INPUTS])
+@pytest.mark.parametrize("position", [0, 1])
+def test_non_float_input_is_a_type_error_naming_position_and_kind(name, bad, pattern, position):
+    args = [0.5, 0.5]
+    args[position] = bad
+    with pytest.raises(TypeError, match=rf"^grad: argument {position} is {pattern}"):
+        grad(lambda x, y: 1.0, argnum=position)(*args)
+
+
+@pytest.mark.parametrize("api,call", [
+    ("elementwise_grad", lambda bad: elementwise_grad(lambda x: x)(bad)),
+    ("vjp", lambda bad: vjp(lambda x, y: y, 1.0, bad)),
+    ("make_vjp", lambda bad: make_vjp(lambda x: x)(bad)),
+    ("grad", lambda bad: value_and_grad(lambda x: 1.0)(bad)),
+])
+def test_non_float_input_error_names_the_api(api, call):
+    with pytest.raises(TypeError, match=rf"^{api}: argument \d is an array of dtype int64"):
+        call(onp.arange(3))
+
+
+def test_non_differentiated_arguments_may_be_anything():
+    g = grad(lambda x, n, s, m: np.sum(x * n), argnum=0)(2.0, onp.arange(3), "label", None)
+    assert type(g) is float and g == 3.0
+
+
+@pytest.mark.parametrize("argnum,pattern", [
+    (2, r"argnum 2 is out of range for a call with 2 positional"),
+    (-3, r"argnum -3 is out of range"),
+    ((0, 5), r"argnum 5 is out of range"),
+    ((0, 0), r"names the same argument twice"),
+    ((1, -1), r"names the same argument twice"),
+    ((0, -2), r"names the same argument twice"),
+])
+@pytest.mark.parametrize("api,make", [
+    ("grad", lambda a: grad(lambda x, y: x * y, argnum=a)),
+    ("grad", lambda a: value_and_grad(lambda x, y: x * y, argnum=a)),
+    ("elementwise_grad", lambda a: elementwise_grad(lambda x, y: x * y, argnum=a)),
+    ("make_vjp", lambda a: make_vjp(lambda x, y: x * y, argnum=a)),
+])
+def test_bad_argnum_is_a_value_error(argnum, pattern, api, make):
+    with pytest.raises(ValueError, match=rf"^{api}: .*{pattern}"):
+        make(argnum)(1.0, 2.0)
+
+
+def test_grad_with_no_positional_arguments_is_a_value_error():
+    with pytest.raises(ValueError, match=r"^grad: argnum 0 is out of range for a call with 0"):
+        grad(lambda: 1.0)()
+
+
+@pytest.mark.parametrize("api,get", [
+    ("vjp", lambda f, x: vjp(f, x)[1]),
+    ("make_vjp", lambda f, x: make_vjp(f)(x)[0]),
+])
+@pytest.mark.parametrize("ct,pattern", [
+    (onp.ones(4), r"cotangent of output 0 has shape \(4,\), but the output has shape \(3,\)"),
+    (onp.ones((3, 1)), r"has shape \(3, 1\), but the output has shape \(3,\)"),
+    (1.0, r"has shape \(\), but the output has shape \(3,\)"),
+])
+def test_vjp_cotangent_of_wrong_shape_is_a_value_error(api, get, ct, pattern):
+    fn = get(lambda x: x * 2.0, X3)
+    with pytest.raises(ValueError, match=rf"^{api}: .*{pattern}"):
+        fn(ct)
+
+
+def test_vjp_cotangent_of_wrong_structure_is_a_value_error():
+    _, fn = vjp(lambda x: (x * 2.0, np.sum(x)), X3)
+    with pytest.raises(ValueError, match=r"^vjp: the cotangent must have the structure of the output \(2 array"):
+        fn(onp.ones(3))
+    with pytest.raises(ValueError, match=r"^vjp: the cotangent of output 1 has shape \(3,\), but the output has shape \(\)"):
+        fn((onp.ones(3), onp.ones(3)))
+    # the function still works after the errors
+    gx, = fn((onp.ones(3), 2.0))
+    assert close(gx, 4.0)
