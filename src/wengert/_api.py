@@ -85,7 +85,7 @@ class _Recording:
             for o, c in zip(outs, cotangents):
                 if type(o) is Box and o.trace is self.trace:
                     o.adj = c if o.adj is None else o.adj + c
-            sweep(self.nodes, free)
+            sweep(self.nodes)
             grads = []
             for structure, boxes in self.inputs:
                 leaves = [_finish(b.adj, b.value) for b in boxes]

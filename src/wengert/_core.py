@@ -339,24 +339,21 @@ def times_ans(g: Any, ans: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- the sweep
-def sweep(nodes: list, free: bool = False) -> None:
+def sweep(nodes: list) -> None:
     """The reverse sweep: walk the Wengert list backward, turning the cotangents seeded in
     the outputs' ``adj`` slots into cotangents in the inputs' ``adj`` slots (the caller reads
-    and clears those). Contributions from every use of a value are summed.
-
-    With ``free``, an entry's saved value and arguments are dropped as soon as its rules have
-    run. Memory still peaks when the sweep starts, but what is dropped goes back to the
-    allocator while the sweep runs, and the cotangents computed next reuse it instead of
-    asking the system for fresh pages (which is measurably slower for large arrays)."""
+    and clears those). Contributions from every use of a value are summed. (Memory peaks
+    when the sweep starts, with every saved value alive, so nothing is gained by dropping
+    entries one by one as the sweep passes them; the caller drops the list afterwards.)"""
     try:
-        _sweep(nodes, free)
+        _sweep(nodes)
     except BaseException:
         for node in nodes:  # leave no stale cotangents behind for the next sweep
             node.adj = None
         raise
 
 
-def _sweep(nodes: list, free: bool) -> None:
+def _sweep(nodes: list) -> None:
     node = None
     try:
         for node in reversed(nodes):
@@ -379,8 +376,6 @@ def _sweep(nodes: list, free: bool) -> None:
                     c = fit(c, p.value)
                 q = p.adj
                 p.adj = c if q is None else q + c
-            if free:
-                node.value = node.args = None
     except Exception as e:
         if node is not None and node.prim is not None and hasattr(e, "add_note"):
             e.add_note(f"(raised by the derivative rule of '{node.prim.name}' during the reverse sweep)")

@@ -320,7 +320,7 @@ static void note_failure(PyObject *prim) {
     PyErr_Restore(type, value, tb);
 }
 
-static int sweep_node(BoxObject *node, int free) {
+static int sweep_node(BoxObject *node) {
     PyObject *g = node->adj;
     PyObject *parents = node->parents;
     if (g == NULL || g == Py_None || parents == NULL || !PyTuple_Check(parents)
@@ -376,24 +376,20 @@ static int sweep_node(BoxObject *node, int free) {
     Py_DECREF(vjps);
     Py_DECREF(fit);
     Py_DECREF(g);
-    if (free && status == 0) {  /* hand the saved values back to the allocator now */
-        Py_SETREF(node->value, Py_NewRef(Py_None));
-        Py_SETREF(node->args, Py_NewRef(Py_None));
-    }
     return status;
 }
 
-static PyObject *sweep(PyObject *module, PyObject *args) {
-    PyObject *nodes;
-    int free;
-    if (!PyArg_ParseTuple(args, "O!p", &PyList_Type, &nodes, &free))
+static PyObject *sweep(PyObject *module, PyObject *nodes) {
+    if (!PyList_Check(nodes)) {
+        PyErr_SetString(PyExc_TypeError, "sweep expects the list of a trace");
         return NULL;
+    }
     for (Py_ssize_t i = PyList_GET_SIZE(nodes) - 1; i >= 0; i--) {
         if (i >= PyList_GET_SIZE(nodes)) continue;
         PyObject *node = PyList_GET_ITEM(nodes, i);
         if (!IS_BOX(node)) continue;
         Py_INCREF(node);
-        int status = sweep_node((BoxObject *)node, free);
+        int status = sweep_node((BoxObject *)node);
         if (status < 0) note_failure(((BoxObject *)node)->prim);
         Py_DECREF(node);
         if (status < 0) return NULL;
@@ -431,7 +427,7 @@ static PyMethodDef methods[] = {
     {"set_pausing", set_pausing, METH_O, "Mirror _core._pausing (open no_grad blocks)."},
     {"unary", unary, METH_VARARGS, "unary(prim, fun, fallback): see wengert._core.unary."},
     {"binary", binary, METH_VARARGS, "binary(prim, fun, fallback): see wengert._core.binary."},
-    {"sweep", sweep, METH_VARARGS, "sweep(nodes, free): see wengert._core._sweep."},
+    {"sweep", sweep, METH_O, "sweep(nodes): see wengert._core._sweep."},
     {NULL},
 };
 
