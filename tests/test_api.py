@@ -17,32 +17,21 @@ import pytest
 
 import wengert
 import wengert.numpy as np
+from _helpers import close as _close
+from _helpers import fd_grad
 from wengert import elementwise_grad, grad, make_vjp, stop_gradient, value_and_grad, vjp
 
 RTOL, ATOL = 1e-6, 1e-8
 
 
+def close(a, b, rtol=RTOL, atol=ATOL):
+    return _close(a, b, rtol, atol)
+
+
 # ----------------------------------------------------------------------------- helpers
-def fd_grad(f, x, eps=1e-6):
-    """Central finite-difference gradient of a real scalar function of a float or an array."""
-    if isinstance(x, float):
-        return (float(f(x + eps)) - float(f(x - eps))) / (2 * eps)
-    x = onp.asarray(x, dtype=float)
-    g = onp.zeros_like(x)
-    for idx in onp.ndindex(x.shape):
-        e = onp.zeros_like(x)
-        e[idx] = eps
-        g[idx] = (float(f(x + e)) - float(f(x - e))) / (2 * eps)
-    return g
-
-
 def fd_vjp(f, x, ct, eps=1e-6):
     """Central finite differences of <ct, f(x)> with respect to the array x."""
     return fd_grad(lambda z: onp.sum(onp.asarray(f(z)) * ct), x, eps)
-
-
-def close(a, b, rtol=RTOL, atol=ATOL):
-    return onp.allclose(onp.asarray(a, dtype=float), onp.asarray(b, dtype=float), rtol=rtol, atol=atol)
 
 
 X3 = onp.array([0.3, -1.2, 2.0])
@@ -649,7 +638,8 @@ def test_vjp_cotangent_of_wrong_structure_is_a_value_error():
     _, fn = vjp(lambda x: (x * 2.0, np.sum(x)), X3)
     with pytest.raises(ValueError, match=r"^vjp: the cotangent must have the structure of the output \(2 array"):
         fn(onp.ones(3))
-    with pytest.raises(ValueError, match=r"^vjp: the cotangent of output 1 has shape \(3,\), but the output has shape \(\)"):
+    with pytest.raises(ValueError,
+                       match=r"^vjp: the cotangent of output 1 has shape \(3,\), but the output has shape \(\)"):
         fn((onp.ones(3), onp.ones(3)))
     # the function still works after the errors
     gx, = fn((onp.ones(3), 2.0))

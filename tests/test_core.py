@@ -378,7 +378,7 @@ def test_vjp_keeps_recording_alive_until_deleted(make):
 
     if make == "vjp":
         out, fn = vjp(f, X4)
-        pull = lambda ct: fn(ct)[0]  # noqa: E731
+        pull = lambda ct: fn(ct)[0]  # noqa: E731, F821
     else:
         fn, out = make_vjp(f)(X4)
         pull = fn

@@ -13,25 +13,10 @@ import pytest
 
 import wengert
 import wengert.numpy as np
-from wengert.numpy._wrap import PRIMITIVES
+from _helpers import close
+from _helpers import fd_grad as fd
 from wengert import elementwise_grad, grad, vjp
-
-
-def fd(f, x, eps=1e-6):
-    if isinstance(x, float):
-        return (float(f(x + eps)) - float(f(x - eps))) / (2 * eps)
-    x = onp.asarray(x, dtype=float)
-    g = onp.zeros_like(x)
-    for idx in onp.ndindex(x.shape):
-        e = onp.zeros_like(x)
-        e[idx] = eps
-        g[idx] = (float(f(x + e)) - float(f(x - e))) / (2 * eps)
-    return g
-
-
-def close(a, b, rtol=1e-7, atol=1e-9):
-    return onp.allclose(onp.asarray(a, dtype=float), onp.asarray(b, dtype=float), rtol=rtol, atol=atol)
-
+from wengert.numpy._wrap import PRIMITIVES
 
 X3 = onp.array([0.3, -1.2, 2.0])
 

@@ -17,25 +17,17 @@ import pytest
 
 import wengert
 import wengert.numpy as np
+from _helpers import close as _close
+from _helpers import fd_grad
 from wengert import elementwise_grad, grad, stop_gradient
 from wengert.numpy._vjps import NONDIFFERENTIABLE
 
 X = onp.array([[0.5, -0.7, 1.1], [2.0, 0.1, -1.5]])
-A = onp.array([[0.3, -1.0, 0.5, 2.0], [1.5, 0.2, -0.4, 0.7], [-0.6, 0.9, 1.2, -0.3]])
-
-
-def fd_grad(f, x, eps=1e-6):
-    x = onp.asarray(x, dtype=float)
-    g = onp.zeros_like(x)
-    for idx in onp.ndindex(x.shape):
-        e = onp.zeros_like(x)
-        e[idx] = eps
-        g[idx] = (float(f(x + e)) - float(f(x - e))) / (2 * eps)
-    return g
 
 
 def close(a, b, rtol=1e-9, atol=1e-11):
-    return onp.allclose(onp.asarray(a, dtype=float), onp.asarray(b, dtype=float), rtol=rtol, atol=atol)
+    return _close(a, b, rtol, atol)
+A = onp.array([[0.3, -1.0, 0.5, 2.0], [1.5, 0.2, -0.4, 0.7], [-0.6, 0.9, 1.2, -0.3]])
 
 
 def weights(shape, seed=0):

@@ -20,8 +20,9 @@ for _fun, _rules in _VJPS.items():
 for _fun in _NONDIFFERENTIABLE:
     _wrap.nondifferentiable(_fun)
 
-from . import _composite  # noqa: E402  (overrides the plain wrappers of list-taking functions)
-from . import _box  # noqa: E402,F401  (gives traced values their ndarray behaviour)
+# Imported for their effects: _box gives traced values their ndarray behaviour, _composite
+# replaces the plain wrappers of functions that take lists of arrays, or need more care.
+from . import _box, _composite  # noqa: E402,F401
 
 _getitem = _wrap.DISPATCH[__import__("operator").getitem]
 _untake = _wrap.DISPATCH[_untake_impl]

@@ -360,7 +360,7 @@ def untake(g: Any, x: Any, index: Any) -> Any:
 def _basic(index: Any) -> bool:
     parts = index if type(index) is tuple else (index,)
     return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice))
-               or getattr(p, "dtype", None) == bool for p in parts)
+               or getattr(getattr(p, "dtype", None), "kind", None) == "b" for p in parts)
 
 
 # ============================================================================= the table
