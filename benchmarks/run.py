@@ -246,7 +246,7 @@ def main() -> None:
         title, make, target = WORKLOADS[key]
         contestants, base = make()
         best = race(contestants, repeat, budget if key != "chain" else budget / 2)
-        print(f"## {key}: {title} (target: wengert {target})\n")
+        print(f"### {key}: {title} (target: wengert {target})\n")
         print("| contestant | time per call | ratio |")
         print("|---|---:|---:|")
         for name, t in best.items():
