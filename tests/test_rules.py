@@ -225,6 +225,44 @@ case(_vjps.untake, lambda g: np._untake(g, onp.zeros((2, 3)), (onp.array([0, 0, 
 case(_vjps.untake, lambda g: np._untake(g, onp.zeros(4), slice(1, 3)), real(2), id="slice")
 
 
+# ----------------------------------------------------------------------------- composites
+# Functions written with other wrapped functions: their derivatives come from those.
+W6 = onp.arange(1.0, 7.0)
+COMPOSITES = [
+    ("ravel", lambda x: np.ravel(x) * W6, real(2, 3)),
+    ("ravel-F", lambda x: np.ravel(x, order="F") * W6, real(2, 3)),
+    ("ravel-K-of-transposed", lambda x: np.ravel(x.T, order="K") * W6, real(2, 3)),
+    ("ravel-K-strided", lambda x: np.ravel(np.transpose(x, (1, 0, 2)), order="K") * onp.arange(12.0),
+     real(2, 3, 2)),
+    ("flatten", lambda x: x.flatten() * W6, real(2, 3)),
+    ("split", lambda x: np.stack(np.split(x, 3, axis=1)) * onp.arange(3.0)[:, None, None], real(2, 3)),
+    ("array_split", lambda x: np.concatenate([p * (i + 1) for i, p in enumerate(np.array_split(x, 3))]),
+     real(5)),
+    ("array-of-list", lambda x: np.array([x[0], x[1] * 2.0, 3.0]) ** 2, real(3)),
+    ("array-nested", lambda x: np.array([[x[0], 1.0], [x[1], x[0] * x[1]]]), real(2)),
+    ("asarray", lambda x: np.asarray([x, x ** 2]), real(2)),
+    ("full_like-traced-fill", lambda v: np.full_like(onp.ones((2, 2)), v) * W6[:4].reshape(2, 2), 1.3),
+    ("divmod", lambda x: np.divmod(x, 1.03)[1] + np.divmod(x, 1.03)[0], between(2.2, 2.8, 3)),
+    ("modf", lambda x: np.modf(x)[0] * 2.0 + np.modf(x)[1], between(0.1, 0.9, 3) + onp.array([0, 1, -2])),
+    ("logsumexp", lambda x: np.log(np.sum(np.exp(x - np.max(x)))) + np.max(x), real(5)),
+    ("softmax", lambda x: np.exp(x - np.max(x, axis=-1, keepdims=True))
+     / np.sum(np.exp(x - np.max(x, axis=-1, keepdims=True)), axis=-1, keepdims=True), real(2, 3)),
+]
+
+
+@pytest.mark.parametrize("f, x", [c[1:] for c in COMPOSITES], ids=[c[0] for c in COMPOSITES])
+def test_composite_matches_finite_differences(f: Callable, x: Any) -> None:
+    wengert.gradcheck(f, x, order=2)
+
+
+def test_logsumexp_pattern_is_stable_where_the_naive_formula_overflows() -> None:
+    x = onp.array([1000.0, 1000.0, 999.0])
+    g = wengert.grad(lambda x: np.log(np.sum(np.exp(x - np.max(x)))) + np.max(x))(x)
+    expected = onp.exp(x - x.max()) / onp.exp(x - x.max()).sum()
+    onp.testing.assert_allclose(g, expected, rtol=1e-12)
+    assert onp.isclose(g.sum(), 1.0)
+
+
 # ============================================================================= tests
 @pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
 def test_rule_matches_finite_differences(c: Case) -> None:

@@ -168,3 +168,15 @@ def split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list:
 def array_split(ary: Any, indices_or_sections: Any, axis: int = 0) -> list:
     return _split(ary, indices_or_sections, axis, False, "array_split")
 
+
+
+# ----------------------------------------------------------------------------- two-output ufuncs
+@composite(np.divmod)
+def divmod(x: Any, y: Any, /) -> tuple:
+    return wnp.floor_divide(x, y), wnp.remainder(x, y)
+
+
+@composite(np.modf)
+def modf(x: Any, /) -> tuple:
+    whole = wnp.trunc(x)
+    return x - whole, whole
