@@ -12,6 +12,8 @@ Workloads (the core issue's acceptance list):
   chain   gradient of a chain of 1000 elementwise operations on an 8-element array
   mlp     gradient of an MLP 784-1024-1024-10, batch 256, softmax cross-entropy
   scalar  gradient of a Python-float program of about 15,000 operations (micrograd style)
+  hessian Hessian of the Rosenbrock function, n = 100 (an absolute target: ≤ 1 ms)
+  jacrev  Jacobian of R^1000 -> R^10 by reverse mode, in units of the function's own cost
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def optional(name: str) -> Any:
 
 
 torch = optional("torch")
+torch_func = optional("torch.func")
 jax = optional("jax")
 autograd = optional("autograd")
 micrograd_engine = optional("micrograd.engine")
@@ -222,6 +225,64 @@ def scalar_contestants() -> tuple[dict, str]:
     return c, base
 
 
+# ----------------------------------------------------------------------------- hessian
+def rosenbrock(np: Any, x: Any) -> Any:
+    return np.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1.0 - x[:-1]) ** 2)
+
+
+def hessian_contestants() -> tuple[dict, str]:
+    x = onp.random.default_rng(0).normal(size=100)
+    h = wengert.hessian(lambda x: rosenbrock(wnp, x))
+    expected = h(x)
+    c: dict[str, Callable] = {"wengert": lambda: h(x)}
+    if torch is not None:
+        th = torch_func.hessian(lambda x: rosenbrock(torch, x))
+        tx = torch.tensor(x)
+        assert onp.allclose(th(tx).numpy(), expected)
+        c["torch.func.hessian"] = lambda: th(tx)
+    if autograd is not None:
+        ah = autograd.hessian(lambda x: rosenbrock(anp, x))
+        assert onp.allclose(ah(x), expected)
+        c["autograd"] = lambda: ah(x)
+    if jax is not None:
+        jh = jax.hessian(lambda x: rosenbrock(jnp, x))
+        jx = jnp.asarray(x)
+        c["jax eager"] = lambda: jh(jx).block_until_ready()
+    return c, "wengert"
+
+
+# ----------------------------------------------------------------------------- jacrev
+def wide(np: Any, W1: Any, W2: Any, x: Any) -> Any:
+    """R^1000 -> R^10: two layers; one evaluation is dominated by the 1000 x 1000 product."""
+    return W2 @ np.tanh(W1 @ x)
+
+
+def jacrev_contestants() -> tuple[dict, str]:
+    rng = onp.random.default_rng(0)
+    W1, W2 = rng.normal(size=(1000, 1000)) / 30, rng.normal(size=(10, 1000)) / 30
+    x = rng.normal(size=1000)
+    jr = wengert.jacrev(lambda x: wide(wnp, W1, W2, x))
+    expected = jr(x)
+    c: dict[str, Callable] = {"numpy forward (one evaluation)": lambda: wide(onp, W1, W2, x),
+                              "wengert jacrev": lambda: jr(x)}
+    jf = wengert.jacfwd(lambda x: wide(wnp, W1, W2, x))
+    c["wengert jacfwd (1000 directions)"] = lambda: jf(x)
+    if autograd is not None:
+        aj = autograd.jacobian(lambda x: wide(anp, W1, W2, x))
+        assert onp.allclose(aj(x), expected)
+        c["autograd jacobian"] = lambda: aj(x)
+    if torch is not None:
+        tW1, tW2, tx = torch.tensor(W1), torch.tensor(W2), torch.tensor(x)
+        tj = torch_func.jacrev(lambda x: wide(torch, tW1, tW2, x))
+        assert onp.allclose(tj(tx).numpy(), expected)
+        c["torch.func.jacrev"] = lambda: tj(tx)
+    if jax is not None:
+        jW1, jW2, jx = jnp.asarray(W1), jnp.asarray(W2), jnp.asarray(x)
+        jj = jax.jacrev(lambda x: wide(jnp, jW1, jW2, x))
+        c["jax eager jacrev"] = lambda: jj(jx).block_until_ready()
+    return c, "numpy forward (one evaluation)"
+
+
 WORKLOADS = {
     "chain": ("gradient of a chain of 1000 elementwise ops, 8 elements", chain_contestants,
               "≤ 4× numpy forward"),
@@ -229,6 +290,9 @@ WORKLOADS = {
             "≤ 2.6× numpy forward"),
     "scalar": ("gradient of a ~15,000-op Python-float program", scalar_contestants,
                "≤ 0.5× micrograd"),
+    "hessian": ("Hessian of the Rosenbrock function, n = 100", hessian_contestants, "≤ 1 ms"),
+    "jacrev": ("Jacobian of R^1000 -> R^10 (W2 @ tanh(W1 @ x))", jacrev_contestants,
+               "about 10 evaluations of the function, not 1000"),
 }
 
 

@@ -10,17 +10,24 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).parent.parent
-BLOCKS = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
 
 
+def _blocks(path: pathlib.Path) -> list:
+    return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
+
+
 def test_readme_has_python_blocks() -> None:
-    assert BLOCKS, "the README shows no Python example"
+    assert _blocks(ROOT / "README.md"), "the README shows no Python example"
 
 
-@pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_readme_block_runs(code: str) -> None:
-    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+@pytest.mark.parametrize("path", DOCS, ids=[p.name for p in DOCS])
+def test_document_code_runs(path: pathlib.Path) -> None:
+    """The Python blocks of a document run in order, in one namespace, as a reader would."""
+    namespace: dict = {"__name__": "docs"}
+    for code in _blocks(path):
+        exec(compile(code, str(path.name), "exec"), namespace)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
@@ -36,6 +43,7 @@ def test_docstring_examples() -> None:
     import wengert
     import wengert._api
     import wengert._custom
-    for module in (wengert._api, wengert._custom):
+    import wengert._forward
+    for module in (wengert._api, wengert._custom, wengert._forward):
         result = doctest.testmod(module, extraglobs={"wengert": wengert})
         assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -20,20 +20,46 @@ from ._api import elementwise_grad, grad, make_vjp, stop_gradient, value_and_gra
 from ._check import GradcheckError, gradcheck
 from ._core import Box, EscapedTracerError, no_grad
 from ._custom import custom_vjp, defvjp, primitive
+from ._forward import (
+    ChainJacobian,
+    chain_jacobian,
+    defjvp,
+    derivative,
+    hessian,
+    hvp,
+    jacfwd,
+    jacobian,
+    jacrev,
+    jvp,
+    linearize,
+    make_jvp,
+)
 from .numpy._box import ConversionError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Box",
+    "ChainJacobian",
     "ConversionError",
     "EscapedTracerError",
     "GradcheckError",
+    "chain_jacobian",
     "custom_vjp",
+    "defjvp",
     "defvjp",
+    "derivative",
     "elementwise_grad",
     "grad",
     "gradcheck",
+    "hessian",
+    "hvp",
+    "jacfwd",
+    "jacobian",
+    "jacrev",
+    "jvp",
+    "linearize",
+    "make_jvp",
     "make_vjp",
     "no_grad",
     "primitive",

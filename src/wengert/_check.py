@@ -1,11 +1,12 @@
-"""``gradcheck``: compare reverse-mode derivatives with central finite differences.
+"""``gradcheck``: compare reverse and forward mode with central finite differences.
 
 For ``f`` and arguments ``args``, a random cotangent ``u`` turns ``f`` into the real scalar
 ``s(args) = Σ u·f(args)``, whose gradient is the vector-Jacobian product ``uᵀJ``. Reverse
-mode's ``uᵀJ`` is compared with central differences of ``s``: coordinate by coordinate for
-small arguments, along random directions for large ones. For ``order=2`` the same check is
-run on ``h(args) = Σ v·∇s(args)`` for a random ``v``, which differentiates the derivative
-rules themselves.
+mode's ``uᵀJ`` and forward mode's directional derivatives (all directions in one batched
+pass) are compared with central differences of ``s``: coordinate by coordinate for small
+arguments, along random directions for large ones. For ``order=2`` the same check is run on
+``h(args) = Σ v·∇s(args)`` for a random ``v``, which differentiates the derivative rules
+themselves (forward mode then runs over reverse mode).
 """
 
 from __future__ import annotations
@@ -25,15 +26,16 @@ class GradcheckError(AssertionError):
     """Reverse mode and finite differences disagree; the message names the worst coordinate."""
 
 
-def gradcheck(f: Callable, *args: Any, order: int = 2, eps: float | None = None,
-              rtol: float | None = None, atol: float | None = None, directions: int = 4,
-              max_coordinates: int = 64, seed: int = 0) -> None:
-    """Check ``f``'s reverse-mode derivatives at ``args`` against central finite differences.
+def gradcheck(f: Callable, *args: Any, order: int = 2, modes: tuple = ("reverse", "forward"),
+              eps: float | None = None, rtol: float | None = None, atol: float | None = None,
+              directions: int = 4, max_coordinates: int = 64, seed: int = 0) -> None:
+    """Check ``f``'s derivatives at ``args`` against central finite differences.
 
     Arguments:
         f: a function of arrays (or nested lists/tuples/dicts of them) returning arrays.
         *args: where to check; every floating-point argument is differentiated.
         order: 1 checks the gradient; 2 also checks the gradient of the gradient.
+        modes: which of ``"reverse"`` and ``"forward"`` mode to check.
         eps: finite-difference step (default: chosen from the arguments' dtype).
         rtol, atol: tolerances (default: chosen from the dtype).
         directions: how many random directions to check when an argument is large.
@@ -68,7 +70,7 @@ def gradcheck(f: Callable, *args: Any, order: int = 2, eps: float | None = None,
         outs, _ = flatten(call(*xs))
         return sum(_real_dot(u, o) for u, o in zip(cotangents, outs))
 
-    _compare(scalar, [leaves[i] for i in wrt], "first", eps, rtol, atol, directions,
+    _compare(scalar, [leaves[i] for i in wrt], "first", modes, eps, rtol, atol, directions,
              max_coordinates, rng)
     if order >= 2:
         gradient = grad(scalar, argnum=tuple(range(len(wrt))))
@@ -78,7 +80,7 @@ def gradcheck(f: Callable, *args: Any, order: int = 2, eps: float | None = None,
         def second(*xs: Any) -> Any:
             return sum(_real_dot(v, g) for v, g in zip(probes, gradient(*xs)))
 
-        _compare(second, point, "second", eps, rtol, atol, directions, max_coordinates, rng)
+        _compare(second, point, "second", modes, eps, rtol, atol, directions, max_coordinates, rng)
 
 
 def _random_like(x: Any, rng: np.random.Generator) -> Any:
@@ -94,33 +96,54 @@ def _real_dot(u: Any, v: Any) -> Any:
     return wnp.sum(wnp.real(u * v)) if np.iscomplexobj(u) else wnp.sum(u * v)
 
 
-def _compare(s: Callable, point: list, what: str, eps: float, rtol: float, atol: float,
+def _compare(s: Callable, point: list, what: str, modes: tuple, eps: float, rtol: float, atol: float,
              directions: int, max_coordinates: int, rng: np.random.Generator) -> None:
-    exact = grad(s, argnum=tuple(range(len(point))))(*point)
+    unknown = set(modes) - {"reverse", "forward"}
+    if unknown:
+        raise ValueError(f"gradcheck: unknown mode(s) {sorted(unknown)}; use 'reverse' and/or 'forward'.")
+    exact = grad(s, argnum=tuple(range(len(point))))(*point) if "reverse" in modes else None
     total = sum(np.size(strip(x)) for x in point)
     worst = None
-    for k, (x, g) in enumerate(zip(point, exact)):
+    for k, x in enumerate(point):
         x = np.asarray(strip(x), dtype=np.result_type(strip(x), float))
-        g = np.asarray(g)
         if total <= max_coordinates:
             probes = [(f"coordinate {idx}", _unit(x.shape, idx)) for idx in np.ndindex(x.shape)]
         else:
             probes = [(f"random direction {d}", rng.standard_normal(x.shape)) for d in range(directions)]
-        for label, e in probes:
-            parts = [e] + ([1j * e] if x.dtype.kind == "c" else [])
-            for p in parts:
-                numeric = _central(s, point, k, x, p, eps)
+        probes = [(label + (" (imaginary)" if im else ""), 1j * e if im else e)
+                  for label, e in probes for im in ((False, True) if x.dtype.kind == "c" else (False,))]
+        forward = _forward_derivatives(s, point, k, [p for _, p in probes]) if "forward" in modes else None
+        for n, (label, p) in enumerate(probes):
+            numeric = _central(s, point, k, x, p, eps)
+            found = []
+            if exact is not None:
                 # For complex x the gradient is ds/dRe(x) - i ds/dIm(x) (autograd's and JAX's
                 # convention), so the derivative along p is Re(sum(p * g)).
-                analytic = float(np.real(np.sum(p * g)))
+                found.append(("reverse", float(np.real(np.sum(p * np.asarray(exact[k]))))))
+            if forward is not None:
+                found.append(("forward", float(forward[n])))
+            for mode, analytic in found:
                 err = abs(numeric - analytic)
                 bound = atol + rtol * max(abs(numeric), abs(analytic))
                 if err > bound and (worst is None or err / bound > worst[0]):
-                    worst = (err / bound, k, label, analytic, numeric, bound)
+                    worst = (err / bound, k, label, mode, analytic, numeric, bound)
     if worst is not None:
-        _, k, label, analytic, numeric, bound = worst
-        raise GradcheckError(f"{what}-order derivative of argument {k} at {label}: reverse mode "
+        _, k, label, mode, analytic, numeric, bound = worst
+        raise GradcheckError(f"{what}-order derivative of argument {k} at {label}: {mode} mode "
                              f"gives {analytic!r}, finite differences {numeric!r} (tolerance {bound:.3g})")
+
+
+def _forward_derivatives(s: Callable, point: list, k: int, directions: list) -> np.ndarray:
+    """The derivatives of ``s`` along every direction in argument ``k``, in one batched pass."""
+    from ._forward import jvp
+    tangents = []
+    for i, x in enumerate(point):
+        shape = np.shape(strip(x))
+        kind = np.result_type(strip(x), float)
+        tangents.append(np.stack(directions).astype(kind) if i == k
+                        else np.zeros((len(directions),) + shape, dtype=kind))
+    _, t = jvp(s, tuple(point), tuple(tangents), batched=True)
+    return np.real(np.asarray(strip(t)))
 
 
 def _unit(shape: tuple, idx: tuple) -> np.ndarray:

@@ -36,8 +36,8 @@ try:
 except ImportError:
     _speedups = None
 
-__all__ = ["Box", "Primitive", "Trace", "apply", "binary", "input_box", "negated", "no_grad", "record",
-           "recording", "same", "strip", "sweep", "times_ans", "times_first", "times_second", "unary"]
+__all__ = ["Box", "ForwardTrace", "Joint", "Primitive", "Trace", "apply", "binary", "forward_sweep",
+           "input_box", "negated", "no_grad", "record", "recording", "same", "tangent", "strip", "sweep", "times_ans", "times_first", "times_second", "unary"]
 
 NO_KWARGS: dict = {}  # shared by every record made without keyword arguments; never mutated
 
@@ -51,20 +51,38 @@ class Primitive:
     it too; that is what makes higher derivatives work. ``fit(cotangent, arg)`` is applied by
     the sweep to every cotangent a rule returns (undoing broadcasting, matching dtype); it
     lives in one place instead of in every rule.
+
+    ``jvps[k]``, for forward mode, is ``rule(t, ans, *args, **kwargs)``: the contribution of
+    the tangent ``t`` of argument ``k`` to the output's tangent (or ``jvps`` is a
+    :class:`Joint`). Tangents may carry leading batch dimensions; ``lift(t, arg, ans, nbatch)``,
+    for broadcasting primitives, makes a batched tangent broadcast like its argument.
     """
 
-    __slots__ = ("fun", "name", "vjps", "fit", "scalar", "__weakref__")
+    __slots__ = ("fun", "name", "vjps", "jvps", "fit", "lift", "scalar", "__weakref__")
 
     def __init__(self, fun: Callable, name: str, vjps: Any = (), fit: Callable | None = None,
-                 scalar: "Primitive | None" = None):
+                 scalar: "Primitive | None" = None, jvps: Any = None, lift: Callable | None = None):
         self.fun = fun
         self.name = name
         self.vjps = vjps
+        self.jvps = jvps
         self.fit = fit
+        self.lift = lift
         self.scalar = scalar  # see binary()
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"
+
+
+class Joint:
+    """The JVP rules of a primitive given as one function of all its tangents:
+    ``rule(tangents, ans, *args, **kwargs)``, ``tangents[k]`` being argument ``k``'s tangent or
+    ``None`` (for functions like concatenate, whose output tangent is built in one piece)."""
+
+    __slots__ = ("rule",)
+
+    def __init__(self, rule: Callable):
+        self.rule = rule
 
 
 class Trace:
@@ -85,6 +103,64 @@ class Trace:
         (This also breaks the cycle box -> trace -> list -> box.)"""
         nodes, self.nodes, self.append = self.nodes, [], _escaped
         return nodes
+
+
+class ForwardTrace(Trace):
+    """A trace in forward mode: instead of keeping its entries for a sweep, it pushes tangents
+    forward as operations run. A box's ``adj`` slot holds its tangent (``None``: zero), and a
+    recorded entry keeps only its value. ``batch`` is the shape of the leading dimensions that
+    tangents carry (several directions at once); ``settle(t, ans, batch)`` gives a summed
+    tangent the output's shape and dtype, as ``fit`` does for cotangents."""
+
+    __slots__ = ("batch", "settle")
+
+    def __init__(self, batch: tuple, settle: Callable):
+        super().__init__()
+        self.batch = batch
+        self.settle = settle
+        self.append = self.push
+
+    def push(self, box: "Box") -> None:
+        if box.prim is not None and box.parents:
+            box.adj = tangent(box, self.batch, self.settle)
+            box.args = box.parents = ()  # nothing will be swept
+
+
+def tangent(box: "Box", batch: tuple, settle: Callable) -> Any:
+    """The tangent of an entry, from the tangents (``adj``) of the entries it came from."""
+    prim, ans, args, kwargs = box.prim, box.value, box.args, box.kwargs
+    jvps = prim.jvps
+    try:
+        if type(jvps) is Joint:
+            tangents = [None] * len(args)
+            for k, p in box.parents:
+                tangents[k] = p.adj
+            t = jvps.rule(tangents, ans, *args, **kwargs) if any(x is not None for x in tangents) else None
+        else:
+            t = None
+            lift = prim.lift if batch else None
+            for k, p in box.parents:
+                tk = p.adj
+                if tk is None:
+                    continue
+                if lift is not None:
+                    tk = lift(tk, p.value, ans, len(batch))
+                c = jvps[k](tk, ans, *args, **kwargs) if kwargs else jvps[k](tk, ans, *args)
+                t = c if t is None else t + c
+    except Exception as e:
+        if hasattr(e, "add_note"):
+            e.add_note(f"(raised by the JVP rule of '{prim.name}' in forward mode)")
+        raise
+    return None if t is None else settle(t, ans, batch)
+
+
+def forward_sweep(nodes: list, batch: tuple, settle: Callable) -> None:
+    """Push the tangents set in the inputs' ``adj`` slots forward through a recorded Wengert
+    list (``linearize``: the values are already there, only tangents are computed). The
+    caller reads the outputs' tangents and clears every ``adj``."""
+    for node in nodes:
+        if node.prim is not None and node.parents:
+            node.adj = tangent(node, batch, settle)
 
 
 _trace_ids = itertools.count(1)

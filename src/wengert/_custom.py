@@ -20,6 +20,11 @@ from ._tree import flatten, tree_map, unflatten
 from .numpy._vjps import Variadic
 from .numpy._wrap import _general, fit
 
+
+def Transposed(prim: Primitive) -> Any:  # noqa: N802  (imported late: _forward imports this module's API)
+    from ._forward import Transposed as T
+    return T(prim)
+
 __all__ = ["primitive", "defvjp", "custom_vjp"]
 
 
@@ -58,6 +63,7 @@ def primitive(fun: Callable) -> Callable:
     """
     name = getattr(fun, "__qualname__", getattr(fun, "__name__", "primitive"))
     prim = Primitive(fun, name, _Undefined(name), fit)
+    prim.jvps = Transposed(prim)  # forward mode until defjvp gives rules of its own
 
     @functools.wraps(fun)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -140,6 +146,7 @@ class custom_vjp:
         for j, o in enumerate(outs):  # one entry per output leaf; each pulls back through bwd
             rule = functools.partial(self._cotangent, structure, out_structure, outs, residuals, j)
             prim = Primitive(self.fun, self.__name__, Variadic(rule), fit)
+            prim.jvps = Transposed(prim)  # forward mode transposes bwd
             parents = tuple((k, leaves[k]) for k in traced)
             boxed.append(record(top, prim, tuple(values), {}, o, parents))
         return unflatten(out_structure, boxed)

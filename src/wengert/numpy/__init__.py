@@ -14,9 +14,14 @@ from ._vjps import IMPLS as _IMPLS
 from ._vjps import NONDIFFERENTIABLE as _NONDIFFERENTIABLE
 from ._vjps import VJPS as _VJPS
 from ._vjps import untake as _untake_impl
+from ._jvps import DIAGONAL as _DIAGONAL
+from ._jvps import JVPS as _JVPS
+from ._jvps import lift as _lift
 
 for _fun, _rules in _VJPS.items():
-    _wrap.differentiable(_fun, _rules, impl=_IMPLS.get(_fun))
+    _diagonal = _JVPS[_fun] is _DIAGONAL  # elementwise: the tangent rules are the cotangent rules
+    _wrap.differentiable(_fun, _rules, impl=_IMPLS.get(_fun), jvps=_rules if _diagonal else _JVPS[_fun],
+                         lift=_lift if _diagonal else None)
 for _fun in _NONDIFFERENTIABLE:
     _wrap.nondifferentiable(_fun)
 

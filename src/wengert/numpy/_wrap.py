@@ -98,8 +98,9 @@ def _finish(wrapper: Callable, fun: Any, name: str) -> Callable:
 
 
 def differentiable(fun: Callable, vjps: Any, name: str | None = None, impl: Callable | None = None,
-                   register: bool = True) -> Callable:
-    """Wrap ``fun`` as a primitive with the VJP rules ``vjps`` (one per positional argument).
+                   register: bool = True, jvps: Any = None, lift: Callable | None = None) -> Callable:
+    """Wrap ``fun`` as a primitive with the VJP rules ``vjps`` (one per positional argument)
+    and the JVP rules ``jvps`` (``lift`` for broadcasting ones, see Primitive).
 
     ``impl`` computes the value when it differs from ``fun`` (for instance when a list
     argument is spread into positional ones so that each element can be traced)."""
@@ -107,12 +108,12 @@ def differentiable(fun: Callable, vjps: Any, name: str | None = None, impl: Call
     ufunc = isinstance(fun, np.ufunc)
     fast = ufunc and fun.nin in (1, 2) and all(vjps[k] is not None for k in range(fun.nin))
     # A unary ufunc's cotangent always has its argument's shape and dtype: no fit needed.
-    prim = Primitive(impl or fun, name, vjps, None if fast and fun.nin == 1 else fit)
+    prim = Primitive(impl or fun, name, vjps, None if fast and fun.nin == 1 else fit, jvps=jvps, lift=lift)
     general = functools.partial(_general, prim)
     if fast and fun.nin == 1:
         wrapper = unary(prim, prim.fun, lambda *args, **kwargs: general(args, kwargs))
     elif fast and fun.nin == 2:
-        prim.scalar = Primitive(prim.fun, name, vjps, None)
+        prim.scalar = Primitive(prim.fun, name, vjps, None, jvps=jvps, lift=lift)
         wrapper = binary(prim, prim.fun, lambda *args, **kwargs: general(args, kwargs))
     else:
         def wrapper(*args, **kwargs):
