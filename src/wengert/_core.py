@@ -36,8 +36,29 @@ try:
 except ImportError:
     _speedups = None
 
-__all__ = ["Box", "ForwardTrace", "Joint", "Primitive", "Trace", "apply", "binary", "forward_sweep",
-           "input_box", "negated", "no_grad", "record", "recording", "same", "tangent", "strip", "sweep", "times_ans", "times_first", "times_second", "unary"]
+__all__ = [
+    "Box",
+    "ForwardTrace",
+    "Joint",
+    "Primitive",
+    "Trace",
+    "apply",
+    "binary",
+    "forward_sweep",
+    "input_box",
+    "negated",
+    "no_grad",
+    "record",
+    "recording",
+    "same",
+    "strip",
+    "sweep",
+    "tangent",
+    "times_ans",
+    "times_first",
+    "times_second",
+    "unary",
+]
 
 NO_KWARGS: dict = {}  # shared by every record made without keyword arguments; never mutated
 

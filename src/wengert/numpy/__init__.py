@@ -10,13 +10,13 @@ values implement ``__array_ufunc__`` and ``__array_function__`` and land in the 
 import numpy as _np
 
 from . import _wrap
+from ._jvps import DIAGONAL as _DIAGONAL
+from ._jvps import JVPS as _JVPS
+from ._jvps import lift as _lift
 from ._vjps import IMPLS as _IMPLS
 from ._vjps import NONDIFFERENTIABLE as _NONDIFFERENTIABLE
 from ._vjps import VJPS as _VJPS
 from ._vjps import untake as _untake_impl
-from ._jvps import DIAGONAL as _DIAGONAL
-from ._jvps import JVPS as _JVPS
-from ._jvps import lift as _lift
 
 for _fun, _rules in _VJPS.items():
     _diagonal = _JVPS[_fun] is _DIAGONAL  # elementwise: the tangent rules are the cotangent rules
