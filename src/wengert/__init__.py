@@ -18,6 +18,15 @@ backward pass walks it in reverse, applying each operation's derivative rule.
 
 from ._api import elementwise_grad, grad, make_vjp, stop_gradient, value_and_grad, vjp
 from ._check import GradcheckError, gradcheck
+from ._checkpoint import (
+    MemoryUsage,
+    checkpoint,
+    checkpoint_sequential,
+    checkpointed_loop,
+    checkpointed_while,
+    revolve_steps,
+    track_memory,
+)
 from ._core import Box, EscapedTracerError, no_grad
 from ._custom import custom_vjp, defvjp, primitive
 from ._forward import (
@@ -44,7 +53,12 @@ __all__ = [
     "ConversionError",
     "EscapedTracerError",
     "GradcheckError",
+    "MemoryUsage",
     "chain_jacobian",
+    "checkpoint",
+    "checkpoint_sequential",
+    "checkpointed_loop",
+    "checkpointed_while",
     "custom_vjp",
     "defjvp",
     "defvjp",
@@ -63,7 +77,9 @@ __all__ = [
     "make_vjp",
     "no_grad",
     "primitive",
+    "revolve_steps",
     "stop_gradient",
+    "track_memory",
     "value_and_grad",
     "vjp",
 ]

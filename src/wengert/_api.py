@@ -23,6 +23,8 @@ __all__ = ["grad", "value_and_grad", "elementwise_grad", "vjp", "make_vjp", "sto
 
 ArgNum = int | Sequence[int]
 
+_trackers: list = []  # the MemoryUsage objects of open track_memory blocks
+
 
 def stop_gradient(x: Any) -> Any:
     """Return ``x`` (a value or a nested list/tuple/dict of values) with every trace removed.
@@ -67,6 +69,8 @@ class _Recording:
             out = fun(*args, **kwargs)
         finally:
             self.nodes = trace.close()
+        for usage in _trackers:  # wengert.track_memory blocks
+            usage.add(self.nodes)
         self.aux = None
         if has_aux:
             if not (isinstance(out, (tuple, list)) and len(out) == 2):

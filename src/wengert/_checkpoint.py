@@ -1,0 +1,507 @@
+"""Checkpointing: keep less on the tape, recompute it during the backward sweep.
+
+``checkpoint(f)`` records a call of ``f`` as one entry holding only its inputs; the sweep
+evaluates ``f`` again, on a tape of its own, to pull cotangents through it.
+``checkpointed_loop`` reverses a loop of ``n`` steps keeping at most ``s`` states, with the
+fewest extra steps there can be (Griewank and Walther's binomial checkpointing, "revolve");
+``checkpointed_while`` does the same for a loop whose length is known only when it ends.
+
+A checkpointed call is one tape entry whose input is its traced arguments packed into one
+vector and whose output is its results packed likewise; recorded pack and unpack operations
+connect them to the caller's structures, so a single rule pulls every cotangent back at once.
+The function must take what it differentiates through as arguments: one that closes over
+values traced by the same computation is refused with an error (its recomputation could not
+reach them). Random draws from NumPy's and Python's global generators, and from
+``numpy.random.Generator`` arguments, repeat exactly when a function is evaluated again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import random
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
+
+import numpy as np
+
+import wengert.numpy as wnp
+
+from ._api import vjp
+from ._core import Box, ForwardTrace, Primitive, Trace, record, recording, strip
+from ._tree import flatten, unflatten
+from .numpy._wrap import fit
+
+__all__ = ["checkpoint", "checkpoint_sequential", "checkpointed_loop", "checkpointed_while",
+           "revolve_steps", "track_memory", "MemoryUsage"]
+
+
+# ----------------------------------------------------------------------------- randomness
+class _Randomness:
+    """The state of the random generators a function may draw from, to replay it."""
+
+    def __init__(self, leaves: list):
+        self.numpy = np.random.get_state()
+        self.python = random.getstate()
+        self.generators = [(g, g.bit_generator.state) for g in leaves if isinstance(g, np.random.Generator)]
+
+    @contextlib.contextmanager
+    def replay(self) -> Iterator[None]:
+        saved = (np.random.get_state(), random.getstate(), [g.bit_generator.state for g, _ in self.generators])
+        np.random.set_state(self.numpy)
+        random.setstate(self.python)
+        for g, state in self.generators:
+            g.bit_generator.state = state
+        try:
+            yield
+        finally:
+            np.random.set_state(saved[0])
+            random.setstate(saved[1])
+            for (g, _), state in zip(self.generators, saved[2]):
+                g.bit_generator.state = state
+
+
+# ----------------------------------------------------------------------------- packing
+class _Packing(NamedTuple):
+    """How traced leaves go into one vector and come out again."""
+
+    shapes: list
+    dtypes: list
+
+    @staticmethod
+    def of(values: list) -> "_Packing":
+        return _Packing([np.shape(strip(v)) for v in values], [np.result_type(strip(v)) for v in values])
+
+    def pack(self, values: list) -> Any:
+        if not values:
+            return np.zeros(0)
+        return wnp.concatenate([wnp.ravel(v) for v in values]) if len(values) > 1 else wnp.ravel(values[0])
+
+    def unpack(self, vector: Any) -> list:
+        out, start = [], 0
+        for shape, dtype in zip(self.shapes, self.dtypes):
+            n = math.prod(shape)
+            piece = wnp.reshape(vector[start: start + n], shape)
+            out.append(wnp.astype(piece, dtype) if np.result_type(strip(piece)) != dtype else piece)
+            start += n
+        return out
+
+
+def _top(leaves: list) -> Trace | None:
+    boxes = [x.trace for x in leaves if type(x) is Box]
+    return max(boxes, key=lambda t: t.id) if boxes else None
+
+
+def _closed_over_check(api: str, top: Trace, before: int) -> None:
+    if len(top.nodes) != before:
+        raise TypeError(f"{api}: the function uses values traced by the surrounding computation that are "
+                        "not among its arguments (it closes over them), so their gradient could not be "
+                        "recomputed. Pass them as arguments instead.")
+
+
+def _record_segment(api: str, top: Trace, traced: list, pullback: Callable, out_values: list) -> list:
+    """Record one entry on ``top``: input the packed ``traced`` boxes, output the packed
+    ``out_values``; ``pullback(g, packed_input)`` gives the packed input cotangent."""
+    inputs = _Packing.of([b.value for b in traced])
+    packed_in = inputs.pack(traced)  # recorded: the entry's single parent
+    outputs = _Packing.of(out_values)
+    packed_out = np.concatenate([np.ravel(strip(v)) for v in out_values]) if len(out_values) > 1 \
+        else np.ravel(out_values[0])
+    prim = Primitive(None, api, (lambda g, ans, packed: pullback(g, packed),), fit)
+    node = record(top, prim, (packed_in.value,), {}, packed_out, ((0, packed_in),))
+    return outputs.unpack(node)
+
+
+# ----------------------------------------------------------------------------- checkpoint
+def checkpoint(fun: Callable) -> Callable:
+    """Make ``fun`` keep nothing on the tape but its inputs; the backward sweep evaluates it again.
+
+    Arguments:
+        fun: a function of arrays (nested structures allowed) returning arrays. What it is
+            differentiated through must come in as arguments, not from its closure.
+
+    Returns:
+        A function with ``fun``'s signature and results. It works nested, under higher
+        derivatives, and replays random draws exactly (see the module docstring).
+    """
+    @functools.wraps(fun)
+    def checkpointed(*args: Any, **kwargs: Any) -> Any:
+        leaves, structure = flatten((args, kwargs))
+        top = _top(leaves)
+        if top is None or isinstance(top, ForwardTrace) or not recording(top):
+            return fun(*args, **kwargs)  # nothing on a tape to save
+        where = [i for i, x in enumerate(leaves) if type(x) is Box and x.trace is top]
+        values = [x.value if i in where else x for i, x in enumerate(leaves)]
+        randomness = _Randomness(values)
+
+        def call(traced_values: list) -> list:
+            full = list(values)
+            for i, v in zip(where, traced_values):
+                full[i] = v
+            a, kw = unflatten(structure, full)
+            return flatten(fun(*a, **kw))
+
+        before = len(top.nodes)
+        out_leaves, out_structure = call([values[i] for i in where])
+        _closed_over_check("checkpoint", top, before)
+        inexact = [k for k, v in enumerate(out_leaves) if np.result_type(strip(v)).kind in "fc"]
+        if not inexact:
+            return unflatten(out_structure, out_leaves)
+        inputs = _Packing.of([values[i] for i in where])
+
+        def pullback(g: Any, packed: Any) -> Any:
+            def rerun(p: Any) -> Any:
+                outs = call(inputs.unpack(p))[0]
+                return _Packing.of([outs[k] for k in inexact]).pack([outs[k] for k in inexact])
+            with randomness.replay():
+                _, pull = vjp(rerun, packed)
+            return pull(g)[0]
+
+        boxed = _record_segment("checkpoint", top, [leaves[i] for i in where], pullback,
+                                [out_leaves[k] for k in inexact])
+        for k, b in zip(inexact, boxed):
+            out_leaves[k] = b
+        return unflatten(out_structure, out_leaves)
+    return checkpointed
+
+
+def checkpoint_sequential(stages: Sequence[Callable], segments: int, x: Any,
+                          params: Sequence | None = None) -> Any:
+    """Run ``x`` through ``stages`` one after another in ``segments`` checkpointed groups.
+
+    Arguments:
+        stages: functions ``stage(h)`` (or ``stage(h, p)`` with ``params``).
+        segments: how many groups to split the stages into; each keeps only its input on the
+            tape and is evaluated again during the backward sweep.
+        x: the input of the first stage.
+        params: optionally, one parameter structure per stage, passed as its second argument
+            (what the stages are differentiated with respect to must come in this way).
+
+    Returns:
+        The output of the last stage.
+    """
+    stages = list(stages)
+    if not 1 <= segments <= max(len(stages), 1):
+        raise ValueError(f"checkpoint_sequential: segments must be between 1 and the number of stages "
+                         f"({len(stages)}), not {segments}.")
+    if params is not None and len(params) != len(stages):
+        raise ValueError(f"checkpoint_sequential: {len(params)} parameter structures for {len(stages)} stages.")
+    bounds = np.linspace(0, len(stages), segments + 1).round().astype(int)
+
+    def run(lo: int, hi: int) -> Callable:
+        def group(h: Any, ps: Any) -> Any:
+            for k in range(lo, hi):
+                h = stages[k](h) if params is None else stages[k](h, ps[k - lo])
+            return h
+        return group
+
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        x = checkpoint(run(lo, hi))(x, None if params is None else list(params[lo:hi]))
+    return x
+
+
+# ----------------------------------------------------------------------------- binomial reversal
+def _beta(s: int, t: int) -> int:
+    return math.comb(s + t, s) if t >= 0 else 0
+
+
+def _repetitions(n: int, s: int) -> int:
+    t = 0
+    while _beta(s, t) < n:
+        t += 1
+    return t
+
+
+def revolve_steps(n: int, snapshots: int) -> int:
+    """The fewest steps a reversal of an ``n``-step loop keeping ``snapshots`` states needs
+    (besides the ``n`` recorded ones): ``t·n − β(s+1, t−1)`` with the repetition number ``t``
+    such that ``β(s, t−1) < n ≤ β(s, t)``, ``β(s, t) = C(s+t, s)`` (Griewank and Walther)."""
+    if n < 1 or snapshots < 1:
+        raise ValueError("revolve_steps: n and snapshots must be at least 1.")
+    t = _repetitions(n, snapshots)
+    return t * n - _beta(snapshots + 1, t - 1)
+
+
+def _split(n: int, s: int) -> int:
+    """Where to put the next snapshot when reversing ``n`` steps with ``s`` of them: any point
+    of this range gives the optimum (it is the range of optimal splits of the recursion
+    m(n, s) = min_i i + m(i, s) + m(n − i, s − 1))."""
+    t = _repetitions(n, s)
+    lo = max(1, _beta(s, t - 2), n - _beta(s - 1, t))
+    hi = min(n - 1, _beta(s, t - 1), n - _beta(s - 1, t - 1))
+    return (lo + hi) // 2
+
+
+class _Reversal:
+    """Runs one loop's schedule: ``advance`` moves a state on without recording, ``tape``
+    records one step and returns its pullback, which adds the cotangents of the parameters
+    ``args[k]`` for ``k`` in ``traced`` into ``arg_cotangent``."""
+
+    def __init__(self, step: Callable, args: list, traced: list):
+        self.step, self.args, self.traced = step, args, traced
+        self.arg_cotangent: list | None = None
+        self.alive = self.peak = 0  # states held at once by the schedule
+
+    def advance(self, state: Any, k: int) -> Any:
+        for _ in range(k):
+            state = self.step(state, self.args)
+        return state
+
+    def tape(self, state: Any) -> tuple[Any, Callable]:
+        def one_step(st: Any, *traced_args: Any) -> Any:
+            full = list(self.args)
+            for k, v in zip(self.traced, traced_args):
+                full[k] = v
+            return self.step(st, full)
+
+        out, pull = vjp(one_step, state, *[self.args[k] for k in self.traced])
+
+        def pullback(g: Any) -> Any:
+            g_state, *g_args = pull(g)
+            self.arg_cotangent = g_args if self.arg_cotangent is None else [
+                x + y for x, y in zip(self.arg_cotangent, g_args)]
+            return g_state
+        return out, pullback
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        self.alive += 1
+        self.peak = max(self.peak, self.alive)
+        try:
+            yield
+        finally:
+            self.alive -= 1
+
+    def schedule(self, state: Any, n: int, s: int) -> Any:
+        """A generator: yields the state after the ``n`` steps, receives its cotangent, and
+        returns the cotangent of ``state``, keeping at most ``s`` states (``state`` included)."""
+        with self.holding():
+            if n == 1:
+                out, pull = self.tape(state)
+                g = yield out
+                return pull(g)
+            if s == 1:  # no room for another snapshot: walk up from ``state`` every time
+                g = None
+                for k in range(n - 1, -1, -1):
+                    out, pull = self.tape(self.advance(state, k))
+                    if k == n - 1:
+                        g = yield out
+                    g = pull(g)
+                return g
+            m = _split(n, s)
+            middle = self.advance(state, m)
+            g = yield from self.schedule(middle, n - m, s - 1)
+            del middle
+            return _drive(self.schedule(state, m, s), g)
+
+
+def _drive(gen: Any, g: Any) -> Any:
+    """Run a schedule whose output cotangent is already known."""
+    next(gen)
+    try:
+        gen.send(g)
+    except StopIteration as done:
+        return done.value
+    raise RuntimeError("a reversal schedule yielded twice")
+
+
+def _loop_node(api: str, step: Callable, state: Any, args: tuple, make_schedule: Callable) -> Any:
+    """Record a whole loop as one entry; ``make_schedule(reversal, state_values, arg_values)``
+    returns a started generator whose first value is the final state."""
+    state_leaves, state_structure = flatten(state)
+    arg_leaves, arg_structure = flatten(tuple(args))
+    top = _top(state_leaves + arg_leaves)
+    for leaf in state_leaves:
+        if np.result_type(strip(leaf)).kind not in "fc":
+            raise TypeError(f"{api}: every leaf of the loop state must be a floating point or complex "
+                            f"array; got dtype {np.result_type(strip(leaf))}.")
+
+    def plain(leaves: list) -> list:
+        return [x.value if type(x) is Box and x.trace is top else x for x in leaves]
+
+    def run_step(st: Any, traced_args: list) -> Any:
+        return step(st, *unflatten(arg_structure, traced_args))
+
+    if top is None or isinstance(top, ForwardTrace) or not recording(top):
+        return make_schedule(_Reversal(run_step, arg_leaves, []), state, arg_leaves, plain=True)
+    state_values, arg_values = plain(state_leaves), plain(arg_leaves)
+    traced = [x for x in state_leaves + arg_leaves if type(x) is Box and x.trace is top]
+    traced_state = [k for k, x in enumerate(state_leaves) if type(x) is Box and x.trace is top]
+    traced_args = [k for k, x in enumerate(arg_leaves) if type(x) is Box and x.trace is top]
+    state_packing = _Packing.of(state_values)
+
+    def start() -> tuple[Any, Any, _Reversal]:
+        reversal = _Reversal(run_step, arg_values, traced_args)
+        before = len(top.nodes)
+        gen = make_schedule(reversal, unflatten(state_structure, state_values), arg_values)
+        final = next(gen)
+        _closed_over_check(api, top, before)
+        return gen, final, reversal
+
+    current = {"run": start()}
+
+    def pullback(g: Any, packed: Any) -> Any:
+        gen, _, reversal = current.pop("run", None) or start()  # a second sweep starts afresh
+        g_state = unflatten(state_structure, state_packing.unpack(g))
+        try:
+            gen.send(g_state)
+        except StopIteration as done:
+            g_initial = flatten(done.value)[0]
+        else:
+            raise RuntimeError(f"{api}: the reversal schedule did not finish")
+        g_args = reversal.arg_cotangent or [None] * len(traced_args)
+        pieces = [g_initial[k] for k in traced_state] + list(g_args)
+        pieces = [wnp.zeros_like(strip(x.value)) if p is None else fit(p, x.value)
+                  for p, x in zip(pieces, traced)]
+        return _Packing.of([x.value for x in traced]).pack(pieces)
+
+    _, final, _ = current["run"]
+    final_leaves, _ = flatten(final)
+    if not traced:
+        return final
+    return unflatten(state_structure, _record_segment(api, top, traced, pullback, plain(final_leaves)))
+
+
+def checkpointed_loop(step: Callable, state: Any, n_steps: int, snapshots: int = 20, args: tuple = ()) -> Any:
+    """``n_steps`` applications of ``step``, reversible keeping at most ``snapshots`` states.
+
+    The backward sweep reverses the loop with binomial checkpointing (Griewank and Walther's
+    revolve): with ``s`` snapshots and the repetition number ``t`` such that
+    ``β(s, t−1) < n ≤ β(s, t)``, ``β(s, t) = C(s+t, s)``, ``step`` runs ``n`` times on a tape
+    (one per step reversed) and ``t·n − β(s+1, t−1)`` times without one (:func:`revolve_steps`),
+    the fewest possible; at most ``s`` states are alive at once. A full tape would keep all
+    ``n`` steps' intermediate values.
+
+    Arguments:
+        step: ``step(state, *args) -> state``; the state is an array or a nested structure of
+            floating point arrays, the same structure at every step.
+        state: the initial state.
+        n_steps: how many steps.
+        snapshots: how many states may be kept at once (the initial one included).
+        args: parameters passed to every step, differentiated too (what ``step`` is
+            differentiated with respect to must come in this way, not from its closure).
+
+    Returns:
+        The state after ``n_steps`` steps.
+    """
+    if int(n_steps) != n_steps or n_steps < 0:
+        raise ValueError(f"checkpointed_loop: n_steps must be a non-negative int, not {n_steps!r}.")
+    if int(snapshots) != snapshots or snapshots < 1:
+        raise ValueError(f"checkpointed_loop: snapshots must be a positive int, not {snapshots!r}.")
+    if n_steps == 0:
+        return state
+
+    def make_schedule(reversal: _Reversal, st: Any, arg_values: list, plain: bool = False) -> Any:
+        if plain:
+            return reversal.advance(st, int(n_steps))
+        return reversal.schedule(st, int(n_steps), int(snapshots))
+
+    return _loop_node("checkpointed_loop", step, state, args, make_schedule)
+
+
+def checkpointed_while(step: Callable, state: Any, cond: Callable, snapshots: int = 20, args: tuple = (),
+                       max_steps: int | None = None) -> Any:
+    """``while cond(state): state = step(state, *args)``, reversible keeping at most ``snapshots`` states.
+
+    The length of the loop is known only when it ends, so the forward pass keeps the initial
+    state alone and counts the steps (``n``); the backward sweep then reverses with the
+    optimal schedule for ``n`` (as :func:`checkpointed_loop`). That costs the ``n`` steps of
+    the forward pass on top of ``revolve_steps(n, snapshots)``: at most twice the optimum,
+    since the optimum is never below ``n − 1``.
+
+    Arguments:
+        step: ``step(state, *args) -> state``.
+        state: the initial state (an array or a nested structure of floating point arrays).
+        cond: ``cond(state) -> bool``, evaluated on plain values (it is not differentiated).
+        snapshots: how many states may be kept at once (the initial one included).
+        args: parameters passed to every step, differentiated too.
+        max_steps: stop with an error after this many steps (a guard against endless loops).
+
+    Returns:
+        The first state for which ``cond`` is false.
+    """
+    if int(snapshots) != snapshots or snapshots < 1:
+        raise ValueError(f"checkpointed_while: snapshots must be a positive int, not {snapshots!r}.")
+
+    def make_schedule(reversal: _Reversal, st: Any, arg_values: list, plain: bool = False) -> Any:
+        n = 0
+        current = st
+        while cond(strip_tree(current)):
+            if max_steps is not None and n >= max_steps:
+                raise RuntimeError(f"checkpointed_while: still running after max_steps={max_steps} steps.")
+            current = reversal.step(current, arg_values)
+            n += 1
+        if plain or n == 0:
+            return current if plain else _finished(current)
+        return _counted_schedule(reversal, st, n, int(snapshots), current)
+
+    return _loop_node("checkpointed_while", step, state, args, make_schedule)
+
+
+def strip_tree(tree: Any) -> Any:
+    leaves, structure = flatten(tree)
+    return unflatten(structure, [strip(x) for x in leaves])
+
+
+def _finished(state: Any) -> Any:
+    """A schedule for a loop that ran no step: its final state is its initial one."""
+    g = yield state
+    return g
+
+
+def _counted_schedule(reversal: _Reversal, initial: Any, n: int, s: int, final: Any) -> Any:
+    """The offline schedule, once the length is known; its first value is the final state
+    already computed by the counting pass (the schedule's own forward part runs after)."""
+    g = yield final
+    return _drive(reversal.schedule(initial, n, s), g)
+
+
+# ----------------------------------------------------------------------------- memory
+class MemoryUsage:
+    """What :func:`track_memory` reports."""
+
+    def __init__(self) -> None:
+        self.recordings = 0  # recordings finished inside the block
+        self.tape_entries = 0  # entries of the largest one
+        self.tape_bytes = 0  # bytes of the values the largest one saved
+
+    def add(self, nodes: list) -> None:
+        seen, total = set(), 0
+        for node in nodes:
+            for v in (node.value, *node.args):
+                v = strip(v)
+                if id(v) not in seen and hasattr(v, "nbytes"):
+                    seen.add(id(v))
+                    total += int(v.nbytes)
+        self.recordings += 1
+        if total >= self.tape_bytes:
+            self.tape_bytes, self.tape_entries = total, len(nodes)
+
+    def __repr__(self) -> str:
+        return (f"MemoryUsage(recordings={self.recordings}, tape_entries={self.tape_entries}, "
+                f"tape_bytes={self.tape_bytes})")
+
+
+@contextlib.contextmanager
+def track_memory() -> Iterator[MemoryUsage]:
+    """Report how much the tapes recorded inside the block hold.
+
+    Example:
+        >>> import numpy as onp, wengert, wengert.numpy as np
+        >>> with wengert.track_memory() as usage:
+        ...     g = wengert.grad(lambda x: np.sum(np.sin(x) ** 2))(onp.ones(1000))
+        >>> usage.tape_bytes > 0
+        True
+
+    Yields:
+        A :class:`MemoryUsage`: for the largest recording made inside the block, the number of
+        entries and the bytes of the distinct arrays it saved (values and arguments), measured
+        when its forward pass ended.
+    """
+    from . import _api
+    usage = MemoryUsage()
+    _api._trackers.append(usage)
+    try:
+        yield usage
+    finally:
+        _api._trackers.remove(usage)
