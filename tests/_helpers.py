@@ -21,4 +21,7 @@ def fd_grad(f: Callable, x: Any, eps: float = 1e-6) -> Any:
 
 
 def close(a: Any, b: Any, rtol: float = 1e-7, atol: float = 1e-9) -> bool:
-    return onp.allclose(onp.asarray(a, dtype=float), onp.asarray(b, dtype=float), rtol=rtol, atol=atol)
+    """Elementwise closeness, of complex values too (their imaginary parts are compared)."""
+    a, b = onp.asarray(a), onp.asarray(b)
+    kind = complex if onp.iscomplexobj(a) or onp.iscomplexobj(b) else float
+    return onp.allclose(a.astype(kind), b.astype(kind), rtol=rtol, atol=atol)

@@ -162,7 +162,7 @@ def tangent(box: "Box", batch: tuple, settle: Callable) -> Any:
             lift = prim.lift if batch else None
             for k, p in box.parents:
                 tk = p.adj
-                if tk is None:
+                if tk is None or jvps[k] is None:  # a zero tangent, or no derivative in this argument
                     continue
                 if lift is not None:
                     tk = lift(tk, p.value, ans, len(batch))

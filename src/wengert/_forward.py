@@ -21,9 +21,11 @@ from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 
+import wengert.numpy as wnp
+
 from ._api import ArgNum, _input, _Recording, grad, vjp
 from ._core import Box, ForwardTrace, Primitive, forward_sweep, input_box, strip
-from ._tree import flatten, tree_map, unflatten
+from ._tree import flatten, same_structure, tree_map, unflatten
 from .numpy._jvps import settle
 
 __all__ = ["jvp", "make_jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian", "hvp",
@@ -31,11 +33,12 @@ __all__ = ["jvp", "make_jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hess
 
 
 # ----------------------------------------------------------------------------- forward mode
-def _tangent_leaves(api: str, primal_leaves: list, tangents: Any, batch: tuple) -> list:
-    leaves, _ = flatten(tangents)
-    if len(leaves) != len(primal_leaves):
+def _tangent_leaves(api: str, primal_leaves: list, tangents: Any, batch: tuple,
+                    structure: Any = None) -> list:
+    leaves, t_structure = flatten(tangents)
+    if len(leaves) != len(primal_leaves) or (structure is not None and not same_structure(t_structure, structure)):
         raise ValueError(f"{api}: the tangents must have the structure of the primals "
-                         f"({len(primal_leaves)} array(s)); got {len(leaves)}.")
+                         f"({len(primal_leaves)} array(s)); got {len(leaves)} in another structure.")
     out = []
     for n, (p, t) in enumerate(zip(primal_leaves, leaves)):
         want = batch + np.shape(p)
@@ -66,7 +69,7 @@ def _run_forward(api: str, fun: Callable, primals: tuple, tangents: tuple, batch
     p_leaves = [_input(p, api, n) for n, p in enumerate(p_leaves)]
     t_leaves, _ = flatten(tuple(tangents))
     batch = _batch_of(api, t_leaves, p_leaves, batched) if len(t_leaves) == len(p_leaves) else ()
-    t_leaves = _tangent_leaves(api, p_leaves, tuple(tangents), batch)
+    t_leaves = _tangent_leaves(api, p_leaves, tuple(tangents), batch, structure)
     trace = ForwardTrace(batch, settle)
     boxes = []
     for p, t in zip(p_leaves, t_leaves):
@@ -226,16 +229,18 @@ def _identity_blocks(leaves: list) -> list:
 
 
 def _from_tangents(tangents: list, outs: list, ins: list) -> list:
-    """Blocks from batched output tangents, batch = all input elements."""
+    """Blocks from batched output tangents, batch = all input elements. (Built with
+    wengert.numpy, so that a Jacobian can itself be differentiated.)"""
     starts = np.cumsum([0] + [int(np.size(strip(x))) for x in ins])
     blocks = []
     for t, o in zip(tangents, outs):
-        t, oshape = np.asarray(strip(t)), np.shape(strip(o))
+        oshape = np.shape(strip(o))
         row = []
         for x, a, b in zip(ins, starts[:-1], starts[1:]):
             ishape = np.shape(strip(x))
-            block = np.reshape(t[a:b], ishape + oshape)
-            row.append(np.moveaxis(block, tuple(range(len(ishape))), tuple(range(len(oshape), block.ndim))))
+            block = wnp.reshape(t[a:b], ishape + oshape)
+            row.append(wnp.moveaxis(block, tuple(range(len(ishape))),
+                                    tuple(range(len(oshape), len(oshape) + len(ishape)))))
         blocks.append(row)
     return blocks
 
@@ -243,8 +248,8 @@ def _from_tangents(tangents: list, outs: list, ins: list) -> list:
 def _from_cotangents(cotangents: list, outs: list, ins: list) -> list:
     """Blocks from batched input cotangents, batch = all output elements."""
     starts = np.cumsum([0] + [int(np.size(strip(o))) for o in outs])
-    return [[np.reshape(np.asarray(strip(c))[a:b], np.shape(strip(o)) + np.shape(strip(x)))
-             for c, x in zip(cotangents, ins)] for o, a, b in zip(outs, starts[:-1], starts[1:])]
+    return [[wnp.reshape(c[a:b], np.shape(strip(o)) + np.shape(strip(x))) for c, x in zip(cotangents, ins)]
+            for o, a, b in zip(outs, starts[:-1], starts[1:])]
 
 
 def _nest(blocks: list, out_structure: Any, inputs: _Inputs) -> Any:
@@ -416,7 +421,7 @@ def derivative(fun: Callable, order: int = 1) -> Callable:
     Returns:
         A function of a float returning the derivative there.
     """
-    if not isinstance(order, (int, np.integer)) or order < 0:
+    if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 0:
         raise ValueError(f"derivative: order must be a non-negative int, not {order!r}.")
     for _ in range(order):
         fun = grad(fun)
@@ -519,7 +524,8 @@ class Transposed:
             vjp_k = self.prim.vjps[k]
             lead = np.ndim(strip(t)) - np.ndim(strip(args[k]))
             zero = np.zeros_like(strip(ans), dtype=np.result_type(strip(ans), float))
-            _, pull = vjp(lambda g: vjp_k(g, ans, *args, **kwargs), zero)
+            fit = self.prim.fit or (lambda c, x: c)
+            _, pull = vjp(lambda g: fit(vjp_k(g, ans, *args, **kwargs), args[k]), zero)
             if lead == 0:
                 return pull(t)[0]
             flat = np.reshape(t, (-1,) + np.shape(strip(args[k])))

@@ -291,10 +291,11 @@ def _getitem(t, a, x, index):
 
 def _untake(t, a, g, x, index):
     lead = _lead(t, g)
+    batch = _shape(t)[:lead]
     full, moved_to = _batched_index(index, x, g, lead)
-    if moved_to is not None and lead:
+    if moved_to is not None and lead:  # lay the tangent out as NumPy lays out the indexed part
         t = wnp.moveaxis(t, tuple(range(lead)), tuple(range(moved_to, moved_to + lead)))
-    carrier = np.broadcast_to(np.empty((), dtype=np.result_type(strip(t))), _shape(t)[:lead] + np.shape(strip(x)))
+    carrier = np.broadcast_to(np.empty((), dtype=np.result_type(strip(t))), batch + np.shape(strip(x)))
     return wnp._untake(t, carrier, full)
 
 
