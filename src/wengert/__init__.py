@@ -16,6 +16,7 @@ The forward pass records every elementary operation on a tape (the Wengert list)
 backward pass walks it in reverse, applying each operation's derivative rule.
 """
 
+from ._anomaly import AnomalyError, detect_anomaly
 from ._api import elementwise_grad, grad, make_vjp, stop_gradient, value_and_grad, vjp
 from ._check import GradcheckError, gradcheck
 from ._checkpoint import (
@@ -48,6 +49,7 @@ from .numpy._box import ConversionError
 __version__ = "0.1.0"
 
 __all__ = [
+    "AnomalyError",
     "Box",
     "ChainJacobian",
     "ConversionError",
@@ -63,6 +65,7 @@ __all__ = [
     "defjvp",
     "defvjp",
     "derivative",
+    "detect_anomaly",
     "elementwise_grad",
     "grad",
     "gradcheck",

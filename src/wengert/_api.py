@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from ._anomaly import watch
 from ._core import Box, Trace, input_box, strip, sweep
 from ._tree import flatten, same_structure, tree_map, unflatten
 from .numpy._wrap import fit
@@ -43,7 +44,7 @@ class _Recording:
     """The forward pass of one call: the Wengert list, where the inputs sit on it, and the
     function's (still traced) result."""
 
-    __slots__ = ("trace", "nodes", "inputs", "out", "aux", "single", "lock")
+    __slots__ = ("trace", "nodes", "inputs", "out", "aux", "single", "lock", "watch")
 
     def __init__(self, api: str, fun: Callable, args: tuple, kwargs: dict, argnum: ArgNum,
                  has_aux: bool):
@@ -57,6 +58,7 @@ class _Recording:
         if len({k % len(args) for k in argnums}) != len(argnums):
             raise ValueError(f"{api}: argnum {argnum} names the same argument twice.")
         self.trace = trace = Trace()
+        self.watch = watch(trace)  # inside detect_anomaly
         self.lock = threading.Lock()
         args = list(args)
         self.inputs = []  # per differentiated argument: (structure, input boxes)
@@ -89,7 +91,7 @@ class _Recording:
             for o, c in zip(outs, cotangents):
                 if type(o) is Box and o.trace is self.trace:
                     o.adj = c if o.adj is None else o.adj + c
-            sweep(self.nodes)
+            sweep(self.nodes, self.watch.check if self.watch else None)
             grads = []
             for structure, boxes in self.inputs:
                 leaves = [_finish(b.adj, b.value) for b in boxes]

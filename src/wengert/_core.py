@@ -436,21 +436,27 @@ def times_ans(g: Any, ans: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 # ----------------------------------------------------------------------------- the sweep
-def sweep(nodes: list) -> None:
+def sweep(nodes: list, check: Callable | None = None) -> None:
     """The reverse sweep: walk the Wengert list backward, turning the cotangents seeded in
     the outputs' ``adj`` slots into cotangents in the inputs' ``adj`` slots (the caller reads
     and clears those). Contributions from every use of a value are summed. (Memory peaks
     when the sweep starts, with every saved value alive, so nothing is gained by dropping
-    entries one by one as the sweep passes them; the caller drops the list afterwards.)"""
+    entries one by one as the sweep passes them; the caller drops the list afterwards.)
+
+    ``check(node, k, g, cotangent)``, if given, sees every cotangent a rule returns (for
+    ``detect_anomaly``); the Python loop then runs even where the compiled one exists."""
     try:
-        _sweep(nodes)
+        if check is None:
+            _sweep(nodes)
+        else:
+            _sweep_python(nodes, check)
     except BaseException:
         for node in nodes:  # leave no stale cotangents behind for the next sweep
             node.adj = None
         raise
 
 
-def _sweep(nodes: list) -> None:
+def _sweep_python(nodes: list, check: Callable | None = None) -> None:
     node = None
     try:
         for node in reversed(nodes):
@@ -471,6 +477,8 @@ def _sweep(nodes: list) -> None:
                 c = vjps[k](g, a, *args, **kwargs) if kwargs else vjps[k](g, a, *args)
                 if fit is not None:
                     c = fit(c, p.value)
+                if check is not None:
+                    check(node, k, g, c)
                 q = p.adj
                 p.adj = c if q is None else q + c
     except Exception as e:
@@ -482,3 +490,5 @@ def _sweep(nodes: list) -> None:
 if _speedups is not None:
     _speedups.configure(apply, NO_KWARGS, (same, negated, times_second, times_first, times_ans))
     unary, binary, _sweep = _speedups.unary, _speedups.binary, _speedups.sweep  # noqa: F811
+else:
+    _sweep = _sweep_python

@@ -23,6 +23,7 @@ import numpy as np
 
 import wengert.numpy as wnp
 
+from ._anomaly import watch
 from ._api import ArgNum, _input, _Recording, grad, vjp
 from ._core import Box, ForwardTrace, Primitive, forward_sweep, input_box, strip
 from ._tree import flatten, same_structure, tree_map, unflatten
@@ -71,6 +72,7 @@ def _run_forward(api: str, fun: Callable, primals: tuple, tangents: tuple, batch
     batch = _batch_of(api, t_leaves, p_leaves, batched) if len(t_leaves) == len(p_leaves) else ()
     t_leaves = _tangent_leaves(api, p_leaves, tuple(tangents), batch, structure)
     trace = ForwardTrace(batch, settle)
+    watch(trace)  # inside detect_anomaly
     boxes = []
     for p, t in zip(p_leaves, t_leaves):
         box = input_box(p, trace)
