@@ -76,8 +76,10 @@ def _where_user_called() -> str:
 
 
 def _shapes(args: tuple) -> str:
-    return ", ".join(str(np.shape(strip(a))) if hasattr(strip(a), "shape") or isinstance(strip(a), (int, float, complex))
-                     else type(strip(a)).__name__ for a in args)
+    def one(a: Any) -> str:
+        a = strip(a)
+        return str(np.shape(a)) if hasattr(a, "shape") or isinstance(a, (int, float, complex)) else type(a).__name__
+    return ", ".join(one(a) for a in args)
 
 
 class Watch:
