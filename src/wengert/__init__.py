@@ -44,7 +44,7 @@ from ._forward import (
     linearize,
     make_jvp,
 )
-from .numpy._box import ConversionError
+from .numpy._box import ConversionError, NoRuleError
 
 __version__ = "0.1.0"
 
@@ -56,6 +56,7 @@ __all__ = [
     "EscapedTracerError",
     "GradcheckError",
     "MemoryUsage",
+    "NoRuleError",
     "chain_jacobian",
     "checkpoint",
     "checkpoint_sequential",

@@ -22,6 +22,10 @@ class ConversionError(TypeError):
     """A traced value was about to be turned into a plain number or array, dropping its gradient."""
 
 
+class NoRuleError(TypeError):
+    """A NumPy function without a derivative rule was called on a traced value."""
+
+
 def _binary(fun: Any, op: Callable) -> tuple[Callable, Callable]:
     call = binary(PRIMITIVES[fun], op, None)
     return call, lambda self, other: call(other, self)
@@ -140,7 +144,7 @@ def _array_ufunc(self: Box, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs
     if reduction is not None:
         return reduction(*inputs, **kwargs)
     what = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
-    raise TypeError(f"{what} has no derivative rule in wengert and was called on a traced value. "
+    raise NoRuleError(f"{what} has no derivative rule in wengert and was called on a traced value. "
                     "Use another function, wrap the call in wengert.stop_gradient if its gradient "
                     "is not needed, or give it a rule with wengert.primitive and defvjp.")
 
@@ -149,7 +153,7 @@ def _array_function(self: Box, func: Any, types: Any, args: tuple, kwargs: dict)
     wrapper = DISPATCH.get(func)
     if wrapper is None:
         mod = getattr(func, "__module__", "numpy") or "numpy"
-        raise TypeError(f"{mod}.{func.__name__} has no derivative rule in wengert and was called on "
+        raise NoRuleError(f"{mod}.{func.__name__} has no derivative rule in wengert and was called on "
                         "a traced value. Use another function, wrap the call in "
                         "wengert.stop_gradient if its gradient is not needed, or give it a rule with "
                         "wengert.primitive and defvjp.")
