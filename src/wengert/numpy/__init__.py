@@ -10,20 +10,13 @@ values implement ``__array_ufunc__`` and ``__array_function__`` and land in the 
 import numpy as _np
 
 from . import _wrap
-from ._jvps import DIAGONAL as _DIAGONAL
 from ._jvps import JVPS as _JVPS
-from ._jvps import lift as _lift
 from ._vjps import IMPLS as _IMPLS
 from ._vjps import NONDIFFERENTIABLE as _NONDIFFERENTIABLE
 from ._vjps import VJPS as _VJPS
 from ._vjps import untake as _untake_impl
 
-for _fun, _rules in _VJPS.items():
-    _diagonal = _JVPS[_fun] is _DIAGONAL  # elementwise: the tangent rules are the cotangent rules
-    _wrap.differentiable(_fun, _rules, impl=_IMPLS.get(_fun), jvps=_rules if _diagonal else _JVPS[_fun],
-                         lift=_lift if _diagonal else None)
-for _fun in _NONDIFFERENTIABLE:
-    _wrap.nondifferentiable(_fun)
+_wrap.register(_VJPS, _JVPS, _IMPLS, _NONDIFFERENTIABLE)
 
 # Imported for their effects: _box gives traced values their ndarray behaviour, _composite
 # replaces the plain wrappers of functions that take lists of arrays, or need more care.
@@ -31,27 +24,9 @@ from . import _box, _composite  # noqa: E402,F401
 
 _getitem = _wrap.DISPATCH[__import__("operator").getitem]
 _untake = _wrap.DISPATCH[_untake_impl]
+_wrap.publish(globals(), _np)
 
-
-def _publish() -> list:
-    """Bind every wrapped callable under each of the names NumPy has for it."""
-    import warnings
-
-    names = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for name in dir(_np):
-            try:
-                wrapper = _wrap.DISPATCH.get(getattr(_np, name))
-            except (TypeError, AttributeError):
-                continue
-            if wrapper is not None and not name.startswith("_"):
-                globals()[name] = wrapper
-                names.append(name)
-    return names
-
-
-_publish()
+from . import fft, linalg  # noqa: E402,F401  (numpy.linalg and numpy.fft with gradients)
 
 
 def __getattr__(name: str):

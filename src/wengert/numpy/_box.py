@@ -7,7 +7,9 @@ also keeps Python floats as floats in scalar programs.
 
 from __future__ import annotations
 
+import importlib
 import operator
+import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -136,8 +138,24 @@ B.clip = lambda self, min=None, max=None, **kwargs: wnp.clip(self, min, max, **k
 
 
 # ----------------------------------------------------------------------------- protocols
+def _lookup(func: Any) -> Callable | None:
+    """The wrapper of a NumPy or SciPy callable; SciPy's tables load the first time one of its
+    functions meets a traced value (scipy.special's ufuncs carry no module name)."""
+    wrapper = DISPATCH.get(func)
+    if wrapper is None and "scipy" in sys.modules:
+        module = getattr(func, "__module__", None) or ("scipy.special" if isinstance(func, np.ufunc) else "")
+        parts = module.split(".")
+        if parts[0] == "scipy" and len(parts) > 1:
+            try:
+                importlib.import_module(f"wengert.scipy.{parts[1]}")
+            except ImportError:
+                return None
+            wrapper = DISPATCH.get(func)
+    return wrapper
+
+
 def _array_ufunc(self: Box, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-    wrapper = DISPATCH.get(ufunc)
+    wrapper = _lookup(ufunc)
     if method == "__call__" and wrapper is not None:
         return wrapper(*inputs, **kwargs)
     reduction = _UFUNC_METHODS.get((ufunc, method))
@@ -150,7 +168,7 @@ def _array_ufunc(self: Box, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs
 
 
 def _array_function(self: Box, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:
-    wrapper = DISPATCH.get(func)
+    wrapper = _lookup(func)
     if wrapper is None:
         mod = getattr(func, "__module__", "numpy") or "numpy"
         raise NoRuleError(f"{mod}.{func.__name__} has no derivative rule in wengert and was called on "

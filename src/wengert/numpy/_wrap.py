@@ -174,6 +174,38 @@ def _strip_tree(x: Any) -> Any:
     return x
 
 
+def register(vjps: dict, jvps: dict, impls: dict | None = None, nondiff: Any = ()) -> None:
+    """Make primitives for a table of rules (``jvps[f]`` is a tuple of rules, a Joint, or
+    ``DIAGONAL``: elementwise, the JVP rules are the VJP rules) and wrappers for the
+    non-differentiable functions ``nondiff``."""
+    from ._jvps import DIAGONAL, lift
+    for fun, rules in vjps.items():
+        diagonal = jvps[fun] is DIAGONAL
+        differentiable(fun, rules, impl=(impls or {}).get(fun), jvps=rules if diagonal else jvps[fun],
+                       lift=lift if diagonal else None)
+    for fun in nondiff:
+        nondifferentiable(fun)
+
+
+def publish(namespace: dict, source: Any) -> list:
+    """Bind in ``namespace`` every wrapped callable under each name ``source`` (a module)
+    has for it; return the names."""
+    import warnings
+
+    names = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name in dir(source):
+            try:
+                wrapper = DISPATCH.get(getattr(source, name))
+            except (TypeError, AttributeError):
+                continue
+            if wrapper is not None and not name.startswith("_"):
+                namespace[name] = wrapper
+                names.append(name)
+    return names
+
+
 def composite(fun: Any) -> Callable[[Callable], Callable]:
     """Decorator: register a function written with wrapped operations as the implementation
     of the NumPy callable ``fun`` (its derivative comes from the operations it uses)."""

@@ -1,0 +1,14 @@
+"""``numpy.linalg`` with gradients: ``wengert.numpy.linalg`` (``np.linalg`` after
+``import wengert.numpy as np``). Functions with rules are wrapped; every other name is
+NumPy's own, and calling it on a traced value raises an error that names it."""
+
+import numpy as _np
+
+from . import _linalg, _wrap
+
+_wrap.register(_linalg.VJPS, _linalg.JVPS)
+_wrap.publish(globals(), _np.linalg)
+
+
+def __getattr__(name: str):
+    return getattr(_np.linalg, name)
