@@ -12,3 +12,7 @@ _wrap.publish(globals(), _np.fft)
 
 def __getattr__(name: str):
     return getattr(_np.fft, name)
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(dir(_np.fft)))

@@ -12,3 +12,7 @@ _wrap.publish(globals(), _np.linalg)
 
 def __getattr__(name: str):
     return getattr(_np.linalg, name)
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(dir(_np.linalg)))
