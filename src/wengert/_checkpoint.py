@@ -29,7 +29,9 @@ import wengert.numpy as wnp
 
 from ._api import vjp
 from ._core import Box, ForwardTrace, Primitive, Trace, record, recording, strip
+from ._forward import Transposed
 from ._tree import flatten, unflatten
+from .numpy._vjps import Variadic
 from .numpy._wrap import fit
 
 __all__ = ["checkpoint", "checkpoint_sequential", "checkpointed_loop", "checkpointed_while",
@@ -93,23 +95,50 @@ def _top(leaves: list) -> Trace | None:
 
 
 def _closed_over_check(api: str, top: Trace, before: int) -> None:
-    if len(top.nodes) != before:
+    if before < 0 or len(top.nodes) != before:
         raise TypeError(f"{api}: the function uses values traced by the surrounding computation that are "
                         "not among its arguments (it closes over them), so their gradient could not be "
                         "recomputed. Pass them as arguments instead.")
 
 
 def _record_segment(api: str, top: Trace, traced: list, pullback: Callable, out_values: list) -> list:
-    """Record one entry on ``top``: input the packed ``traced`` boxes, output the packed
-    ``out_values``; ``pullback(g, packed_input)`` gives the packed input cotangent."""
-    inputs = _Packing.of([b.value for b in traced])
-    packed_in = inputs.pack(traced)  # recorded: the entry's single parent
+    """Record one entry on ``top`` whose arguments are the values of the ``traced`` boxes and
+    whose output is ``out_values`` packed into one vector (a view when there is one).
+    ``pullback(g, *values)`` returns the cotangents of all the inputs at once: the first rule
+    the sweep calls computes them, the others hand out the rest."""
     outputs = _Packing.of(out_values)
-    packed_out = np.concatenate([np.ravel(strip(v)) for v in out_values]) if len(out_values) > 1 \
-        else np.ravel(out_values[0])
-    prim = Primitive(None, api, (lambda g, ans, packed: pullback(g, packed),), fit)
-    node = record(top, prim, (packed_in.value,), {}, packed_out, ((0, packed_in),))
+    packed_out = wnp.concatenate([wnp.ravel(v) for v in out_values]) if len(out_values) > 1 \
+        else wnp.ravel(out_values[0])
+    served: dict = {}
+
+    def rule(k: int, g: Any, ans: Any, *values: Any) -> Any:
+        if served.get("g") is not g:
+            served.update(g=g, cotangents=pullback(g, *values), left=len(traced))
+        c = served["cotangents"][k]
+        served["left"] -= 1
+        if not served["left"]:
+            served.clear()
+        return c
+
+    prim = Primitive(None, api, Variadic(rule), fit)
+    prim.jvps = Transposed(prim)  # forward mode over a record (linearize, jacobian): transpose the pullback
+    node = record(top, prim, tuple(b.value for b in traced), {}, packed_out,
+                  tuple((k, b) for k, b in enumerate(traced)))
     return outputs.unpack(node)
+
+
+def _inexact(v: Any) -> bool:
+    v = strip(v)
+    if isinstance(v, (bool, int)):
+        return False
+    return isinstance(v, (float, complex)) or getattr(getattr(v, "dtype", None), "kind", "") in ("f", "c")
+
+
+def _newer_boxes_check(api: str, top: Trace, leaves: list) -> None:
+    """A result holding a box of a trace newer than ``top`` means the function closed over a
+    value traced by an inner computation."""
+    if any(type(x) is Box and x.trace.id > top.id for x in leaves):
+        _closed_over_check(api, top, -1)
 
 
 # ----------------------------------------------------------------------------- checkpoint
@@ -144,18 +173,18 @@ def checkpoint(fun: Callable) -> Callable:
         before = len(top.nodes)
         out_leaves, out_structure = call([values[i] for i in where])
         _closed_over_check("checkpoint", top, before)
-        inexact = [k for k, v in enumerate(out_leaves) if np.result_type(strip(v)).kind in "fc"]
+        _newer_boxes_check("checkpoint", top, out_leaves)
+        inexact = [k for k, v in enumerate(out_leaves) if _inexact(v)]
         if not inexact:
             return unflatten(out_structure, out_leaves)
-        inputs = _Packing.of([values[i] for i in where])
 
-        def pullback(g: Any, packed: Any) -> Any:
-            def rerun(p: Any) -> Any:
-                outs = call(inputs.unpack(p))[0]
+        def pullback(g: Any, *traced_values: Any) -> tuple:
+            def rerun(*vs: Any) -> Any:
+                outs = call(list(vs))[0]
                 return _Packing.of([outs[k] for k in inexact]).pack([outs[k] for k in inexact])
             with randomness.replay():
-                _, pull = vjp(rerun, packed)
-            return pull(g)[0]
+                _, pull = vjp(rerun, *traced_values)
+            return pull(g)
 
         boxed = _record_segment("checkpoint", top, [leaves[i] for i in where], pullback,
                                 [out_leaves[k] for k in inexact])
@@ -233,28 +262,39 @@ def _split(n: int, s: int) -> int:
 
 
 class _Reversal:
-    """Runs one loop's schedule: ``advance`` moves a state on without recording, ``tape``
-    records one step and returns its pullback, which adds the cotangents of the parameters
-    ``args[k]`` for ``k`` in ``traced`` into ``arg_cotangent``."""
+    """Runs one loop's schedule. A state travels with the random-generator state it was reached
+    with: ``advance`` moves it on without recording, ``tape`` records one step and returns its
+    pullback, which adds the cotangents of the parameters ``args[k]`` (``k`` in ``traced``)
+    into ``arg_cotangent``. Until the first state is handed out the loop runs live (draws are
+    made for the first time); afterwards each recomputation replays the draws it made then."""
 
     def __init__(self, step: Callable, args: list, traced: list):
         self.step, self.args, self.traced = step, args, traced
         self.arg_cotangent: list | None = None
+        self.live = True
         self.alive = self.peak = 0  # states held at once by the schedule
 
-    def advance(self, state: Any, k: int) -> Any:
-        for _ in range(k):
-            state = self.step(state, self.args)
-        return state
+    def _replaying(self, randomness: _Randomness) -> Any:
+        return contextlib.nullcontext() if self.live else randomness.replay()
 
-    def tape(self, state: Any) -> tuple[Any, Callable]:
+    def advance(self, at: tuple, k: int) -> tuple:
+        state, randomness = at
+        with self._replaying(randomness):
+            for _ in range(k):
+                state = self.step(state, self.args)
+            return state, _Randomness(self.args)
+
+    def tape(self, at: tuple) -> tuple[Any, Callable]:
+        state, randomness = at
+
         def one_step(st: Any, *traced_args: Any) -> Any:
             full = list(self.args)
             for k, v in zip(self.traced, traced_args):
                 full[k] = v
             return self.step(st, full)
 
-        out, pull = vjp(one_step, state, *[self.args[k] for k in self.traced])
+        with self._replaying(randomness):
+            out, pull = vjp(one_step, state, *[self.args[k] for k in self.traced])
 
         def pullback(g: Any) -> Any:
             g_state, *g_args = pull(g)
@@ -272,27 +312,31 @@ class _Reversal:
         finally:
             self.alive -= 1
 
-    def schedule(self, state: Any, n: int, s: int) -> Any:
-        """A generator: yields the state after the ``n`` steps, receives its cotangent, and
-        returns the cotangent of ``state``, keeping at most ``s`` states (``state`` included)."""
+    def schedule(self, at: tuple, n: int, s: int) -> Any:
+        """A generator: yields the state after the ``n`` steps from ``at``, receives its
+        cotangent, and returns the cotangent of ``at``'s state, keeping at most ``s`` states
+        (``at`` included)."""
         with self.holding():
             if n == 1:
-                out, pull = self.tape(state)
+                out, pull = self.tape(at)
+                self.live = False
                 g = yield out
                 return pull(g)
-            if s == 1:  # no room for another snapshot: walk up from ``state`` every time
+            if s == 1:  # no room for another snapshot: walk up from ``at`` every time
                 g = None
                 for k in range(n - 1, -1, -1):
-                    out, pull = self.tape(self.advance(state, k))
+                    out, pull = self.tape(self.advance(at, k))
                     if k == n - 1:
+                        self.live = False
                         g = yield out
                     g = pull(g)
+                    del out, pull  # drop that step's recording before recording the next
                 return g
             m = _split(n, s)
-            middle = self.advance(state, m)
+            middle = self.advance(at, m)
             g = yield from self.schedule(middle, n - m, s - 1)
             del middle
-            return _drive(self.schedule(state, m, s), g)
+            return _drive(self.schedule(at, m, s), g)
 
 
 def _drive(gen: Any, g: Any) -> Any:
@@ -305,61 +349,59 @@ def _drive(gen: Any, g: Any) -> Any:
     raise RuntimeError("a reversal schedule yielded twice")
 
 
-def _loop_node(api: str, step: Callable, state: Any, args: tuple, make_schedule: Callable) -> Any:
-    """Record a whole loop as one entry; ``make_schedule(reversal, state_values, arg_values)``
-    returns a started generator whose first value is the final state."""
+def _loop_node(api: str, step: Callable, state: Any, args: tuple, schedule: Callable, run: Callable) -> Any:
+    """Record a whole loop as one entry. ``schedule(reversal, start)`` returns a generator whose
+    first value is the final state and which, sent its cotangent, returns the initial
+    state's; ``start`` is ``(initial state, the random generators' state)``. Where there is no
+    tape to keep small (forward mode, no_grad, nothing traced), ``run(step, state)`` just
+    runs the loop."""
     state_leaves, state_structure = flatten(state)
     arg_leaves, arg_structure = flatten(tuple(args))
-    top = _top(state_leaves + arg_leaves)
     for leaf in state_leaves:
-        if np.result_type(strip(leaf)).kind not in "fc":
+        if not _inexact(leaf):
             raise TypeError(f"{api}: every leaf of the loop state must be a floating point or complex "
-                            f"array; got dtype {np.result_type(strip(leaf))}.")
+                            f"array; got {type(strip(leaf)).__name__} of dtype {np.result_type(strip(leaf))}.")
+    top = _top(state_leaves + arg_leaves)
 
     def plain(leaves: list) -> list:
         return [x.value if type(x) is Box and x.trace is top else x for x in leaves]
 
-    def run_step(st: Any, traced_args: list) -> Any:
-        return step(st, *unflatten(arg_structure, traced_args))
+    def run_step(st: Any, arg_values: list) -> Any:
+        return step(st, *unflatten(arg_structure, arg_values))
 
     if top is None or isinstance(top, ForwardTrace) or not recording(top):
-        return make_schedule(_Reversal(run_step, arg_leaves, []), state, arg_leaves, plain=True)
-    state_values, arg_values = plain(state_leaves), plain(arg_leaves)
+        return run(lambda st: step(st, *args), state)
     traced = [x for x in state_leaves + arg_leaves if type(x) is Box and x.trace is top]
-    traced_state = [k for k, x in enumerate(state_leaves) if type(x) is Box and x.trace is top]
-    traced_args = [k for k, x in enumerate(arg_leaves) if type(x) is Box and x.trace is top]
-    state_packing = _Packing.of(state_values)
+    state_values, arg_values = plain(state_leaves), plain(arg_leaves)
+    traced_state = [k for k, x in enumerate(state_leaves) if any(x is t for t in traced)]
+    traced_args = [k for k, x in enumerate(arg_leaves) if any(x is t for t in traced)]
+    initial = unflatten(state_structure, state_values)
 
     def start() -> tuple[Any, Any, _Reversal]:
         reversal = _Reversal(run_step, arg_values, traced_args)
         before = len(top.nodes)
-        gen = make_schedule(reversal, unflatten(state_structure, state_values), arg_values)
+        gen = schedule(reversal, (initial, _Randomness(arg_values)))
         final = next(gen)
         _closed_over_check(api, top, before)
+        _newer_boxes_check(api, top, flatten(final)[0])
         return gen, final, reversal
 
-    current = {"run": start()}
+    runs = [start()]
+    final = runs[0][1]
 
-    def pullback(g: Any, packed: Any) -> Any:
-        gen, _, reversal = current.pop("run", None) or start()  # a second sweep starts afresh
-        g_state = unflatten(state_structure, state_packing.unpack(g))
+    def pullback(g: Any, *values: Any) -> list:
+        gen, _, reversal = runs.pop() if runs else start()  # a second sweep starts afresh
+        g_state = unflatten(state_structure, _Packing.of(state_values).unpack(g))
         try:
             gen.send(g_state)
         except StopIteration as done:
             g_initial = flatten(done.value)[0]
         else:
             raise RuntimeError(f"{api}: the reversal schedule did not finish")
-        g_args = reversal.arg_cotangent or [None] * len(traced_args)
-        pieces = [g_initial[k] for k in traced_state] + list(g_args)
-        pieces = [wnp.zeros_like(strip(x.value)) if p is None else fit(p, x.value)
-                  for p, x in zip(pieces, traced)]
-        return _Packing.of([x.value for x in traced]).pack(pieces)
+        pieces = [g_initial[k] for k in traced_state] + list(reversal.arg_cotangent or [None] * len(traced_args))
+        return [wnp.zeros_like(strip(x.value)) if p is None else p for p, x in zip(pieces, traced)]
 
-    _, final, _ = current["run"]
-    final_leaves, _ = flatten(final)
-    if not traced:
-        return final
-    return unflatten(state_structure, _record_segment(api, top, traced, pullback, plain(final_leaves)))
+    return unflatten(state_structure, _record_segment(api, top, traced, pullback, plain(flatten(final)[0])))
 
 
 def checkpointed_loop(step: Callable, state: Any, n_steps: int, snapshots: int = 20, args: tuple = ()) -> Any:
@@ -370,7 +412,8 @@ def checkpointed_loop(step: Callable, state: Any, n_steps: int, snapshots: int =
     ``β(s, t−1) < n ≤ β(s, t)``, ``β(s, t) = C(s+t, s)``, ``step`` runs ``n`` times on a tape
     (one per step reversed) and ``t·n − β(s+1, t−1)`` times without one (:func:`revolve_steps`),
     the fewest possible; at most ``s`` states are alive at once. A full tape would keep all
-    ``n`` steps' intermediate values.
+    ``n`` steps' intermediate values. Random draws made by the steps repeat exactly when a
+    step is evaluated again.
 
     Arguments:
         step: ``step(state, *args) -> state``; the state is an array or a nested structure of
@@ -390,13 +433,13 @@ def checkpointed_loop(step: Callable, state: Any, n_steps: int, snapshots: int =
         raise ValueError(f"checkpointed_loop: snapshots must be a positive int, not {snapshots!r}.")
     if n_steps == 0:
         return state
+    def run(one: Callable, st: Any) -> Any:
+        for _ in range(int(n_steps)):
+            st = one(st)
+        return st
 
-    def make_schedule(reversal: _Reversal, st: Any, arg_values: list, plain: bool = False) -> Any:
-        if plain:
-            return reversal.advance(st, int(n_steps))
-        return reversal.schedule(st, int(n_steps), int(snapshots))
-
-    return _loop_node("checkpointed_loop", step, state, args, make_schedule)
+    return _loop_node("checkpointed_loop", step, state, args,
+                      lambda reversal, start: reversal.schedule(start, int(n_steps), int(snapshots)), run)
 
 
 def checkpointed_while(step: Callable, state: Any, cond: Callable, snapshots: int = 20, args: tuple = (),
@@ -407,7 +450,8 @@ def checkpointed_while(step: Callable, state: Any, cond: Callable, snapshots: in
     state alone and counts the steps (``n``); the backward sweep then reverses with the
     optimal schedule for ``n`` (as :func:`checkpointed_loop`). That costs the ``n`` steps of
     the forward pass on top of ``revolve_steps(n, snapshots)``: at most twice the optimum,
-    since the optimum is never below ``n − 1``.
+    since the optimum is never below ``n − 1``. Random draws repeat as in
+    :func:`checkpointed_loop`.
 
     Arguments:
         step: ``step(state, *args) -> state``.
@@ -423,37 +467,26 @@ def checkpointed_while(step: Callable, state: Any, cond: Callable, snapshots: in
     if int(snapshots) != snapshots or snapshots < 1:
         raise ValueError(f"checkpointed_while: snapshots must be a positive int, not {snapshots!r}.")
 
-    def make_schedule(reversal: _Reversal, st: Any, arg_values: list, plain: bool = False) -> Any:
+    def run(one: Callable, st: Any) -> tuple[Any, int]:
         n = 0
-        current = st
-        while cond(strip_tree(current)):
+        while cond(strip_tree(st)):
             if max_steps is not None and n >= max_steps:
                 raise RuntimeError(f"checkpointed_while: still running after max_steps={max_steps} steps.")
-            current = reversal.step(current, arg_values)
-            n += 1
-        if plain or n == 0:
-            return current if plain else _finished(current)
-        return _counted_schedule(reversal, st, n, int(snapshots), current)
+            st, n = one(st), n + 1
+        return st, n
 
-    return _loop_node("checkpointed_while", step, state, args, make_schedule)
+    def schedule(reversal: _Reversal, start: tuple) -> Any:
+        final, n = run(lambda st: reversal.step(st, reversal.args), start[0])
+        reversal.live = False
+        g = yield final
+        return g if n == 0 else _drive(reversal.schedule(start, n, int(snapshots)), g)
+
+    return _loop_node("checkpointed_while", step, state, args, schedule, lambda one, st: run(one, st)[0])
 
 
 def strip_tree(tree: Any) -> Any:
     leaves, structure = flatten(tree)
     return unflatten(structure, [strip(x) for x in leaves])
-
-
-def _finished(state: Any) -> Any:
-    """A schedule for a loop that ran no step: its final state is its initial one."""
-    g = yield state
-    return g
-
-
-def _counted_schedule(reversal: _Reversal, initial: Any, n: int, s: int, final: Any) -> Any:
-    """The offline schedule, once the length is known; its first value is the final state
-    already computed by the counting pass (the schedule's own forward part runs after)."""
-    g = yield final
-    return _drive(reversal.schedule(initial, n, s), g)
 
 
 # ----------------------------------------------------------------------------- memory
@@ -470,6 +503,8 @@ class MemoryUsage:
         for node in nodes:
             for v in (node.value, *node.args):
                 v = strip(v)
+                while getattr(v, "base", None) is not None:  # a view: count the memory it looks into once
+                    v = v.base
                 if id(v) not in seen and hasattr(v, "nbytes"):
                     seen.add(id(v))
                     total += int(v.nbytes)
