@@ -19,8 +19,9 @@ from ._vjps import untake as _untake_impl
 _wrap.register(_VJPS, _JVPS, _IMPLS, _NONDIFFERENTIABLE)
 
 # Imported for their effects: _box gives traced values their ndarray behaviour, _composite
-# replaces the plain wrappers of functions that take lists of arrays, or need more care.
-from . import _box, _composite  # noqa: E402,F401
+# replaces the plain wrappers of functions that take lists of arrays, or need more care, and
+# _derived adds the functions built from the primitives.
+from . import _box, _composite, _derived  # noqa: E402,F401
 
 _getitem = _wrap.DISPATCH[__import__("operator").getitem]
 _untake = _wrap.DISPATCH[_untake_impl]

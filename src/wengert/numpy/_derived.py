@@ -1,0 +1,892 @@
+"""NumPy functions built from wengert's primitives.
+
+Each function here is written with ``wengert.numpy``'s differentiable operations, so its
+derivatives of every order, in both modes, come from the operations it uses and are exact
+(no rule to get wrong). Calls without traced values go straight to NumPy. Integer index
+arithmetic (where to gather, which elements to mask) is done on plain values; only the
+floating point data flows through traced operations.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable
+
+import numpy as np
+from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
+
+import wengert.numpy as wnp
+
+from .._core import Box, strip
+from ._wrap import DISPATCH
+
+
+def _has_box(tree: Any) -> bool:
+    if type(tree) is Box:
+        return True
+    if isinstance(tree, (list, tuple)):
+        return any(_has_box(x) for x in tree)
+    if isinstance(tree, dict):
+        return any(_has_box(x) for x in tree.values())
+    return False
+
+
+def derived(fun: Any) -> Callable[[Callable], Callable]:
+    """Register ``impl`` as the traced version of the NumPy function ``fun``."""
+    def register(impl: Callable) -> Callable:
+        @functools.wraps(fun)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if not (_has_box(args) or _has_box(kwargs)):
+                return fun(*args, **kwargs)
+            if kwargs.get("out") is not None:
+                raise TypeError(f"{fun.__name__}: out= cannot be used with traced values, because the result "
+                                "would be written behind the tape's back. Use the returned value instead.")
+            kwargs.pop("out", None)
+            return impl(*args, **kwargs)
+        DISPATCH[fun] = wrapper
+        return wrapper
+    return register
+
+
+def _shape(x: Any) -> tuple:
+    return np.shape(strip(x))
+
+
+def _ndim(x: Any) -> int:
+    return np.ndim(strip(x))
+
+
+def _plain(x: Any) -> Any:
+    return np.asarray(strip(x))
+
+
+def _along(axis: int, nd: int, index: Any) -> tuple:
+    """An index that applies ``index`` along ``axis`` of an ``nd``-dimensional array."""
+    return (slice(None),) * axis + (index,) + (slice(None),) * (nd - axis - 1)
+
+
+def _gather(layout: np.ndarray, *sources: Any) -> Any:
+    """The elements of ``sources`` (flattened and joined) at the flat positions ``layout``.
+    Functions that only move elements are computed this way: NumPy itself, run on arrays of
+    indices, says where each output element comes from."""
+    flat = [wnp.ravel(x) for x in sources]
+    return (wnp.concatenate(flat) if len(flat) > 1 else flat[0])[layout]
+
+
+def _indices(x: Any, start: int = 0) -> np.ndarray:
+    return start + np.arange(np.size(strip(x))).reshape(_shape(x))
+
+
+# ============================================================================= elementwise
+@derived(np.sinc)
+def sinc(x: Any) -> Any:
+    y = np.pi * wnp.asarray(x)
+    small = np.abs(strip(y)) < 1e-3  # near 0 a Taylor polynomial: exact derivatives of every order there
+    safe = wnp.where(small, 1.0, y)
+    y2 = y * y
+    return wnp.where(small, 1 - y2 / 6 + y2 * y2 / 120, wnp.sin(safe) / safe)
+
+
+@derived(np.angle)
+def angle(z: Any, deg: bool = False) -> Any:
+    a = wnp.arctan2(wnp.imag(z), wnp.real(z))
+    return a * (180 / np.pi) if deg else a
+
+
+@derived(np.nan_to_num)
+def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None, neginf: Any = None) -> Any:
+    if wnp.iscomplexobj(x):
+        parts = (nan_to_num(p, nan=nan, posinf=posinf, neginf=neginf) for p in (wnp.real(x), wnp.imag(x)))
+        return next(parts) + 1j * next(parts)
+    info = np.finfo(np.result_type(strip(x)))
+    v = strip(x)
+    out = wnp.where(np.isnan(v), nan, x)
+    out = wnp.where(np.isposinf(v), info.max if posinf is None else posinf, out)
+    return wnp.where(np.isneginf(v), info.min if neginf is None else neginf, out)
+
+
+@derived(np.real_if_close)
+def real_if_close(a: Any, tol: float = 100) -> Any:
+    v = _plain(a)
+    if v.dtype.kind != "c":
+        return a
+    limit = tol * np.finfo(v.dtype).eps if tol > 1 else tol
+    return wnp.real(a) if np.all(np.abs(v.imag) < limit) else a
+
+
+@derived(np.frexp)
+def frexp(x: Any) -> tuple:
+    exponent = np.frexp(strip(x))[1]
+    return x * np.ldexp(1.0, -exponent), exponent
+
+
+@derived(np.vecdot)
+def vecdot(x1: Any, x2: Any, /, *, axis: int = -1, **kwargs: Any) -> Any:
+    return wnp.sum(wnp.conj(x1) * x2, axis=axis)
+
+
+@derived(np.matvec)
+def matvec(x1: Any, x2: Any, /, **kwargs: Any) -> Any:
+    return wnp.matmul(x1, wnp.expand_dims(x2, -1))[..., 0]
+
+
+@derived(np.vecmat)
+def vecmat(x1: Any, x2: Any, /, **kwargs: Any) -> Any:
+    return wnp.matmul(wnp.expand_dims(wnp.conj(x1), -2), x2)[..., 0, :]
+
+
+# ============================================================================= reductions
+def _fill(a: Any, value: float) -> Any:
+    return wnp.where(np.isnan(strip(a)), value, a)
+
+
+@derived(np.nansum)
+def nansum(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False, **kw: Any) -> Any:
+    return wnp.sum(_fill(a, 0.0), axis=axis, dtype=dtype, keepdims=keepdims, **kw)
+
+
+@derived(np.nanprod)
+def nanprod(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False, **kw: Any) -> Any:
+    return wnp.prod(_fill(a, 1.0), axis=axis, dtype=dtype, keepdims=keepdims, **kw)
+
+
+def _present(a: Any, axis: Any, keepdims: bool) -> Any:
+    return np.sum(~np.isnan(strip(a)), axis=axis, keepdims=keepdims)
+
+
+@derived(np.nanmean)
+def nanmean(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False, **kw: Any) -> Any:
+    return wnp.sum(_fill(a, 0.0), axis=axis, keepdims=keepdims) / _present(a, axis, keepdims)
+
+
+@derived(np.nanmax)
+def nanmax(a: Any, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
+    return wnp.max(_fill(a, -np.inf), axis=axis, keepdims=keepdims, **kw)
+
+
+@derived(np.nanmin)
+def nanmin(a: Any, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
+    return wnp.min(_fill(a, np.inf), axis=axis, keepdims=keepdims, **kw)
+
+
+@derived(np.nanvar)
+def nanvar(a: Any, axis: Any = None, dtype: Any = None, ddof: float = 0, keepdims: bool = False, **kw: Any) -> Any:
+    n = _present(a, axis, True)
+    centred = _fill(a, 0.0) - wnp.sum(_fill(a, 0.0), axis=axis, keepdims=True) / n
+    centred = wnp.where(np.isnan(strip(a)), 0.0, centred)
+    sq = wnp.real(centred * wnp.conj(centred)) if wnp.iscomplexobj(a) else centred * centred
+    out = wnp.sum(sq, axis=axis, keepdims=True) / (n - ddof)
+    return out if keepdims else wnp.squeeze(out, axis=tuple(range(_ndim(a))) if axis is None else axis)
+
+
+@derived(np.nanstd)
+def nanstd(a: Any, axis: Any = None, dtype: Any = None, ddof: float = 0, keepdims: bool = False, **kw: Any) -> Any:
+    return wnp.sqrt(nanvar(a, axis=axis, ddof=ddof, keepdims=keepdims))
+
+
+@derived(np.nancumsum)
+def nancumsum(a: Any, axis: Any = None, dtype: Any = None) -> Any:
+    return wnp.cumsum(_fill(a, 0.0), axis=axis)
+
+
+@derived(np.nancumprod)
+def nancumprod(a: Any, axis: Any = None, dtype: Any = None) -> Any:
+    return cumprod(_fill(a, 1.0), axis=axis)
+
+
+@derived(np.cumprod)
+def cumprod(a: Any, axis: Any = None, dtype: Any = None) -> Any:
+    """A log-depth scan of multiplications: exact at zeros, to every order."""
+    a = wnp.asarray(a)
+    if axis is None:
+        a, axis = wnp.ravel(a), 0
+    axis = normalize_axis_index(axis, _ndim(a))
+    y = wnp.moveaxis(a, axis, -1)
+    n, step = _shape(y)[-1], 1
+    while step < n:
+        y = wnp.concatenate([y[..., :step], y[..., step:] * y[..., :-step]], axis=-1)
+        step *= 2
+    return wnp.moveaxis(y, -1, axis)
+
+
+def _cumulative(op: Callable, identity: float) -> Callable:
+    def cumulative(x: Any, /, *, axis: Any = None, dtype: Any = None, include_initial: bool = False) -> Any:
+        if axis is None:
+            if _ndim(x) > 1:
+                raise ValueError("cumulative_sum, cumulative_prod: give an axis for arrays of more than one dimension")
+            axis = 0
+        out = op(x, axis=axis)
+        if include_initial:
+            first = wnp.full_like(out, identity, shape=_shape(wnp.take(out, [0], axis=axis)))
+            out = wnp.concatenate([first, out], axis=axis)
+        return out
+    return cumulative
+
+
+derived(np.cumulative_sum)(_cumulative(lambda x, axis: wnp.cumsum(x, axis=axis), 0.0))
+derived(np.cumulative_prod)(_cumulative(lambda x, axis: cumprod(x, axis=axis), 1.0))
+
+
+@derived(np.average)
+def average(a: Any, axis: Any = None, weights: Any = None, returned: bool = False, *, keepdims: bool = False) -> Any:
+    if weights is None:
+        avg = wnp.mean(a, axis=axis, keepdims=keepdims)
+        total = np.size(strip(a)) / max(np.size(strip(avg)), 1)
+        total = np.broadcast_to(np.asarray(total, dtype=float), _shape(avg))
+    else:
+        w = wnp.asarray(weights)
+        if _ndim(w) != _ndim(a):  # a 1-d weight along one axis
+            ax = normalize_axis_index(axis, _ndim(a))
+            w = wnp.reshape(w, tuple(-1 if i == ax else 1 for i in range(_ndim(a))))
+        total = wnp.sum(wnp.broadcast_to(w, _shape(a)), axis=axis, keepdims=keepdims)
+        avg = wnp.sum(a * w, axis=axis, keepdims=keepdims) / total
+    return (avg, total) if returned else avg
+
+
+@derived(np.ptp)
+def ptp(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    return wnp.max(a, axis=axis, keepdims=keepdims) - wnp.min(a, axis=axis, keepdims=keepdims)
+
+
+@derived(np.quantile)
+def quantile(a: Any, q: Any, axis: Any = None, overwrite_input: bool = False, method: str = "linear",
+             keepdims: bool = False, *, weights: Any = None, interpolation: Any = None) -> Any:
+    """Linear interpolation between the sorted values (NumPy's default method); the gradient
+    reaches the one or two values each quantile lies between, and ``q`` itself."""
+    if method != "linear" or weights is not None:
+        raise NotImplementedError(f"quantile: only method='linear' without weights is differentiable in wengert "
+                                  f"(got method={method!r}); use stop_gradient for the others.")
+    a = wnp.asarray(a)
+    if axis is None:
+        a, axis, nd_in = wnp.ravel(a), 0, _ndim(a)
+    else:
+        nd_in = _ndim(a)
+    axes = normalize_axis_tuple(axis, _ndim(a))
+    if len(axes) > 1:  # several axes: move them to the end and flatten them into one
+        keep = [i for i in range(_ndim(a)) if i not in axes]
+        moved = wnp.transpose(a, keep + list(axes))
+        a = wnp.reshape(moved, _shape(moved)[: len(keep)] + (-1,))
+        axes = (len(keep),)
+    ax = axes[0]
+    s = wnp.moveaxis(sort(a, axis=ax), ax, -1)
+    n = _shape(s)[-1]
+    pos = wnp.asarray(q) * (n - 1)
+    lo = np.clip(np.floor(strip(pos)).astype(int), 0, n - 1)
+    hi = np.clip(lo + 1, 0, n - 1)
+    frac = pos - lo
+    v_lo, v_hi = s[..., lo], s[..., hi]  # (..., *q.shape)
+    out = v_lo + (v_hi - v_lo) * frac
+    qnd = _ndim(q)
+    out = wnp.moveaxis(out, tuple(range(_ndim(out) - qnd, _ndim(out))), tuple(range(qnd))) if qnd else out
+    if keepdims:
+        shape = list(_shape(out))
+        for i in (range(nd_in) if axis is None else sorted(normalize_axis_tuple(axis, nd_in))):
+            shape.insert(qnd + i, 1)
+        out = wnp.reshape(out, tuple(shape))
+    return out
+
+
+@derived(np.percentile)
+def percentile(a: Any, q: Any, axis: Any = None, overwrite_input: bool = False, method: str = "linear",
+               keepdims: bool = False, **kw: Any) -> Any:
+    return quantile(a, wnp.asarray(q) / 100.0, axis=axis, method=method, keepdims=keepdims, **kw)
+
+
+@derived(np.median)
+def median(a: Any, axis: Any = None, overwrite_input: bool = False, keepdims: bool = False) -> Any:
+    return quantile(a, 0.5, axis=axis, keepdims=keepdims)
+
+
+# ============================================================================= differences, integrals
+@derived(np.diff)
+def diff(a: Any, n: int = 1, axis: int = -1, prepend: Any = np._NoValue, append: Any = np._NoValue) -> Any:
+    a = wnp.asarray(a)
+    axis = normalize_axis_index(axis, _ndim(a))
+    parts = []
+    for extra in (prepend, None, append):
+        if extra is None:
+            parts.append(a)
+        elif extra is not np._NoValue:
+            e = wnp.asarray(extra)
+            if _ndim(e) == 0:
+                shape = list(_shape(a))
+                shape[axis] = 1
+                e = wnp.broadcast_to(e, tuple(shape))
+            parts.append(e)
+    a = wnp.concatenate(parts, axis=axis) if len(parts) > 1 else a
+    for _ in range(n):
+        a = a[_along(axis, _ndim(a), slice(1, None))] - a[_along(axis, _ndim(a), slice(None, -1))]
+    return a
+
+
+@derived(np.ediff1d)
+def ediff1d(ary: Any, to_end: Any = None, to_begin: Any = None) -> Any:
+    d = diff(wnp.ravel(ary))
+    parts = ([wnp.ravel(wnp.asarray(to_begin))] if to_begin is not None else []) + [d] + (
+        [wnp.ravel(wnp.asarray(to_end))] if to_end is not None else [])
+    return wnp.concatenate(parts) if len(parts) > 1 else d
+
+
+@derived(np.gradient)
+def gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> Any:
+    """Central differences inside, one-sided at the edges (first or second order), for a
+    uniform spacing (a number) or coordinates (an array) per axis, as NumPy computes them."""
+    f = wnp.asarray(f)
+    nd = _ndim(f)
+    axes = tuple(range(nd)) if axis is None else normalize_axis_tuple(axis, nd)
+    spacings = list(varargs) if len(varargs) > 1 else list(varargs) * len(axes) if varargs else [1.0] * len(axes)
+    out = [_gradient_along(f, ax, h, edge_order) for ax, h in zip(axes, spacings)]
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+def _gradient_along(f: Any, ax: int, h: Any, edge_order: int) -> Any:
+    nd, n = _ndim(f), _shape(f)[ax]
+    if n < edge_order + 1:
+        raise ValueError("gradient: an axis needs at least edge_order + 1 points")
+
+    def at(i: Any) -> Any:
+        return f[_along(ax, nd, i)]
+
+    def bcast(v: Any) -> Any:  # a coordinate vector along ax, shaped to broadcast against f
+        return wnp.reshape(v, tuple(-1 if i == ax else 1 for i in range(nd)))
+
+    if _ndim(h) == 0:  # uniform spacing
+        inner = (at(slice(2, None)) - at(slice(None, -2))) / (2.0 * h)
+        if edge_order == 1:
+            first, last = (at(1) - at(0)) / h, (at(-1) - at(-2)) / h
+        else:
+            first = (-1.5 * at(0) + 2.0 * at(1) - 0.5 * at(2)) / h
+            last = (0.5 * at(-3) - 2.0 * at(-2) + 1.5 * at(-1)) / h
+    else:  # coordinates: second-order accurate differences on a non-uniform grid
+        x = wnp.asarray(h)
+        dx = diff(x)
+        h1, h2 = bcast(dx[:-1]), bcast(dx[1:])
+        inner = (-h2 / (h1 * (h1 + h2)) * at(slice(None, -2)) + (h2 - h1) / (h1 * h2) * at(slice(1, -1))
+                 + h1 / (h2 * (h1 + h2)) * at(slice(2, None)))
+        if edge_order == 1:
+            first, last = (at(1) - at(0)) / dx[0], (at(-1) - at(-2)) / dx[-1]
+        else:
+            a1, a2 = dx[0], dx[1]
+            first = (-(2 * a1 + a2) / (a1 * (a1 + a2)) * at(0) + (a1 + a2) / (a1 * a2) * at(1)
+                     - a1 / (a2 * (a1 + a2)) * at(2))
+            b1, b2 = dx[-2], dx[-1]
+            last = (b2 / (b1 * (b1 + b2)) * at(-3) - (b1 + b2) / (b1 * b2) * at(-2)
+                    + (2 * b2 + b1) / (b2 * (b1 + b2)) * at(-1))
+    return wnp.concatenate([wnp.expand_dims(first, ax), inner, wnp.expand_dims(last, ax)], axis=ax)
+
+
+@derived(np.trapezoid)
+def trapezoid(y: Any, x: Any = None, dx: float = 1.0, axis: int = -1) -> Any:
+    y = wnp.asarray(y)
+    nd = _ndim(y)
+    axis = normalize_axis_index(axis, nd)
+    if x is None:
+        d = dx
+    else:
+        x = wnp.asarray(x)
+        d = diff(x, axis=-1 if _ndim(x) == 1 else axis)
+        if _ndim(x) == 1:
+            d = wnp.reshape(d, tuple(-1 if i == axis else 1 for i in range(nd)))
+    return wnp.sum(d * (y[_along(axis, nd, slice(1, None))] + y[_along(axis, nd, slice(None, -1))]) / 2.0,
+                   axis=axis)
+
+
+@derived(np.interp)
+def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period: Any = None) -> Any:
+    if period is not None:
+        raise NotImplementedError("interp: period= is not differentiable in wengert; use stop_gradient.")
+    xv, xpv = _plain(x), _plain(xp)
+    i = np.clip(np.searchsorted(xpv, xv, side="right"), 1, len(xpv) - 1)
+    x0, x1, f0, f1 = xp[i - 1], xp[i], fp[i - 1], fp[i]
+    inside = f0 + (f1 - f0) * (x - x0) / (x1 - x0)
+    out = wnp.where(xv < xpv[0], fp[0] if left is None else left, inside)
+    return wnp.where(xv > xpv[-1], fp[-1] if right is None else right, out)
+
+
+# ============================================================================= sorting and selection
+@derived(np.sort)
+def sort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, *, stable: Any = None) -> Any:
+    if axis is None:
+        a, axis = wnp.ravel(a), -1
+    order_idx = np.argsort(strip(a), axis=axis, kind=kind, stable=stable)
+    return take_along_axis(a, order_idx, axis=axis)
+
+
+@derived(np.partition)
+def partition(a: Any, kth: Any, axis: int = -1, kind: str = "introselect", order: Any = None) -> Any:
+    if axis is None:
+        a, axis = wnp.ravel(a), -1
+    return take_along_axis(a, np.argpartition(strip(a), kth, axis=axis), axis=axis)
+
+
+@derived(np.take)
+def take(a: Any, indices: Any, axis: Any = None, mode: str = "raise") -> Any:
+    if axis is None:
+        a, axis = wnp.ravel(a), 0
+    axis = normalize_axis_index(axis, _ndim(a))
+    n, idx = _shape(a)[axis], np.asarray(strip(indices))
+    if mode == "wrap":
+        idx = idx % n
+    elif mode == "clip":
+        idx = np.clip(idx, 0, n - 1)
+    return a[_along(axis, _ndim(a), idx)]
+
+
+@derived(np.take_along_axis)
+def take_along_axis(arr: Any, indices: Any, axis: Any = -1) -> Any:
+    if axis is None:
+        arr, axis = wnp.ravel(arr), 0
+    axis = normalize_axis_index(axis, _ndim(arr))
+    return _gather(np.take_along_axis(_indices(arr), np.asarray(indices), axis=axis), arr)
+
+
+@derived(np.compress)
+def compress(condition: Any, a: Any, axis: Any = None) -> Any:
+    where_true = np.flatnonzero(strip(condition))
+    return take(a, where_true, axis=axis)
+
+
+@derived(np.extract)
+def extract(condition: Any, arr: Any) -> Any:
+    return wnp.ravel(arr)[np.flatnonzero(np.ravel(strip(condition)))]
+
+
+@derived(np.select)
+def select(condlist: Any, choicelist: Any, default: Any = 0) -> Any:
+    out = default
+    for cond, choice in reversed(list(zip(condlist, choicelist))):
+        out = wnp.where(strip(cond), choice, out)
+    return out
+
+
+@derived(np.choose)
+def choose(a: Any, choices: Any, mode: str = "raise") -> Any:
+    idx = np.asarray(strip(a))
+    n = len(choices)
+    idx = idx % n if mode == "wrap" else np.clip(idx, 0, n - 1) if mode == "clip" else idx
+    return select([idx == k for k in range(n)], list(choices), 0.0)
+
+
+@derived(np.unique)
+def unique(ar: Any, return_index: bool = False, return_inverse: bool = False, return_counts: bool = False,
+           axis: Any = None, *, equal_nan: bool = True, sorted: bool = True) -> Any:
+    if axis is not None:
+        raise NotImplementedError("unique: axis= is not differentiable in wengert; use stop_gradient.")
+    plain = np.unique(strip(ar), return_index=True, return_inverse=return_inverse, return_counts=return_counts,
+                      equal_nan=equal_nan)
+    values = wnp.ravel(ar)[plain[1]]
+    extra = [plain[1]] if return_index else []
+    extra += list(plain[2:])
+    return (values, *extra) if extra else values
+
+
+# ============================================================================= rearranging
+@derived(np.roll)
+def roll(a: Any, shift: Any, axis: Any = None) -> Any:
+    return _gather(np.roll(_indices(a), shift, axis=axis), a)
+
+
+@derived(np.rot90)
+def rot90(m: Any, k: int = 1, axes: tuple = (0, 1)) -> Any:
+    ax0, ax1 = (normalize_axis_index(a, _ndim(m)) for a in axes)
+    k %= 4
+    if k == 0:
+        return m
+    if k == 2:
+        return wnp.flip(wnp.flip(m, ax0), ax1)
+    perm = list(range(_ndim(m)))
+    perm[ax0], perm[ax1] = perm[ax1], perm[ax0]
+    return wnp.transpose(wnp.flip(m, ax1), perm) if k == 1 else wnp.flip(wnp.transpose(m, perm), ax1)
+
+
+derived(np.flipud)(lambda m: wnp.flip(m, 0))
+derived(np.fliplr)(lambda m: wnp.flip(m, 1))
+
+
+@derived(np.tile)
+def tile(A: Any, reps: Any) -> Any:
+    return _gather(np.tile(_indices(A), reps), A)
+
+
+@derived(np.repeat)
+def repeat(a: Any, repeats: Any, axis: Any = None) -> Any:
+    return _gather(np.repeat(_indices(a), repeats, axis=axis), a)
+
+
+@derived(np.pad)
+def pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> Any:
+    if mode not in ("constant", "edge", "reflect", "symmetric", "wrap", "empty"):
+        raise NotImplementedError(f"pad: mode {mode!r} is not differentiable in wengert; use one of "
+                                  "constant, edge, reflect, symmetric, wrap.")
+    a = wnp.asarray(array)
+    extra = {k: v for k, v in kwargs.items() if k == "reflect_type"}
+    out = _gather(np.pad(_indices(a), pad_width, mode="edge" if mode in ("constant", "empty") else mode, **extra), a)
+    if mode != "constant":
+        return out
+    inside = np.pad(np.ones(_shape(a), dtype=bool), pad_width, mode="constant", constant_values=False)
+    fill = np.pad(np.zeros(_shape(a)), pad_width, mode="constant",
+                  constant_values=strip(kwargs.get("constant_values", 0)))
+    return wnp.where(inside, out, fill)
+
+
+@derived(np.resize)
+def resize(a: Any, new_shape: Any) -> Any:
+    return _gather(np.resize(_indices(a), new_shape), a)
+
+
+@derived(np.append)
+def append(arr: Any, values: Any, axis: Any = None) -> Any:
+    if axis is None:
+        return wnp.concatenate([wnp.ravel(arr), wnp.ravel(values)])
+    return wnp.concatenate([arr, values], axis=axis)
+
+
+@derived(np.delete)
+def delete(arr: Any, obj: Any, axis: Any = None) -> Any:
+    return _gather(np.delete(_indices(arr), obj, axis=axis), arr)
+
+
+@derived(np.insert)
+def insert(arr: Any, obj: Any, values: Any, axis: Any = None) -> Any:
+    values = wnp.asarray(values)
+    return _gather(np.insert(_indices(arr), obj, _indices(values, np.size(strip(arr))), axis=axis), arr, values)
+
+
+@derived(np.rollaxis)
+def rollaxis(a: Any, axis: int, start: int = 0) -> Any:
+    nd = _ndim(a)
+    axis = normalize_axis_index(axis, nd)
+    start = start + nd if start < 0 else start
+    if axis < start:
+        start -= 1
+    return wnp.moveaxis(a, axis, start) if axis != start else a
+
+
+derived(np.matrix_transpose)(lambda x, /: wnp.swapaxes(x, -1, -2))
+
+
+@derived(np.unstack)
+def unstack(x: Any, /, *, axis: int = 0) -> tuple:
+    axis = normalize_axis_index(axis, _ndim(x))
+    return tuple(x[_along(axis, _ndim(x), i)] for i in range(_shape(x)[axis]))
+
+
+@derived(np.broadcast_arrays)
+def broadcast_arrays(*args: Any, subok: bool = False) -> tuple:
+    shape = np.broadcast_shapes(*(_shape(a) for a in args))
+    return tuple(wnp.broadcast_to(a, shape) for a in args)
+
+
+@derived(np.meshgrid)
+def meshgrid(*xi: Any, copy: bool = True, sparse: bool = False, indexing: str = "xy") -> tuple:
+    nd = len(xi)
+    shapes = [[1] * nd for _ in xi]
+    for i in range(nd):
+        shapes[i][i] = -1
+    if indexing == "xy" and nd > 1:
+        shapes[0][:2], shapes[1][:2] = [1, -1], [-1, 1]
+        for s in shapes[2:]:
+            s[:2] = [1, 1]
+    grids = [wnp.reshape(wnp.ravel(x), tuple(s)) for x, s in zip(xi, shapes)]
+    if sparse:
+        return tuple(grids)
+    return broadcast_arrays(*grids)
+
+
+def _atleast(nd: int) -> Callable:
+    def convert(*arys: Any) -> Any:
+        out = []
+        for a in arys:
+            a = wnp.asarray(a)
+            shape = _shape(a)
+            if len(shape) < nd:
+                shape = {1: (1,), 2: (1,) + shape if len(shape) == 1 else (1, 1), 3:
+                         (1,) + shape + (1,) if len(shape) == 1 else shape + (1,) if len(shape) == 2 else (1, 1, 1)}[nd]
+                a = wnp.reshape(a, shape)
+            out.append(a)
+        return out[0] if len(out) == 1 else tuple(out)
+    return convert
+
+
+atleast_1d = derived(np.atleast_1d)(_atleast(1))
+atleast_2d = derived(np.atleast_2d)(_atleast(2))
+atleast_3d = derived(np.atleast_3d)(_atleast(3))
+
+
+def _as_tuple(x: Any) -> tuple:
+    return x if isinstance(x, tuple) else (x,)
+
+
+@derived(np.hstack)
+def hstack(tup: Any, *, dtype: Any = None, casting: str = "same_kind") -> Any:
+    arrs = _as_tuple(atleast_1d(*tup))
+    return wnp.concatenate(arrs, axis=0 if _ndim(arrs[0]) == 1 else 1)
+
+
+@derived(np.vstack)
+def vstack(tup: Any, *, dtype: Any = None, casting: str = "same_kind") -> Any:
+    return wnp.concatenate(_as_tuple(atleast_2d(*tup)), axis=0)
+
+
+@derived(np.dstack)
+def dstack(tup: Any) -> Any:
+    return wnp.concatenate(_as_tuple(atleast_3d(*tup)), axis=2)
+
+
+@derived(np.column_stack)
+def column_stack(tup: Any) -> Any:
+    cols = [wnp.reshape(a, (-1, 1)) if _ndim(a) < 2 else a for a in map(wnp.asarray, tup)]
+    return wnp.concatenate(cols, axis=1)
+
+
+def _split_along(axis_of: Callable, name: str) -> Callable:
+    def split_fn(ary: Any, indices_or_sections: Any) -> list:
+        return wnp.split(ary, indices_or_sections, axis=axis_of(_ndim(ary)))
+    split_fn.__name__ = name
+    return split_fn
+
+
+derived(np.hsplit)(_split_along(lambda nd: 1 if nd > 1 else 0, "hsplit"))
+derived(np.vsplit)(_split_along(lambda nd: 0, "vsplit"))
+derived(np.dsplit)(_split_along(lambda nd: 2, "dsplit"))
+
+
+@derived(np.block)
+def block(arrays: Any) -> Any:
+    def depth(x: Any) -> int:
+        return 1 + depth(x[0]) if isinstance(x, list) else 0
+
+    def assemble(x: Any, level: int, total: int) -> Any:
+        if not isinstance(x, list):
+            a = wnp.asarray(x)
+            return wnp.reshape(a, (1,) * (max(total, _ndim(a)) - _ndim(a)) + _shape(a))
+        parts = [assemble(e, level + 1, total) for e in x]
+        nd = max(_ndim(p) for p in parts)
+        return wnp.concatenate(parts, axis=nd - (total - level))
+    d = depth(arrays)
+    return assemble(arrays, 0, d)
+
+
+# ============================================================================= matrices
+@derived(np.diag)
+def diag(v: Any, k: int = 0) -> Any:
+    if _ndim(v) == 1:
+        n = _shape(v)[0] + abs(k)
+        rows = np.arange(_shape(v)[0]) + max(-k, 0)
+        carrier = np.broadcast_to(np.empty((), dtype=np.result_type(strip(v))), (n, n))
+        return wnp._untake(v, carrier, (rows, rows + k))
+    return diagonal(v, offset=k)
+
+
+@derived(np.diagflat)
+def diagflat(v: Any, k: int = 0) -> Any:
+    return diag(wnp.ravel(v), k)
+
+
+@derived(np.diagonal)
+def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+    nd = _ndim(a)
+    ax1, ax2 = normalize_axis_index(axis1, nd), normalize_axis_index(axis2, nd)
+    m = wnp.moveaxis(a, (ax1, ax2), (-2, -1))
+    n1, n2 = _shape(m)[-2:]
+    i = np.arange(max(0, min(n1 + min(offset, 0), n2 - max(offset, 0))))
+    return m[..., i - min(offset, 0), i + max(offset, 0)]
+
+
+@derived(np.trace)
+def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None) -> Any:
+    return wnp.sum(diagonal(a, offset, axis1, axis2), axis=-1)
+
+
+def _triangle(keep: Callable) -> Callable:
+    def tri(m: Any, k: int = 0) -> Any:
+        n, mm = _shape(m)[-2:]
+        return wnp.where(keep(np.ones((n, mm), dtype=bool), k), m, 0.0)
+    return tri
+
+
+derived(np.triu)(_triangle(np.triu))
+derived(np.tril)(_triangle(np.tril))
+
+
+@derived(np.kron)
+def kron(a: Any, b: Any) -> Any:
+    a, b = wnp.asarray(a), wnp.asarray(b)
+    nd = max(_ndim(a), _ndim(b))
+    a = wnp.reshape(a, (1,) * (nd - _ndim(a)) + _shape(a))
+    b = wnp.reshape(b, (1,) * (nd - _ndim(b)) + _shape(b))
+    sa, sb = _shape(a), _shape(b)
+    prod = wnp.reshape(a, tuple(x for s in sa for x in (s, 1))) * wnp.reshape(b, tuple(x for s in sb for x in (1, s)))
+    return wnp.reshape(prod, tuple(x * y for x, y in zip(sa, sb)))
+
+
+@derived(np.cross)
+def cross(a: Any, b: Any, axisa: int = -1, axisb: int = -1, axisc: int = -1, axis: Any = None) -> Any:
+    if axis is not None:
+        axisa = axisb = axisc = axis
+    a = wnp.moveaxis(a, axisa, -1)
+    b = wnp.moveaxis(b, axisb, -1)
+    na, nb = _shape(a)[-1], _shape(b)[-1]
+    if na not in (2, 3) or nb not in (2, 3):
+        raise ValueError("cross: incompatible dimensions for cross product (dimension must be 2 or 3)")
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2] if na == 3 else 0.0
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2] if nb == 3 else 0.0
+    if na == 2 and nb == 2:
+        return a0 * b1 - a1 * b0
+    c = wnp.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+    return wnp.moveaxis(c, -1, axisc)
+
+
+@derived(np.vdot)
+def vdot(a: Any, b: Any, /) -> Any:
+    return wnp.sum(wnp.conj(wnp.ravel(a)) * wnp.ravel(b))
+
+
+# ============================================================================= constructing
+@derived(np.linspace)
+def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, retstep: bool = False,
+             dtype: Any = None, axis: int = 0, *, device: Any = None) -> Any:
+    div = (num - 1) if endpoint else num
+    start, stop = wnp.asarray(start), wnp.asarray(stop)
+    span = stop - start
+    t = (np.arange(num) / div if div > 0 else np.zeros(num)).reshape((-1,) + (1,) * _ndim(span))
+    out = start + t * span
+    if endpoint and num > 1:  # the last point is stop itself, as NumPy makes it
+        out = wnp.concatenate([out[:-1], wnp.expand_dims(wnp.broadcast_to(stop, _shape(span)), 0)], axis=0)
+    out = wnp.moveaxis(out, 0, axis) if axis else out
+    out = out if dtype is None else wnp.astype(out, dtype)
+    return (out, span / div if div > 0 else span * np.nan) if retstep else out
+
+
+@derived(np.logspace)
+def logspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, base: Any = 10.0,
+             dtype: Any = None, axis: int = 0) -> Any:
+    y = linspace(start, stop, num=num, endpoint=endpoint, axis=axis)
+    return wnp.power(base, y) if dtype is None else wnp.astype(wnp.power(base, y), dtype)
+
+
+@derived(np.geomspace)
+def geomspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype: Any = None, axis: int = 0) -> Any:
+    out = wnp.exp(linspace(wnp.log(start), wnp.log(stop), num=num, endpoint=endpoint, axis=axis))
+    return out if dtype is None else wnp.astype(out, dtype)
+
+
+# ============================================================================= polynomials, signals
+@derived(np.polyval)
+def polyval(p: Any, x: Any) -> Any:
+    out = 0.0
+    for c in p:  # Horner's scheme
+        out = out * x + c
+    return wnp.asarray(out) * 1.0
+
+
+@derived(np.polyder)
+def polyder(p: Any, m: int = 1) -> Any:
+    for _ in range(m):
+        n = _shape(p)[0] - 1
+        p = p[:-1] * np.arange(n, 0, -1, dtype=float) if n > 0 else wnp.zeros_like(p[:1])
+    return p
+
+
+@derived(np.polyint)
+def polyint(p: Any, m: int = 1, k: Any = None) -> Any:
+    ks = np.zeros(m) if k is None else np.broadcast_to(np.asarray(k, dtype=float), (m,))
+    for i in range(m):
+        n = _shape(p)[0]  # integrate once more
+        p = wnp.concatenate([p / np.arange(n, 0, -1, dtype=float), np.array([ks[i]])])
+    return p
+
+
+@derived(np.polyadd)
+def polyadd(a1: Any, a2: Any) -> Any:
+    n1, n2 = _shape(a1)[0], _shape(a2)[0]
+    n = max(n1, n2)
+    return wnp.pad(a1, (n - n1, 0)) + wnp.pad(a2, (n - n2, 0))
+
+
+derived(np.polysub)(lambda a1, a2: polyadd(a1, -wnp.asarray(a2)))
+
+
+@derived(np.convolve)
+def convolve(a: Any, v: Any, mode: str = "full") -> Any:
+    """Gathered windows of the zero-padded input times the reversed filter."""
+    a, v = wnp.ravel(a), wnp.ravel(v)
+    n, m = _shape(a)[0], _shape(v)[0]
+    if m > n:
+        a, v, n, m = v, a, m, n
+    padded = wnp.pad(a, (m - 1, m - 1))
+    windows = padded[np.arange(n + m - 1)[:, None] + np.arange(m)[None, :]]
+    full = wnp.matmul(windows, v[::-1])
+    if mode == "full":
+        return full
+    if mode == "same":
+        start = (m - 1) // 2
+        return full[start: start + max(n, m)]
+    if mode == "valid":
+        return full[m - 1: n]
+    raise ValueError(f"convolve: mode must be 'full', 'same' or 'valid', not {mode!r}")
+
+
+derived(np.polymul)(lambda a1, a2: convolve(a1, a2))
+
+
+@derived(np.correlate)
+def correlate(a: Any, v: Any, mode: str = "valid") -> Any:
+    return convolve(a, wnp.conj(wnp.ravel(v))[::-1], mode=mode)
+
+
+# ============================================================================= statistics
+@derived(np.cov)
+def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: Any = None,
+        fweights: Any = None, aweights: Any = None, *, dtype: Any = None) -> Any:
+    x = atleast_2d(m)
+    if not rowvar and _ndim(m) > 1:
+        x = wnp.transpose(x)
+    if y is not None:
+        yy = atleast_2d(y)
+        if not rowvar and _ndim(y) > 1:
+            yy = wnp.transpose(yy)
+        x = wnp.concatenate([x, yy], axis=0)
+    n = _shape(x)[1]
+    w = None
+    if fweights is not None:
+        w = np.asarray(fweights, dtype=float)
+    if aweights is not None:
+        w = wnp.asarray(aweights) if w is None else w * wnp.asarray(aweights)
+    if w is None:
+        mean = wnp.mean(x, axis=1, keepdims=True)
+        fact = n - (0 if bias else 1) if ddof is None else n - ddof
+        xc = x - mean
+        c = wnp.matmul(xc, wnp.conj(wnp.transpose(xc))) / fact
+    else:
+        v1 = wnp.sum(w)
+        mean = wnp.sum(x * w, axis=1, keepdims=True) / v1
+        ddof = (0 if bias else 1) if ddof is None else ddof
+        fact = v1 - ddof * (wnp.sum(w * wnp.asarray(aweights)) / v1 if aweights is not None else 1.0)
+        xc = x - mean
+        c = wnp.matmul(xc * w, wnp.conj(wnp.transpose(xc))) / fact
+    return wnp.squeeze(c) if _shape(c) == (1, 1) else c
+
+
+@derived(np.corrcoef)
+def corrcoef(x: Any, y: Any = None, rowvar: bool = True, *, dtype: Any = None) -> Any:
+    c = cov(x, y, rowvar)
+    if _ndim(c) == 0:
+        return c / c
+    d = wnp.sqrt(wnp.real(diagonal(c)))
+    return c / d[:, None] / d[None, :]
+
+
+@derived(np.bincount)
+def bincount(x: Any, weights: Any = None, minlength: int = 0) -> Any:
+    idx = np.asarray(strip(x))
+    n = max(int(idx.max()) + 1 if idx.size else 0, minlength)
+    if weights is None:
+        return np.bincount(idx, minlength=minlength)
+    w = wnp.asarray(weights)
+    carrier = np.broadcast_to(np.empty((), dtype=np.result_type(strip(w), float)), (n,))
+    return wnp._untake(wnp.astype(w, float) if np.result_type(strip(w)).kind not in "fc" else w, carrier, idx)
+
+
+# NumPy functions the rule tables and this module cover, for the coverage table.
+DERIVED = [f for f in list(DISPATCH) if getattr(DISPATCH[f], "__module__", "") == __name__]
