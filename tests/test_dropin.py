@@ -503,17 +503,17 @@ def test_argmax_selected_element_gets_the_gradient():
 
 # ----------------------------------------------------------------------------- no rule: loud failure
 NO_RULE = [
-    ("numpy.sinc", lambda x: onp.sinc(x)),
-    ("numpy.sinc", lambda x: np.sinc(x)),
+    ("numpy.roots", lambda x: onp.roots(x[0])),
+    ("numpy.roots", lambda x: np.roots(x[0])),
     ("numpy.linalg.det", lambda x: onp.linalg.det(x[:, :2])),
     ("numpy.linalg.det", lambda x: np.linalg.det(x[:, :2])),
     ("numpy.add.reduceat", lambda x: onp.add.reduceat(x.ravel(), [0, 2])),
     ("numpy.multiply.outer", lambda x: onp.multiply.outer(x, x)),
     ("numpy.maximum.accumulate", lambda x: onp.maximum.accumulate(x)),
-    ("numpy.sort", lambda x: onp.sort(x)),
+    ("numpy.polydiv", lambda x: onp.polydiv(x[0], x[1, :2])[0]),
     ("numpy.ldexp", lambda x: onp.ldexp(x, 2)),
     ("numpy.copysign", lambda x: onp.copysign(x, -1.0)),
-    ("numpy.diff", lambda x: onp.diff(x)),
+    ("numpy.lib.stride_tricks.sliding_window_view", lambda x: onp.lib.stride_tricks.sliding_window_view(x, 2, axis=1)),
     ("numpy.linalg.norm", lambda x: onp.linalg.norm(x)),
 ]
 
@@ -535,7 +535,6 @@ CONVERSIONS = [
     ("onp.asarray", lambda x: onp.asarray(x), r"np\.asarray.*stop_gradient"),
     ("onp.array", lambda x: onp.array(x), r"plain NumPy array"),
     ("onp.array-of-list", lambda x: onp.array([x[0, 0], x[1, 1]]), r"plain NumPy array"),
-    ("setitem", lambda x: x.__setitem__(0, 1.0), r"x\[i\] = v.*where, concatenate or stack"),
 ]
 
 
@@ -545,14 +544,6 @@ def test_conversions_that_drop_the_gradient_raise(name, call, pattern):
         grad(lambda x: np.sum(x) + 0.0 * np.sum(np.asarray(call(x), dtype=float)))(X)
     assert "drop the gradient" in str(info.value)
     assert isinstance(info.value, TypeError)
-
-
-def test_setitem_statement_raises_conversion_error():
-    def f(x):
-        x[0] = 1.0
-        return np.sum(x)
-    with pytest.raises(wengert.ConversionError, match="Assigning into a traced array"):
-        grad(f)(X)
 
 
 OUT_CALLS = [
@@ -580,10 +571,3 @@ def test_inplace_add_into_plain_array_is_a_type_error():
         grad(f)(X)
 
 
-def test_inplace_operator_on_traced_value_rebinds():
-    def f(x):
-        y = x
-        y += 1.0
-        y *= x
-        return np.sum(y)
-    assert close(grad(f)(X), 2 * X + 1)

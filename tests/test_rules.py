@@ -223,6 +223,11 @@ case(operator.getitem, lambda x: x[[0, 0]], real(3), id="list-repeats")
 case(_vjps.untake, lambda g: np._untake(g, onp.zeros((2, 3)), (onp.array([0, 0, 1]), slice(None))),
      real(3, 3), id="repeats")
 case(_vjps.untake, lambda g: np._untake(g, onp.zeros(4), slice(1, 3)), real(2), id="slice")
+for index, v in [(1, real(3)), ((slice(None), 0), real(2)), ((0, slice(0, 2)), 1.5),
+                 ((onp.array([0, 1, 0]), onp.array([2, 2, 2])), real(3)),
+                 (onp.array([[True, False, True]] * 2), real(4)), ((slice(None), onp.array([1, 1])), real(2, 1))]:
+    case(_vjps.setitem, lambda x, v, i=index: np._setitem(x, v, i),
+         real(2, 3), v, id=repr(index).replace(" ", "").replace("\n", ""))
 
 
 # ----------------------------------------------------------------------------- composites

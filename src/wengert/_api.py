@@ -71,6 +71,8 @@ class _Recording:
             out = fun(*args, **kwargs)
         finally:
             self.nodes = trace.close()
+        if trace.moved:  # inputs assigned into in place: their gradients gather in earlier entries
+            self.inputs = [(structure, [trace.entry(b) for b in boxes]) for structure, boxes in self.inputs]
         for usage in _trackers:  # wengert.track_memory blocks
             usage.add(self.nodes)
         self.aux = None

@@ -11,6 +11,7 @@ themselves (forward mode then runs over reverse mode).
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Callable
 
 import numpy as np
@@ -58,9 +59,10 @@ def gradcheck(f: Callable, *args: Any, order: int = 2, modes: tuple = ("reverse"
     atol = atol or (2e-2 if low else 1e-6)
 
     def call(*xs: Any) -> Any:
-        full = list(leaves)
+        # Copies, so that a function assigning into its arguments in place changes nothing here.
+        full = [copy.copy(leaf) for leaf in leaves]
         for i, x in zip(wrt, xs):
-            full[i] = x
+            full[i] = copy.copy(x)
         return f(*unflatten(structure, full))
 
     out_leaves, _ = flatten(call(*[leaves[i] for i in wrt]))

@@ -48,6 +48,7 @@ __all__ = [
     "input_box",
     "negated",
     "no_grad",
+    "rebind",
     "record",
     "recording",
     "same",
@@ -111,12 +112,18 @@ class Trace:
 
     ``append`` is the list's bound method, looked up once instead of at every operation."""
 
-    __slots__ = ("id", "nodes", "append")
+    __slots__ = ("id", "nodes", "append", "moved")
 
     def __init__(self) -> None:
         self.id = next(_trace_ids)
         self.nodes: list = []
         self.append = self.nodes.append
+        self.moved: dict | None = None  # see rebind
+
+    def entry(self, box: "Box") -> "Box":
+        """The entry that holds the gradient of the input ``box``: ``box`` itself, unless an
+        in-place operation rebound it (see :func:`rebind`)."""
+        return self.moved.get(id(box), box) if self.moved else box
 
     def close(self) -> list:
         """Stop recording; return the Wengert list. Boxes of a closed trace that escape and
@@ -144,7 +151,10 @@ class ForwardTrace(Trace):
     def push(self, box: "Box") -> None:
         if box.prim is not None and box.parents:
             box.adj = tangent(box, self.batch, self.settle)
-            box.args = box.parents = ()  # nothing will be swept
+            if getattr(box.value, "base", None) is None:
+                box.args = box.parents = ()  # nothing will be swept
+            else:  # a view: listed, so that in-place assignment can write through it or refresh it
+                self.nodes.append(box)
 
 
 def tangent(box: "Box", batch: tuple, settle: Callable) -> Any:
@@ -258,6 +268,16 @@ def recording(trace: Trace) -> bool:
     return not (_pausing and _paused(trace))
 
 
+def unpaused(fun: Callable, *args: Any) -> Any:
+    """``fun(*args)`` with recording resumed in this thread, inside no_grad blocks too."""
+    saved = getattr(_local, "below", 0)
+    _local.below = 0
+    try:
+        return fun(*args)
+    finally:
+        _local.below = saved
+
+
 class no_grad:
     """Context manager: operations inside it are not recorded on the traces already running.
 
@@ -322,6 +342,54 @@ def record(trace: Trace, prim: Primitive, args: tuple, kwargs: dict, ans: Any, p
     box = Box(ans, trace, prim, args, kwargs, parents)
     trace.append(box)
     return box
+
+
+def rebind(box: Box, new: Any) -> tuple[Box, list]:
+    """Make ``box`` stand for ``new`` from now on: how NumPy's in-place operations
+    (``x[i] = v``, ``x += y``) act on a traced array while the list stays a record of values.
+
+    ``new`` is the entry just recorded for the operation (the last one of the list), or a
+    plain value when recording is paused. A copy of the box's current entry takes the box's
+    place in the list, and every later entry that used the box now uses that copy; then the
+    box becomes the new entry. Returns that copy and the later entries that used the box
+    (which a caller that knows about views refreshes)."""
+    trace = box.trace
+    if type(new) is not Box or new.trace is not trace:
+        if type(new) is Box and new.trace.id > trace.id:
+            raise TypeError("In-place assignment: the value assigned is traced by a gradient "
+                            "computation nested inside the one the array belongs to, so the array "
+                            "would outlive it. Build a new array instead (x = x.at[i].set(v)).")
+        new = Box(new, trace, _CONSTANT, (), NO_KWARGS, ())  # recording paused: no gradient flows
+        trace.append(new)
+    nodes = trace.nodes
+    forward = isinstance(trace, ForwardTrace)  # it lists only views (see ForwardTrace.push)
+    last = bool(nodes) and nodes[-1] is new
+    i = len(nodes) - 1 - last
+    while i >= 0 and nodes[i] is not box:
+        i -= 1
+    if not forward and (i < 0 or not last):
+        raise RuntimeError("In-place assignment: the traced array is not on its trace's list.")
+    old = Box(box.value, trace, box.prim, box.args, box.kwargs, box.parents)
+    old.adj = box.adj
+    if i >= 0:
+        nodes[i] = old
+    users = []
+    for n in nodes[i + 1:len(nodes) - last] + [new]:
+        if any(p is box for _, p in n.parents):
+            n.parents = tuple((k, old if p is box else p) for k, p in n.parents)
+            users.append(n)
+    if last:
+        nodes[-1] = box
+    if box.prim is None:  # an input: its gradient is now collected by the copy
+        trace.moved = trace.moved or {}
+        trace.moved[id(box)] = old
+    box.value, box.prim, box.args, box.kwargs, box.parents, box.adj = (
+        new.value, new.prim, new.args, new.kwargs, new.parents, new.adj)
+    return old, users[:-1] if users and users[-1] is new else users
+
+
+# A value given to a traced array while recording was paused: it carries no gradient.
+_CONSTANT = Primitive(lambda x: x, "constant")
 
 
 def _rule(prim: Primitive, k: int) -> Callable | None:

@@ -14,17 +14,20 @@ from ._jvps import JVPS as _JVPS
 from ._vjps import IMPLS as _IMPLS
 from ._vjps import NONDIFFERENTIABLE as _NONDIFFERENTIABLE
 from ._vjps import VJPS as _VJPS
+from ._vjps import setitem as _setitem_impl
 from ._vjps import untake as _untake_impl
 
 _wrap.register(_VJPS, _JVPS, _IMPLS, _NONDIFFERENTIABLE)
 
-# Imported for their effects: _box gives traced values their ndarray behaviour, _composite
-# replaces the plain wrappers of functions that take lists of arrays, or need more care, and
-# _derived adds the functions built from the primitives.
-from . import _box, _composite, _derived  # noqa: E402,F401
+# Imported for their effects: _box gives traced values their ndarray behaviour, _assign their
+# in-place operations, _composite replaces the plain wrappers of functions that take lists of
+# arrays, or need more care, and _derived adds the functions built from the primitives.
+from . import _assign, _box, _composite, _derived  # noqa: E402,F401
 
 _getitem = _wrap.DISPATCH[__import__("operator").getitem]
 _untake = _wrap.DISPATCH[_untake_impl]
+_setitem = _wrap.DISPATCH[_setitem_impl]
+at = _assign.at
 _wrap.publish(globals(), _np)
 
 from . import fft, linalg  # noqa: E402,F401  (numpy.linalg and numpy.fft with gradients)

@@ -86,8 +86,6 @@ B.__len__ = lambda self: len(strip(self))
 B.__iter__ = lambda self: (self[i] for i in range(len(self)))
 B.__contains__ = lambda self, item: item in strip(self)
 B.__getitem__ = lambda self, index: wnp._getitem(self, index)
-B.__setitem__ = _refuse("Assigning into a traced array (x[i] = v)", "Build the new array with "
-                        "wengert.numpy.where, concatenate or stack instead.")
 B.__format__ = lambda self, spec: format(strip(self), spec)
 B.__repr__ = lambda self: f"Box({strip(self)!r}, trace={self.trace.id})"
 B.__str__ = lambda self: str(strip(self))

@@ -289,6 +289,23 @@ def _getitem(t, a, x, index):
     return r
 
 
+def _setitem(tangents, a, x, v, index):
+    tx, tv = tangents[:2]
+    lead = _lead(tx, x) if tx is not None else _lead(tv, v)
+    base = tx if tx is not None else _zeros(x, tv, lead)
+    if tv is None:
+        return wnp._setitem(base, 0, _batched_index(index, x, strip(x)[index], lead)[0])
+    part = strip(x)[index]
+    full, moved_to = _batched_index(index, x, part, lead)
+    extra = np.ndim(strip(v)) - np.ndim(part)  # NumPy lets v carry extra leading 1s
+    if extra > 0:
+        tv = wnp.reshape(tv, _shape(tv)[:lead] + _shape(tv)[lead + extra:])
+    tv = wnp.broadcast_to(_bcast(tv, lead, np.ndim(part)), _shape(tv)[:lead] + np.shape(part))
+    if moved_to is not None and lead:  # lay the tangent out as NumPy lays out the indexed part
+        tv = wnp.moveaxis(tv, tuple(range(lead)), tuple(range(moved_to, moved_to + lead)))
+    return wnp._setitem(base, tv, full)
+
+
 def _untake(t, a, g, x, index):
     lead = _lead(t, g)
     batch = _shape(t)[:lead]
@@ -399,4 +416,5 @@ JVPS: dict[Any, Any] = {
     # --------------------------------------------------------------- indexing
     operator.getitem: (_getitem, None),
     untake:           (_untake, None, None),
+    V.setitem:        Joint(_setitem),
 }

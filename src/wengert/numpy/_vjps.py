@@ -357,6 +357,36 @@ def untake(g: Any, x: Any, index: Any) -> Any:
     return z
 
 
+def setitem(x: Any, v: Any, index: Any) -> Any:
+    """``x`` with ``v`` written at ``index``, as a new array: ``x[index] = v`` without the mutation."""
+    z = np.copy(x, subok=True)
+    z[index] = v
+    return z
+
+
+def _kept_writes(shape: tuple, index: Any) -> np.ndarray | None:
+    """Which writes of ``x[index] = v`` stay, as a mask shaped like ``x[index]``: where an
+    advanced index repeats an element, NumPy keeps one of the writes to it and the others are
+    lost. ``None`` when every write stays (always so for basic indices)."""
+    if _basic(index):
+        return None
+    probe = np.full(shape, -1, dtype=np.intp)
+    order = np.arange(probe[index].size).reshape(probe[index].shape)
+    probe[index] = order
+    kept = probe[index] == order
+    return None if kept.all() else kept
+
+
+def _written(g: Any, a: Any, x: Any, v: Any, index: Any) -> Any:
+    """The cotangent of the value ``v`` of ``x[index] = v``: ``g`` at ``index``, where the write stayed."""
+    c = g[index]
+    kept = _kept_writes(_shape(x), index)
+    if kept is not None:
+        c = wnp.where(kept, c, 0)
+    extra = np.ndim(strip(v)) - np.ndim(strip(c))  # NumPy lets v carry extra leading 1s
+    return wnp.reshape(c, (1,) * extra + _shape(c)) if extra > 0 else c
+
+
 def _basic(index: Any) -> bool:
     parts = index if type(index) is tuple else (index,)
     return all(p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice))
@@ -456,6 +486,7 @@ VJPS: dict[Any, tuple] = {
     # --------------------------------------------------------------- indexing (each the other's transpose)
     operator.getitem: (lambda g, a, x, index: wnp._untake(g, x, index), None),
     untake:           (lambda g, a, c, x, index: g[index], None, None),
+    setitem:          (lambda g, a, x, v, index: wnp._setitem(g, 0, index), _written, None),
 }
 
 # How to call the functions that take their arrays in a list: spread out, each array is a

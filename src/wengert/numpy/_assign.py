@@ -1,0 +1,201 @@
+"""Assignment into traced arrays: ``x[i] = v``, ``x += y`` and friends, and ``x.at[i]``.
+
+The tape is a record of values, so nothing on it is ever overwritten. An in-place operation
+computes the new array with a primitive (``setitem``: a copy of ``x`` with ``v`` written at
+``i``) and then *rebinds* the traced array to it (:func:`wengert._core.rebind`): the Python
+object the user holds now stands for the new value, while the operations recorded before
+keep the value they saw. NumPy's aliasing is kept where it is visible:
+
+* a traced array that is a view of another one (``row = x[0]``, made by basic indexing)
+  writes through to it: ``row[1] = v`` changes ``x`` as well;
+* views taken of an array before it was assigned into (``x[0]``, ``x.T``, ``x.reshape``)
+  see the assignment, because they are recomputed from the new value.
+
+The arrays a user passes in are never written to: ``x += 1`` inside a differentiated
+function leaves the caller's array as it was (NumPy would change it).
+
+``x.at[i].set(v)`` / ``.add(v)`` / ``.multiply(v)`` / ``.divide(v)`` / ``.get()`` are the
+functional forms, returning a new array (``wengert.numpy.at(x)[i]`` for any array, traced or
+not, so that the same code runs on plain arrays); with repeated indices ``add`` and ``multiply``
+accumulate every occurrence (as ``np.add.at`` does), while ``set`` and ``x[i] = v`` keep one
+write per element, the one NumPy keeps.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any, Callable
+
+import numpy as np
+
+import wengert.numpy as wnp
+
+from .._core import Box, apply, rebind, recording, strip, unpaused
+from ._wrap import PRIMITIVES
+
+_GETITEM = PRIMITIVES[operator.getitem]
+
+
+# ----------------------------------------------------------------------------- storing
+def _view_of(x: Box) -> tuple | None:
+    """``(base, index)`` if ``x`` is a view made by basic indexing of the traced ``base``;
+    ``None`` if ``x`` owns its data. A view made any other way cannot be written through."""
+    value = strip(x)
+    if not (isinstance(value, np.ndarray) and value.base is not None and x.parents):
+        return None
+    for _, p in x.parents:
+        if isinstance(strip(p), np.ndarray) and np.may_share_memory(value, strip(p)):
+            if x.prim is _GETITEM:
+                return p, x.args[1]
+            raise TypeError(f"Assigning into a traced array that is a view made by "
+                            f"{x.prim.name} of another traced array: NumPy would write through "
+                            "to that array, which wengert follows only for views made by "
+                            "indexing. Assign into the original array, or copy the view first "
+                            "(x = x.copy()).")
+    return None
+
+
+def _store(x: Box, new: Any) -> None:
+    """``x`` takes the value ``new`` (same shape and dtype), as an in-place operation would
+    give it, writing through to the array ``x`` is a view of."""
+    base = _view_of(x)
+    if base is None:
+        _rebind(x, new)
+    else:
+        array, index = base
+        _store(array, wnp._setitem(array, new, index))  # x is refreshed from its new base
+
+
+def _rebind(x: Box, new: Any) -> None:
+    """Rebind ``x`` to ``new``, then recompute the views taken of ``x`` from its new value,
+    so that they see the change as NumPy's views would."""
+    old_value = strip(x)
+    old, users = rebind(x, new)
+    if not isinstance(old_value, np.ndarray):
+        return
+    for view in users:
+        value = strip(view)
+        if isinstance(value, np.ndarray) and np.may_share_memory(value, old_value):
+            args = list(view.args)
+            for k, p in view.parents:
+                args[k] = x if p is old else p
+            _rebind(view, apply(view.prim, args, view.kwargs))
+
+
+# ----------------------------------------------------------------------------- x[i] = v
+def _plain_index(index: Any) -> Any:
+    """An index with traced parts (integer arrays computed on the tape) made plain."""
+    if type(index) is tuple:
+        return tuple(strip(p) for p in index)
+    return strip(index)
+
+
+def _setitem(x: Box, index: Any, v: Any) -> None:
+    if isinstance(v, (list, tuple)):
+        v = wnp.array(v)
+    index = _plain_index(index)
+    if recording(x.trace):
+        _store(x, wnp._setitem(x, v, index))
+    else:  # inside no_grad: the value written carries no gradient, the rest of x keeps its own
+        _store(x, unpaused(wnp._setitem, x, strip(v), index))
+
+
+# ----------------------------------------------------------------------------- x += y ...
+def _inplace(op: Callable, name: str) -> Callable:
+    def method(self: Box, other: Any) -> Any:
+        value = strip(self)
+        if not hasattr(value, "__setitem__"):  # Python and NumPy scalars are immutable:
+            return op(self, other)             # x += y rebinds the name, as in Python
+        new = op(self, other)
+        shape, dtype = np.shape(value), value.dtype
+        if np.shape(strip(new)) != shape:
+            raise ValueError(f"x {name}= y: y of shape {np.shape(strip(other))} does not "
+                             f"broadcast to x's shape {shape}; NumPy cannot store the result "
+                             "in x either. Write x = x " + f"{name} y to get a new array.")
+        new_dtype = np.result_type(strip(new))
+        if new_dtype != dtype:
+            if not np.can_cast(new_dtype, dtype, "same_kind"):
+                raise TypeError(f"x {name}= y: the result has dtype {new_dtype}, which NumPy "
+                                f"does not cast to x's dtype {dtype} in place. Write x = x "
+                                f"{name} y to get a new array.")
+            new = wnp.astype(new, dtype)
+        _store(self, new)
+        return self
+    method.__name__ = f"__i{op.__name__.strip('_')}__"
+    return method
+
+
+INPLACE = {"add": ("+", operator.add), "sub": ("-", operator.sub), "mul": ("*", operator.mul),
+           "truediv": ("/", operator.truediv), "pow": ("**", operator.pow),
+           "matmul": ("@", operator.matmul), "mod": ("%", operator.mod)}
+
+for _name, (_symbol, _op) in INPLACE.items():
+    setattr(Box, f"__i{_name}__", _inplace(_op, _symbol))
+Box.__setitem__ = _setitem
+
+
+# ----------------------------------------------------------------------------- x.at[i]
+class _At:
+    """``x.at[index]``: functional updates of a traced array (see the module docstring)."""
+
+    __slots__ = ("x",)
+
+    def __init__(self, x: Any):
+        self.x = x
+
+    def __getitem__(self, index: Any) -> "_AtIndex":
+        return _AtIndex(self.x, _plain_index(index))
+
+
+class _AtIndex:
+    __slots__ = ("x", "index")
+
+    def __init__(self, x: Any, index: Any):
+        self.x, self.index = x, index
+
+    def get(self) -> Any:
+        """``x[index]``."""
+        return self.x[self.index]
+
+    def set(self, v: Any) -> Any:
+        """A copy of ``x`` with ``v`` written at ``index`` (one write per repeated element)."""
+        return wnp._setitem(self.x, v, self.index)
+
+    def add(self, v: Any) -> Any:
+        """A copy of ``x`` with ``v`` added at ``index``, every occurrence of a repeated index
+        adding (like ``np.add.at``)."""
+        x = strip(self.x)
+        return self.x + wnp._untake(wnp.broadcast_to(v, np.shape(x[self.index])), x, self.index)
+
+    def multiply(self, v: Any) -> Any:
+        """A copy of ``x`` with the elements at ``index`` multiplied by ``v``, every occurrence
+        of a repeated index multiplying (like ``np.multiply.at``)."""
+        x = strip(self.x)
+        positions = np.arange(np.size(x)).reshape(np.shape(x))[self.index].ravel()
+        factors = wnp.ravel(wnp.broadcast_to(v, np.shape(x[self.index])))
+        flat = wnp.ravel(self.x)
+        # Round r multiplies by the r-th occurrence of each index: within a round they differ.
+        order = np.argsort(positions, kind="stable")
+        ranked = positions[order]
+        first = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+        occurrence = np.empty_like(positions)
+        occurrence[order] = np.arange(len(ranked)) - np.repeat(first, np.diff(np.r_[first, len(ranked)]))
+        for r in range(int(occurrence.max(initial=-1)) + 1):
+            chosen = np.flatnonzero(occurrence == r)
+            at = positions[chosen]
+            flat = wnp._setitem(flat, flat[at] * factors[chosen], at)
+        return wnp.reshape(flat, np.shape(x))
+
+    def divide(self, v: Any) -> Any:
+        """A copy of ``x`` with the elements at ``index`` divided by ``v``."""
+        return self.multiply(1 / v if type(v) is Box else np.divide(1, v))
+
+
+def at(x: Any) -> _At:
+    """Functional updates of any array, traced or not: ``at(x)[i].set(v)``, ``.add(v)``,
+    ``.multiply(v)``, ``.divide(v)``, ``.get()`` each return a new array (``x`` is unchanged).
+    Traced arrays also have them as the property ``x.at``."""
+    return _At(x)
+
+
+Box.at = property(_At, doc=at.__doc__)

@@ -1,0 +1,275 @@
+"""Assignment into traced arrays: ``x[i] = v``, in-place operators, views and ``at``.
+
+Each case is a function written as ordinary NumPy code that assigns in place. It is run on
+plain arrays (NumPy's own semantics, on copies) and on traced ones: the values must agree,
+and the derivatives must match central finite differences in reverse and forward mode, to
+second order (``wengert.gradcheck``). The caller's arrays are never written to.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as onp
+import pytest
+
+import wengert
+import wengert.numpy as np
+
+R = onp.random.default_rng(11)
+X = R.uniform(0.5, 1.5, (3, 4))
+W = R.normal(size=(3, 4))
+
+
+def traced_copy(x: Any) -> Any:
+    return x * 1.0  # a new (traced) array: assigning into it leaves the argument alone
+
+
+def index_case(index: Any, value: Callable) -> Callable:
+    def f(x):
+        y = traced_copy(x)
+        y[index] = value(x)
+        return np.sum(np.sin(y) * W)
+    return f
+
+
+INDEX_CASES = {  # x[index] = v for every kind of index; v traced unless noted
+    "int": index_case(1, lambda x: x[0] ** 2),
+    "int-int": index_case((2, 3), lambda x: x[0, 0] * x[1, 1]),
+    "negative": index_case((-1, -2), lambda x: np.exp(x[0, 1])),
+    "slice": index_case(slice(1, 3), lambda x: x[:2] * 2.0),
+    "step": index_case((slice(None), slice(None, None, 2)), lambda x: x[:, 1::2] ** 2),
+    "ellipsis": index_case((Ellipsis, 0), lambda x: x[:, 3]),
+    "newaxis": index_case((None, 0), lambda x: x[1]),
+    "bool-mask": index_case(X > 1.0, lambda x: x[X > 1.0] ** 3),
+    "bool-row": index_case(onp.array([True, False, True]), lambda x: x[1]),
+    "int-array": index_case(onp.array([2, 0]), lambda x: x[:2] * x[2]),
+    "list": index_case([0, 2], lambda x: x[1] + 1.0),
+    "repeated": index_case(([0, 1, 0], [1, 1, 1]), lambda x: x[2, :3] * 3.0),
+    "repeated-rows": index_case([1, 1, 2, 1], lambda x: x[0] * onp.arange(1.0, 5.0)[:, None]),
+    "advanced-pair": index_case((onp.array([[0], [2]]), onp.array([1, 3])), lambda x: x[1, :2]),
+    "advanced-slice": index_case((slice(None), [3, 0]), lambda x: x[:, :2] ** 2),
+    "scalar-broadcast": index_case(slice(None), lambda x: x[0, 0]),
+    "row-broadcast": index_case((slice(0, 2),), lambda x: x[2]),
+    "extra-leading-ones": index_case(0, lambda x: np.reshape(x[1], (1, 4))),
+    "constant-value": index_case((1, slice(1, 3)), lambda x: 5.0),
+    "list-of-traced": index_case((0, slice(0, 2)), lambda x: [x[1, 1], x[2, 2] ** 2]),
+}
+
+
+def aliasing(x):
+    y = x * 1.0
+    z = y  # the same array: NumPy's y += 1 changes z too
+    y += 1.0
+    y *= z
+    return np.sum(z * W)
+
+
+def accumulate(x):
+    acc = np.zeros(4) + 0.0 * x[0]
+    for i in range(3):
+        acc += x[i] * acc + x[i]
+        acc *= 0.9
+    return np.sum(acc ** 2)
+
+
+def fill_rows(x):
+    out = x * 0.0
+    for i in range(1, 3):
+        out[i] = np.tanh(out[i - 1] + x[i])
+    return np.sum(out * W)
+
+
+def write_through_view(x):
+    y = x * 1.0
+    row = y[1]
+    row[2] = x[0, 0] ** 2  # NumPy writes into y as well
+    row += x[2]
+    return np.sum(np.cos(y) * W) + np.sum(row)
+
+
+def chained_index(x):
+    y = x * 1.0
+    y[0][1] = x[2, 2] * 3.0  # y[0] is a view, so this assigns into y
+    y[1:][0][:2] = x[0, :2]
+    return np.sum(y * W)
+
+
+def views_see_assignment(x):
+    y = x * 1.0
+    t, r, s = y.T, np.reshape(y, (4, 3)), y[1:, ::2]
+    y[1, 2] = x[0, 0] * 7.0
+    y[2] += x[0]
+    return np.sum(t * W.T) + np.sum(r ** 2) + np.sum(s)
+
+
+def assign_into_argument(x):
+    x += 1.0  # the caller's array stays as it was
+    x[0] = x[1] * x[2]
+    return np.sum(x * W)
+
+
+def operators(x):
+    y = x * 1.0
+    y -= x[0]
+    y /= x[1] + 2.0
+    y **= 2
+    y %= 0.75 + x * 0.0  # far from the jumps of % at these points
+    m = x[:, :3] * 1.0
+    m @= x[:3, :3]
+    return np.sum(y * W) + np.sum(m)
+
+
+def zero_dim(x):
+    s = np.sum(x) * 1.0
+    s += x[0, 0]
+    s *= 2.0
+    return s
+
+
+def complex_values(x):
+    z = x * (1.0 + 0.5j)
+    z[1] = np.exp(1j * x[0])
+    z[0, 1:3] *= 1j
+    return np.real(np.sum(z * np.conj(z) * W)) + np.sum(np.imag(z))
+
+
+PROGRAM_CASES = {f.__name__: f for f in [aliasing, accumulate, fill_rows, write_through_view, chained_index,
+                                         views_see_assignment, assign_into_argument, operators, zero_dim,
+                                         complex_values]}
+CASES = {**{f"index-{k}": f for k, f in INDEX_CASES.items()}, **PROGRAM_CASES}
+
+
+@pytest.mark.parametrize("f", CASES.values(), ids=CASES.keys())
+def test_value_matches_numpy_and_derivatives_match_finite_differences(f: Callable) -> None:
+    x = X.copy()
+    expected = f(X.copy())  # NumPy itself, in place
+    value, g = wengert.value_and_grad(f)(x)
+    onp.testing.assert_allclose(value, expected, rtol=1e-12)
+    onp.testing.assert_array_equal(x, X)  # the argument was not written to
+    assert g.shape == X.shape and g.dtype == X.dtype
+    wengert.gradcheck(f, x, order=2)
+
+
+def test_repeated_index_keeps_the_write_numpy_keeps() -> None:
+    """Two writes land on y[0]: the gradient goes to the one whose value NumPy kept."""
+    def f(v):
+        y = np.zeros(3) + 0.0 * v[0]
+        y[[0, 2, 0]] = v
+        return np.sum(y * onp.array([1.0, 10.0, 100.0]))
+    v = onp.array([1.0, 2.0, 3.0])
+    plain = onp.zeros(3)
+    plain[[0, 2, 0]] = v
+    winner = 0 if plain[0] == v[0] else 2
+    expected = onp.array([0.0, 100.0, 0.0])
+    expected[winner] = 1.0
+    onp.testing.assert_array_equal(wengert.grad(f)(v), expected)
+
+
+# ----------------------------------------------------------------------------- at
+I = onp.array([0, 2, 0, 1])
+
+
+def at_add(x):
+    return np.sum(np.at(x)[1, I].add(x[0] ** 2) * W)
+
+
+def at_multiply(x):
+    return np.sum(np.at(x)[2, I].multiply(x[0] + 0.5) * W)
+
+
+def at_divide(x):
+    return np.sum(np.at(x)[:, 1].divide(x[:, 0] + 1.0) * W)
+
+
+def at_set(x):
+    return np.sum(np.at(x)[(0, 1), [3, 3]].set(x[2, :2] * 4.0) * W) + np.sum(np.at(x)[0].get())
+
+
+AT_CASES = {f.__name__: f for f in [at_add, at_multiply, at_divide, at_set]}
+
+
+@pytest.mark.parametrize("f", AT_CASES.values(), ids=AT_CASES.keys())
+def test_at_matches_finite_differences(f: Callable) -> None:
+    wengert.gradcheck(f, X.copy(), order=2)
+
+
+@pytest.mark.parametrize("method, ufunc", [("add", onp.add), ("multiply", onp.multiply)])
+def test_at_accumulates_repeated_indices_like_numpy(method: str, ufunc: Any) -> None:
+    v = onp.arange(1.0, 5.0)
+    expected = X.copy()
+    ufunc.at(expected, (1, I), v)
+    onp.testing.assert_allclose(getattr(np.at(X)[1, I], method)(v), expected, rtol=1e-14)
+    # and the property on traced arrays is the same thing
+    g_prop = wengert.grad(lambda x: np.sum(getattr(x.at[1, I], method)(v * x[0, 0]) * W))(X)
+    g_func = wengert.grad(lambda x: np.sum(getattr(np.at(x)[1, I], method)(v * x[0, 0]) * W))(X)
+    onp.testing.assert_array_equal(g_prop, g_func)
+
+
+def test_at_leaves_the_array_unchanged() -> None:
+    def f(x):
+        y = x.at[0].set(0.0)
+        return np.sum(x * W) + 0.0 * np.sum(y)
+    onp.testing.assert_allclose(wengert.grad(f)(X), W)
+
+
+# ----------------------------------------------------------------------------- other traces
+def test_assignment_under_no_grad_carries_no_gradient() -> None:
+    def f(x):
+        y = x * 2.0
+        with wengert.no_grad():
+            y[0] = x[1] * 100.0  # value assigned, but not differentiated
+        return np.sum(y * W)
+    expected = 2.0 * W
+    expected[0] = 0.0
+    onp.testing.assert_allclose(wengert.grad(f)(X), expected)
+
+
+def test_assignment_inside_nested_gradients() -> None:
+    def inner(x, c):
+        y = x * 1.0
+        y[0] = c * x[1]
+        return np.sum(y ** 2)
+
+    def outer(c):
+        return np.sum(wengert.grad(inner)(X, c))  # c from the outer trace written into an inner array
+    wengert.gradcheck(outer, 0.7, order=2)
+
+
+def test_forward_mode_follows_views() -> None:
+    def f(x):
+        y = x * 1.0
+        row = y[0]
+        row[1] = x[2, 2] ** 2
+        t = y.T
+        y[1, 0] = 3.0 * x[0, 3]
+        return t * 1.0
+    wengert.gradcheck(f, X, order=2)
+    onp.testing.assert_allclose(wengert.jacfwd(f)(X), wengert.jacrev(f)(X), rtol=1e-13)
+
+
+# ----------------------------------------------------------------------------- errors
+ERRORS = [
+    ("view-by-transpose", lambda x: x.T.__setitem__(0, 1.0), TypeError, r"view made by transpose"),
+    ("shape", lambda x: x[0].__iadd__(x), ValueError, r"x \+= y: y of shape \(3, 4\) does not broadcast"),
+    ("dtype", lambda x: (x * 1.0).__imul__(1j), TypeError, r"x \*= y: the result has dtype complex128"),
+]
+
+
+@pytest.mark.parametrize("name, call, error, pattern", ERRORS, ids=[e[0] for e in ERRORS])
+def test_assignment_errors(name: str, call: Callable, error: type, pattern: str) -> None:
+    with pytest.raises(error, match=pattern):
+        wengert.grad(lambda x: np.sum(call(x)))(X)
+
+
+def test_value_from_an_inner_trace_cannot_be_assigned_into_an_outer_array() -> None:
+    def outer(x):
+        y = x * 1.0
+
+        def inner(z):
+            y[0] = z  # y belongs to the outer computation
+            return np.sum(z)
+        wengert.grad(inner)(X[0])
+        return np.sum(y)
+    with pytest.raises(TypeError, match="nested inside"):
+        wengert.grad(outer)(X)
