@@ -273,3 +273,19 @@ def test_value_from_an_inner_trace_cannot_be_assigned_into_an_outer_array() -> N
         return np.sum(y)
     with pytest.raises(TypeError, match="nested inside"):
         wengert.grad(outer)(X)
+
+
+# ----------------------------------------------------------------------------- ufunc.at
+def ufunc_at(x):
+    y = x * 1.0
+    onp.add.at(y, (0, [0, 0, 2]), x[1, :3] ** 2)
+    onp.subtract.at(y, (1, [3, 3]), x[2, :2])
+    onp.multiply.at(y, (2, [1, 1]), x[0, :2] + 0.5)
+    onp.divide.at(y, ([0, 0], [1, 1]), x[1, 1:3] + 1.0)
+    return np.sum(np.sin(y) * W)
+
+
+def test_ufunc_at_on_traced_arrays_matches_numpy_and_finite_differences() -> None:
+    value = wengert.value_and_grad(ufunc_at)(X)[0]
+    onp.testing.assert_allclose(value, ufunc_at(X.copy()), rtol=1e-12)
+    wengert.gradcheck(ufunc_at, X, order=2)

@@ -2,9 +2,10 @@
 second order, as transposes of each other with batched tangents, and against autograd.
 
 Each case names the table entry (or composite) it covers. Cases cover 1-D and N-D arrays,
-real and complex inputs, cropping and zero-padding (``n``, ``s``), odd and even lengths (the
-real transforms treat the Nyquist bin apart), the axes and every normalisation. A rule or
-composite without a case fails ``test_every_rule_has_a_case``.
+real and complex inputs, cropping and zero-padding (``n``, ``s``, with ``-1`` for "keep"),
+odd and even lengths (the real transforms treat the Nyquist bin apart), the axes (repeated
+ones too) and every normalisation. A rule or composite without a case fails
+``test_every_rule_has_a_case``; every case's gradients and tangents must also be finite.
 """
 
 from __future__ import annotations
@@ -162,6 +163,8 @@ def test_jvp_is_the_transpose_of_vjp(c: Case) -> None:
     vs = [_like(x, rng, (2,)) for x in c.args]
     _, jv = wengert.jvp(c.f, c.args, tuple(vs), batched=True)
     jtu = pull(u)
+    for found in (jv, *jtu):  # finite differences cannot tell a NaN or an infinity apart
+        assert onp.all(onp.isfinite(found))
     for b in range(2):
         lhs = onp.real(onp.sum(u * onp.asarray(jv)[b]))
         rhs = sum(onp.real(onp.sum(onp.asarray(g) * v[b])) for g, v in zip(jtu, vs))

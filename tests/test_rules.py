@@ -61,7 +61,7 @@ UNARY = {  # function: a sampler for its domain (bounded away from singular poin
     onp.negative: real, onp.positive: real, onp.square: real, onp.sin: real, onp.cos: real,
     onp.tan: lambda *s: between(-1.2, 1.2, *s), onp.arctan: real, onp.sinh: real,
     onp.cosh: real, onp.tanh: real, onp.arcsinh: real, onp.exp: real, onp.exp2: real,
-    onp.expm1: real, onp.deg2rad: real, onp.rad2deg: real,
+    onp.expm1: real, onp.deg2rad: real, onp.rad2deg: real, onp.degrees: real, onp.radians: real,
     onp.absolute: lambda *s: between(0.2, 2, *s) * R.choice([-1, 1], s),
     onp.fabs: lambda *s: between(0.2, 2, *s) * R.choice([-1, 1], s),
     onp.cbrt: lambda *s: between(0.2, 2, *s) * R.choice([-1, 1], s),
@@ -113,6 +113,16 @@ case(onp.power, lambda x: x ** 2, onp.array([0.0, 1.5, -2.0]), id="square-at-zer
 case(onp.power, lambda x: fn(onp.power)(x, onp.array([2.0, 0.0, 1.0])), real(3), id="zero-exponent")
 case(onp.heaviside, lambda h: fn(onp.heaviside)(onp.array([-1.0, 0.0, 2.0, 0.0]), h), real(4))
 
+# one differentiable argument: copysign's y only lends its sign, ldexp's exponent is an integer
+away = lambda *s: between(0.2, 2, *s) * R.choice([-1, 1], s)  # noqa: E731
+for xs, ys in [((4,), (4,)), ((2, 3), (3,)), ((), ())]:
+    case(onp.copysign, fn(onp.copysign), away(*xs), away(*ys), id=f"{xs}x{ys}")
+case(onp.copysign, lambda x: fn(onp.copysign)(x, -0.0), away(3), id="negative-zero")
+case(onp.copysign, lambda x: fn(onp.copysign)(x, 1.0), float(away()), id="python-float")
+case(onp.ldexp, lambda x: fn(onp.ldexp)(x, onp.array([-2, 0, 3, 1])), real(4))
+case(onp.ldexp, lambda x: fn(onp.ldexp)(x, 3), real(2, 3), id="scalar-exponent")
+case(onp.ldexp, lambda x: fn(onp.ldexp)(x, onp.array([[1], [-1]])), real(3), id="broadcast")
+
 # ----------------------------------------------------------------------------- selection
 mask = onp.array([[True, False, True], [False, False, True]])
 case(onp.where, lambda x, y: fn(onp.where)(mask, x, y), real(2, 3), real(3), id="broadcast")
@@ -145,6 +155,10 @@ with_zeros[0, 1] = with_zeros[2, 0] = with_zeros[2, 3] = 0.0  # one zero, and tw
 case(onp.prod, lambda x: fn(onp.prod)(x, axis=1), with_zeros, id="zeros-axis")
 case(onp.prod, fn(onp.prod), onp.array([2.0, 0.0, 3.0, -1.5]), id="one-zero")
 case(onp.prod, fn(onp.prod), onp.array([2.0, 0.0, 3.0, 0.0]), id="two-zeros")
+case(onp.prod, lambda x: fn(onp.prod)(x, axis=0, where=onp.array([True, False, True, True])), with_zeros, id="where")
+case(onp.prod, lambda x: fn(onp.prod)(x, axis=1, where=onp.array([False, True, True, True]), initial=1.5), with_zeros,
+     id="where-initial-zeros")
+case(onp.prod, lambda x: fn(onp.prod)(x, initial=-2.0), onp.array([2.0, 0.0, 3.0]), id="initial-zero")
 case(onp.prod, lambda x: fn(onp.prod)(x, axis=(0, 2)), real(2, 3, 2) * (R.random((2, 3, 2)) > 0.3),
      id="zeros-3d")
 for kw in (dict(), dict(axis=0), dict(axis=1), dict(axis=-1)):
@@ -316,10 +330,11 @@ def test_every_rule_has_a_case() -> None:
     (lambda x: np.maximum(x, 1.0).sum(), onp.array([0.0, 1.0, 2.0]), [0.0, 0.5, 1.0]),
     (lambda x: np.minimum(x, x[::-1]).sum(), onp.array([1.0, 5.0, 1.0]), [1.0, 1.0, 1.0]),
     (lambda x: np.abs(x).sum(), onp.array([-2.0, 0.0, 2.0]), [-1.0, 0.0, 1.0]),
+    (lambda x: np.copysign(x, -1.0).sum(), onp.array([-2.0, 0.0, 2.0]), [1.0, 0.0, -1.0]),
     (lambda x: np.clip(x, 0.0, 1.0).sum(), onp.array([0.0, 0.5, 1.0]), [1.0, 1.0, 1.0]),
 ])
 def test_convention_at_nondifferentiable_points(f: Callable, x: Any, expected: list) -> None:
-    """Ties are split evenly, |x| has slope 0 at 0, clip passes the gradient at its bounds."""
+    """Ties are split evenly, |x| (and copysign) has slope 0 at 0, clip passes the gradient at its bounds."""
     onp.testing.assert_allclose(wengert.grad(f)(x), expected)
 
 

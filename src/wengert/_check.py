@@ -48,10 +48,18 @@ def gradcheck(f: Callable, *args: Any, order: int = 2, modes: tuple = ("reverse"
         GradcheckError: naming the argument, the coordinate (or direction), both values and
             the tolerance, for the worst disagreement found.
     """
+    if isinstance(order, bool) or order not in (1, 2):
+        raise ValueError(f"gradcheck: order must be 1 (the gradient) or 2 (also the gradient of "
+                         f"the gradient), not {order!r}.")
     rng = np.random.default_rng(seed)
     leaves, structure = flatten(args)
+    leaves = [strip(x) for x in leaves]  # called inside a traced function: check at the plain values
     wrt = [i for i, x in enumerate(leaves) if np.result_type(strip(x)).kind in "fc"
            and not isinstance(x, bool)]
+    if not wrt:  # nothing to differentiate: the check would pass without checking anything
+        raise TypeError("gradcheck: no argument is a floating point or complex number or array, so "
+                        "there is nothing to check (integer and bool arguments are held fixed). "
+                        "Pass the point as floats, for example x.astype(float) or 3.0 instead of 3.")
     dtype = np.result_type(*[np.asarray(strip(leaves[i])) for i in wrt]) if wrt else np.float64
     low = dtype in (np.float32, np.complex64, np.float16)
     eps = eps or (1e-3 if low else 1e-6)
@@ -114,14 +122,15 @@ def _compare(s: Callable, point: list, what: str, modes: tuple, eps: float, rtol
             probes = [(f"random direction {d}", rng.standard_normal(x.shape)) for d in range(directions)]
         probes = [(label + (" (imaginary)" if im else ""), 1j * e if im else e)
                   for label, e in probes for im in ((False, True) if x.dtype.kind == "c" else (False,))]
-        forward = _forward_derivatives(s, point, k, [p for _, p in probes]) if "forward" in modes else None
+        forward = (_forward_derivatives(s, point, k, [p for _, p in probes])
+                   if "forward" in modes and probes else None)  # an empty argument has no directions
         for n, (label, p) in enumerate(probes):
             numeric = _central(s, point, k, x, p, eps)
             found = []
             if exact is not None:
                 # For complex x the gradient is ds/dRe(x) - i ds/dIm(x) (autograd's and JAX's
                 # convention), so the derivative along p is Re(sum(p * g)).
-                found.append(("reverse", float(np.real(np.sum(p * np.asarray(exact[k]))))))
+                found.append(("reverse", float(np.real(np.sum(p * np.asarray(strip(exact[k])))))))
             if forward is not None:
                 found.append(("forward", float(forward[n])))
             for mode, analytic in found:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
@@ -24,7 +25,7 @@ import numpy as np
 import wengert.numpy as wnp
 
 from ._anomaly import watch
-from ._api import ArgNum, _input, _Recording, grad, vjp
+from ._api import ArgNum, _input, _Recording, _seed, vjp
 from ._core import Box, ForwardTrace, Primitive, forward_sweep, input_box, strip
 from ._tree import flatten, same_structure, tree_map, unflatten
 from .numpy._jvps import settle
@@ -45,11 +46,12 @@ def _tangent_leaves(api: str, primal_leaves: list, tangents: Any, batch: tuple,
         want = batch + np.shape(p)
         if np.shape(strip(t)) != want:
             raise ValueError(f"{api}: the tangent of primal {n} has shape {np.shape(strip(t))}, but "
-                             f"{'the batch and ' if batch else ''}the primal give {want}.")
+                             f"{'the batch and the primal give' if batch else 'the primal gives'} {want}.")
         if np.result_type(strip(t)).kind not in "fc":
             raise TypeError(f"{api}: the tangent of primal {n} has dtype {np.result_type(strip(t))}; "
                             "tangents are floating point or complex.")
-        out.append(t)
+        # Our own copy: an output tangent may be the input's (the identity) or a view of it.
+        out.append(t.copy() if isinstance(t, np.ndarray) else t)
     return out
 
 
@@ -140,15 +142,33 @@ def make_jvp(fun: Callable, argnum: ArgNum = 0) -> Callable:
         tuple ``argnum`` the tangent is a tuple. Each call of ``push`` evaluates ``fun`` again
         (use :func:`linearize` to evaluate once).
     """
+    return _make_jvp(fun, argnum, "make_jvp")
+
+
+def _make_jvp(fun: Callable, argnum: ArgNum, api: str) -> Callable:
+    """:func:`make_jvp`, with errors naming ``api``."""
     single = isinstance(argnum, (int, np.integer))
     argnums = (argnum,) if single else tuple(argnum)
 
     def at(*args: Any, **kwargs: Any) -> Callable:
+        _inputs_of(args, argnum, api)  # the arguments' checks, naming their positions
+
         def push(tangent: Any) -> tuple:
             ts = (tangent,) if single else tuple(tangent)
-            return jvp(_with(args, argnum, fun, kwargs), tuple(args[k] for k in argnums), ts)
+            out, tan, _ = _run_forward(api, _with(args, argnum, fun, kwargs),
+                                       tuple(args[k] for k in argnums), ts, False)
+            return out, tan
         return push
     return at
+
+
+def _gradient(fun: Callable, argnum: ArgNum, api: str) -> Callable:
+    """``grad(fun, argnum)``, with errors naming ``api`` (hessian, hvp, derivative)."""
+    @functools.wraps(fun)
+    def gradient(*args: Any, **kwargs: Any) -> Any:
+        rec = _Recording(api, fun, args, kwargs, argnum, False)
+        return rec.backward([rec.out], [_seed(rec.out, api)], free=True)
+    return gradient
 
 
 def linearize(fun: Callable, *primals: Any) -> tuple:
@@ -209,6 +229,10 @@ def _inputs_of(args: tuple, argnum: ArgNum, api: str) -> _Inputs:
     argnums = (int(argnum),) if single else tuple(int(k) for k in argnum)
     leaves, structures, counts = [], [], []
     for k in argnums:
+        if not -len(args) <= k < len(args):
+            raise ValueError(f"{api}: argnum {k} is out of range for a call with {len(args)} positional "
+                             "argument(s); pass the argument to differentiate positionally, or choose "
+                             "another argnum.")
         ls, st = flatten(args[k])
         leaves += [_input(x, api, k) for x in ls]
         structures.append(st)
@@ -393,7 +417,12 @@ def hessian(fun: Callable, argnum: ArgNum = 0) -> Callable:
         A function returning the Hessian, of shape ``x.shape + x.shape`` for an array ``x``
         (nested as :func:`jacfwd`'s for structures).
     """
-    return jacfwd(grad(fun, argnum), argnum)
+    gradient = _gradient(fun, argnum, "hessian")
+
+    @functools.wraps(fun)
+    def hess(*args: Any, **kwargs: Any) -> Any:
+        return _jacfwd_at(gradient, args, kwargs, argnum, "hessian")
+    return hess
 
 
 def hvp(fun: Callable, argnum: int = 0) -> Callable:
@@ -407,9 +436,13 @@ def hvp(fun: Callable, argnum: int = 0) -> Callable:
         ``hvp(fun)(*args, v)``: the product of the Hessian at ``args`` with ``v`` (shaped like
         ``args[argnum]``), by forward mode over reverse mode, at the cost of about two gradients.
     """
+    gradient = _gradient(fun, argnum, "hvp")
+
     def product(*args_and_v: Any, **kwargs: Any) -> Any:
+        if not args_and_v:
+            raise TypeError("hvp: call the product as hvp(fun)(*args, v), with the vector v last.")
         *args, v = args_and_v
-        return make_jvp(grad(fun, argnum), argnum)(*args, **kwargs)(v)[1]
+        return _make_jvp(gradient, argnum, "hvp")(*args, **kwargs)(v)[1]
     return product
 
 
@@ -426,7 +459,7 @@ def derivative(fun: Callable, order: int = 1) -> Callable:
     if isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < 0:
         raise ValueError(f"derivative: order must be a non-negative int, not {order!r}.")
     for _ in range(order):
-        fun = grad(fun)
+        fun = _gradient(fun, 0, "derivative")
     return fun
 
 
@@ -516,10 +549,17 @@ class Transposed:
     is what forward mode uses for users' primitives that have VJP rules only (it costs a
     small reverse pass per tangent direction)."""
 
-    __slots__ = ("prim",)
+    __slots__ = ("_prim",)
 
     def __init__(self, prim: Primitive):
-        self.prim = prim
+        # Weak: the primitive holds this object as its ``jvps``, and a strong reference back
+        # would be a cycle keeping every per-call primitive (checkpoint, custom_vjp) and the
+        # arrays its rules close over alive until the cycle collector runs.
+        self._prim = weakref.ref(prim)
+
+    @property
+    def prim(self) -> Primitive:
+        return self._prim()
 
     def __getitem__(self, k: int) -> Callable:
         def rule(t: Any, ans: Any, *args: Any, **kwargs: Any) -> Any:

@@ -31,6 +31,7 @@ import numpy as np
 import wengert.numpy as wnp
 
 from .._core import Box, apply, rebind, recording, strip, unpaused
+from ._box import _UFUNC_METHODS
 from ._wrap import PRIMITIVES
 
 _GETITEM = PRIMITIVES[operator.getitem]
@@ -171,24 +172,37 @@ class _AtIndex:
         """A copy of ``x`` with the elements at ``index`` multiplied by ``v``, every occurrence
         of a repeated index multiplying (like ``np.multiply.at``)."""
         x = strip(self.x)
-        positions = np.arange(np.size(x)).reshape(np.shape(x))[self.index].ravel()
+        shape = np.shape(x)
+        positions = np.arange(np.size(x)).reshape(shape)[self.index].ravel()
         factors = wnp.ravel(wnp.broadcast_to(v, np.shape(x[self.index])))
-        flat = wnp.ravel(self.x)
         # Round r multiplies by the r-th occurrence of each index: within a round they differ.
         order = np.argsort(positions, kind="stable")
         ranked = positions[order]
         first = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
         occurrence = np.empty_like(positions)
         occurrence[order] = np.arange(len(ranked)) - np.repeat(first, np.diff(np.r_[first, len(ranked)]))
+        out = self.x
         for r in range(int(occurrence.max(initial=-1)) + 1):
             chosen = np.flatnonzero(occurrence == r)
-            at = positions[chosen]
-            flat = wnp._setitem(flat, flat[at] * factors[chosen], at)
-        return wnp.reshape(flat, np.shape(x))
+            spots = np.unravel_index(positions[chosen], shape)
+            out = wnp._setitem(out, out[spots] * factors[chosen], spots)
+        return out
 
     def divide(self, v: Any) -> Any:
         """A copy of ``x`` with the elements at ``index`` divided by ``v``."""
         return self.multiply(1 / v if type(v) is Box else np.divide(1, v))
+
+
+def _ufunc_at(ufunc: np.ufunc, method: str, invert: Callable) -> Callable:
+    """``ufunc.at(x, indices, b)`` on traced values: in place, like ``x.at[indices].method(b)``
+    followed by assignment (``invert`` turns subtract into add, divide into multiply)."""
+    def ufunc_at(x: Any, indices: Any, b: Any = None) -> None:
+        if type(x) is not Box:
+            raise TypeError(f"numpy.{ufunc.__name__}.at: the array written to is plain, and "
+                            "writing a traced value into it in place would drop the gradient. Use "
+                            f"x = wengert.numpy.at(x)[indices].{method}(b), which returns the new array.")
+        _store(x, getattr(at(x)[indices], method)(invert(b)))
+    return ufunc_at
 
 
 def at(x: Any) -> _At:
@@ -199,3 +213,9 @@ def at(x: Any) -> _At:
 
 
 Box.at = property(_At, doc=at.__doc__)
+_UFUNC_METHODS.update({
+    (np.add, "at"): _ufunc_at(np.add, "add", lambda b: b),
+    (np.subtract, "at"): _ufunc_at(np.subtract, "add", lambda b: -b),
+    (np.multiply, "at"): _ufunc_at(np.multiply, "multiply", lambda b: b),
+    (np.divide, "at"): _ufunc_at(np.divide, "divide", lambda b: b),
+})

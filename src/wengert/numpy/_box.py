@@ -140,6 +140,13 @@ def _lookup(func: Any) -> Callable | None:
     """The wrapper of a NumPy or SciPy callable; SciPy's tables load the first time one of its
     functions meets a traced value (scipy.special's ufuncs carry no module name)."""
     wrapper = DISPATCH.get(func)
+    if wrapper is None and func is np.i0:  # differentiated with scipy.special.i0's rule: load it
+        try:
+            importlib.import_module("wengert.scipy.special")
+        except ImportError as missing:
+            raise NoRuleError("numpy.i0 on a traced value needs SciPy for its derivative (scipy.special.i1): "
+                              "pip install scipy, or wrap the call in wengert.stop_gradient.") from missing
+        return DISPATCH.get(func)
     if wrapper is None and "scipy" in sys.modules:
         module = getattr(func, "__module__", None) or ("scipy.special" if isinstance(func, np.ufunc) else "")
         parts = module.split(".")
@@ -180,18 +187,18 @@ B.__array_ufunc__ = _array_ufunc
 B.__array_function__ = _array_function
 
 
-def _reduce(fun: Any) -> Callable:
-    return lambda x, axis=0, dtype=None, out=None, keepdims=False, **kw: DISPATCH[fun](
-        x, axis=axis, dtype=dtype, out=out, keepdims=keepdims, **kw)
+class _UfuncMethods(dict):
+    """(ufunc, method name) -> ``ufunc.method`` (reduce, accumulate, outer ...) on traced values,
+    made on first use by :func:`wengert.numpy._derived.ufunc_method` (kept once found)."""
+
+    def get(self, key: tuple, default: Any = None) -> Any:
+        found = dict.get(self, key)
+        if found is None:
+            from ._derived import ufunc_method
+            found = ufunc_method(*key)
+            if found is not None:
+                self[key] = found
+        return default if found is None else found
 
 
-_UFUNC_METHODS = {
-    (np.add, "reduce"): _reduce(np.sum),
-    (np.multiply, "reduce"): _reduce(np.prod),
-    (np.maximum, "reduce"): lambda x, axis=0, out=None, keepdims=False, **kw: DISPATCH[np.max](
-        x, axis=axis, out=out, keepdims=keepdims, **kw),
-    (np.minimum, "reduce"): lambda x, axis=0, out=None, keepdims=False, **kw: DISPATCH[np.min](
-        x, axis=axis, out=out, keepdims=keepdims, **kw),
-    (np.add, "accumulate"): lambda x, axis=0, dtype=None, out=None: DISPATCH[np.cumsum](
-        x, axis=axis, dtype=dtype, out=out),
-}
+_UFUNC_METHODS = _UfuncMethods()

@@ -2,14 +2,34 @@
 
 Each function here is written with ``wengert.numpy``'s differentiable operations, so its
 derivatives of every order, in both modes, come from the operations it uses and are exact
-(no rule to get wrong). Calls without traced values go straight to NumPy. Integer index
-arithmetic (where to gather, which elements to mask) is done on plain values; only the
-floating point data flows through traced operations.
+(no rule to get wrong). Calls without traced values go straight to NumPy, except for the
+functions that take a callable (``piecewise``, ``apply_along_axis``, ``apply_over_axes``),
+which may close over traced values. Integer index arithmetic (where to gather, which elements
+to mask) is done on plain values; only the floating point data flows through traced
+operations.
+
+Also here: the ufunc methods (``add.reduce``, ``maximum.accumulate``, ``multiply.outer`` ...)
+on traced values, and NumPy's in-place functions (``put_along_axis``, ``put``, ``place``,
+``putmask``, ``fill_diagonal``): in place on traced arrays, as an assignment ``x[...] = new``,
+or functional with JAX's keyword ``inplace=False`` (the new array is returned).
+
+Conventions where a derivative does not exist (ties and the like):
+
+* ``maximum.accumulate`` and the other running extremes: each output gathers the element that
+  holds the running extreme, the earliest one on ties (``max`` splits ties evenly instead).
+* ``unique`` and the set functions give a repeated value's gradient to its first occurrence
+  (``union1d``: in ``ar1`` before ``ar2``); ``intersect1d`` splits it evenly between the two
+  arrays, as ``maximum`` splits a tie.
+* ``histogram``, ``histogram2d``, ``histogramdd``: the counts are differentiable in ``weights``
+  only; the bins are constants (their dependence on the data's range is not followed).
+* ``copysign(x, y)``: no gradient for ``y`` (only its sign is used); slope 0 at ``x = 0``, as ``abs``.
 """
 
 from __future__ import annotations
 
+import builtins
 import functools
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -18,7 +38,7 @@ from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 import wengert.numpy as wnp
 
 from .._core import Box, strip
-from ._wrap import DISPATCH
+from ._wrap import DISPATCH, PRIMITIVES, _strip_tree
 
 
 def _has_box(tree: Any) -> bool:
@@ -31,21 +51,30 @@ def _has_box(tree: Any) -> bool:
     return False
 
 
-def derived(fun: Any) -> Callable[[Callable], Callable]:
-    """Register ``impl`` as the traced version of the NumPy function ``fun``."""
+# The NumPy functions this module implements (tests/test_derived.py needs a case for each).
+DERIVED: list = []
+
+
+def derived(fun: Any, always: bool = False) -> Callable[[Callable], Callable]:
+    """Register ``impl`` as the traced version of the NumPy function ``fun`` (``always``: for
+    untraced calls too, for functions taking callables that may close over traced values)."""
     def register(impl: Callable) -> Callable:
         @functools.wraps(fun)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not (_has_box(args) or _has_box(kwargs)):
+            if not (always or _has_box(args) or _has_box(kwargs)):
                 return fun(*args, **kwargs)
-            if kwargs.get("out") is not None:
-                raise TypeError(f"{fun.__name__}: out= cannot be used with traced values, because the result "
-                                "would be written behind the tape's back. Use the returned value instead.")
-            kwargs.pop("out", None)
+            _no_out(fun.__name__, kwargs.pop("out", None))
             return impl(*args, **kwargs)
         DISPATCH[fun] = wrapper
+        DERIVED.append(fun)
         return wrapper
     return register
+
+
+def _no_out(name: str, out: Any) -> None:
+    if out is not None:
+        raise TypeError(f"{name}: out= cannot be used with traced values, because the result would be written "
+                        "behind the tape's back. Use the returned value instead.")
 
 
 def _shape(x: Any) -> tuple:
@@ -248,42 +277,54 @@ def ptp(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
     return wnp.max(a, axis=axis, keepdims=keepdims) - wnp.min(a, axis=axis, keepdims=keepdims)
 
 
-@derived(np.quantile)
-def quantile(a: Any, q: Any, axis: Any = None, overwrite_input: bool = False, method: str = "linear",
-             keepdims: bool = False, *, weights: Any = None, interpolation: Any = None) -> Any:
+def _quantile(a: Any, q: Any, axis: Any, method: str, keepdims: Any, weights: Any, skipnan: bool, name: str) -> Any:
     """Linear interpolation between the sorted values (NumPy's default method); the gradient
-    reaches the one or two values each quantile lies between, and ``q`` itself."""
+    reaches the one or two values each quantile lies between, and ``q`` itself. ``skipnan``:
+    NaNs are left out (each slice interpolates among its own values); otherwise a slice
+    with a NaN gives NaN."""
     if method != "linear" or weights is not None:
-        raise NotImplementedError(f"quantile: only method='linear' without weights is differentiable in wengert "
+        raise NotImplementedError(f"{name}: only method='linear' without weights is differentiable in wengert "
                                   f"(got method={method!r}); use stop_gradient for the others.")
     a = wnp.asarray(a)
+    nd_in = _ndim(a)
     if axis is None:
-        a, axis, nd_in = wnp.ravel(a), 0, _ndim(a)
-    else:
-        nd_in = _ndim(a)
-    axes = normalize_axis_tuple(axis, _ndim(a))
-    if len(axes) > 1:  # several axes: move them to the end and flatten them into one
-        keep = [i for i in range(_ndim(a)) if i not in axes]
-        moved = wnp.transpose(a, keep + list(axes))
-        a = wnp.reshape(moved, _shape(moved)[: len(keep)] + (-1,))
-        axes = (len(keep),)
-    ax = axes[0]
-    s = wnp.moveaxis(sort(a, axis=ax), ax, -1)
+        a = wnp.ravel(a)
+    else:  # the axes to reduce go last, flattened into one
+        axes = normalize_axis_tuple(axis, nd_in)
+        keep = [i for i in range(nd_in) if i not in axes]
+        a = wnp.transpose(a, keep + list(axes))
+        a = wnp.reshape(a, _shape(a)[: len(keep)] + (-1,))
+    s = sort(a, axis=-1)  # NaNs sort last
+    nan = np.isnan(_plain(s))
     n = _shape(s)[-1]
-    pos = wnp.asarray(q) * (n - 1)
-    lo = np.clip(np.floor(strip(pos)).astype(int), 0, n - 1)
-    hi = np.clip(lo + 1, 0, n - 1)
-    frac = pos - lo
-    v_lo, v_hi = s[..., lo], s[..., hi]  # (..., *q.shape)
-    out = v_lo + (v_hi - v_lo) * frac
+    count = np.sum(~nan, axis=-1, keepdims=True) if skipnan else np.full(_shape(s)[:-1] + (1,), n)
+    last = np.maximum(count - 1, 0)
+    q = wnp.asarray(q)
+    pos = wnp.reshape(q, (-1,)) * (count - 1)  # (..., number of quantiles)
+    lo = np.minimum(np.clip(np.floor(strip(pos)), 0, None).astype(np.intp), last)
+    hi = np.minimum(lo + 1, last)
+    s = wnp.where(nan, 0.0, s) if nan.any() else s  # no NaN on the gradient's path
+    v_lo, v_hi = take_along_axis(s, lo, axis=-1), take_along_axis(s, hi, axis=-1)
+    out = v_lo + (v_hi - v_lo) * (pos - lo)
+    undefined = count == 0 if skipnan else nan[..., -1:]
+    if undefined.any():
+        out = wnp.where(undefined, np.nan, out)
+    out = wnp.reshape(out, _shape(out)[:-1] + _shape(q))
     qnd = _ndim(q)
-    out = wnp.moveaxis(out, tuple(range(_ndim(out) - qnd, _ndim(out))), tuple(range(qnd))) if qnd else out
-    if keepdims:
+    if qnd:  # the quantiles' dimensions come first
+        out = wnp.moveaxis(out, tuple(range(_ndim(out) - qnd, _ndim(out))), tuple(range(qnd)))
+    if keepdims is True:
         shape = list(_shape(out))
         for i in (range(nd_in) if axis is None else sorted(normalize_axis_tuple(axis, nd_in))):
             shape.insert(qnd + i, 1)
         out = wnp.reshape(out, tuple(shape))
     return out
+
+
+@derived(np.quantile)
+def quantile(a: Any, q: Any, axis: Any = None, overwrite_input: bool = False, method: str = "linear",
+             keepdims: bool = False, *, weights: Any = None, interpolation: Any = None) -> Any:
+    return _quantile(a, q, axis, method, keepdims, weights, False, "quantile")
 
 
 @derived(np.percentile)
@@ -295,6 +336,28 @@ def percentile(a: Any, q: Any, axis: Any = None, overwrite_input: bool = False, 
 @derived(np.median)
 def median(a: Any, axis: Any = None, overwrite_input: bool = False, keepdims: bool = False) -> Any:
     return quantile(a, 0.5, axis=axis, keepdims=keepdims)
+
+
+@derived(np.nanquantile)
+def nanquantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+                method: str = "linear", keepdims: Any = False, *, weights: Any = None,
+                interpolation: Any = None) -> Any:
+    _no_out("nanquantile", out)
+    return _quantile(a, q, axis, method, keepdims, weights, True, "nanquantile")
+
+
+@derived(np.nanpercentile)
+def nanpercentile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+                  method: str = "linear", keepdims: Any = False, *, weights: Any = None,
+                  interpolation: Any = None) -> Any:
+    _no_out("nanpercentile", out)
+    return _quantile(a, wnp.asarray(q) / 100.0, axis, method, keepdims, weights, True, "nanpercentile")
+
+
+@derived(np.nanmedian)
+def nanmedian(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False, keepdims: Any = False) -> Any:
+    _no_out("nanmedian", out)
+    return _quantile(a, 0.5, axis, "linear", keepdims, None, True, "nanmedian")
 
 
 # ============================================================================= differences, integrals
@@ -325,6 +388,16 @@ def ediff1d(ary: Any, to_end: Any = None, to_begin: Any = None) -> Any:
     parts = ([wnp.ravel(wnp.asarray(to_begin))] if to_begin is not None else []) + [d] + (
         [wnp.ravel(wnp.asarray(to_end))] if to_end is not None else [])
     return wnp.concatenate(parts) if len(parts) > 1 else d
+
+
+@derived(np.unwrap)
+def unwrap(p: Any, discont: Any = None, axis: int = -1, *, period: Any = 2 * np.pi) -> Any:
+    """``p`` plus whole periods: how many is read from NumPy's own result (piecewise constant),
+    so the derivative is 1 in ``p`` and the number of periods added in ``period``."""
+    p = wnp.asarray(p)
+    plain = _plain(p)
+    turns = np.round((np.unwrap(plain, strip(discont), axis, period=strip(period)) - plain) / strip(period))
+    return p + turns * period
 
 
 @derived(np.gradient)
@@ -467,17 +540,237 @@ def choose(a: Any, choices: Any, mode: str = "raise") -> Any:
     return select([idx == k for k in range(n)], list(choices), 0.0)
 
 
+def _first_index(flat: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Where in ``flat`` each of the (distinct) ``values`` occurs first; the k-th NaN among the
+    values is matched with the k-th NaN of ``flat``."""
+    u, first = np.unique(flat, return_index=True)
+    idx = first[np.minimum(np.searchsorted(u, values), len(u) - 1)] if len(u) else np.zeros(0, np.intp)
+    nan = np.isnan(values) if values.dtype.kind in "fc" else np.zeros(values.shape, bool)
+    if nan.any():
+        idx[nan] = np.flatnonzero(np.isnan(flat))[: int(nan.sum())]
+    return idx
+
+
 @derived(np.unique)
 def unique(ar: Any, return_index: bool = False, return_inverse: bool = False, return_counts: bool = False,
            axis: Any = None, *, equal_nan: bool = True, sorted: bool = True) -> Any:
-    if axis is not None:
-        raise NotImplementedError("unique: axis= is not differentiable in wengert; use stop_gradient.")
-    plain = np.unique(strip(ar), return_index=True, return_inverse=return_inverse, return_counts=return_counts,
-                      equal_nan=equal_nan)
-    values = wnp.ravel(ar)[plain[1]]
-    extra = [plain[1]] if return_index else []
-    extra += list(plain[2:])
-    return (values, *extra) if extra else values
+    """The unique values gathered from their first occurrences (NumPy's own call says which)."""
+    v = _plain(ar)
+    flags = dict(return_index=return_index, return_inverse=return_inverse, return_counts=return_counts)
+    plain = np.unique(v, **flags, axis=axis, equal_nan=equal_nan, sorted=sorted)
+    parts = list(plain) if any(flags.values()) else [plain]
+    if axis is None:
+        first = parts[1] if return_index else _first_index(v.ravel(), parts[0])
+        parts[0] = wnp.ravel(ar)[first]
+    else:
+        first = parts[1] if return_index else np.unique(v, return_index=True, axis=axis, equal_nan=equal_nan,
+                                                        sorted=sorted)[1]
+        parts[0] = take(ar, first, axis=axis)
+    return tuple(parts) if len(parts) > 1 else parts[0]
+
+
+def _unique_result(fun: Any) -> Callable:
+    """unique_all, unique_counts, unique_inverse: NumPy's named tuple, values gathered."""
+    def impl(x: Any, /) -> Any:
+        v = _plain(x)
+        plain = fun(v)
+        first = plain.indices if hasattr(plain, "indices") else _first_index(v.ravel(), plain.values)
+        return type(plain)(wnp.ravel(x)[first], *plain[1:])
+    return impl
+
+
+for _f in (np.unique_all, np.unique_counts, np.unique_inverse):
+    derived(_f)(_unique_result(_f))
+
+
+@derived(np.unique_values)
+def unique_values(x: Any, /) -> Any:
+    v = _plain(x)
+    return wnp.ravel(x)[_first_index(v.ravel(), np.unique_values(v))]
+
+
+@derived(np.union1d)
+def union1d(ar1: Any, ar2: Any) -> Any:
+    return unique(wnp.concatenate([wnp.ravel(ar1), wnp.ravel(ar2)]))
+
+
+@derived(np.intersect1d)
+def intersect1d(ar1: Any, ar2: Any, assume_unique: bool = False, return_indices: bool = False) -> Any:
+    """Each common value is the mean of its (equal) first occurrences in the two arrays, so
+    the gradient is split evenly between them."""
+    _, i1, i2 = np.intersect1d(_plain(ar1), _plain(ar2), assume_unique=assume_unique, return_indices=True)
+    values = (wnp.ravel(ar1)[i1] + wnp.ravel(ar2)[i2]) * 0.5
+    return (values, i1, i2) if return_indices else values
+
+
+@derived(np.setdiff1d)
+def setdiff1d(ar1: Any, ar2: Any, assume_unique: bool = False) -> Any:
+    ar1 = wnp.ravel(ar1) if assume_unique else unique(ar1)
+    return ar1[~np.isin(_plain(ar1), _plain(ar2), assume_unique=True)]
+
+
+@derived(np.setxor1d)
+def setxor1d(ar1: Any, ar2: Any, assume_unique: bool = False) -> Any:
+    if not assume_unique:
+        ar1, ar2 = unique(ar1), unique(ar2)
+    aux = wnp.concatenate([wnp.ravel(ar1), wnp.ravel(ar2)])
+    order = np.argsort(_plain(aux), kind="stable")
+    v = _plain(aux)[order]
+    alone = np.concatenate(([True], v[1:] != v[:-1], [True]))
+    return aux[order[alone[1:] & alone[:-1]]]
+
+
+@derived(np.sort_complex)
+def sort_complex(a: Any) -> Any:
+    b = sort(a)
+    char = _plain(b).dtype.char
+    if _plain(b).dtype.kind == "c":
+        return b
+    return wnp.astype(b, "F" if char in "bhBH" else "G" if char == "g" else "D")
+
+
+@derived(np.trim_zeros)
+def trim_zeros(filt: Any, trim: str = "fb", axis: Any = None) -> Any:
+    """A slice of ``filt``; where to cut is read from its plain values."""
+    filt = wnp.asarray(filt)
+    v = _plain(filt)
+    trim = trim.lower()
+    if trim not in {"fb", "bf", "f", "b"}:
+        raise ValueError(f"trim_zeros: unexpected character(s) in `trim`: {trim!r}; use 'f', 'b' or 'fb'")
+    axes = tuple(range(v.ndim)) if axis is None else normalize_axis_tuple(axis, v.ndim)
+    nonzero = np.argwhere(v)
+    if nonzero.size == 0:  # all zeros: an empty slice
+        start = stop = [0] * v.ndim
+    else:
+        start = nonzero.min(axis=0) if "f" in trim else [None] * v.ndim
+        stop = nonzero.max(axis=0) + 1 if "b" in trim else [None] * v.ndim
+    return filt[tuple(slice(start[i], stop[i]) if i in axes else slice(None) for i in range(v.ndim))]
+
+
+# ----------------------------------------------------------------------------- histograms
+def _binned(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The bin of each value (1 to len(edges) - 1; 0 and len(edges) outside), the last bin
+    closed on the right, as NumPy bins."""
+    idx = np.searchsorted(edges, values, side="right")
+    idx[values == edges[-1]] -= 1
+    return idx
+
+
+@derived(np.histogramdd)
+def histogramdd(sample: Any, bins: Any = 10, range: Any = None, density: Any = None, weights: Any = None) -> tuple:
+    """Weighted counts through bincount, so that they are differentiable in ``weights``; the
+    counts do not depend smoothly on the sample, and the bins are constants."""
+    points = _strip_tree(sample)  # (N, D), or D arrays of N values as NumPy reads them
+    points = points if hasattr(points, "shape") and np.ndim(points) == 2 else np.atleast_2d(points).T
+    hist, edges = np.histogramdd(points, bins, range, density, _strip_tree(weights))
+    if not _has_box(weights):
+        return hist, edges
+    nbin = np.array([len(e) + 1 for e in edges])
+    flat = np.ravel_multi_index(tuple(_binned(points[:, i], e) for i, e in enumerate(edges)), nbin)
+    counts = wnp.reshape(bincount(flat, weights=wnp.ravel(wnp.asarray(weights)), minlength=int(nbin.prod())),
+                         tuple(nbin))
+    counts = counts[(slice(1, -1),) * len(edges)]
+    if density:
+        total = wnp.sum(counts)
+        for i, e in enumerate(edges):
+            counts = counts / np.diff(e).reshape(tuple(-1 if j == i else 1 for j in builtins.range(len(edges))))
+        counts = counts / total
+    return counts, edges
+
+
+@derived(np.histogram)
+def histogram(a: Any, bins: Any = 10, range: Any = None, density: Any = None, weights: Any = None) -> tuple:
+    hist, edges = np.histogram(_plain(a), bins, range, density=density, weights=_strip_tree(weights))
+    if not _has_box(weights):
+        return hist, edges
+    counts, _ = histogramdd(_plain(a).ravel(), [edges], density=density, weights=wnp.ravel(wnp.asarray(weights)))
+    return counts, edges
+
+
+@derived(np.histogram2d)
+def histogram2d(x: Any, y: Any, bins: Any = 10, range: Any = None, density: Any = None, weights: Any = None) -> tuple:
+    plain = np.histogram2d(_plain(x), _plain(y), bins, range, density, _strip_tree(weights))
+    if not _has_box(weights):
+        return plain
+    counts, _ = histogramdd([_plain(x), _plain(y)], [plain[1], plain[2]], density=density, weights=weights)
+    return counts, plain[1], plain[2]
+
+
+# ----------------------------------------------------------------------------- functional forms of in-place functions
+def functional(fun: Any, target: str) -> Callable[[Callable], Callable]:
+    """NumPy's in-place ``fun`` (it writes into its first argument, ``target``, and returns None),
+    with JAX's extra keyword ``inplace``. ``impl`` computes the new array. ``inplace=True`` (the
+    default) does what NumPy does: a traced ``target`` is assigned the new array (``target[...] =
+    new``, recorded like any assignment); traced values cannot be written into a plain array.
+    ``inplace=False`` returns the new array and leaves ``target`` as it was."""
+    def register(impl: Callable) -> Callable:
+        @functools.wraps(fun)
+        def wrapper(*args: Any, inplace: bool = True, **kwargs: Any) -> Any:
+            if not inplace:
+                return impl(*args, **kwargs)
+            if not (_has_box(args) or _has_box(kwargs)):
+                return fun(*args, **kwargs)
+            array = args[0] if args else kwargs.get(target)
+            if type(array) is not Box:
+                raise TypeError(f"{fun.__name__}: writing traced values into the plain array `{target}` in place "
+                                f"would drop their gradient. Call wengert.numpy.{fun.__name__}(..., inplace=False), "
+                                "which returns the new array instead.")
+            array[...] = impl(*args, **kwargs)
+            return None
+        DISPATCH[fun] = wrapper
+        DERIVED.append(fun)
+        return wrapper
+    return register
+
+
+def _written(write: Callable, a: Any, values: Any) -> Any:
+    """``a`` with ``values`` written in by ``write(a, values)``: NumPy's own function run on
+    arrays of positions says which element of ``a`` or ``values`` lands where (repeats,
+    cycling and broadcasting included). The result keeps ``a``'s dtype, as in place."""
+    a, values = wnp.asarray(a), wnp.asarray(values)
+    write(np.array(_plain(a), copy=True), _plain(values))  # NumPy's errors and warnings (casting, bounds)
+    layout = _indices(a)
+    write(layout, _indices(values, layout.size))
+    out = _gather(layout, a, values)
+    dtype = _plain(a).dtype
+    return out if _plain(out).dtype == dtype else wnp.astype(out, dtype)
+
+
+@functional(np.put_along_axis, "arr")
+def put_along_axis(arr: Any, indices: Any, values: Any, axis: Any) -> Any:
+    return _written(lambda a, v: np.put_along_axis(a, _plain(indices), v, axis), arr, values)
+
+
+@functional(np.put, "a")
+def put(a: Any, ind: Any, v: Any, mode: str = "raise") -> Any:
+    return _written(lambda a_, v_: np.put(a_, _plain(ind), v_, mode), a, v)
+
+
+@functional(np.place, "arr")
+def place(arr: Any, mask: Any, vals: Any) -> Any:
+    return _written(lambda a, v: np.place(a, _plain(mask), v), arr, vals)
+
+
+@functional(np.putmask, "a")
+def putmask(a: Any, mask: Any, values: Any) -> Any:
+    return _written(lambda a_, v: np.putmask(a_, _plain(mask), v), a, values)
+
+
+@functional(np.fill_diagonal, "a")
+def fill_diagonal(a: Any, val: Any, wrap: bool = False) -> Any:
+    return _written(lambda a_, v: np.fill_diagonal(a_, v, wrap), a, val)
+
+
+@functools.wraps(np.copyto)
+def copyto(dst: Any, src: Any, casting: str = "same_kind", where: Any = True) -> None:
+    if not (_has_box(dst) or _has_box(src)):
+        return np.copyto(dst, src, casting=casting, where=where)
+    raise TypeError("copyto: writes `src` into `dst` in place, which cannot be recorded for traced values. Build the "
+                    "new array instead: wengert.numpy.where(where, src, dst), or wengert.numpy.broadcast_to(src, "
+                    "dst.shape).")
+
+
+DISPATCH[np.copyto] = copyto  # no derivative to check: a refusal, tested in tests/test_derived.py
 
 
 # ============================================================================= rearranging
@@ -628,6 +921,12 @@ def vstack(tup: Any, *, dtype: Any = None, casting: str = "same_kind") -> Any:
     return wnp.concatenate(_as_tuple(atleast_2d(*tup)), axis=0)
 
 
+@derived(np.row_stack)
+def row_stack(tup: Any, *, dtype: Any = None, casting: str = "same_kind") -> Any:
+    warnings.warn("`row_stack` alias is deprecated. Use `np.vstack` directly.", DeprecationWarning, stacklevel=3)
+    return vstack(tup)
+
+
 @derived(np.dstack)
 def dstack(tup: Any) -> Any:
     return wnp.concatenate(_as_tuple(atleast_3d(*tup)), axis=2)
@@ -771,6 +1070,35 @@ def geomspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype
     return out if dtype is None else wnp.astype(out, dtype)
 
 
+@derived(np.full)
+def full(shape: Any, fill_value: Any, dtype: Any = None, order: str = "C", **kwargs: Any) -> Any:
+    plain = np.full(shape, strip(fill_value), dtype=dtype, order=order, **kwargs)
+    if plain.dtype.kind not in "fc":
+        return plain
+    return wnp.astype(wnp.broadcast_to(fill_value, plain.shape), plain.dtype)
+
+
+@derived(np.asarray_chkfinite)
+def asarray_chkfinite(a: Any, dtype: Any = None, order: Any = None) -> Any:
+    a = wnp.asarray(a, dtype=dtype)
+    if not np.all(np.isfinite(_plain(a))):
+        raise ValueError("asarray_chkfinite: array must not contain infs or NaNs")
+    return a
+
+
+derived(np.require)(lambda a, dtype=None, requirements=None, **kw: wnp.asarray(a, dtype=dtype))
+
+
+@derived(np.vander)
+def vander(x: Any, N: Any = None, increasing: bool = False) -> Any:  # noqa: N803  (NumPy's name)
+    x = wnp.asarray(x)
+    if _ndim(x) != 1:
+        raise ValueError("vander: x must be a one-dimensional array or sequence.")
+    n = _shape(x)[0] if N is None else N
+    powers = np.arange(n, dtype=float) if increasing else np.arange(n - 1, -1, -1, dtype=float)
+    return wnp.power(wnp.expand_dims(x, -1), powers)
+
+
 # ============================================================================= polynomials, signals
 @derived(np.polyval)
 def polyval(p: Any, x: Any) -> Any:
@@ -807,6 +1135,91 @@ def polyadd(a1: Any, a2: Any) -> Any:
 derived(np.polysub)(lambda a1, a2: polyadd(a1, -wnp.asarray(a2)))
 
 
+@derived(np.polydiv)
+def polydiv(u: Any, v: Any) -> tuple:
+    """Long division, NumPy's steps: each one subtracts a multiple of the shifted divisor."""
+    u, v = atleast_1d(u) + 0.0, atleast_1d(v) + 0.0
+    m, n = _shape(u)[0] - 1, _shape(v)[0] - 1
+    scale = 1.0 / v[0]
+    r, q = u, []
+    for k in builtins.range(m - n + 1):
+        d = scale * r[k]
+        q.append(d)
+        r = r - d * wnp.pad(v, (k, m - n - k))
+    while np.allclose(_plain(r)[0], 0, rtol=1e-14) and _shape(r)[-1] > 1:
+        r = r[1:]
+    return (wnp.stack(q) if q else np.zeros(1, np.result_type(_plain(u), _plain(v)))), r
+
+
+@derived(np.poly)
+def poly(seq_of_zeros: Any) -> Any:
+    """The coefficients of prod(x - z), one factor at a time (the eigenvalues of a square matrix)."""
+    z = wnp.asarray(seq_of_zeros)
+    shape = _shape(z)
+    if len(shape) == 2 and shape[0] == shape[1] and shape[0] != 0:
+        z = wnp.linalg.eigvals(z)
+    elif len(shape) != 1:
+        raise ValueError("poly: input must be 1d or non-empty square 2d array.")
+    if _shape(z)[0] == 0:
+        return 1.0
+    a = np.ones(1, dtype=_plain(z).dtype)
+    for k in builtins.range(_shape(z)[0]):  # a * (x - z_k)
+        a = wnp.concatenate([a, np.zeros(1)]) - z[k] * wnp.concatenate([np.zeros(1), a])
+    roots = _plain(z)
+    if roots.dtype.kind == "c" and np.all(np.sort(roots) == np.sort(roots.conjugate())):
+        a = wnp.real(a)
+    return a
+
+
+@derived(np.roots)
+def roots(p: Any) -> Any:
+    """The eigenvalues of the companion matrix, as NumPy computes them."""
+    p = atleast_1d(p)
+    if _ndim(p) != 1:
+        raise ValueError("roots: input must be a rank-1 array.")
+    nonzero = np.flatnonzero(_plain(p))
+    if len(nonzero) == 0:
+        return np.array([])
+    trailing = _shape(p)[0] - nonzero[-1] - 1
+    p = p[int(nonzero[0]): int(nonzero[-1]) + 1]
+    n = _shape(p)[0]
+    r = np.array([])
+    if n > 1:
+        companion = wnp.concatenate([wnp.reshape(-p[1:] / p[0], (1, -1)), np.eye(n - 2, n - 1)])
+        r = wnp.linalg.eigvals(companion)
+    return wnp.concatenate([r, np.zeros(trailing, _plain(r).dtype)]) if trailing else r
+
+
+@derived(np.polyfit)
+def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: Any = None, cov: Any = False) -> Any:
+    """NumPy's scaled least-squares problem, solved with wengert.numpy.linalg.lstsq."""
+    order = int(deg) + 1
+    x, y = wnp.asarray(x) + 0.0, wnp.asarray(y) + 0.0
+    np.polyfit(_plain(x), _plain(y), deg, strip(rcond), full, _strip_tree(w))  # NumPy's checks and warnings
+    rcond = len(_plain(x)) * np.finfo(_plain(x).dtype).eps if rcond is None else rcond
+    lhs, rhs = vander(x, order), y
+    if w is not None:
+        w = wnp.asarray(w) + 0.0
+        lhs = lhs * w[:, None]
+        rhs = rhs * (w[:, None] if _ndim(rhs) == 2 else w)
+    scale = wnp.sqrt(wnp.sum(lhs * lhs, axis=0))
+    lhs = lhs / scale
+    c, resids, rank, sv = wnp.linalg.lstsq(lhs, rhs, rcond)
+    c = wnp.transpose(wnp.transpose(c) / scale)
+    if full:
+        return c, resids, rank, sv, rcond
+    if cov:
+        base = wnp.linalg.inv(wnp.matmul(wnp.transpose(lhs), lhs)) / wnp.outer(scale, scale)
+        if cov == "unscaled":
+            fac = 1.0
+        elif len(_plain(x)) <= order:
+            raise ValueError("polyfit: the number of data points must exceed order to scale the covariance matrix")
+        else:
+            fac = resids / (len(_plain(x)) - order)
+        return c, (base * fac if _ndim(y) == 1 else wnp.expand_dims(base, -1) * fac)
+    return c
+
+
 @derived(np.convolve)
 def convolve(a: Any, v: Any, mode: str = "full") -> Any:
     """Gathered windows of the zero-padded input times the reversed filter."""
@@ -833,6 +1246,62 @@ derived(np.polymul)(lambda a1, a2: convolve(a1, a2))
 @derived(np.correlate)
 def correlate(a: Any, v: Any, mode: str = "valid") -> Any:
     return convolve(a, wnp.conj(wnp.ravel(v))[::-1], mode=mode)
+
+
+# ============================================================================= functions of functions
+@derived(np.piecewise, always=True)
+def piecewise(x: Any, condlist: Any, funclist: Any, *args: Any, **kw: Any) -> Any:
+    """Each piece is computed on its elements and scattered back; later conditions win."""
+    v = _plain(x)
+    x = wnp.reshape(x, v.shape)  # an array (a traced Python float is not one)
+    if np.isscalar(condlist) or (not isinstance(condlist[0], (list, np.ndarray)) and v.ndim != 0):
+        condlist = [condlist]
+    conds = np.asarray(_strip_tree(condlist), dtype=bool)
+    if len(conds) == len(funclist) - 1:  # the last function is for "otherwise"
+        conds = np.concatenate([conds, ~np.any(conds, axis=0, keepdims=True)], axis=0)
+    elif len(conds) != len(funclist):
+        raise ValueError(f"piecewise: with {len(conds)} condition(s), {len(conds)} or {len(conds) + 1} functions "
+                         f"are expected, not {len(funclist)}")
+    y = np.zeros_like(v)
+    carrier = np.broadcast_to(np.empty((), v.dtype), v.shape)
+    for cond, func in zip(conds, funclist):
+        if not callable(func):
+            y = wnp.where(cond, func, y)
+        elif cond.any():
+            piece = wnp.broadcast_to(func(x[cond], *args, **kw), (int(cond.sum()),))
+            y = wnp.where(cond, wnp._untake(piece, carrier, cond), y)
+    return y if _plain(y).dtype == v.dtype else wnp.astype(y, v.dtype)
+
+
+@derived(np.apply_along_axis, always=True)
+def apply_along_axis(func1d: Callable, axis: int, arr: Any, *args: Any, **kwargs: Any) -> Any:
+    """A Python loop over the 1-d slices; the results are stacked where ``axis`` was."""
+    arr = wnp.asarray(arr)
+    axis = normalize_axis_index(axis, _ndim(arr))
+    moved = wnp.moveaxis(arr, axis, -1)
+    outer = _shape(moved)[:-1]
+    if 0 in outer:
+        raise ValueError("apply_along_axis: cannot apply along an axis when any iteration dimensions are 0")
+    results = [wnp.asarray(func1d(moved[i], *args, **kwargs)) for i in np.ndindex(outer)]
+    inner = _shape(results[0])
+    out = wnp.reshape(wnp.stack(results), outer + inner)
+    k = len(outer)
+    return wnp.transpose(out, [*builtins.range(axis), *builtins.range(k, k + len(inner)), *builtins.range(axis, k)])
+
+
+@derived(np.apply_over_axes, always=True)
+def apply_over_axes(func: Callable, a: Any, axes: Any) -> Any:
+    val = wnp.asarray(a)
+    nd = _ndim(val)
+    for axis in np.atleast_1d(axes):
+        axis = int(axis) + nd if axis < 0 else int(axis)
+        res = func(val, axis)
+        if _ndim(res) != nd:
+            res = wnp.expand_dims(res, axis)
+            if _ndim(res) != nd:
+                raise ValueError("apply_over_axes: function is not returning an array of the correct shape")
+        val = res
+    return val
 
 
 # ============================================================================= statistics
@@ -888,5 +1357,106 @@ def bincount(x: Any, weights: Any = None, minlength: int = 0) -> Any:
     return wnp._untake(wnp.astype(w, float) if np.result_type(strip(w)).kind not in "fc" else w, carrier, idx)
 
 
-# NumPy functions the rule tables and this module cover, for the coverage table.
-DERIVED = [f for f in list(DISPATCH) if getattr(DISPATCH[f], "__module__", "") == __name__]
+# ============================================================================= ufunc methods
+# ``add.reduce(x)``, ``maximum.accumulate(x)``, ``multiply.outer(x, y)`` ... on traced values reach
+# _box's __array_ufunc__, which asks ufunc_method for an implementation the first time.
+_REDUCTIONS = {np.add: "sum", np.multiply: "prod", np.maximum: "max", np.minimum: "min"}
+_RUNNING = (np.maximum, np.minimum, np.fmax, np.fmin)
+
+
+def ufunc_method(ufunc: np.ufunc, method: str) -> Callable | None:
+    """``ufunc.method`` for traced values, or None where wengert has none (``at``, which works in
+    place, and ``reduceat`` of differentiable ufuncs): the caller then raises NoRuleError."""
+    if DISPATCH.get(ufunc) is None or method not in ("reduce", "accumulate", "outer", "reduceat"):
+        return None
+    if ufunc.nin != 2 or ufunc.signature is not None:  # NumPy refuses these itself
+        return functools.partial(_plain_method, ufunc, method)
+    if method == "outer":  # through the ufunc's wrapper, whatever kind it is
+        return functools.partial(_outer, ufunc)
+    if ufunc not in PRIMITIVES:  # no gradient (or two outputs, which NumPy refuses to reduce)
+        return functools.partial(_plain_method, ufunc, method)
+    impl = {"reduce": _reduce, "accumulate": _accumulate}.get(method)
+    return functools.partial(impl, ufunc) if impl else None
+
+
+def _plain_method(ufunc: np.ufunc, method: str, *args: Any, **kwargs: Any) -> Any:
+    return getattr(ufunc, method)(*_strip_tree(args), **{k: _strip_tree(v) for k, v in kwargs.items()})
+
+
+def _method_out(ufunc: np.ufunc, method: str, out: Any) -> None:
+    if out is not None and any(o is not None for o in (out if isinstance(out, tuple) else (out,))):
+        raise TypeError(f"{ufunc.__name__}.{method}: out= cannot be used with traced values, because the result "
+                        "would be written behind the tape's back. Use the returned value instead.")
+
+
+def _outer(ufunc: np.ufunc, A: Any, B: Any, /, **kwargs: Any) -> Any:  # noqa: N803  (NumPy's names)
+    """``ufunc(A[..., None, ..., None], B)``: every pair, with the ufunc's own rules."""
+    _method_out(ufunc, "outer", kwargs.pop("out", None))
+    a = wnp.asarray(A)
+    return DISPATCH[ufunc](wnp.reshape(a, _shape(a) + (1,) * _ndim(B)), B, **kwargs)
+
+
+def _reduce(ufunc: np.ufunc, array: Any, axis: Any = 0, dtype: Any = None, out: Any = None, keepdims: bool = False,
+            initial: Any = np._NoValue, where: Any = True) -> Any:
+    """add, multiply, maximum, minimum: sum, prod, max, min. Any other binary ufunc: a left fold
+    along the axes (NumPy's order), one traced step per element."""
+    _method_out(ufunc, "reduce", out)
+    plain = ufunc.reduce(_plain(array), axis=axis, dtype=dtype, keepdims=keepdims, initial=strip(initial),
+                         where=where)  # NumPy's checks of the arguments, and the result's dtype
+    x = wnp.asarray(array)
+    x = x if dtype is None else wnp.astype(x, dtype)
+    if ufunc in _REDUCTIONS:
+        extra = {} if initial is np._NoValue else {"initial": initial}
+        return getattr(wnp, _REDUCTIONS[ufunc])(x, axis=axis, keepdims=keepdims, where=where, **extra)
+    nd = _ndim(x)
+    if np.size(plain) == 0 or _plain(x).size == 0:
+        return plain  # nothing to fold: initial values or the identity, constants
+    axes = tuple(builtins.range(nd)) if axis is None else normalize_axis_tuple(axis, nd)
+    rest = [i for i in builtins.range(nd) if i not in axes]
+    kept = tuple(_shape(x)[i] for i in rest)
+    y = wnp.reshape(wnp.transpose(x, list(axes) + rest), (-1,) + kept)
+    mask = None if where is True else np.broadcast_to(where, _shape(x)).transpose(list(axes) + rest).reshape(
+        (-1,) + kept)
+    acc = strip(initial) if initial is not np._NoValue and type(initial) is not Box else initial
+    if acc is np._NoValue:
+        acc = None if mask is None else ufunc.identity
+    f = DISPATCH[ufunc]
+    for k in builtins.range(_shape(y)[0]):
+        step = y[k] if acc is None else f(acc, y[k])
+        acc = step if mask is None else wnp.where(mask[k], step, acc)
+    acc = wnp.reshape(wnp.broadcast_to(acc, kept), np.shape(plain))
+    return acc if _plain(acc).dtype == plain.dtype else wnp.astype(acc, plain.dtype)
+
+
+def _accumulate(ufunc: np.ufunc, array: Any, axis: int = 0, dtype: Any = None, out: Any = None) -> Any:
+    """add: cumsum; multiply: cumprod; maximum, minimum, fmax, fmin: the element holding the
+    running extreme (the earliest on ties). Any other binary ufunc: one traced step per element."""
+    _method_out(ufunc, "accumulate", out)
+    plain = ufunc.accumulate(_plain(array), axis=axis, dtype=dtype)  # NumPy's checks, and the running values
+    x = wnp.asarray(array)
+    x = x if dtype is None else wnp.astype(x, dtype)
+    axis = normalize_axis_index(axis, _ndim(x))
+    if ufunc is np.add:
+        return wnp.cumsum(x, axis=axis)
+    if ufunc is np.multiply:
+        return cumprod(x, axis=axis)
+    if ufunc in _RUNNING:
+        return take_along_axis(x, _holders(plain, axis), axis=axis)
+    f = DISPATCH[ufunc]
+    y = wnp.moveaxis(x, axis, 0)
+    steps = [y[0]]
+    for k in builtins.range(1, _shape(y)[0]):
+        steps.append(f(steps[-1], y[k]))
+    return wnp.moveaxis(wnp.stack(steps), 0, axis)
+
+
+def _holders(run: np.ndarray, axis: int) -> np.ndarray:
+    """For a running extreme ``run``: the index of the element each value comes from, the one
+    where it last changed (a NaN that stays NaN does not change it)."""
+    head = _along(axis, run.ndim, slice(None, 1))
+    same = (run[_along(axis, run.ndim, slice(1, None))] == run[_along(axis, run.ndim, slice(None, -1))]) | (
+        np.isnan(run[_along(axis, run.ndim, slice(1, None))]) & np.isnan(run[_along(axis, run.ndim, slice(None, -1))]))
+    changed = np.concatenate([np.ones_like(run[head], dtype=bool), ~same], axis=axis)
+    positions = np.arange(run.shape[axis]).reshape(tuple(-1 if i == axis else 1 for i in builtins.range(run.ndim)))
+    return np.maximum.accumulate(np.where(changed, positions, 0), axis=axis)
+

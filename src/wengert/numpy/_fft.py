@@ -150,8 +150,8 @@ def _vjp(parse: Callable, kind: str) -> Callable:
         links = _links(kind, s, axes)
         for k, n, ax in links[:-1]:
             shape = list(shapes[-1])
-            for i, a in enumerate(ax):
-                shape[a] = n[i] // 2 + 1 if k == "rfft" and i == len(ax) - 1 else n[i]
+            for i, axis in enumerate(ax):
+                shape[axis] = n[i] // 2 + 1 if k == "rfft" and i == len(ax) - 1 else n[i]
             shapes.append(tuple(shape))
         for (k, n, ax), shape in zip(reversed(links), reversed(shapes)):
             g = _TRANSPOSES[k](g, shape, n, ax, norm)

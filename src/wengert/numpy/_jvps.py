@@ -94,9 +94,11 @@ def _weighted(t, x, weights, axis, keepdims):
 
 
 def _prod(t, a, x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
+    if where is not True:  # elements left out count as ones and get no tangent
+        t, x = t * where, wnp.where(where, x, 1.0)
     if not np.any(strip(x) == 0):
         return _weighted(t, x, _expand(a, x, axis, keepdims) / x, axis, keepdims)
-    return _weighted(t, x, _product_of_others(x, axis), axis, keepdims)
+    return _weighted(t, x, _product_of_others(x, axis) * (1.0 if initial is None else initial), axis, keepdims)
 
 
 def _extreme(t, a, x, axis=None, out=None, keepdims=False, initial=None, where=True):
@@ -345,6 +347,8 @@ JVPS: dict[Any, Any] = {
     np.minimum:      DIAGONAL,
     np.fmax:         DIAGONAL,
     np.fmin:         DIAGONAL,
+    np.copysign:     DIAGONAL,
+    np.ldexp:        DIAGONAL,
     # --------------------------------------------------------------- exponentials and logarithms
     np.exp:          DIAGONAL,
     np.exp2:         DIAGONAL,
@@ -366,6 +370,8 @@ JVPS: dict[Any, Any] = {
     np.hypot:        DIAGONAL,
     np.deg2rad:      DIAGONAL,
     np.rad2deg:      DIAGONAL,
+    np.degrees:      DIAGONAL,
+    np.radians:      DIAGONAL,
     # --------------------------------------------------------------- hyperbolic
     np.sinh:         DIAGONAL,
     np.cosh:         DIAGONAL,

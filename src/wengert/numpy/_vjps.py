@@ -94,9 +94,11 @@ def _extreme(g, a, x, axis=None, out=None, keepdims=False, initial=None, where=T
 
 def _prod(g, a, x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
     g = _expand(g, x, axis, keepdims)
+    if where is not True:  # elements left out count as ones and get no gradient
+        g, x = g * where, wnp.where(where, x, 1.0)
     if not np.any(strip(x) == 0):  # the quotient is exact (and smooth) away from zeros
         return g * _expand(a, x, axis, keepdims) / x
-    return g * _product_of_others(x, axis)
+    return g * _product_of_others(x, axis) * (1.0 if initial is None else initial)
 
 
 def _product_of_others(x: Any, axis: Any) -> Any:
@@ -416,6 +418,8 @@ VJPS: dict[Any, tuple] = {
     np.minimum:      (lambda g, a, x, y: g * _tie(y, x), lambda g, a, x, y: g * _tie(x, y)),
     np.fmax:         (lambda g, a, x, y: g * _tie(x, y), lambda g, a, x, y: g * _tie(y, x)),
     np.fmin:         (lambda g, a, x, y: g * _tie(y, x), lambda g, a, x, y: g * _tie(x, y)),
+    np.copysign:     (lambda g, a, x, y: g * wnp.sign(x) * wnp.sign(a), None),  # y: only its sign is used
+    np.ldexp:        (lambda g, a, x, i: g * wnp.ldexp(1.0, i), None),  # x * 2**i; i: an integer
     # --------------------------------------------------------------- exponentials and logarithms
     np.exp:          (times_ans,),
     np.exp2:         (lambda g, a, x: g * a * LN2,),
@@ -437,6 +441,8 @@ VJPS: dict[Any, tuple] = {
     np.hypot:        (lambda g, a, x, y: g * x / a,    lambda g, a, x, y: g * y / a),
     np.deg2rad:      (lambda g, a, x: g * DEG,),
     np.rad2deg:      (lambda g, a, x: g / DEG,),
+    np.degrees:      (lambda g, a, x: g / DEG,),
+    np.radians:      (lambda g, a, x: g * DEG,),
     # --------------------------------------------------------------- hyperbolic
     np.sinh:         (lambda g, a, x: g * wnp.cosh(x),),
     np.cosh:         (lambda g, a, x: g * wnp.sinh(x),),
@@ -509,4 +515,11 @@ NONDIFFERENTIABLE = [
     np.nonzero, np.flatnonzero, np.count_nonzero, np.searchsorted, np.digitize, np.any,
     np.all, np.shape, np.ndim, np.size, np.result_type, np.zeros_like, np.ones_like,
     np.empty_like, np.may_share_memory, np.shares_memory,
+    # integers, bits and dates
+    np.bitwise_and, np.bitwise_or, np.bitwise_xor, np.invert, np.left_shift, np.right_shift,
+    np.bitwise_count, np.gcd, np.lcm, np.isnat, np.packbits, np.unpackbits,
+    # indices, orderings, membership and counts
+    np.argpartition, np.nanargmax, np.nanargmin, np.lexsort, np.isin, np.ravel_multi_index,
+    np.unravel_index, np.diag_indices_from, np.tril_indices_from, np.triu_indices_from,
+    np.histogram_bin_edges, np.einsum_path,
 ]

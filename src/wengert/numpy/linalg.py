@@ -6,7 +6,8 @@ import numpy as _np
 
 from . import _linalg, _wrap
 
-_wrap.register(_linalg.VJPS, _linalg.JVPS)
+# The composites of _linalg (eigh, svd, norm ...) registered themselves when it was imported.
+_wrap.register(_linalg.VJPS, _linalg.JVPS, nondiff=_linalg.NONDIFFERENTIABLE)
 _wrap.publish(globals(), _np.linalg)
 
 

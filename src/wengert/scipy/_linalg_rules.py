@@ -1,0 +1,245 @@
+"""VJP and JVP rules for scipy.linalg (see wengert/numpy/_vjps.py and _jvps.py for the
+conventions, and wengert/numpy/_linalg.py for the linear-algebra helpers).
+
+Primitives: ``expm``, ``sqrtm``, ``solve_sylvester``, ``solve_triangular`` and a private
+``_lu_of`` behind ``lu_factor``. Composites: ``lu_factor``, ``lu_solve`` (two triangular
+solves and a permutation), ``cho_factor`` (NumPy's cholesky), ``cho_solve`` (two triangular
+solves). Every rule calls the recorded functions of this table, so it is differentiable again:
+
+* expm: the derivative at A along E is the top-right block of expm([[A, E], [0, A]]), and the
+  VJP is that at A^T (expm is holomorphic: transposes, no conjugates).
+* sqrtm: X = sqrtm(A) solves X dX + dX X = dA, a Sylvester equation (unique where no two
+  eigenvalues of X sum to zero, true of the principal root of a matrix without eigenvalues
+  on the closed negative real axis).
+* solve_triangular reads one triangle of ``a`` (without its diagonal for
+  ``unit_diagonal=True``): the gradient lives there. ``trans="C"`` conjugates ``a``, so that
+  case is not holomorphic and its rule carries the conjugates.
+* lu_factor: square matrices with nonzero pivots; the permutation is piecewise constant.
+* cho_factor: like numpy.linalg.cholesky, reads one triangle; the other triangle of the
+  result is ``a``'s own (as SciPy leaves it), with derivative one there.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import scipy.linalg as sl
+
+import wengert.numpy as wnp
+
+from .._core import strip
+from ..numpy._jvps import _bcast, _lead
+from ..numpy._linalg import _H, _T, _cj, _mask, _mm, _traced
+from ..numpy._vjps import _shape
+from ..numpy._wrap import DISPATCH, composite
+
+_TRANS = {"N": 0, "T": 1, "C": 2}
+
+
+def _op(fun: Callable) -> Callable:
+    """The recording wrapper of a primitive of this table (made when linalg.py registers it)."""
+    return DISPATCH[fun]
+
+
+# ----------------------------------------------------------------------------- matrix functions
+def _frechet(a: Any, e: Any) -> Any:
+    """The Fréchet derivative of expm at ``a`` along ``e``: the top-right block of
+    expm([[a, e], [0, a]]), written with the recorded expm (``e`` may carry batch dimensions)."""
+    n = _shape(a)[-1]
+    shape = np.broadcast_shapes(_shape(a), _shape(e))
+    a, e = (x if _shape(x) == shape else wnp.broadcast_to(x, shape) for x in (a, e))
+    zero = np.zeros(shape, dtype=np.result_type(strip(a), strip(e)))
+    block = wnp.concatenate([wnp.concatenate([a, e], axis=-1), wnp.concatenate([zero, a], axis=-1)], axis=-2)
+    return _op(sl.expm)(block)[..., :n, n:]
+
+
+def _sylvester(a: Any, b: Any, q: Any) -> Any:
+    """X with a X + X b = q (recorded: differentiable again)."""
+    return _op(sl.solve_sylvester)(a, b, q)
+
+
+def _sylvester_adjoint(g: Any, a: Any, b: Any) -> Any:
+    """C with a^T C + C b^T = g: the cotangent of q in a X + X b = q."""
+    return _sylvester(_T(a), _T(b), g)
+
+
+def _sqrtm_jvp(t, ans, a, *args, **kw):
+    return _sylvester(ans, ans, t)
+
+
+def _sqrtm_vjp(g, ans, a, *args, **kw):
+    return _sylvester_adjoint(g, ans, ans)
+
+
+def _sylvester_jvp_a(t, ans, a, b, q):
+    return -_sylvester(a, b, _mm(_bcast(t, _lead(t, a), np.ndim(strip(ans))), ans))
+
+
+def _sylvester_jvp_b(t, ans, a, b, q):
+    return -_sylvester(a, b, _mm(ans, _bcast(t, _lead(t, b), np.ndim(strip(ans)))))
+
+
+def _sylvester_jvp_q(t, ans, a, b, q):
+    return _sylvester(a, b, _bcast(t, _lead(t, q), np.ndim(strip(ans))))
+
+
+# ----------------------------------------------------------------------------- triangular solves
+def _solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite_b=False, check_finite=True):
+    """SciPy's solve_triangular, never overwriting ``b`` (a recorded value may be it)."""
+    return sl.solve_triangular(a, b, trans, lower, unit_diagonal, False, check_finite)
+
+
+def _tri(a: Any, lower: bool, unit: bool) -> np.ndarray:
+    """The entries of ``a`` that solve_triangular reads."""
+    return _mask(_shape(a)[-1], lower, strict=unit)
+
+
+def _st(a: Any, rhs: Any, trans: int, lower: bool, unit: bool = False) -> Any:
+    return _op(sl.solve_triangular)(a, rhs, trans=trans, lower=lower, unit_diagonal=unit)
+
+
+def _st_adjoint(g, ans, a, b, trans=0, lower=False, unit_diagonal=False, **kw):
+    """op(T)^-T g, b's cotangent (op(T) is T, T^T or T^H)."""
+    trans = _TRANS.get(trans, trans)
+    if trans == 2:
+        return _cj(_st(a, _cj(g), 0, lower, unit_diagonal))
+    return _st(a, g, 1 - trans, lower, unit_diagonal)
+
+
+def _st_vjp_a(g, ans, a, b, trans=0, lower=False, unit_diagonal=False, **kw):
+    trans = _TRANS.get(trans, trans)
+    gb = _st_adjoint(g, ans, a, b, trans, lower, unit_diagonal)
+    if np.ndim(strip(b)) == 1:
+        gb, ans = wnp.expand_dims(gb, -1), wnp.expand_dims(ans, -1)
+    c = -_mm(gb, _T(ans)) if trans == 0 else -_mm(ans, _T(gb)) if trans == 1 else -_mm(_cj(ans), _H(gb))
+    return c * _tri(a, lower, unit_diagonal)
+
+
+def _st_jvp_a(t, ans, a, b, trans=0, lower=False, unit_diagonal=False, **kw):
+    trans = _TRANS.get(trans, trans)
+    vec = np.ndim(strip(b)) == 1
+    x = wnp.expand_dims(ans, -1) if vec else ans
+    dt = t * _tri(a, lower, unit_diagonal)
+    dt = dt if trans == 0 else _T(dt) if trans == 1 else _H(dt)
+    r = -_st(a, _mm(_bcast(dt, _lead(t, a), np.ndim(strip(x))), x), trans, lower, unit_diagonal)
+    return r[..., 0] if vec else r
+
+
+def _st_jvp_b(t, ans, a, b, trans=0, lower=False, unit_diagonal=False, **kw):
+    trans = _TRANS.get(trans, trans)
+    vec = np.ndim(strip(b)) == 1
+    lead = _lead(t, b)
+    rhs = _bcast(wnp.expand_dims(t, -1) if vec else t, lead, np.ndim(strip(ans)) + vec)
+    r = _st(a, rhs, trans, lower, unit_diagonal)
+    return r[..., 0] if vec else r
+
+
+# ----------------------------------------------------------------------------- LU
+# A = P L U, X = L^-1 P^T dA U^-1: dL = L tril(X, -1), dU = triu(X) U, and lu = L - I + U.
+def _lu_of(a: Any, lu: Any, piv: Any) -> Any:
+    """lu_factor's packed factors of ``a``, already computed (``lu``), recorded as a function
+    of ``a``; rules read the factors from the output, which is traced at higher orders."""
+    return lu
+
+
+def _permutation(piv: Any) -> np.ndarray:
+    """P^T as a (stack of) permutation matrices, P^T A = L U, from LAPACK's row interchanges."""
+    piv = np.asarray(piv)
+    n, batch = piv.shape[-1], piv.shape[:-1]
+    perms = np.tile(np.arange(n), (int(np.prod(batch, dtype=int)), 1))
+    for perm, swaps in zip(perms, piv.reshape(-1, n)):
+        for i, j in enumerate(swaps):
+            perm[i], perm[j] = perm[j], perm[i]
+    return np.eye(n)[perms.reshape(batch + (n,))]
+
+
+def _lu_parts(lu: Any) -> tuple:
+    n = _shape(lu)[-1]
+    strict, upper = _mask(n, True, strict=True), _mask(n, False, strict=False)
+    return lu * strict + np.eye(n), lu * upper, strict, upper
+
+
+def _lu_jvp(t, ans, a, lu, piv):
+    l, u, strict, upper = _lu_parts(ans)
+    y = _st(ans, _mm(_permutation(piv), t), 0, True, True)  # L^-1 P^T dA
+    x = _T(_st(ans, _T(y), 1, False))  # ... U^-1
+    return _mm(l, x * strict) + _mm(x * upper, u)
+
+
+def _lu_vjp(g, ans, a, lu, piv):
+    l, u, strict, upper = _lu_parts(ans)
+    gx = _mm(_T(l), g * strict) * strict + _mm(g * upper, _T(u)) * upper
+    z = _T(_st(ans, _T(gx), 0, False))  # gX U^-T
+    return _mm(_T(_permutation(piv)), _st(ans, z, 1, True, True))  # P L^-T ...
+
+
+# ============================================================================= the tables
+VJPS: dict[Any, Any] = {
+    sl.expm:             (lambda g, ans, a: _frechet(_T(a), g),),
+    sl.sqrtm:            (_sqrtm_vjp,),
+    sl.solve_sylvester:  (lambda g, ans, a, b, q: -_mm(_sylvester_adjoint(g, a, b), _T(ans)),
+                          lambda g, ans, a, b, q: -_mm(_T(ans), _sylvester_adjoint(g, a, b)),
+                          lambda g, ans, a, b, q: _sylvester_adjoint(g, a, b)),
+    sl.solve_triangular: (_st_vjp_a,                       _st_adjoint),
+    _lu_of:              (_lu_vjp,                         None, None),
+}
+
+JVPS: dict[Any, Any] = {
+    sl.expm:             (lambda t, ans, a: _frechet(a, t),),
+    sl.sqrtm:            (_sqrtm_jvp,),
+    sl.solve_sylvester:  (_sylvester_jvp_a,                _sylvester_jvp_b, _sylvester_jvp_q),
+    sl.solve_triangular: (_st_jvp_a,                       _st_jvp_b),
+    _lu_of:              (_lu_jvp,                         None, None),
+}
+
+IMPLS: dict[Any, Callable] = {sl.solve_triangular: _solve_triangular}
+
+
+# ============================================================================= composites
+COMPOSITES: list = []  # the SciPy functions below, for the tests' coverage check
+
+
+def _composite(fun: Any) -> Callable[[Callable], Callable]:
+    COMPOSITES.append(fun)
+    return composite(fun)
+
+
+@_composite(sl.lu_factor)
+def lu_factor(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> tuple:
+    if not _traced(a):
+        return sl.lu_factor(a, overwrite_a, check_finite)
+    lu, piv = sl.lu_factor(strip(a), False, check_finite)
+    if lu.shape[-1] != lu.shape[-2]:
+        raise ValueError(f"lu_factor: derivatives are implemented for square matrices; got shape {lu.shape}.")
+    return _op(_lu_of)(a, lu, piv), piv
+
+
+@_composite(sl.lu_solve)
+def lu_solve(lu_and_piv: tuple, b: Any, trans: Any = 0, overwrite_b: bool = False, check_finite: bool = True) -> Any:
+    lu, piv = lu_and_piv
+    if not _traced(lu, b):
+        return sl.lu_solve((lu, piv), b, trans, overwrite_b, check_finite)
+    trans = _TRANS.get(trans, trans)
+    pt = _permutation(piv)
+    if trans == 0:  # U^-1 L^-1 P^T b
+        return _st(lu, _st(lu, _mm(pt, b), 0, True, True), 0, False)
+    return _mm(_T(pt), _st(lu, _st(lu, b, trans, False), trans, True, True))  # P L^-T U^-T b (or ^-H)
+
+
+@_composite(sl.cho_factor)
+def cho_factor(a: Any, lower: bool = False, overwrite_a: bool = False, check_finite: bool = True) -> tuple:
+    if not _traced(a):
+        return sl.cho_factor(a, lower, overwrite_a, check_finite)
+    factor = wnp.linalg.cholesky(a, upper=not lower)  # reads the triangle SciPy reads
+    return factor + a * _mask(_shape(a)[-1], not lower, strict=True), lower
+
+
+@_composite(sl.cho_solve)
+def cho_solve(c_and_lower: tuple, b: Any, overwrite_b: bool = False, check_finite: bool = True) -> Any:
+    c, lower = c_and_lower
+    if not _traced(c, b):
+        return sl.cho_solve((c, lower), b, overwrite_b, check_finite)
+    if lower:  # A = L L^H
+        return _st(c, _st(c, b, 0, True), 2, True)
+    return _st(c, _st(c, b, 2, False), 0, False)  # A = U^H U

@@ -1,0 +1,181 @@
+"""Derivative rules for scipy.special, as data: one line per function (see
+wengert/numpy/_vjps.py for the conventions).
+
+Every function here is elementwise, so each is ``DIAGONAL``: its JVP rules are its VJP rules.
+The rules are written with ``wengert.numpy`` and with ``wengert.scipy.special``'s own wrapped
+functions (``digamma`` differentiates into ``polygamma``, ``i0`` into ``i1`` ...), so that
+derivatives of any order come for free. Where a function is a ratio of quantities that
+overflow (``log_ndtr``, ``gammainc``), its derivative is formed in logarithms.
+
+Derivatives with respect to the shape parameters of the incomplete gamma and beta functions,
+the degrees of freedom of Student's t and the exponent of ``zeta`` have no closed form: their
+rules raise ``NotImplementedError`` naming the argument, so that a traced value there fails
+loudly instead of receiving a wrong or missing gradient.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import scipy.special as sc
+
+import wengert.numpy as wnp
+import wengert.scipy.special as wsp
+
+from .._core import strip
+from ..numpy._jvps import DIAGONAL
+
+TWO_OVER_SQRT_PI = float(2 / np.sqrt(np.pi))
+HALF_SQRT_PI = float(np.sqrt(np.pi) / 2)
+SQRT_2PI = float(np.sqrt(2 * np.pi))
+LOG_SQRT_2PI = float(0.5 * np.log(2 * np.pi))
+LN2, LN10, LOG_PI = float(np.log(2)), float(np.log(10)), float(np.log(np.pi))
+_zeta, _riemann_zeta = sc._ufuncs._zeta, sc._ufuncs._riemann_zeta  # private ufuncs behind sc.zeta
+
+
+# ----------------------------------------------------------------------------- helpers
+def no_derivative(function: str, argument: str, why: str = "it has no closed form") -> Callable:
+    """The rule of an argument wengert cannot differentiate: raises when that argument is
+    traced (and only then: rules run only for traced arguments)."""
+    def rule(*args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(
+            f"scipy.special.{function}: no derivative with respect to {argument}, because {why}. "
+            f"Pass a plain value there (wengert.stop_gradient) if its gradient is not needed.")
+    return rule
+
+
+def _ratio(x: Any, y: Any, pole: float = 0.0) -> Any:
+    """x / (y - pole), taken as 0 where x = 0 even at y = pole: xlogy(0, y) and friends are 0 for
+    every y, so their derivative in y is 0 there, not 0 / 0."""
+    both = (x == 0) & (y == pole)
+    return x / (wnp.where(both, pole + 1.0, y) - pole) if np.any(both) else x / (y - pole)
+
+
+def _over_x(f: Any, x: Any, limit: float) -> Any:
+    """f(x) / x for an odd f with f(0) = 0, taking its limit at 0 (the Bessel recurrences)."""
+    zero = x == 0
+    return wnp.where(zero, limit, f / wnp.where(zero, 1.0, x)) if np.any(zero) else f / x
+
+
+def _d_i1(g, a, x):  # i1' = i0 - i1 / x
+    return g * (wsp.i0(x) - _over_x(a, x, 0.5))
+
+
+def _d_i1e(g, a, x):  # i1e = exp(-|x|) i1, so i1e' = i0e - i1e (sign(x) + 1 / x)
+    return g * (wsp.i0e(x) - wnp.sign(x) * a - _over_x(a, x, 0.5))
+
+
+def _d_j1(g, a, x):  # j1' = j0 - j1 / x
+    return g * (wsp.j0(x) - _over_x(a, x, 0.5))
+
+
+def _d_gammainc(g, ans, a, x):
+    """d/dx P(a, x) = x^(a-1) e^-x / Gamma(a), in logarithms (the factors overflow apart)."""
+    return g * wnp.exp(wsp.xlogy(a - 1, x) - x - wsp.gammaln(a))
+
+
+def _d_betainc(g, ans, a, b, x):
+    """d/dx I_x(a, b) = x^(a-1) (1-x)^(b-1) / B(a, b), in logarithms."""
+    return g * wnp.exp(wsp.xlogy(a - 1, x) + wsp.xlog1py(b - 1, -x) - wsp.betaln(a, b))
+
+
+def t_logpdf(t: Any, df: Any) -> Any:
+    """The log-density of Student's t distribution, as SciPy writes it (``poch`` keeps it
+    accurate for large ``df``), and the normal one where ``df`` is infinite."""
+    infinite = np.isinf(strip(df))
+    if np.any(infinite):
+        finite = t_logpdf(t, wnp.where(infinite, 1.0, df))
+        return wnp.where(infinite, -0.5 * t * t - LOG_SQRT_2PI, finite)
+    return (wnp.log(wsp.poch(0.5 * df, 0.5)) - 0.5 * (wnp.log(df) + LOG_PI)
+            - (df + 1) / 2 * wnp.log1p(t * t / df))
+
+
+def _d_stdtr(g, ans, df, t):
+    """d/dt of Student's t distribution function: its density."""
+    return g * wnp.exp(t_logpdf(t, df))
+
+
+def _d_zeta(g, a, x, q=None, out=None):  # Hurwitz zeta: d/dq sum (k + q)^-x = -x zeta(x + 1, q)
+    return -g * x * wsp.zeta(x + 1, q)
+
+
+def _d_poch(g, a, z, m):  # poch(z, m) = Gamma(z + m) / Gamma(z)
+    return g * a * (wsp.psi(z + m) - wsp.psi(z))
+
+
+def _d_beta(g, a, x, y):
+    return g * a * (wsp.psi(x) - wsp.psi(x + y))
+
+
+def _d_betaln(g, a, x, y):
+    return g * (wsp.psi(x) - wsp.psi(x + y))
+
+
+# ============================================================================= the table
+_NO_SHAPE = "the derivative in the shape parameter is an infinite series"
+VJPS: dict[Any, Any] = {
+    # --------------------------------------------------------------- error functions
+    sc.erf:       (lambda g, a, x: g * TWO_OVER_SQRT_PI * wnp.exp(-x * x),),
+    sc.erfc:      (lambda g, a, x: -g * TWO_OVER_SQRT_PI * wnp.exp(-x * x),),
+    sc.erfi:      (lambda g, a, x: g * TWO_OVER_SQRT_PI * wnp.exp(x * x),),
+    sc.erfcx:     (lambda g, a, x: g * (2 * x * a - TWO_OVER_SQRT_PI),),
+    sc.erfinv:    (lambda g, a, x: g * HALF_SQRT_PI * wnp.exp(a * a),),
+    sc.erfcinv:   (lambda g, a, x: -g * HALF_SQRT_PI * wnp.exp(a * a),),
+    sc.dawsn:     (lambda g, a, x: g * (1 - 2 * x * a),),
+    # --------------------------------------------------------------- the normal distribution
+    sc.ndtr:      (lambda g, a, x: g * wnp.exp(-0.5 * x * x - LOG_SQRT_2PI),),
+    sc.log_ndtr:  (lambda g, a, x: g * wnp.exp(-0.5 * x * x - LOG_SQRT_2PI - a),),  # pdf / cdf
+    sc.ndtri:     (lambda g, a, x: g * SQRT_2PI * wnp.exp(0.5 * a * a),),
+    sc.ndtri_exp: (lambda g, a, y: g * wnp.exp(y + 0.5 * a * a + LOG_SQRT_2PI),),  # exp(y) / pdf(a)
+    # --------------------------------------------------------------- gamma and beta functions
+    sc.gamma:     (lambda g, a, x: g * a * wsp.psi(x),),
+    sc.gammaln:   (lambda g, a, x: g * wsp.psi(x),),
+    sc.loggamma:  (lambda g, a, x: g * wsp.psi(x),),
+    sc.rgamma:    (lambda g, a, x: -g * a * wsp.psi(x),),
+    sc.psi:       (lambda g, a, x: g * wsp.polygamma(1, x),),
+    sc.polygamma: (None, lambda g, a, n, x: g * wsp.polygamma(n + 1, x)),
+    sc.poch:      (_d_poch, lambda g, a, z, m: g * a * wsp.psi(z + m)),
+    sc.beta:      (_d_beta, lambda g, a, x, y: _d_beta(g, a, y, x)),
+    sc.betaln:    (_d_betaln, lambda g, a, x, y: _d_betaln(g, a, y, x)),
+    sc.gammainc:  (no_derivative("gammainc", "a (argument 0)", _NO_SHAPE), _d_gammainc),
+    sc.gammaincc: (no_derivative("gammaincc", "a (argument 0)", _NO_SHAPE),
+                   lambda g, ans, a, x: -_d_gammainc(g, ans, a, x)),
+    sc.betainc:   (no_derivative("betainc", "a (argument 0)", _NO_SHAPE),
+                   no_derivative("betainc", "b (argument 1)", _NO_SHAPE), _d_betainc),
+    sc.betaincc:  (no_derivative("betaincc", "a (argument 0)", _NO_SHAPE),
+                   no_derivative("betaincc", "b (argument 1)", _NO_SHAPE),
+                   lambda g, ans, a, b, x: -_d_betainc(g, ans, a, b, x)),
+    sc.stdtr:     (no_derivative("stdtr", "df (argument 0)", _NO_SHAPE), _d_stdtr),
+    sc.zeta:      (no_derivative("zeta", "x (argument 0)"), _d_zeta),
+    # what plain scipy.special.zeta calls: so that it finds these rules on traced values too
+    _zeta:        (no_derivative("zeta", "x (argument 0)"), _d_zeta),
+    _riemann_zeta: (no_derivative("zeta", "x (argument 0)"),),
+    # --------------------------------------------------------------- logistic
+    sc.expit:     (lambda g, a, x: g * a * (1 - a),),
+    sc.logit:     (lambda g, a, x: g / (x * (1 - x)),),
+    sc.log_expit: (lambda g, a, x: g * wsp.expit(-x),),
+    # --------------------------------------------------------------- logarithms and entropies
+    sc.xlogy:     (lambda g, a, x, y: g * wnp.log(y), lambda g, a, x, y: g * _ratio(x, y)),
+    sc.xlog1py:   (lambda g, a, x, y: g * wnp.log1p(y), lambda g, a, x, y: g * _ratio(x, y, -1.0)),
+    sc.entr:      (lambda g, a, x: -g * (wnp.log(x) + 1),),
+    sc.rel_entr:  (lambda g, a, x, y: g * (wnp.log(x / y) + 1), lambda g, a, x, y: -g * _ratio(x, y)),
+    sc.kl_div:    (lambda g, a, x, y: g * wnp.log(x / y), lambda g, a, x, y: g * (1 - _ratio(x, y))),
+    sc.expm1:     (lambda g, a, x: g * (a + 1),),
+    sc.log1p:     (lambda g, a, x: g / (x + 1),),
+    sc.cosm1:     (lambda g, a, x: -g * wnp.sin(x),),
+    sc.powm1:     (lambda g, a, x, y: g * y * x ** (y - 1), lambda g, a, x, y: g * (a + 1) * wnp.log(x)),
+    sc.exp2:      (lambda g, a, x: g * a * LN2,),
+    sc.exp10:     (lambda g, a, x: g * a * LN10,),
+    # --------------------------------------------------------------- Bessel functions
+    sc.i0:        (lambda g, a, x: g * wsp.i1(x),),
+    sc.i1:        (_d_i1,),
+    sc.i0e:       (lambda g, a, x: g * (wsp.i1e(x) - wnp.sign(x) * a),),
+    sc.i1e:       (_d_i1e,),
+    sc.j0:        (lambda g, a, x: -g * wsp.j1(x),),
+    sc.j1:        (_d_j1,),
+    sc.y0:        (lambda g, a, x: -g * wsp.y1(x),),
+    sc.y1:        (lambda g, a, x: g * (wsp.y0(x) - a / x),),
+}
+
+JVPS: dict[Any, Any] = {f: DIAGONAL for f in VJPS}  # every function here is elementwise

@@ -1,0 +1,97 @@
+"""``scipy.special`` with gradients: ``wengert.scipy.special``.
+
+Functions with rules (``_special_rules``) are wrapped primitives; ``logsumexp``, ``softmax``
+and ``log_softmax`` are composites of them; every other name is SciPy's own. Plain
+``scipy.special`` ufuncs (``scipy.special.erf(x)``) called on traced values find the same
+rules, because wengert loads this module the first time one of them meets a traced value; so
+does ``scipy.special.zeta``, through the ufuncs it calls. SciPy's other Python-level functions
+(``logsumexp``, ``softmax``, ``log_softmax``, ``polygamma``) convert their arguments to plain
+arrays, so on traced values call the versions here. ``numpy.i0`` gets ``scipy.special.i0``'s
+rule from this module too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.special as _sc
+
+import wengert.numpy as _wnp
+
+from .._core import Box as _Box
+from .._core import strip as _strip
+from ..numpy import _wrap
+from . import _special_rules
+
+_wrap.register(_special_rules.VJPS, _special_rules.JVPS)
+
+
+def _traced(*xs: Any) -> bool:
+    return any(type(x) is _Box for x in xs)
+
+
+@_wrap.composite(_sc.logsumexp)
+def logsumexp(a: Any, axis: Any = None, b: Any = None, keepdims: bool = False,
+              return_sign: bool = False) -> Any:
+    if not _traced(a, b):
+        return _sc.logsumexp(a, axis=axis, b=b, keepdims=keepdims, return_sign=return_sign)
+    # Shift by the largest element that counts (a plain constant: the shift cancels, so it
+    # carries no derivative) so that exp cannot overflow.
+    plain = np.asarray(_strip(a))
+    if b is not None:
+        weights = np.asarray(_strip(b))
+        plain, weights = np.broadcast_arrays(plain, weights)
+        plain = np.where(weights != 0, plain, -np.inf)
+    shift = np.max(np.real(plain), axis=axis, keepdims=True) if plain.size else np.zeros((1,) * plain.ndim)
+    shift = np.where(np.isfinite(shift), shift, 0.0)
+    if b is not None and np.any(weights == 0):  # no exp(huge) * 0 = NaN where a term does not count
+        a = _wnp.where(weights != 0, a, -np.inf)
+    terms = _wnp.exp(a - shift)
+    total = _wnp.sum(terms if b is None else terms * b, axis=axis, keepdims=True)
+    plain_total = _strip(total)
+    if np.iscomplexobj(plain_total):
+        sign = plain_total / np.abs(plain_total)  # the phase, as SciPy returns it
+        out = _wnp.log(total) if not return_sign else _wnp.log(_wnp.abs(total))
+    else:
+        sign = np.sign(plain_total)  # piecewise constant: no gradient
+        with np.errstate(divide="ignore"):  # log(0) = -inf: every term -inf, as in SciPy
+            out = _wnp.log(_wnp.abs(total))  # d log|s| = ds / s, for either sign
+        if not return_sign and np.any(sign < 0):
+            out = _wnp.where(sign < 0, np.nan, out)  # SciPy's value for a negative sum
+    out = out + shift
+    if not keepdims:
+        out = _wnp.squeeze(out, axis=axis)
+        sign = np.squeeze(sign, axis=axis)
+    return (out, sign) if return_sign else out
+
+
+@_wrap.composite(_sc.log_softmax)
+def log_softmax(x: Any, axis: Any = None) -> Any:
+    if not _traced(x):
+        return _sc.log_softmax(x, axis=axis)
+    return x - logsumexp(x, axis=axis, keepdims=True)
+
+
+@_wrap.composite(_sc.softmax)
+def softmax(x: Any, axis: Any = None) -> Any:
+    if not _traced(x):
+        return _sc.softmax(x, axis=axis)
+    return _wnp.exp(log_softmax(x, axis=axis))  # stable where exp(x) / sum(exp(x)) overflows
+
+
+COMPOSITES = [_sc.logsumexp, _sc.log_softmax, _sc.softmax]
+
+_wrap.publish(globals(), _sc)
+
+# numpy.i0 (NumPy's own Bessel function, not a ufunc) shares scipy.special.i0's rule: wengert
+# loads this module when numpy.i0 first meets a traced value (wengert.numpy._box._lookup).
+_wrap.register({np.i0: _special_rules.VJPS[_sc.i0]}, {np.i0: _special_rules.JVPS[_sc.i0]})
+
+
+def __getattr__(name: str) -> Any:
+    return getattr(_sc, name)
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(dir(_sc)))

@@ -1,0 +1,416 @@
+"""``scipy.stats`` with gradients: ``wengert.scipy.stats``.
+
+``norm``, ``t``, ``gamma``, ``beta``, ``poisson``, ``multivariate_normal`` and ``dirichlet``
+carry differentiable density and distribution functions under scipy.stats' names and
+calling conventions (``stats.norm.logpdf(x, loc=0, scale=1)``, or frozen:
+``stats.norm(loc, scale).logpdf(x)``). They are composites of ``wengert.numpy`` and
+``wengert.scipy.special`` functions, so every floating-point argument (the point, ``loc``,
+``scale``, the shape parameters, ``mean`` and ``cov``) is differentiable to any order, with
+these exceptions, which raise ``NotImplementedError`` when traced: the shape parameters of
+``gamma``'s and ``beta``'s distribution functions (``cdf``, ``sf`` and their logarithms) and
+the degrees of freedom of ``t``'s (derivatives of incomplete gamma and beta functions in
+their parameters). ``poisson`` differentiates in the rate ``mu``, not in the count ``k`` or
+the integer ``loc``. Any other attribute of a distribution (``rvs``, ``mean`` ...) is SciPy's
+own, and so is any other name of this module.
+
+Outside a distribution's support the values are SciPy's (``-inf`` log-densities, ``0``/``1``
+probabilities) and the gradients zero; invalid parameters (``scale <= 0`` ...) give NaN, as
+in SciPy. In both cases the formulas are evaluated at a harmless point instead, so that no
+warning is raised and no NaN from the branch that is not taken reaches the gradient.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable
+
+import numpy as np
+import scipy.stats as _st
+
+import wengert.numpy as wnp
+
+from .._core import strip
+from . import special as sp
+from ._special_rules import t_logpdf as _t_standard_logpdf
+from ._stats_rules import logdet as _logdet
+from ._stats_rules import solve as _solve
+
+LOG_SQRT_2PI = float(0.5 * np.log(2 * np.pi))
+LOG_2PI = float(np.log(2 * np.pi))
+
+
+class _Family:
+    """A distribution's differentiable functions; its other attributes are SciPy's. Calling
+    it freezes its parameters, as in SciPy."""
+
+    def __init__(self, name: str, **functions: Callable):
+        self.__name__ = name
+        self._scipy = getattr(_st, name)
+        self._functions = {key: _entry(name, key, fun) for key, fun in functions.items()}
+        for key, fun in self._functions.items():
+            setattr(self, key, fun)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _Frozen:
+        return _Frozen(self, args, kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._scipy, name)
+
+    def __dir__(self) -> list:
+        return sorted(set(self._functions) | set(dir(self._scipy)))
+
+    def __repr__(self) -> str:
+        return f"<wengert.scipy.stats.{self.__name__}: {', '.join(self._functions)}>"
+
+
+def _entry(name: str, key: str, fun: Callable) -> Callable:
+    """``fun`` as ``scipy.stats.<name>.<key>``: lists become arrays, as in SciPy, and wrong
+    arguments get an error that names the function and shows its signature."""
+    signature = inspect.signature(fun)
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as wrong:
+            raise TypeError(f"scipy.stats.{name}.{key}{signature}: {wrong}.") from None
+        args = tuple(wnp.asarray(a) if isinstance(a, (list, tuple)) else a for a in args)
+        kwargs = {k: wnp.asarray(v) if isinstance(v, (list, tuple)) else v for k, v in kwargs.items()}
+        return fun(*args, **kwargs)
+    call.__name__ = call.__qualname__ = key
+    call.__doc__ = f"scipy.stats.{name}.{key}{signature}, differentiable (wengert.scipy.stats)."
+    call.__signature__ = signature  # type: ignore[attr-defined]
+    return call
+
+
+class _Frozen:
+    """A distribution with fixed parameters: ``norm(loc, scale).logpdf(x)`` is
+    ``norm.logpdf(x, loc, scale)``. Other attributes are those of SciPy's frozen distribution
+    (with the parameters' plain values)."""
+
+    def __init__(self, family: _Family, args: tuple, kwargs: dict):
+        self._family, self._args, self._kwargs = family, args, kwargs
+
+    def __getattr__(self, name: str) -> Any:
+        family = self.__dict__["_family"]
+        fun = family._functions.get(name)
+        if fun is not None:
+            return functools.partial(_call_frozen, fun, self._args, self._kwargs)
+        plain = family._scipy(*map(strip, self._args), **{k: strip(v) for k, v in self._kwargs.items()})
+        return getattr(plain, name)
+
+    def __repr__(self) -> str:
+        return f"<frozen wengert.scipy.stats.{self._family.__name__}>"
+
+
+def _call_frozen(fun: Callable, args: tuple, kwargs: dict, x: Any) -> Any:
+    return fun(x, *args, **kwargs)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _plain(x: Any) -> np.ndarray:
+    return np.asarray(strip(x))
+
+
+def _positive(v: np.ndarray) -> np.ndarray:
+    return v > 0
+
+
+def _nonnegative(v: np.ndarray) -> np.ndarray:
+    return v >= 0
+
+
+def _probability(v: np.ndarray) -> np.ndarray:
+    return (v >= 0) & (v <= 1)
+
+
+def _checked(**tests: Callable) -> Callable:
+    """Decorator: NaN (SciPy's answer) where an argument fails its test. There, every tested
+    argument is replaced by a harmless value (0.5 for probabilities, else 1) before the formula
+    sees it, so that neither a warning nor a NaN of the formula reaches the value or the
+    gradient."""
+    def decorate(fun: Callable) -> Callable:
+        signature = inspect.signature(fun)
+
+        @functools.wraps(fun)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            ok = functools.reduce(np.logical_and, [test(_plain(bound.arguments[name]))
+                                                   for name, test in tests.items()])
+            if np.all(ok):
+                return fun(*bound.args, **bound.kwargs)
+            for name, test in tests.items():
+                harmless = 0.5 if test is _probability else 1.0
+                bound.arguments[name] = wnp.where(ok, bound.arguments[name], harmless)
+            return wnp.where(ok, fun(*bound.args, **bound.kwargs), np.nan)
+        return checked
+    return decorate
+
+
+def _inside(inside: Any, z: Any, safe: float, formula: Callable, outside: Any) -> Any:
+    """``formula(z)`` where the plain mask ``inside`` holds, ``outside`` elsewhere. Points
+    outside are moved to ``safe`` before ``formula`` sees them: a NaN or infinity in the
+    branch that ``where`` drops would still poison the gradient (0 * inf)."""
+    if np.all(inside):
+        return formula(z)
+    return wnp.where(inside, formula(wnp.where(inside, z, safe)), outside)
+
+
+def _log(fun: Callable) -> Callable:
+    """The logarithm of a distribution function (SciPy's logcdf and logsf of these families)."""
+    return functools.wraps(fun)(lambda *args, **kwargs: wnp.log(fun(*args, **kwargs)))
+
+
+def _end(p: Any, log: bool) -> Any:
+    """A probability of 0 or 1 off the support, or its logarithm (-inf or 0) without a warning."""
+    return np.where(np.asarray(p) == 0, -np.inf, 0.0) if log else p
+
+
+def _squeeze(out: Any) -> Any:
+    """SciPy's multivariate outputs: unit dimensions dropped."""
+    return wnp.squeeze(out) if np.ndim(strip(out)) else out
+
+
+# ----------------------------------------------------------------------------- norm
+@_checked(scale=_positive)
+def _norm_logpdf(x, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    return -0.5 * z * z - wnp.log(scale) - LOG_SQRT_2PI
+
+
+def _standardised(fun: Callable, sign: float = 1.0) -> Callable:
+    """A function of ``sign * (x - loc) / scale`` (sign -1: the survival functions)."""
+    @_checked(scale=_positive)
+    def f(x, loc=0.0, scale=1.0):
+        return fun(sign * (x - loc) / scale)
+    return f
+
+
+@_checked(q=_probability, scale=_positive)
+def _norm_ppf(q, loc=0.0, scale=1.0):
+    return loc + scale * sp.ndtri(q)
+
+
+norm = _Family(
+    "norm",
+    logpdf=_norm_logpdf,
+    pdf=lambda x, loc=0.0, scale=1.0: wnp.exp(_norm_logpdf(x, loc, scale)),
+    cdf=_standardised(sp.ndtr),
+    logcdf=_standardised(sp.log_ndtr),
+    sf=_standardised(sp.ndtr, -1.0),
+    logsf=_standardised(sp.log_ndtr, -1.0),
+    ppf=_norm_ppf,
+)
+
+
+# ----------------------------------------------------------------------------- t
+@_checked(df=_positive, scale=_positive)
+def _t_logpdf(x, df, loc=0.0, scale=1.0):
+    return _t_standard_logpdf((x - loc) / scale, df) - wnp.log(scale)
+
+
+@_checked(df=_positive, scale=_positive)
+def _t_cdf(x, df, loc=0.0, scale=1.0):
+    return sp.stdtr(df, (x - loc) / scale)
+
+
+@_checked(df=_positive, scale=_positive)
+def _t_sf(x, df, loc=0.0, scale=1.0):
+    return sp.stdtr(df, (loc - x) / scale)
+
+
+t = _Family(
+    "t",
+    logpdf=_t_logpdf,
+    pdf=lambda x, df, loc=0.0, scale=1.0: wnp.exp(_t_logpdf(x, df, loc, scale)),
+    cdf=_t_cdf,
+    logcdf=_log(_t_cdf),
+    sf=_t_sf,
+    logsf=_log(_t_sf),
+)
+
+
+# ----------------------------------------------------------------------------- gamma
+@_checked(a=_positive, scale=_positive)
+def _gamma_logpdf(x, a, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    return _inside(_plain(z) >= 0, z, 1.0, lambda z: sp.xlogy(a - 1, z) - z - sp.gammaln(a), -np.inf) \
+        - wnp.log(scale)
+
+
+def _gamma_tail(regularised: Any, below: float, log: bool = False) -> Callable:
+    """cdf (``gammainc``) or sf (``gammaincc``), or their logarithms: ``below`` for points
+    left of the support."""
+    @_checked(a=_positive, scale=_positive)
+    def f(x, a, loc=0.0, scale=1.0):
+        z = (x - loc) / scale
+        formula = (lambda z: wnp.log(regularised(a, z))) if log else (lambda z: regularised(a, z))
+        return _inside(_plain(z) > 0, z, 1.0, formula, _end(below, log))
+    return f
+
+
+gamma = _Family(
+    "gamma",
+    logpdf=_gamma_logpdf,
+    pdf=lambda x, a, loc=0.0, scale=1.0: wnp.exp(_gamma_logpdf(x, a, loc, scale)),
+    cdf=_gamma_tail(sp.gammainc, 0.0),
+    logcdf=_gamma_tail(sp.gammainc, 0.0, log=True),
+    sf=_gamma_tail(sp.gammaincc, 1.0),
+    logsf=_gamma_tail(sp.gammaincc, 1.0, log=True),
+)
+
+
+# ----------------------------------------------------------------------------- beta
+@_checked(a=_positive, b=_positive, scale=_positive)
+def _beta_logpdf(x, a, b, loc=0.0, scale=1.0):
+    z = (x - loc) / scale
+    zp = _plain(z)
+    return _inside((zp >= 0) & (zp <= 1), z, 0.5,
+                   lambda z: sp.xlogy(a - 1, z) + sp.xlog1py(b - 1, -z) - sp.betaln(a, b), -np.inf) \
+        - wnp.log(scale)
+
+
+def _beta_tail(regularised: Any, below: float, log: bool = False) -> Callable:
+    """cdf (``betainc``) or sf (``betaincc``), or their logarithms: ``below`` left of the
+    support, ``1 - below`` right of it."""
+    @_checked(a=_positive, b=_positive, scale=_positive)
+    def f(x, a, b, loc=0.0, scale=1.0):
+        z = (x - loc) / scale
+        zp = _plain(z)
+        formula = (lambda z: wnp.log(regularised(a, b, z))) if log else (lambda z: regularised(a, b, z))
+        return _inside((zp > 0) & (zp < 1), z, 0.5, formula, _end(np.where(zp <= 0, below, 1.0 - below), log))
+    return f
+
+
+beta = _Family(
+    "beta",
+    logpdf=_beta_logpdf,
+    pdf=lambda x, a, b, loc=0.0, scale=1.0: wnp.exp(_beta_logpdf(x, a, b, loc, scale)),
+    cdf=_beta_tail(sp.betainc, 0.0),
+    logcdf=_beta_tail(sp.betainc, 0.0, log=True),
+    sf=_beta_tail(sp.betaincc, 1.0),
+    logsf=_beta_tail(sp.betaincc, 1.0, log=True),
+)
+
+
+# ----------------------------------------------------------------------------- poisson
+@_checked(mu=_nonnegative)
+def _poisson_logpmf(k, mu, loc=0):
+    k = _plain(k) - _plain(loc)  # counts: no derivative
+    ok = (k >= 0) & (k == np.floor(k))
+    k = np.where(ok, k, 0.0)
+    value = sp.xlogy(k, mu) - sp.gammaln(k + 1) - mu
+    return value if np.all(ok) else wnp.where(ok, value, -np.inf)
+
+
+def _poisson_tail(regularised: Any, below: float, log: bool = False) -> Callable:
+    """cdf, P(K <= k) = Q(k + 1, mu) (``gammaincc``), or sf, P(K > k) = P(k + 1, mu)
+    (``gammainc``), or their logarithms: ``below`` for counts below 0."""
+    @_checked(mu=_nonnegative)
+    def f(k, mu, loc=0):
+        k = np.floor(_plain(k) - _plain(loc))
+        ok = k >= 0
+        value = regularised(np.where(ok, k, 0.0) + 1, mu)
+        value = wnp.log(value) if log else value
+        return value if np.all(ok) else wnp.where(ok, value, _end(below, log))
+    return f
+
+
+poisson = _Family(
+    "poisson",
+    logpmf=_poisson_logpmf,
+    pmf=lambda k, mu, loc=0: wnp.exp(_poisson_logpmf(k, mu, loc)),
+    cdf=_poisson_tail(sp.gammaincc, 0.0),
+    logcdf=_poisson_tail(sp.gammaincc, 0.0, log=True),
+    sf=_poisson_tail(sp.gammainc, 1.0),
+    logsf=_poisson_tail(sp.gammainc, 1.0, log=True),
+)
+
+
+# ----------------------------------------------------------------------------- multivariate_normal
+def _mvn_logpdf(x, mean=None, cov=1, allow_singular=False):
+    """-(d log 2 pi + log det cov + r^T cov^-1 r) / 2 with r = x - mean, over the last axis of
+    ``x``, with a linear solve rather than an inverse. ``cov`` may be a matrix, a vector (the
+    diagonal) or a number (times the identity), and must be positive definite: the singular
+    covariances that ``allow_singular=True`` admits in SciPy are not supported."""
+    c = _plain(cov)
+    dim = _plain(mean).size if mean is not None else (c.shape[0] if c.ndim >= 1 else 1)
+    if c.ndim > 2 or (c.ndim == 2 and c.shape != (dim, dim)) or (c.ndim == 1 and c.size != dim):
+        raise ValueError(f"multivariate_normal: cov must be a number, a vector of {dim} variances or a "
+                         f"{dim} x {dim} matrix (mean has {dim} components), not of shape {c.shape}.")
+    try:
+        np.linalg.cholesky(c * np.eye(dim) if c.ndim < 2 else c)
+    except np.linalg.LinAlgError:
+        raise ValueError("multivariate_normal: cov must be symmetric positive definite"
+                         + (" (singular covariances, which allow_singular=True admits in SciPy, are "
+                            "not supported)" if allow_singular else "") + ".") from None
+    mean = np.zeros(dim) if mean is None else wnp.reshape(mean, (dim,))
+    if c.ndim < 2:
+        cov = cov * np.eye(dim)  # a number times the identity, or a vector on the diagonal
+    xp = _plain(x)
+    if xp.ndim == 0:
+        x = wnp.reshape(x, (1,))
+    elif xp.ndim == 1:
+        x = wnp.reshape(x, (-1, 1) if dim == 1 else (1, -1))
+    if _plain(x).shape[-1] != dim:
+        raise ValueError(f"multivariate_normal: x must have {dim} components in its last axis (as mean "
+                         f"and cov do), not {_plain(x).shape[-1]}.")
+    r = x - mean
+    batch = np.shape(strip(r))[:-1]
+    rows = wnp.reshape(r, (-1, dim)).T  # one column per point
+    maha = wnp.sum(rows * _solve(cov, rows), axis=0)
+    out = -0.5 * (dim * LOG_2PI + _logdet(cov) + maha)
+    return _squeeze(wnp.reshape(out, batch))
+
+
+multivariate_normal = _Family(
+    "multivariate_normal",
+    logpdf=_mvn_logpdf,
+    pdf=lambda x, mean=None, cov=1, allow_singular=False: wnp.exp(_mvn_logpdf(x, mean, cov, allow_singular)),
+)
+
+
+# ----------------------------------------------------------------------------- dirichlet
+SIMPLEX_TOLERANCE = 1e-5
+
+
+def _dirichlet_logpdf(x, alpha):
+    """sum((alpha - 1) log x) - log B(alpha), over the first axis of ``x`` (SciPy's layout);
+    given one component fewer than ``alpha``, the last is one minus the others' sum. ``x``
+    must lie in the simplex, to within ``SIMPLEX_TOLERANCE`` (looser than SciPy's 1e-9, so
+    that finite differences can step off it); the derivative in ``x`` is the formula's, with
+    every component free."""
+    alpha_p = _plain(alpha)
+    if alpha_p.ndim != 1 or np.any(alpha_p <= 0):
+        raise ValueError("dirichlet: alpha must be a vector of positive numbers.")
+    k, xp = alpha_p.shape[0], _plain(x)
+    if xp.ndim == 0 or xp.shape[0] not in (k, k - 1):
+        raise ValueError(f"dirichlet: x must have {k} or {k - 1} components along its first axis "
+                         f"(alpha has {k}), not shape {xp.shape}.")
+    if xp.shape[0] == k - 1:
+        x = wnp.concatenate([x, 1 - wnp.sum(x, axis=0, keepdims=True)], axis=0)
+        xp = _plain(x)
+    if np.any(xp < 0) or np.any(xp > 1) or np.any(np.abs(np.sum(xp, axis=0) - 1) > SIMPLEX_TOLERANCE):
+        raise ValueError("dirichlet: x must lie in the simplex (components between 0 and 1, summing "
+                         f"to 1 along the first axis); its sums are {np.sum(xp, axis=0)}.")
+    log_b = wnp.sum(sp.gammaln(alpha)) - sp.gammaln(wnp.sum(alpha))
+    a = wnp.reshape(alpha - 1, (k,) + (1,) * (xp.ndim - 1))
+    return _squeeze(wnp.sum(sp.xlogy(a, x), axis=0) - log_b)
+
+
+dirichlet = _Family(
+    "dirichlet",
+    logpdf=_dirichlet_logpdf,
+    pdf=lambda x, alpha: wnp.exp(_dirichlet_logpdf(x, alpha)),
+)
+
+DISTRIBUTIONS = [norm, t, gamma, beta, poisson, multivariate_normal, dirichlet]
+
+
+def __getattr__(name: str) -> Any:
+    return getattr(_st, name)
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(dir(_st)))

@@ -1,0 +1,546 @@
+"""Linear algebra: every rule of wengert.numpy._linalg and wengert.scipy._linalg_rules, and
+every composite built on them, checked against central finite differences to second order in
+both modes, and forward mode against the transpose of reverse mode with a batch of two
+tangents. Cases cover several sizes, stacks of matrices, complex inputs and the keyword
+arguments that change the rule. Eigenvectors, singular vectors and the extra columns of a
+complete Q are defined up to a phase (sign) or a rotation, so their cases differentiate
+functions invariant under it. A registered rule or composite without a case fails
+``test_every_rule_has_a_case``.
+
+Then: ill-conditioned but valid inputs against 50-digit arithmetic (mpmath), the documented
+results where no derivative exists, NumPy's errors, and autograd as an independent oracle.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from typing import Any, Callable, NamedTuple
+
+import autograd
+import autograd.numpy as anp
+import autograd.scipy.linalg as asl
+import mpmath
+import numpy as onp
+import pytest
+import scipy.linalg as sl
+
+import wengert
+import wengert.numpy as np
+import wengert.scipy.linalg as sla
+from wengert._tree import flatten, unflatten
+from wengert.numpy import _linalg as L
+from wengert.scipy import _linalg_rules as S
+
+la = np.linalg
+LinAlgError = onp.linalg.LinAlgError
+R = onp.random.default_rng(2024)
+
+
+# ----------------------------------------------------------------------------- inputs
+def real(*shape: int) -> Any:
+    return R.normal(size=shape)
+
+
+def cplx(*shape: int) -> Any:
+    return R.normal(size=shape) + 1j * R.normal(size=shape)
+
+
+def well(*shape: int, c: bool = False) -> Any:
+    """A well-conditioned square matrix (stack): random plus a multiple of the identity."""
+    return (cplx(*shape) if c else real(*shape)) + 3 * onp.eye(shape[-1])
+
+
+def spd(*shape: int, c: bool = False) -> Any:
+    """A Hermitian positive definite matrix (stack) with well-separated eigenvalues."""
+    n = shape[-1]
+    q = onp.linalg.qr(cplx(*shape) if c else real(*shape))[0]
+    return (q * onp.linspace(1.0, 2.0 * n, n)[..., None, :]) @ onp.conj(onp.swapaxes(q, -1, -2))
+
+
+def dense(*shape: int, c: bool = False) -> Any:
+    """A general matrix with well-separated singular values (stack)."""
+    m, n = shape[-2:]
+    u = onp.linalg.qr(cplx(*shape[:-2], m, m) if c else real(*shape[:-2], m, m))[0][..., :min(m, n)]
+    v = onp.linalg.qr(cplx(*shape[:-2], n, n) if c else real(*shape[:-2], n, n))[0][..., :min(m, n)]
+    return (u * onp.linspace(3.0, 1.0, min(m, n))[..., None, :]) @ onp.conj(onp.swapaxes(v, -1, -2))
+
+
+def weights(x: Any) -> Any:
+    """A fixed pattern of weights shaped like ``x`` (for gauge-invariant test functions)."""
+    shape = onp.shape(x)
+    return onp.cos(1.0 + onp.arange(int(onp.prod(shape)))).reshape(shape)
+
+
+def weighted(x: Any) -> Any:
+    return weights(x) * x
+
+
+def abs2(x: Any) -> Any:
+    """|x|^2 elementwise, weighted: invariant under the phase of eigen- or singular vectors."""
+    return weights(x) * np.real(x * np.conj(x))
+
+
+def mT(x: Any) -> Any:  # noqa: N802
+    return np.swapaxes(x, -1, -2)
+
+
+def mH(x: Any) -> Any:  # noqa: N802
+    return np.conj(mT(x))
+
+
+# ----------------------------------------------------------------------------- the case table
+class Case(NamedTuple):
+    keys: tuple  # the rule-table entries and composites covered
+    f: Callable  # function of the differentiated arguments
+    args: tuple
+    id: str
+
+
+CASES: list[Case] = []
+
+
+def case(keys: Any, f: Callable, *args: Any, id: str) -> None:
+    keys = keys if isinstance(keys, tuple) else (keys,)
+    CASES.append(Case(keys, f, args, f"{getattr(keys[0], '__name__', keys[0])}-{id}"))
+
+
+# --- inverses and solves
+for shape, c in [((1, 1), False), ((3, 3), False), ((4, 4), False), ((2, 3, 3), False), ((3, 3), True),
+                 ((2, 2, 2), True)]:
+    case(onp.linalg.inv, la.inv, well(*shape, c=c), id=f"{shape}{'c' if c else ''}")
+for a, b, name in [(well(3, 3), real(3), "vector"), (well(3, 3), real(3, 2), "matrix"),
+                   (well(2, 3, 3), real(3), "stack-vector"), (well(2, 3, 3), real(3, 2), "stack-broadcast-b"),
+                   (well(3, 3), real(2, 3, 1), "stack-b"), (well(2, 1, 2, 2), real(3, 2, 2), "broadcast-both"),
+                   (well(3, 3, c=True), cplx(3), "complex")]:
+    case(onp.linalg.solve, la.solve, a, b, id=name)
+case(onp.linalg.solve, lambda a: la.solve(a, onp.arange(3.0)), well(2, 3, 3), id="a-only")
+case(onp.linalg.solve, lambda b: la.solve(onp.diag([1.0, 2.0, 3.0]) + 1, b), real(3, 2), id="b-only")
+for shape, c in [((3, 2), False), ((2, 4), False), ((3, 3), False), ((2, 3, 2), False), ((2, 3), True)]:
+    case(onp.linalg.pinv, la.pinv, dense(*shape, c=c), id=f"{shape}{'c' if c else ''}")
+case(onp.linalg.pinv, lambda a: la.pinv(a, hermitian=True), spd(3, 3), id="hermitian")
+low_rank = real(4, 2) @ real(2, 3)  # rank 2; finite differences stay below the cutoff
+case(onp.linalg.pinv, lambda a: la.pinv(a, rcond=1e-4), low_rank, id="rank-deficient")
+case(onp.linalg.lstsq, lambda a, b: la.lstsq(a, b)[0], dense(4, 2), real(4), id="vector")
+case(onp.linalg.lstsq, lambda a, b: la.lstsq(a, b)[0], dense(2, 3), real(2, 2), id="underdetermined")
+case(onp.linalg.lstsq, lambda a, b: la.lstsq(a, b)[1] + la.lstsq(a, b)[3][0], dense(4, 3), real(4, 2),
+     id="residuals-and-s")
+case(onp.linalg.tensorsolve, la.tensorsolve, well(6, 6).reshape(2, 3, 6), real(2, 3), id="default")
+case(onp.linalg.tensorsolve, lambda a, b: la.tensorsolve(a, b, axes=(0,)), well(6, 6).reshape(6, 2, 3),
+     real(2, 3), id="axes")
+case(onp.linalg.tensorinv, lambda a: la.tensorinv(a, ind=1), well(4, 4).reshape(4, 2, 2), id="ind1")
+case(onp.linalg.tensorinv, la.tensorinv, well(6, 6).reshape(2, 3, 6), id="ind2")
+for n in (3, -2, 0, 1, 5, -1):
+    case(onp.linalg.matrix_power, lambda a, n=n: la.matrix_power(a, n) + a, well(2, 3, 3) / 3, id=f"n={n}")
+case(onp.linalg.multi_dot, lambda a, b, c, d: la.multi_dot([a, b, c, d]), real(3), real(3, 4), real(4, 2),
+     real(2), id="vector-ends")
+case(onp.linalg.multi_dot, lambda a, b, c: la.multi_dot([a, b, c]), real(2, 5), real(5, 1), real(1, 3), id="three")
+case(onp.linalg.multi_dot, lambda a, b: la.multi_dot([a, b]), real(2, 3), real(3, 2), id="two")
+
+# --- determinants
+for shape, c in [((1, 1), False), ((3, 3), False), ((2, 4, 4), False), ((3, 3), True)]:
+    case(onp.linalg.det, la.det, well(*shape, c=c), id=f"{shape}{'c' if c else ''}")
+singular = onp.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [1.0, 0.0, 1.0]])  # det == 0 exactly
+case(onp.linalg.det, la.det, singular, id="singular")
+for shape, c in [((3, 3), False), ((2, 3, 3), False), ((3, 3), True)]:
+    a = well(*shape, c=c) * onp.array([1.0, -1.0, 1.0])  # negative determinants too
+    case((L._logabsdet, onp.linalg.slogdet), lambda a: la.slogdet(a)[1], a, id=f"{shape}{'c' if c else ''}")
+case(onp.linalg.slogdet, lambda a: la.slogdet(a)[0] * la.slogdet(a)[1], well(3, 3), id="sign-is-constant")
+
+# --- cholesky (reads one triangle: the raw-matrix cases differentiate exactly that)
+for shape, c, upper in [((3, 3), False, False), ((1, 1), False, False), ((2, 3, 3), False, True),
+                        ((3, 3), True, False), ((3, 3), True, True)]:
+    case(onp.linalg.cholesky, lambda a, u=upper: la.cholesky(a, upper=u), spd(*shape, c=c),
+         id=f"{shape}{'c' if c else ''}{'-upper' if upper else ''}")
+case(onp.linalg.cholesky, lambda x: la.cholesky(x @ mT(x) + 3 * onp.eye(3)), real(3, 3), id="parametrised")
+
+# --- eigenproblems
+for shape, c, uplo in [((3, 3), False, "L"), ((4, 4), False, "U"), ((2, 3, 3), False, "L"), ((3, 3), True, "L"),
+                       ((2, 2, 2), True, "U")]:
+    a = spd(*shape, c=c) - 2.0 * onp.eye(shape[-1])  # indefinite too
+    tag = f"{shape}{'c' if c else ''}-{uplo}"
+    case((L._eigh, onp.linalg.eigh), lambda a, u=uplo: la.eigh(a, u)[0], a, id=f"values-{tag}")
+    case((L._eigh, onp.linalg.eigh), lambda a, u=uplo: abs2(la.eigh(a, u)[1]), a, id=f"abs2-{tag}")
+    case((L._eigh, onp.linalg.eigh), lambda a, u=uplo: (lambda w, v: (v * np.sin(w)[..., None, :]) @ mH(v))(
+        *la.eigh(a, u)), a, id=f"function-{tag}")
+    case(onp.linalg.eigvalsh, lambda a, u=uplo: la.eigvalsh(a, u), a, id=tag)
+for shape, c in [((3, 3), False), ((2, 3, 3), False), ((3, 3), True), ((4, 4), True)]:
+    a = well(*shape, c=c)
+    tag = f"{shape}{'c' if c else ''}"
+    case((L._eig, onp.linalg.eig), lambda a: la.eig(a)[0], a, id=f"values-{tag}")
+    case((L._eig, onp.linalg.eig), lambda a: abs2(la.eig(a)[1]), a, id=f"abs2-{tag}")
+    case((L._eig, onp.linalg.eig), lambda a: (lambda w, v: (v * np.exp(w)[..., None, :]) @ la.inv(v))(*la.eig(a)),
+         a, id=f"function-{tag}")
+    case(onp.linalg.eigvals, la.eigvals, a, id=tag)
+real_spectrum = onp.array([[2.0, 1.0, 0.0], [0.5, -1.0, 0.3], [0.0, 0.2, 4.0]])
+case((L._eig, onp.linalg.eig), lambda a: la.eig(a)[0] + abs2(la.eig(a)[1]).sum(), real_spectrum, id="real-spectrum")
+case(onp.linalg.eigvals, la.eigvals, real_spectrum, id="real-spectrum")
+
+# --- svd
+for shape, c in [((3, 3), False), ((4, 2), False), ((2, 4), False), ((2, 3, 2), False), ((3, 2), True),
+                 ((2, 3), True)]:
+    a = dense(*shape, c=c)
+    tag = f"{shape}{'c' if c else ''}"
+    k = min(shape[-2:])
+    case((L._singular_values, onp.linalg.svd), lambda a: la.svd(a, compute_uv=False), a, id=f"values-{tag}")
+    case(onp.linalg.svdvals, la.svdvals, a, id=tag)
+    for full in (False, True):
+        def rebuild(a: Any, full: bool = full, k: int = k) -> Any:
+            u, s, vh = la.svd(a, full_matrices=full)
+            return (u[..., :k] * (s + onp.linspace(0.0, 1.0, k))[..., None, :]) @ vh[..., :k, :]
+        case((L._svd, onp.linalg.svd), rebuild, a, id=f"rebuild-{tag}-full={full}")
+        case((L._svd, onp.linalg.svd), lambda a, f=full, k=k: abs2(la.svd(a, full_matrices=f)[0][..., :k]).sum()
+             + abs2(la.svd(a, full_matrices=f)[2][..., :k, :]).sum(), a, id=f"abs2-{tag}-full={full}")
+    m, n = shape[-2:]
+    if m != n:  # the extra columns of a full U (rows of Vh) through their projector
+        case((L._svd, onp.linalg.svd), lambda a, k=k: (lambda u, s, vh: weighted(u[..., k:] @ mH(u[..., k:]))
+             + weighted(mH(vh[..., k:, :]) @ vh[..., k:, :]).sum())(*la.svd(a)), a, id=f"completion-{tag}")
+case((L._svd, onp.linalg.svd), lambda a: la.svd(a, hermitian=True)[1] + abs2(la.svd(a, hermitian=True)[0]).sum(),
+     spd(3, 3) - 3.0 * onp.eye(3), id="hermitian")
+case((L._singular_values, onp.linalg.svd), lambda a: la.svd(a, compute_uv=False, hermitian=True),
+     spd(3, 3) - 3.0 * onp.eye(3), id="values-hermitian")
+
+# --- qr (Q and R are unique with LAPACK's conventions; the completion through its projector)
+for shape, c in [((4, 3), False), ((3, 3), False), ((2, 4), False), ((2, 3, 2), False), ((4, 3), True),
+                 ((2, 3), True)]:
+    a = dense(*shape, c=c)
+    tag = f"{shape}{'c' if c else ''}"
+    case((L._qr, onp.linalg.qr), lambda a: la.qr(a), a, id=f"reduced-{tag}")
+    case((L._qr, onp.linalg.qr), lambda a: la.qr(a, mode="r"), a, id=f"r-{tag}")
+    k = min(shape[-2:])
+    case((L._qr, onp.linalg.qr), lambda a, k=k: (lambda q, r: (weighted(q[..., k:] @ mH(q[..., k:])),
+                                                               q[..., :k], r))(*la.qr(a, mode="complete")),
+         a, id=f"complete-{tag}")
+
+# --- norms
+vec, mat, stack = real(5), real(3, 4), real(2, 3, 3)
+for ord_ in (None, 1, 2, onp.inf, -onp.inf, 3, 0.5, -1.5, 0):
+    case((L._norm2, onp.linalg.norm), lambda x, o=ord_: la.norm(x, o) + x[0] * 0, vec, id=f"vector-ord={ord_}")
+case(onp.linalg.norm, lambda x: la.norm(x, 2, axis=1, keepdims=True), mat, id="vector-axis-keepdims")
+case(onp.linalg.norm, lambda x: la.norm(x, 3, axis=-1), stack, id="vector-axis-stack")
+case(onp.linalg.norm, lambda x: la.norm(x, onp.inf, axis=0), mat, id="vector-inf-axis")
+case((L._norm2, onp.linalg.norm), la.norm, stack, id="flat-3d")
+case(onp.linalg.norm, lambda x: la.norm(x, keepdims=True), mat, id="flat-keepdims")
+case(onp.linalg.norm, la.norm, cplx(4), id="complex")
+case(onp.linalg.norm, lambda x: la.norm(x, 1), cplx(4), id="complex-ord=1")
+for ord_ in (None, "fro", "nuc", 1, -1, 2, -2, onp.inf, -onp.inf):
+    case(onp.linalg.norm, lambda x, o=ord_: la.norm(x, o), mat, id=f"matrix-ord={ord_}")
+    case(onp.linalg.norm, lambda x, o=ord_: la.norm(x, o, axis=(2, 0), keepdims=True), stack,
+         id=f"matrix-axes-ord={ord_}")
+case(onp.linalg.norm, lambda x: la.norm(x, "nuc"), cplx(3, 2), id="complex-nuc")
+case(onp.linalg.norm, lambda x: la.norm(x, 2, axis=(-2, -1)), cplx(2, 2, 3), id="complex-spectral")
+case(onp.linalg.matrix_norm, la.matrix_norm, stack, id="fro")
+case(onp.linalg.matrix_norm, lambda x: la.matrix_norm(x, ord="nuc", keepdims=True), stack, id="nuc-keepdims")
+case(onp.linalg.vector_norm, la.vector_norm, stack, id="all")
+case(onp.linalg.vector_norm, lambda x: la.vector_norm(x, axis=(0, 2), ord=3, keepdims=True), stack, id="axes")
+case(onp.linalg.vector_norm, lambda x: la.vector_norm(x, axis=1, ord=1), mat, id="axis")
+for p in (None, 2, -2, "fro", 1, onp.inf, "nuc"):
+    case(onp.linalg.cond, lambda x, p=p: la.cond(x, p), well(2, 3, 3), id=f"p={p}")
+
+# --- the array API's names
+case(onp.linalg.matmul, la.matmul, real(2, 3), real(3, 2), id="matrices")
+case(onp.linalg.tensordot, lambda x, y: la.tensordot(x, y, axes=1), real(2, 3), real(3, 2), id="axes=1")
+case(onp.linalg.outer, la.outer, real(3), cplx(2), id="vectors")
+case(onp.linalg.vecdot, la.vecdot, cplx(2, 3), cplx(3), id="complex")
+case(onp.linalg.vecdot, lambda x, y: la.vecdot(x, y, axis=0), real(3, 2), real(3, 2), id="axis")
+case(onp.linalg.matrix_transpose, la.matrix_transpose, real(2, 3, 4), id="stack")
+for off in (0, 1, -2):
+    case(onp.linalg.diagonal, lambda x, o=off: la.diagonal(x, offset=o), real(2, 3, 4), id=f"offset={off}")
+    case(onp.linalg.trace, lambda x, o=off: la.trace(x, offset=o), real(2, 3, 4), id=f"offset={off}")
+case(onp.linalg.cross, la.cross, real(2, 3), real(3), id="broadcast")
+case(onp.linalg.cross, lambda x, y: la.cross(x, y, axis=0), real(3, 2), real(3, 2), id="axis")
+
+# --- scipy.linalg
+for shape, c in [((1, 1), False), ((3, 3), False), ((2, 3, 3), False), ((3, 3), True)]:
+    case(sl.expm, sla.expm, 0.5 * (cplx(*shape) if c else real(*shape)), id=f"{shape}{'c' if c else ''}")
+for shape, c in [((3, 3), False), ((2, 2, 2), False), ((3, 3), True)]:
+    case(sl.sqrtm, sla.sqrtm, spd(*shape, c=c), id=f"{shape}{'c' if c else ''}")
+case(sl.sqrtm, sla.sqrtm, well(3, 3), id="nonsymmetric")
+case(sl.solve_sylvester, sla.solve_sylvester, well(3, 3), well(2, 2), real(3, 2), id="real")
+case(sl.solve_sylvester, sla.solve_sylvester, well(2, 2, 2, c=True), well(2, 2, c=True), cplx(2, 2), id="complex")
+case(sl.solve_sylvester, lambda q: sla.solve_sylvester(onp.diag([1.0, 2.0]), onp.eye(2), q), real(2, 2), id="q-only")
+for trans in (0, 1, 2, "N", "T", "C"):
+    for lower, unit in ((True, False), (False, True)):
+        for c in (False, True):
+            tag = f"trans={trans}-lower={lower}-unit={unit}{'-c' if c else ''}"
+            b = cplx(3, 2) if c else real(3)
+            case(sl.solve_triangular, lambda a, b, t=trans, lo=lower, u=unit: sla.solve_triangular(
+                a, b, trans=t, lower=lo, unit_diagonal=u), well(3, 3, c=c), b, id=tag)
+case(sl.solve_triangular, lambda a, b: sla.solve_triangular(a, b, trans="T", lower=True), well(2, 3, 3),
+     real(2, 3, 2), id="stack")
+for trans, c in ((0, False), (1, False), (2, True), (1, True)):
+    case((S._lu_of, sl.lu_factor, sl.lu_solve), lambda a, b, t=trans: sla.lu_solve(sla.lu_factor(a), b, trans=t),
+         well(3, 3, c=c), cplx(3, 2) if c else real(3), id=f"solve-trans={trans}{'-c' if c else ''}")
+case((S._lu_of, sl.lu_factor), lambda a: sla.lu_factor(a)[0], well(4, 4), id="factors")
+case((S._lu_of, sl.lu_factor), lambda a: sla.lu_factor(a)[0], well(3, 3, c=True), id="factors-complex")
+case((S._lu_of, sl.lu_factor, sl.lu_solve), lambda a, b: sla.lu_solve(sla.lu_factor(a), b), well(2, 3, 3),
+     real(2, 3, 2), id="stack")
+for lower, c in ((False, False), (True, False), (True, True), (False, True)):
+    tag = f"lower={lower}{'-c' if c else ''}"
+    case((sl.cho_factor, sl.cho_solve), lambda a, b, lo=lower: sla.cho_solve(sla.cho_factor(a, lower=lo), b),
+         spd(3, 3, c=c), cplx(3, 2) if c else real(3), id=f"solve-{tag}")
+    case(sl.cho_factor, lambda a, lo=lower: sla.cho_factor(a, lower=lo)[0], spd(3, 3, c=c), id=f"factor-{tag}")
+
+
+# ============================================================================= derivatives
+@pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
+def test_rule_matches_finite_differences(c: Case) -> None:
+    wengert.gradcheck(c.f, *c.args, order=2)
+
+
+def _like(x: Any, rng: Any, batch: tuple = ()) -> Any:
+    x = onp.asarray(wengert.stop_gradient(x))
+    r = rng.normal(size=batch + x.shape)
+    return r + 1j * rng.normal(size=r.shape) if x.dtype.kind == "c" else r
+
+
+@pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
+def test_jvp_is_the_transpose_of_vjp(c: Case) -> None:
+    """<u, J v> from forward mode equals <J^T u, v> from reverse mode (real parts) for a batch
+    of two tangents pushed at once, and the batch agrees with pushing them one by one."""
+    rng = onp.random.default_rng(7)
+    out, pull = wengert.vjp(c.f, *c.args)
+    outs, structure = flatten(out)
+    us = [_like(o, rng) for o in outs]
+    vs = [_like(x, rng, (2,)) for x in c.args]
+    _, jv = wengert.jvp(c.f, c.args, tuple(vs), batched=True)
+    jvs = flatten(jv)[0]
+    jtu = pull(unflatten(structure, us))
+    for b in range(2):
+        lhs = sum(onp.real(onp.sum(u * onp.asarray(t)[b])) for u, t in zip(us, jvs))
+        rhs = sum(onp.real(onp.sum(onp.asarray(g) * v[b])) for g, v in zip(jtu, vs))
+        assert lhs == pytest.approx(rhs, rel=1e-9, abs=1e-9)
+        _, single = wengert.jvp(c.f, c.args, tuple(v[b] for v in vs))
+        for t, s in zip(jvs, flatten(single)[0]):
+            onp.testing.assert_allclose(onp.asarray(t)[b], s, rtol=1e-10, atol=1e-10)
+
+
+def test_every_rule_has_a_case() -> None:
+    covered = {k for c in CASES for k in c.keys}
+    registered = list(L.VJPS) + L.COMPOSITES + list(S.VJPS) + S.COMPOSITES
+    missing = [getattr(k, "__name__", k) for k in registered if k not in covered]
+    assert not missing, f"rules without a test case: {missing}"
+
+
+def test_jvp_tables_follow_the_vjp_tables() -> None:
+    assert list(L.JVPS) == list(L.VJPS)
+    assert list(S.JVPS) == list(S.VJPS)
+
+
+def test_values_are_numpys() -> None:
+    """Traced calls give NumPy's (SciPy's) own results."""
+    a, h = well(2, 3, 3), spd(3, 3)
+    pairs = [(lambda m: la.eigh(m)[0], lambda m: onp.linalg.eigh(m)[0], h),
+             (lambda m: la.svd(m)[1], lambda m: onp.linalg.svd(m)[1], a),
+             (lambda m: la.qr(m)[1], lambda m: onp.linalg.qr(m)[1], a),
+             (lambda m: la.slogdet(m)[1], lambda m: onp.linalg.slogdet(m)[1], a),
+             (lambda m: sla.lu_factor(m)[0], lambda m: sl.lu_factor(m)[0], a[0]),
+             (lambda m: sla.cho_factor(m)[0], lambda m: sl.cho_factor(m)[0], h)]
+    for traced, plain, x in pairs:
+        value, _ = wengert.vjp(traced, x)
+        onp.testing.assert_allclose(value, plain(x), rtol=1e-13, atol=1e-13)
+
+
+# ============================================================================= hard but valid inputs
+mpmath.mp.dps = 50
+
+
+def _mp(x: Any) -> Any:
+    return mpmath.matrix(onp.asarray(x).tolist())
+
+
+def _np(m: Any) -> Any:
+    return onp.array(m.tolist(), dtype=float)
+
+
+def _conditioned(n: int, kappa: float) -> Any:
+    q1, q2 = onp.linalg.qr(real(n, n))[0], onp.linalg.qr(real(n, n))[0]
+    return (q1 * onp.logspace(0, -onp.log10(kappa), n)) @ q2.T
+
+
+def test_inv_and_solve_at_condition_number_1e8() -> None:
+    """Tolerance: the gradient of inv (solve) at condition number kappa has relative error
+    about kappa * eps; at kappa = 1e8 it stays within rtol 1e-6 of 50-digit arithmetic."""
+    a, w, b = _conditioned(4, 1e8), real(4, 4), real(4)
+    ainv = _mp(a) ** -1
+    exact = _np(-(ainv.T * _mp(w) * ainv.T))
+    got = wengert.grad(lambda a: np.sum(w * la.inv(a)))(a)
+    assert onp.max(onp.abs(got - exact)) <= 1e-6 * onp.max(onp.abs(exact))
+    x = ainv * _mp(b[:, None])
+    gb = ainv.T * _mp(w[0][:, None])
+    ga, gbb = wengert.grad(lambda a, b: np.sum(w[0] * la.solve(a, b)), argnum=(0, 1))(a, b)
+    for got, exact in ((ga, _np(-gb * x.T)), (gbb, _np(gb)[:, 0])):
+        assert onp.max(onp.abs(got - exact)) <= 1e-6 * onp.max(onp.abs(exact))
+
+
+def _mp_gradient(f: Callable, a: Any, h: float = 1e-25) -> Any:
+    """Central differences of ``f`` (a function of an mpmath matrix) in 50-digit arithmetic."""
+    g = onp.zeros(a.shape)
+    for i, j in onp.ndindex(a.shape):
+        up, down = _mp(a), _mp(a)
+        up[i, j] += h
+        down[i, j] -= h
+        g[i, j] = float((f(up) - f(down)) / (2 * h))
+    return g
+
+
+def test_eigenvectors_of_eigenvalues_1e6_apart() -> None:
+    """Tolerance: eigenvector gradients with eigenvalues delta apart have relative error about
+    eps / delta; at delta = 1e-6 they stay within rtol 1e-6 of 50-digit arithmetic."""
+    q = onp.linalg.qr(real(3, 3))[0]
+    a = (q * [1.0, 1.0 + 1e-6, 2.5]) @ q.T
+    w = real(3, 3)
+
+    def projector(m: Any) -> Any:  # sum(w * v0 v0^T) for the smallest eigenvalue: gauge-invariant
+        low = mpmath.matrix(3, 3)
+        for i, j in onp.ndindex(3, 3):
+            low[i, j] = m[max(i, j), min(i, j)]  # the lower triangle, as eigh reads it
+        e, v = mpmath.eigsy(low)
+        k = min(range(3), key=lambda i: e[i])
+        return sum(w[i, j] * v[i, k] * v[j, k] for i, j in onp.ndindex(3, 3))
+
+    exact = _mp_gradient(projector, a)
+    got = wengert.grad(lambda a: np.sum(w * (la.eigh(a)[1][:, :1] @ la.eigh(a)[1][:, :1].T)))(a)
+    assert onp.max(onp.abs(exact)) > 1e4  # the gradient is large: ~ 1 / delta
+    assert onp.max(onp.abs(got - exact)) <= 1e-6 * onp.max(onp.abs(exact))
+
+
+def test_singular_vectors_of_singular_values_1e6_apart() -> None:
+    u, v = onp.linalg.qr(real(3, 3))[0], onp.linalg.qr(real(3, 3))[0]
+    a = (u * [2.0, 1.0 + 1e-6, 1.0]) @ v.T
+    w = real(3, 3)
+
+    def dyad(m: Any) -> Any:  # sum(w * u1 v1^T) for the middle singular value: sign-invariant
+        uu, s, vv = mpmath.svd_r(m)
+        k = sorted(range(3), key=lambda i: -s[i])[1]
+        return sum(w[i, j] * uu[i, k] * vv[k, j] for i, j in onp.ndindex(3, 3))
+
+    exact = _mp_gradient(dyad, a)
+    got = wengert.grad(lambda a: (lambda u, s, vh: np.sum(w * (u[:, 1:2] @ vh[1:2])))(*la.svd(a)))(a)
+    assert onp.max(onp.abs(got - exact)) <= 1e-6 * onp.max(onp.abs(exact))
+
+
+# ============================================================================= where no derivative exists
+def test_det_at_a_singular_matrix_is_the_transposed_adjugate() -> None:
+    cofactors = onp.array([[onp.linalg.det(onp.delete(onp.delete(singular, i, 0), j, 1)) * (-1) ** (i + j)
+                            for j in range(3)] for i in range(3)])
+    onp.testing.assert_allclose(wengert.grad(la.det)(singular), cofactors, atol=1e-12)
+    rank1 = onp.outer(real(3), real(3))  # adj = 0: every 2x2 minor vanishes
+    onp.testing.assert_allclose(wengert.grad(la.det)(rank1), onp.zeros((3, 3)), atol=1e-12)
+
+
+@onp.errstate(invalid="ignore")
+def test_repeated_eigenvalues() -> None:
+    """Documented: functions of the eigenvalues alone stay finite; eigenvector derivatives at
+    exactly repeated eigenvalues come out inf/nan (as in JAX) with a RuntimeWarning."""
+    a = onp.diag([1.0, 1.0, 2.0])
+    onp.testing.assert_allclose(wengert.grad(lambda a: np.sum(la.eigh(a)[0] ** 2))(a), 2 * onp.tril(a))
+    onp.testing.assert_allclose(wengert.grad(lambda a: np.sum(la.eigvalsh(a)))(a), onp.eye(3))
+    with pytest.warns(RuntimeWarning, match="repeated values"):
+        g = wengert.grad(lambda a: np.sum(weights(a) * la.eigh(a)[1]))(a)
+    assert not onp.all(onp.isfinite(g))
+    with pytest.warns(RuntimeWarning, match="repeated values"):
+        wengert.jvp(lambda a: la.eigh(a)[1], (a,), (real(3, 3),))
+
+
+@onp.errstate(invalid="ignore")
+def test_repeated_singular_values() -> None:
+    q = onp.linalg.qr(real(3, 3))[0]
+    onp.testing.assert_allclose(wengert.grad(lambda a: np.sum(la.svd(a)[1]))(q), q, atol=1e-12)  # d nuc = U V^T
+    with pytest.warns(RuntimeWarning, match="repeated values"):
+        g = wengert.grad(lambda a: np.sum(weights(a) * la.svd(a)[0]))(q)
+    assert not onp.all(onp.isfinite(g))
+
+
+def test_norm_at_zero_has_the_zero_subgradient() -> None:
+    for f in (la.norm, lambda x: la.norm(x, "fro"), lambda x: la.norm(x, axis=1)[0]):
+        onp.testing.assert_array_equal(wengert.grad(f)(onp.zeros((2, 3))), 0.0)
+    onp.testing.assert_array_equal(wengert.grad(lambda x: la.norm(x, 0))(real(4)), 0.0)  # a count
+
+
+# ============================================================================= errors, as NumPy raises them
+def _numpy_error(f: Callable, x: Any) -> tuple:
+    with pytest.raises(Exception) as info:
+        f(x)
+    return type(info.value), str(info.value)
+
+
+@pytest.mark.parametrize("name, x", [
+    ("inv", onp.zeros((3, 3))), ("inv", real(2, 3)), ("det", real(2, 3)), ("slogdet", real(3, 2)),
+    ("cholesky", real(2, 3)), ("cholesky", -spd(3, 3)), ("eigh", real(2, 3)), ("eigvalsh", real(3, 2)),
+    ("eig", real(2, 3)), ("eigvals", real(2, 3)), ("solve", onp.ones((3, 3))), ("solve", real(2, 3)),
+    ("tensorinv", real(2, 3)), ("matrix_power", real(2, 3)), ("cond", onp.empty((0, 0))),
+])
+def test_errors_are_numpys(name: str, x: Any) -> None:
+    """Singular, non-square and indefinite inputs raise NumPy's own error, in both modes."""
+    def call(module: Any) -> Callable:
+        f = getattr(module.linalg, name)
+        return (lambda a: f(a, onp.ones(onp.shape(a)[-2]))) if name == "solve" else f
+
+    kind, message = _numpy_error(call(onp), x)
+    first = lambda r: r[0] if isinstance(r, tuple) else r
+    for run in (lambda f: wengert.grad(lambda a: np.sum(np.real(first(f(a)))))(x),
+                lambda f: wengert.jvp(f, (x,), (onp.ones_like(x),))):
+        with pytest.raises(kind, match=re.escape(message)):
+            run(call(np))
+
+
+def test_gradient_errors() -> None:
+    with pytest.raises(LinAlgError):  # log|det| = -inf at a singular matrix: no gradient
+        wengert.grad(lambda a: la.slogdet(a)[1])(singular)
+    assert la.slogdet(singular)[1] == onp.linalg.slogdet(singular)[1] == -onp.inf
+    with pytest.raises(TypeError, match="raw"):
+        wengert.grad(lambda a: np.sum(la.qr(a, mode="raw")[0]))(real(3, 2))
+    with pytest.raises(ValueError, match="square"):
+        wengert.grad(lambda a: np.sum(sla.lu_factor(a)[0]))(real(3, 2))
+    with pytest.raises(LinAlgError):  # a rank-deficient R has no inverse
+        wengert.grad(lambda a: np.sum(la.qr(a)[0]))(onp.ones((3, 2)))
+    from wengert.numpy._box import ConversionError
+    with pytest.raises(ConversionError):  # plain scipy.linalg does not dispatch to wengert
+        wengert.grad(lambda a: np.sum(sl.expm(a)))(real(2, 2))
+
+
+def test_untraced_calls_are_numpys_own() -> None:
+    a = well(3, 3)
+    assert la.eigh is not onp.linalg.eigh and la.eigh(spd(3, 3))[0].dtype == onp.float64
+    onp.testing.assert_array_equal(la.norm(a, "nuc"), onp.linalg.norm(a, "nuc"))
+    onp.testing.assert_array_equal(la.matrix_rank(a), onp.linalg.matrix_rank(a))
+    h = spd(3, 3)
+    onp.testing.assert_array_equal(sla.cho_factor(h)[0], sl.cho_factor(h)[0])
+    assert wengert.grad(lambda a: la.matrix_rank(a) * 1.0 + np.sum(a))(a).sum() == 9.0  # rank: no gradient
+
+
+# ============================================================================= autograd as an oracle
+def _symmetric(x: Any) -> Any:
+    return x @ x.T + 3 * onp.eye(x.shape[-1])
+
+
+ORACLE = [  # (name, wengert function, autograd function, argument)
+    ("inv", lambda a: np.sum(weights(a) * la.inv(a)), lambda a: anp.sum(weights(a) * anp.linalg.inv(a)), well(3, 3)),
+    ("det", la.det, anp.linalg.det, well(3, 3)),
+    ("slogdet", lambda a: la.slogdet(a)[1], lambda a: anp.linalg.slogdet(a)[1], well(3, 3) * [1.0, -1.0, 1.0]),
+    ("solve", lambda a: np.sum(la.solve(a, onp.arange(3.0)) ** 2), lambda a: anp.sum(anp.linalg.solve(
+        a, onp.arange(3.0)) ** 2), well(3, 3)),
+    ("pinv", lambda a: np.sum(weights(a.T) * la.pinv(a)), lambda a: anp.sum(weights(a.T) * anp.linalg.pinv(a)),
+     dense(4, 3)),
+    ("cholesky", lambda x: np.sum(weights(x) * la.cholesky(_symmetric(x))),
+     lambda x: anp.sum(weights(x) * anp.linalg.cholesky(_symmetric(x))), real(3, 3)),
+    ("eigh", lambda a: np.sum(weights(a) * la.eigh(a)[1] ** 2) + np.sum(la.eigh(a)[0] ** 3),
+     lambda a: anp.sum(weights(a) * anp.linalg.eigh(a)[1] ** 2) + anp.sum(anp.linalg.eigh(a)[0] ** 3), spd(3, 3)),
+    ("svd", lambda a: np.sum(la.svd(a, full_matrices=False)[1] ** 3) + np.sum(abs2(la.svd(a, False)[0])),
+     lambda a: anp.sum(anp.linalg.svd(a, full_matrices=False)[1] ** 3) + anp.sum(
+         weights(onp.zeros((4, 3))) * anp.linalg.svd(a, full_matrices=False)[0] ** 2), dense(4, 3)),
+    ("norm-nuc", lambda a: la.norm(a, "nuc"), lambda a: anp.linalg.norm(a, "nuc"), dense(3, 4)),
+    ("norm-3", lambda a: np.sum(la.norm(a, 3, axis=0)), lambda a: anp.sum(anp.linalg.norm(a, 3, axis=0)), real(3, 4)),
+    ("sqrtm", lambda a: np.sum(weights(a) * sla.sqrtm(a)), lambda a: anp.sum(weights(a) * asl.sqrtm(a)), spd(3, 3)),
+    ("solve_triangular", lambda a: np.sum(sla.solve_triangular(a, onp.arange(3.0), trans=1, lower=True) ** 2),
+     lambda a: anp.sum(asl.solve_triangular(a, onp.arange(3.0), trans=1, lower=True) ** 2), well(3, 3)),
+]
+
+
+@pytest.mark.parametrize("name, f, g, x", ORACLE, ids=[o[0] for o in ORACLE])
+def test_gradient_matches_autograd(name: str, f: Callable, g: Callable, x: Any) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        expected = autograd.grad(g)(x)
+    onp.testing.assert_allclose(wengert.grad(f)(x), expected, rtol=1e-9, atol=1e-10)

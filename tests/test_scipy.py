@@ -1,0 +1,697 @@
+"""wengert.scipy.special and wengert.scipy.stats, checked against central finite differences
+to second order, as transposes of each other with batched tangents, against SciPy's values
+and against autograd's gradients.
+
+Each case names what it covers: a scipy.special rule-table entry, a scipy.special composite,
+a distribution's function (``"norm.logpdf"``) or a private primitive of the stats module.
+Points lie away from poles, branch points and the edges of supports, which have tests of
+their own (with invalid parameters, and the derivatives that must stay finite: ``xlogy`` at
+x = 0, ``log_ndtr`` deep in its tail, ``logsumexp`` of huge values). Anything registered
+without a case fails ``test_every_rule_has_a_case``. Also here: plain ``scipy.special`` and
+``numpy.i0`` on traced values, frozen distributions, and the errors of misuse.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+from typing import Any, Callable, NamedTuple
+
+import numpy as onp
+import pytest
+
+pytest.importorskip("scipy")  # an optional dependency (in the test extra)
+
+import autograd
+import autograd.numpy as anp
+import autograd.scipy.special as asp
+import autograd.scipy.stats as ast
+import scipy.special as sc
+import scipy.stats as ss
+
+import wengert
+import wengert.numpy as np
+import wengert.scipy.special as sp
+import wengert.scipy.stats as st
+from wengert.scipy import _special_rules, _stats_rules
+
+R = onp.random.default_rng(11)
+
+
+def real(*shape: int) -> Any:
+    return R.normal(size=shape)
+
+
+def between(lo: float, hi: float) -> Callable:
+    return lambda *shape: R.uniform(lo, hi, shape)
+
+
+def cplx(*shape: int) -> Any:
+    return 0.3 * (R.normal(size=shape) + 1j * R.normal(size=shape))
+
+
+class Case(NamedTuple):
+    key: Any  # what the case covers
+    f: Callable  # function of the differentiated arguments
+    args: tuple
+    id: str
+    oracle: Callable | None = None  # SciPy's value, when it is not f on plain arguments
+
+
+CASES: list[Case] = []
+
+
+def case(key: Any, f: Callable, *args: Any, id: str = "", oracle: Callable | None = None) -> None:
+    name = key if isinstance(key, str) else getattr(key, "__name__", str(key))
+    CASES.append(Case(key, f, args, f"{name}-{id or len([c for c in CASES if c.key is key])}", oracle))
+
+
+def fn(key: Any) -> Callable:
+    """The wengert.scipy.special function for a rule-table entry."""
+    return getattr(sp, key.__name__)
+
+
+# ============================================================================= scipy.special
+SHAPES = [(), (4,), (2, 3)]
+UNARY = {  # function: a sampler of its domain, away from poles and branch points
+    sc.erf: real, sc.erfc: real, sc.erfi: between(-1.5, 1.5), sc.erfcx: between(-1, 3),
+    sc.erfinv: between(-0.9, 0.9), sc.erfcinv: between(0.1, 1.9), sc.dawsn: real,
+    sc.ndtr: real, sc.log_ndtr: between(-6, 3), sc.ndtri: between(0.05, 0.95), sc.ndtri_exp: between(-6, -0.1),
+    sc.gamma: between(0.5, 4), sc.gammaln: between(0.3, 6), sc.loggamma: between(0.3, 6),
+    sc.rgamma: between(0.5, 4), sc.psi: between(0.4, 6),
+    sc.expit: real, sc.logit: between(0.1, 0.9), sc.log_expit: real, sc.entr: between(0.2, 3),
+    sc.expm1: real, sc.log1p: between(-0.6, 3), sc.exp2: real, sc.exp10: between(-1, 1), sc.cosm1: real,
+    sc.i0: real, sc.i1: real, sc.i0e: between(-3, 3), sc.i1e: between(-3, 3),
+    sc.j0: between(-5, 5), sc.j1: between(-5, 5), sc.y0: between(0.5, 5), sc.y1: between(0.5, 5),
+}
+for f, sample in UNARY.items():
+    for shape in SHAPES:
+        case(f, fn(f), sample(*shape), id=f"shape{shape}")
+    case(f, fn(f), float(sample()), id="python-float")
+case(sc.psi, sp.digamma, between(0.4, 6)(3), id="digamma-alias")
+for f in (sc.i1, sc.i1e, sc.j1):  # the removable singularity of j1(x) / x at 0
+    case(f, fn(f), onp.array([0.0, 0.7, -1.3]), id="at-zero")
+case(sc.log_ndtr, sp.log_ndtr, onp.array([-30.0, -12.0, 8.0]), id="tails")
+# Holomorphic functions on complex inputs (no conjugation in the rule).
+for f in (sc.erf, sc.erfc, sc.erfi, sc.erfcx, sc.dawsn, sc.expm1, sc.log1p, sc.ndtr, sc.log_ndtr):
+    case(f, fn(f), cplx(3), id="complex")
+
+PAIRS = [((), ()), ((4,), (4,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((3,), None)]  # None: a float
+BINARY = {
+    sc.beta: (between(0.5, 3), between(0.5, 3)), sc.betaln: (between(0.5, 3), between(0.5, 3)),
+    sc.xlogy: (real, between(0.3, 3)), sc.xlog1py: (real, between(-0.6, 3)),
+    sc.rel_entr: (between(0.2, 3), between(0.2, 3)), sc.kl_div: (between(0.2, 3), between(0.2, 3)),
+    sc.poch: (between(0.5, 3), between(-0.4, 2)), sc.powm1: (between(0.3, 3), real),
+}
+for f, (sx, sy) in BINARY.items():
+    for xs, ys in PAIRS:
+        y = float(sy()) if ys is None else sy(*ys)
+        case(f, fn(f), sx(*xs), y, id=f"{xs}x{ys or 'float'}")
+    case(f, lambda y, f=f, x=float(sx()): fn(f)(x, y), sy(3), id="float-first")
+case(sc.xlogy, sp.xlogy, cplx(3) + 1, cplx(3) + 1, id="complex")
+case(sc.xlog1py, sp.xlog1py, cplx(3), cplx(3) + 0.5, id="complex")
+# x = 0: the value is 0 for every y, so the derivative in y is 0 (and smooth in x, to second order).
+X0 = onp.array([0.0, 0.0, 0.7])
+for f in (sc.xlogy, sc.xlog1py):
+    case(f, fn(f), X0, between(0.3, 2)(3), id="x=0")
+for f in (sc.rel_entr, sc.kl_div):  # x log x: not differentiable in x at 0
+    case(f, lambda y, f=f: fn(f)(X0, y), between(0.3, 2)(3), id="x=0")
+
+# Functions differentiable in some arguments only: the others are plain here.
+for n in (0, 1, 3):
+    case(sc.polygamma, lambda x, n=n: sp.polygamma(n, x), between(0.5, 5)(2, 3), id=f"n={n}")
+case(sc.polygamma, lambda x: sp.polygamma(onp.array([0, 1, 2]), x), between(0.5, 5)(3), id="n-array")
+for a in (0.6, 2.5, onp.array([0.5, 1.0, 4.0])):
+    case(sc.gammainc, lambda x, a=a: sp.gammainc(a, x), between(0.3, 4)(3), id=f"a={a}")
+    case(sc.gammaincc, lambda x, a=a: sp.gammaincc(a, x), between(0.3, 4)(3), id=f"a={a}")
+case(sc.betainc, lambda x: sp.betainc(2.0, 3.5, x), between(0.1, 0.9)(4), id="a=2,b=3.5")
+case(sc.betainc, lambda x: sp.betainc(onp.array([0.7, 1.5]), 0.8, x), between(0.1, 0.9)(3, 2), id="broadcast")
+case(sc.stdtr, lambda t: sp.stdtr(3.5, t), real(4), id="df=3.5")
+case(sc.stdtr, lambda t: sp.stdtr(onp.array([1.0, 4.0, 30.0]), t), real(2, 3), id="df-array")
+case(sc.zeta, lambda q: sp.zeta(3.0, q), between(0.5, 3)(4), id="hurwitz")
+case(sc.zeta, lambda q: sp.zeta(onp.array([2.0, 4.5]), q), between(0.5, 3)(2), id="x-array")
+case(sc.betaincc, lambda x: sp.betaincc(2.0, 3.5, x), between(0.1, 0.9)(4), id="a=2,b=3.5")
+case(sc.betaincc, lambda x: sp.betaincc(onp.array([0.7, 1.5]), 0.8, x), between(0.1, 0.9)(3, 2), id="broadcast")
+# Plain scipy.special.zeta (a Python function) calls private ufuncs, which find their rules.
+case(_special_rules._zeta, lambda q: sc.zeta(3.0, q), between(0.5, 3)(4), id="plain-scipy-zeta",
+     oracle=lambda q: sc.zeta(3.0, q))
+
+# ----------------------------------------------------------------------------- composites
+for kw in (dict(), dict(axis=0), dict(axis=1, keepdims=True), dict(axis=(0, 1)), dict(axis=-1)):
+    case(sc.logsumexp, lambda a, kw=kw: sp.logsumexp(a, **kw), real(2, 3), id=str(kw))
+case(sc.logsumexp, sp.logsumexp, real(5) * 40, id="large")
+case(sc.logsumexp, lambda a, b: sp.logsumexp(a, axis=1, b=b), real(2, 3), between(0.5, 2)(3), id="b")
+case(sc.logsumexp, lambda a, b: sp.logsumexp(a, b=b, axis=0), real(3, 1), between(0.5, 2)(3, 2), id="b-broadcast")
+case(sc.logsumexp, lambda a: sp.logsumexp(a, b=onp.array([1.0, 0.0, 2.0])), real(3), id="b-zero")
+case(sc.logsumexp, lambda a, b: sp.logsumexp(a, b=b, return_sign=True)[0], real(4),
+     onp.array([1.0, -0.5, 2.0, -3.0]), id="return_sign", oracle=lambda a, b: sc.logsumexp(a, b=b, return_sign=True)[0])
+case(sc.logsumexp, lambda a: sp.logsumexp(a, axis=1), cplx(2, 3), id="complex")
+for axis in (None, 0, -1):
+    case(sc.softmax, lambda x, axis=axis: sp.softmax(x, axis=axis), real(2, 3), id=f"axis={axis}")
+    case(sc.log_softmax, lambda x, axis=axis: sp.log_softmax(x, axis=axis), real(2, 3), id=f"axis={axis}")
+case(sc.softmax, lambda x: sp.softmax(x, axis=0), real(4) * 300, id="large")
+
+
+# ============================================================================= scipy.stats
+def stat(name: str, method: str, diff: dict, const: dict | None = None, id: str = "") -> None:
+    """A case for ``<name>.<method>`` called with keywords: ``diff`` differentiated, ``const`` not;
+    SciPy's own function is the oracle of the values."""
+    const = const or {}
+    keys = list(diff)
+    mine, theirs = getattr(getattr(st, name), method), getattr(getattr(ss, name), method)
+    case(f"{name}.{method}", lambda *v: mine(**dict(zip(keys, v)), **const), *diff.values(),
+         id=id or "-".join(keys), oracle=lambda *v: theirs(**dict(zip(keys, v)), **const))
+
+
+for m in ("logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"):
+    stat("norm", m, dict(x=real(4)))
+    stat("norm", m, dict(x=real(2, 3), loc=real(3), scale=between(0.5, 2)(2, 1)))
+stat("norm", "logcdf", dict(x=onp.array([-30.0, -8.0, 0.0, 5.0])), id="tails")
+stat("norm", "ppf", dict(q=between(0.05, 0.95)(4)))
+stat("norm", "ppf", dict(q=between(0.05, 0.95)(4), loc=0.3, scale=1.7))
+for m in ("logpdf", "pdf"):
+    stat("t", m, dict(x=real(4), df=between(1, 8)(4)))
+    stat("t", m, dict(x=real(2, 3), df=2.5, loc=real(3), scale=1.4))
+for m in ("cdf", "logcdf", "sf", "logsf"):
+    stat("t", m, dict(x=real(4)), dict(df=3.0))
+    stat("t", m, dict(x=real(2, 3), loc=real(3), scale=1.4), dict(df=onp.array([1.5, 4.0, 20.0])))
+for m in ("logpdf", "pdf", "cdf", "logcdf", "sf", "logsf"):  # an infinite df is the normal distribution
+    stat("t", m, dict(x=real(2, 3), scale=1.3), dict(df=onp.array([2.0, onp.inf, 1e9])), id="df-inf")
+for m in ("logpdf", "pdf"):
+    stat("gamma", m, dict(x=between(0.3, 4)(4), a=between(0.7, 3)(4)))
+    stat("gamma", m, dict(x=between(0.5, 4)(2, 3), a=2.2, loc=0.2, scale=between(0.5, 2)(3)))
+for m in ("cdf", "logcdf", "sf", "logsf"):
+    stat("gamma", m, dict(x=between(0.3, 4)(4)), dict(a=1.7))
+    stat("gamma", m, dict(x=between(0.5, 4)(2, 3), loc=0.2, scale=1.3), dict(a=onp.array([0.8, 2.0, 5.0])))
+for m in ("logpdf", "pdf"):
+    stat("beta", m, dict(x=between(0.1, 0.9)(4), a=between(0.7, 3)(4), b=between(0.7, 3)(4)))
+    stat("beta", m, dict(x=between(0.2, 1.1)(2, 3), a=1.5, b=2.5, loc=-0.1, scale=1.3))
+for m in ("cdf", "logcdf", "sf", "logsf"):
+    stat("beta", m, dict(x=between(0.1, 0.9)(4)), dict(a=2.5, b=0.8))
+    stat("beta", m, dict(x=between(0.2, 1.1)(3), loc=-0.1, scale=1.3), dict(a=1.5, b=2.5))
+K = onp.array([0.0, 1.0, 3.0, 7.0])
+for m in ("logpmf", "pmf", "cdf", "logcdf", "sf", "logsf"):
+    stat("poisson", m, dict(mu=between(0.5, 6)(4)), dict(k=K))
+    stat("poisson", m, dict(mu=2.5), dict(k=onp.array([[0.0, 2.0], [4.5, 3.0]]), loc=-1), id="loc")
+
+A = R.normal(size=(3, 3))
+COV = A @ A.T + 2 * onp.eye(3)
+for m in ("logpdf", "pdf"):
+    stat("multivariate_normal", m, dict(x=real(3), mean=real(3), cov=COV))
+    stat("multivariate_normal", m, dict(x=real(2, 4, 3), mean=real(3), cov=COV), id="batch")
+stat("multivariate_normal", "logpdf", dict(x=real(2, 3), mean=real(3), cov=between(0.5, 2)(3)), id="diagonal")
+stat("multivariate_normal", "logpdf", dict(x=real(4), mean=0.3, cov=1.7), id="one-dimensional")
+stat("multivariate_normal", "logpdf", dict(x=real(2, 3), mean=real(3)), id="identity")
+SIMPLEX = onp.array([[0.2, 0.5], [0.3, 0.1], [0.5, 0.4]])
+for m in ("logpdf", "pdf"):
+    stat("dirichlet", m, dict(x=SIMPLEX[:, 0], alpha=between(0.5, 3)(3)))
+    stat("dirichlet", m, dict(x=SIMPLEX, alpha=between(0.5, 3)(3)), id="points")
+    stat("dirichlet", m, dict(x=SIMPLEX[:2], alpha=between(0.5, 3)(3)), id="one-fewer")
+
+# ----------------------------------------------------------------------------- the private primitives
+case(_stats_rules.solve, _stats_rules.solve, COV, real(3, 2), id="matrix")
+case(_stats_rules.solve, _stats_rules.solve, COV + A, real(2, 3, 1), id="stacked-b")
+case(_stats_rules.logdet, _stats_rules.logdet, COV, id="spd")
+case(_stats_rules.logdet, _stats_rules.logdet, COV - 4 * onp.eye(3) + A, id="general")
+case(_stats_rules.logdet, _stats_rules.logdet, onp.stack([COV, COV + A.T]), id="stack")
+
+
+# ============================================================================= tests
+@pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
+def test_rule_matches_finite_differences(c: Case) -> None:
+    wengert.gradcheck(c.f, *c.args, order=2)
+
+
+def _like(x: Any, rng: Any, batch: tuple = ()) -> Any:
+    x = onp.asarray(wengert.stop_gradient(x))
+    r = rng.normal(size=batch + x.shape)
+    return r + 1j * rng.normal(size=r.shape) if x.dtype.kind == "c" else r
+
+
+@pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
+def test_jvp_is_the_transpose_of_vjp(c: Case) -> None:
+    """<u, J v> from forward mode equals <J^T u, v> from reverse mode (real parts), for a
+    batch of two tangents pushed at once; the batch agrees with pushing them one by one."""
+    rng = onp.random.default_rng(7)
+    out, pull = wengert.vjp(c.f, *c.args)
+    u = _like(out, rng)
+    vs = [_like(x, rng, (2,)) for x in c.args]
+    _, jv = wengert.jvp(c.f, c.args, tuple(vs), batched=True)
+    jtu = pull(u)
+    for found in (jv, *jtu):  # finite differences cannot tell a NaN or an infinity apart
+        assert onp.all(onp.isfinite(found))
+    for b in range(2):
+        lhs = onp.real(onp.sum(u * onp.asarray(jv)[b]))
+        rhs = sum(onp.real(onp.sum(onp.asarray(g) * v[b])) for g, v in zip(jtu, vs))
+        assert lhs == pytest.approx(rhs, rel=1e-9, abs=1e-10)
+        _, single = wengert.jvp(c.f, c.args, tuple(v[b] for v in vs))
+        onp.testing.assert_allclose(onp.asarray(jv)[b], single, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
+def test_values_match_scipy(c: Case) -> None:
+    """Traced values equal SciPy's (for the composites, the plain call is SciPy's own)."""
+    out, _ = wengert.vjp(c.f, *c.args)
+    expected = (c.oracle or c.f)(*c.args)
+    onp.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-300)
+    assert onp.shape(out) == onp.shape(expected)
+
+
+def _covered() -> set:
+    """What the cases cover, and the rules that only raise (the Riemann zeta function's)."""
+    return {c.key for c in CASES} | {n[1] for n in NOT_DIFFERENTIABLE}
+
+
+def test_every_rule_has_a_case() -> None:
+    wanted = (list(_special_rules.VJPS) + sp.COMPOSITES + list(_stats_rules.PRIMITIVES.values())
+              + [f"{d.__name__}.{m}" for d in st.DISTRIBUTIONS for m in d._functions])
+    missing = [getattr(k, "__name__", k) for k in wanted if k not in _covered()]
+    assert not missing, f"rules without a test case: {missing}"
+
+
+def test_every_rule_is_published_under_scipys_names() -> None:
+    for f in list(_special_rules.VJPS) + sp.COMPOSITES:
+        if not f.__name__.startswith("_"):  # SciPy's private ufuncs (behind zeta) are not published
+            assert getattr(sp, f.__name__).__wrapped__ is f
+    assert sp.digamma is sp.psi
+    assert sp.jv is sc.jv  # no rule: SciPy's own
+    assert set(dir(sc)) <= set(dir(sp))
+
+
+# ----------------------------------------------------------------------------- stats: edges of supports
+EDGES = [  # (function, arguments) evaluated on plain and traced values, against SciPy
+    ("norm.logpdf", (onp.array([0.0, 1.0]), 0.0, onp.array([1.0, -1.0]))),
+    ("t.logpdf", (onp.array([0.5, 0.5]), onp.array([2.0, -1.0]))),
+    ("gamma.logpdf", (onp.array([-1.0, 0.0, 1.0]), 1.0)),
+    ("gamma.logpdf", (onp.array([0.0, 2.0]), 2.5)),
+    ("gamma.pdf", (onp.array([-1.0, 0.5, 2.0]), onp.array([2.0, 2.0, -1.0]))),
+    ("gamma.cdf", (onp.array([-1.0, 0.0, 1.0]), 2.0)),
+    ("gamma.logcdf", (onp.array([-1.0, 0.0, 1.0]), 2.0)),
+    ("gamma.sf", (onp.array([-1.0, 0.0, 1.0]), 2.0)),
+    ("gamma.logsf", (onp.array([-1.0, 0.0, 1.0]), 2.0)),
+    ("beta.logpdf", (onp.array([-0.5, 0.0, 0.5, 1.0, 2.0]), 2.0, 3.0)),
+    ("beta.pdf", (onp.array([-0.5, 0.3, 1.5]), 0.5, 0.5)),
+    ("beta.cdf", (onp.array([-1.0, 0.0, 0.5, 1.0, 2.0]), 2.0, 3.0)),
+    ("beta.logcdf", (onp.array([-1.0, 0.0, 0.5, 1.0, 2.0]), 2.0, 3.0)),
+    ("beta.sf", (onp.array([-1.0, 0.0, 0.5, 1.0, 2.0]), 2.0, 3.0)),
+    ("beta.logsf", (onp.array([-1.0, 0.0, 0.5, 1.0, 2.0]), 2.0, 3.0)),
+    ("poisson.logpmf", (onp.array([-1.0, 0.0, 1.5, 2.0]), 2.0)),
+    ("poisson.pmf", (onp.array([-1.0, 0.0, 1.5, 2.0]), 2.0)),
+    ("poisson.cdf", (onp.array([-1.0, 0.0, 1.5, 2.0]), 2.0)),
+    ("poisson.logcdf", (onp.array([-1.0, 0.0, 1.5, 2.0]), 2.0)),
+    ("poisson.sf", (onp.array([-1.0, 0.0, 1.5, 2.0]), 2.0)),
+    ("poisson.logsf", (onp.array([-1.0, 0.0, 1.5, 2.0]), 2.0)),
+    ("poisson.logpmf", (onp.array([0.0, 1.0]), -1.0)),
+    ("poisson.logpmf", (onp.array([0.0, 0.0]), 0.0)),  # a zero rate: log pmf 0, derivative -1
+    ("poisson.logpmf", (onp.array([1.0, 2.0]), 0.0)),  # log pmf -inf, derivative +inf
+    ("t.logpdf", (onp.array([0.5, -2.0]), onp.array([onp.inf, 1e12]))),  # the normal distribution
+    ("t.cdf", (onp.array([0.5, -2.0]), onp.inf)),
+]
+
+
+def _method(owner: Any, path: str) -> Callable:
+    name, method = path.split(".")
+    return getattr(getattr(owner, name), method)
+
+
+@pytest.mark.parametrize("path, args", EDGES, ids=[f"{p}-{i}" for i, (p, _) in enumerate(EDGES)])
+def test_values_and_gradients_at_the_edges_of_supports(path: str, args: tuple) -> None:
+    """SciPy's values outside the support and for invalid parameters; the gradient in the
+    rate or point stays finite (no NaN from the branch that is not taken)."""
+    mine, theirs = _method(st, path), _method(ss, path)
+    with onp.errstate(all="ignore"):
+        expected = theirs(*args)
+        onp.testing.assert_allclose(mine(*args), expected, rtol=1e-12)
+        k = 1 if path.startswith("poisson") else 0  # the differentiated argument
+        out, pull = wengert.vjp(lambda v: mine(*args[:k], v, *args[k + 1:]), args[k])
+        onp.testing.assert_allclose(out, expected, rtol=1e-12)
+        (g,) = pull(onp.ones_like(onp.asarray(out)))
+    g = onp.broadcast_to(g, onp.shape(expected))
+    assert onp.all(onp.isfinite(g[onp.isfinite(expected)]))
+    assert onp.all(g[onp.isnan(expected)] == 0)  # invalid parameters: NaN, with no gradient
+
+
+INVALID = [  # (function, arguments, which are differentiated): off the support or invalid parameters
+    ("norm.logpdf", (0.3, 0.0, onp.array([-1.0, 0.0])), (0, 1, 2)), ("norm.logsf", (0.3, 0.0, -2.0), (0, 1, 2)),
+    ("norm.ppf", (onp.array([0.3, 1.5]), 0.0, onp.array([-1.0, 1.0])), (0, 1, 2)),
+    ("t.logpdf", (0.3, onp.array([-1.0, 0.0])), (0, 1)), ("t.cdf", (0.3, 3.0, 0.0, -1.0), (0, 2, 3)),
+    ("gamma.logpdf", (onp.array([-1.0, 1.0]), onp.array([2.0, -2.0])), (0, 1)),
+    ("gamma.pdf", (1.0, 2.0, 0.0, 0.0), (0, 1, 2, 3)),
+    ("gamma.logcdf", (onp.array([-1.0, 1.0]), onp.array([2.0, -2.0])), (0,)),
+    ("gamma.logsf", (onp.array([-1.0, 1.0]), onp.array([2.0, -2.0])), (0,)),
+    ("beta.logpdf", (onp.array([-0.5, 1.5, 0.5]), onp.array([2.0, 2.0, -1.0]), 3.0), (0, 1, 2)),
+    ("beta.logcdf", (onp.array([-0.5, 1.5, 0.5]), 2.0, onp.array([3.0, 3.0, 0.0])), (0,)),
+    ("beta.logsf", (onp.array([-0.5, 1.5, 0.5]), 2.0, onp.array([3.0, 3.0, 0.0])), (0,)),
+    ("poisson.logpmf", (onp.array([-1.0, 1.5, 2.0]), onp.array([2.0, 2.0, -1.0])), (1,)),
+    ("poisson.logcdf", (onp.array([-1.0, 2.0]), onp.array([2.0, -1.0])), (1,)),
+    ("poisson.logsf", (onp.array([-1.0, 2.0]), onp.array([2.0, -1.0])), (1,)),
+]
+
+
+@pytest.mark.parametrize("path, args, wrt", INVALID, ids=[f"{p}-{i}" for i, (p, _, _) in enumerate(INVALID)])
+def test_invalid_points_give_scipys_values_zero_gradients_and_no_warnings(path: str, args: tuple,
+                                                                         wrt: tuple) -> None:
+    """Where SciPy answers NaN, -inf, 0 or 1 without evaluating its formula, so do these: the
+    formula runs at a harmless point there, so that nothing warns and every gradient is 0."""
+    mine, theirs = _method(st, path), _method(ss, path)
+    with onp.errstate(all="ignore"):
+        expected = theirs(*args)
+
+    def f(*v: Any) -> Any:
+        return mine(*[v[wrt.index(i)] if i in wrt else a for i, a in enumerate(args)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        onp.testing.assert_allclose(mine(*args), expected, rtol=1e-12)
+        out, pull = wengert.vjp(f, *[args[i] for i in wrt])
+        onp.testing.assert_allclose(out, expected, rtol=1e-12)
+        for g in pull(onp.ones_like(onp.asarray(out))):
+            assert onp.all(onp.asarray(g) == 0)
+
+
+def test_stats_objects_fall_back_to_scipy() -> None:
+    assert st.norm.mean(loc=2.0) == 2.0
+    assert st.expon is ss.expon
+    assert "logpdf" in dir(st.gamma) and "rvs" in dir(st.gamma)
+    assert "norm" in repr(st.norm) and st.norm.logpdf.__name__ == "logpdf"
+    assert st.dirichlet.logpdf(SIMPLEX[:, 0], onp.ones(3)) == pytest.approx(ss.dirichlet.logpdf(SIMPLEX[:, 0],
+                                                                                                onp.ones(3)))
+
+
+def test_stats_functions_take_lists_and_name_themselves_in_wrong_calls() -> None:
+    onp.testing.assert_allclose(st.norm.logpdf([0.1, 2], scale=2.0), ss.norm.logpdf([0.1, 2], scale=2.0), rtol=1e-14)
+    onp.testing.assert_allclose(st.multivariate_normal.pdf([0.1, 0.2], [0, 1], [[1, 0.5], [0.5, 2]]),
+                                ss.multivariate_normal.pdf([0.1, 0.2], [0, 1], [[1, 0.5], [0.5, 2]]), rtol=1e-14)
+    assert st.dirichlet.logpdf([0.2, 0.8], [1.5, 2]) == pytest.approx(ss.dirichlet.logpdf([0.2, 0.8], [1.5, 2]))
+    with pytest.raises(TypeError, match=r"scipy\.stats\.gamma\.logpdf\(x, a, loc=0\.0, scale=1\.0\): missing .*'a'"):
+        st.gamma.logpdf(1.0)
+    with pytest.raises(TypeError, match=r"scipy\.stats\.norm\.cdf\(x, loc=0\.0, scale=1\.0\): .*'lower'"):
+        st.norm.cdf(1.0, lower=2.0)
+    assert "differentiable" in st.t.logsf.__doc__ and st.t.logsf.__name__ == "logsf"
+
+
+FROZEN = [  # (distribution, parameters, which one is differentiated, point)
+    ("norm", (0.3, 1.7), 1, real(3)), ("t", (3.5, 0.2, 1.1), 1, real(3)),
+    ("gamma", (2.2, 0.1, 1.3), 1, between(0.5, 3)(3)), ("beta", (1.5, 2.5, -0.1, 1.3), 2, between(0.1, 0.9)(3)),
+    ("poisson", (2.5,), 0, K), ("multivariate_normal", (onp.zeros(3), COV), 0, real(2, 3)),
+    ("dirichlet", (onp.array([1.5, 2.0, 0.7]),), 0, SIMPLEX),
+]
+
+
+@pytest.mark.parametrize("name, params, k, x", FROZEN, ids=[f[0] for f in FROZEN])
+def test_frozen_distributions_match_the_unfrozen_functions(name: str, params: tuple, k: int, x: Any) -> None:
+    """stats.norm(loc, scale).logpdf(x) is stats.norm.logpdf(x, loc, scale), with the gradient in
+    the parameters; other attributes are SciPy's frozen distribution's."""
+    family = getattr(st, name)
+
+    def given(p: Any) -> tuple:
+        return params[:k] + (p,) + params[k + 1:]
+    for method in family._functions:
+        frozen = getattr(family(*params), method)
+        onp.testing.assert_allclose(frozen(x), getattr(getattr(ss, name)(*params), method)(x), rtol=1e-12)
+        onp.testing.assert_allclose(
+            wengert.grad(lambda p: np.sum(getattr(family(*given(p)), method)(x)))(params[k]),
+            wengert.grad(lambda p: np.sum(getattr(family, method)(x, *given(p))))(params[k]), rtol=1e-14)
+    onp.testing.assert_array_equal(family(*params).rvs(random_state=0), getattr(ss, name)(*params).rvs(random_state=0))
+    assert name in repr(family(*params))
+
+
+def test_dirichlet_rejects_what_scipy_rejects() -> None:
+    with pytest.raises(ValueError, match="alpha"):
+        st.dirichlet.logpdf(SIMPLEX[:, 0], onp.array([1.0, -1.0, 2.0]))
+    with pytest.raises(ValueError, match="components"):
+        st.dirichlet.logpdf(onp.ones(5) / 5, onp.ones(3))
+    with pytest.raises(ValueError, match="simplex.*sums are"):
+        st.dirichlet.logpdf(onp.array([0.2, 0.2, 0.2]), onp.ones(3))
+    with pytest.raises(ValueError, match="simplex"):
+        st.dirichlet.logpdf(onp.array([1.2, -0.2, 0.0]), onp.ones(3))
+    for bad in (onp.array([0.2, 0.2, 0.2]), onp.array([1.2, -0.2, 0.0])):  # SciPy rejects them too
+        with pytest.raises(ValueError):
+            ss.dirichlet.logpdf(bad, onp.ones(3))
+
+
+MVN_MISUSE = [  # (arguments, keywords, the error message's pattern)
+    ((onp.ones(3), onp.zeros(2), onp.eye(2)), {}, "x must have 2 components in its last axis"),
+    ((onp.ones(2), onp.zeros(2), onp.eye(3)), {}, "cov must be .* a 2 x 2 matrix"),
+    ((onp.ones(2), onp.zeros(2), onp.ones(3)), {}, "vector of 2 variances"),
+    ((onp.ones(2), onp.zeros(2), onp.ones((2, 2))), {}, "positive definite"),
+    ((onp.ones(2), onp.zeros(2), onp.array([[1.0, 2.0], [2.0, 1.0]])), {}, "positive definite"),
+    ((onp.ones(2), onp.zeros(2), -1.0), {}, "positive definite"),
+    ((onp.ones(2), onp.zeros(2), onp.ones((2, 2))), dict(allow_singular=True), "allow_singular=True"),  # SciPy's
+]
+
+
+@pytest.mark.parametrize("args, kw, match", MVN_MISUSE, ids=[m[2] for m in MVN_MISUSE])
+def test_multivariate_normal_rejects_bad_shapes_and_covariances(args: tuple, kw: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=f"multivariate_normal: .*{match}"):
+        st.multivariate_normal.logpdf(*args, **kw)
+    with pytest.raises(ValueError, match=match):
+        wengert.grad(lambda m: np.sum(st.multivariate_normal.logpdf(args[0], m, *args[2:], **kw)))(args[1])
+    if not kw:  # SciPy refuses them too (it accepts a singular cov with allow_singular=True)
+        with pytest.raises((ValueError, onp.linalg.LinAlgError)):
+            ss.multivariate_normal.logpdf(*args, **kw)
+
+
+def test_multivariate_normal_accepts_allow_singular_with_a_regular_cov() -> None:
+    x, m = real(2, 3), real(3)
+    mine = st.multivariate_normal.logpdf(x, m, COV, allow_singular=True)
+    onp.testing.assert_allclose(mine, ss.multivariate_normal.logpdf(x, m, COV, allow_singular=True), rtol=1e-12)
+    onp.testing.assert_allclose(st.multivariate_normal.pdf(x, m, COV, True),
+                                ss.multivariate_normal.pdf(x, m, COV, True), rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- arguments without derivatives
+NOT_DIFFERENTIABLE = [  # (id, what it covers, function, point, the error message's pattern)
+    ("gammainc", sc.gammainc, lambda a: sp.gammainc(a, 1.5), 2.0, "a \\(argument 0\\)"),
+    ("gammaincc", sc.gammaincc, lambda a: sp.gammaincc(a, onp.array([0.5, 1.5])), 2.0, "a \\(argument 0\\)"),
+    ("betainc-a", sc.betainc, lambda a: sp.betainc(a, 2.0, 0.3), 1.5, "a \\(argument 0\\)"),
+    ("betainc-b", sc.betainc, lambda b: sp.betainc(1.5, b, 0.3), 1.5, "b \\(argument 1\\)"),
+    ("betaincc-a", sc.betaincc, lambda a: sp.betaincc(a, 2.0, 0.3), 1.5, "betaincc.*a \\(argument 0\\)"),
+    ("betaincc-b", sc.betaincc, lambda b: sp.betaincc(1.5, b, 0.3), 1.5, "betaincc.*b \\(argument 1\\)"),
+    ("stdtr", sc.stdtr, lambda df: sp.stdtr(df, 0.3), 3.0, "df \\(argument 0\\)"),
+    ("zeta", sc.zeta, lambda x: sp.zeta(x, 1.5), 3.0, "x \\(argument 0\\)"),
+    ("riemann-zeta", sc.zeta, lambda x: sp.zeta(x), 3.0, "x \\(argument 0\\)"),
+    ("plain-zeta", _special_rules._zeta, lambda x: sc.zeta(x, 1.5), 3.0, "zeta.*x \\(argument 0\\)"),
+    ("plain-riemann-zeta", _special_rules._riemann_zeta, lambda x: sc.zeta(x), 3.0, "zeta.*x \\(argument 0\\)"),
+    ("gamma.cdf", "gamma.cdf", lambda a: st.gamma.cdf(1.2, a), 2.0, "gammainc.*argument 0"),
+    ("gamma.logsf", "gamma.logsf", lambda a: st.gamma.logsf(1.2, a), 2.0, "gammaincc.*argument 0"),
+    ("t.cdf", "t.cdf", lambda df: st.t.cdf(0.4, df), 3.0, "stdtr.*df"),
+    ("t.sf", "t.sf", lambda df: st.t.sf(0.4, df), 3.0, "stdtr.*df"),
+    ("beta.cdf", "beta.cdf", lambda b: st.beta.cdf(0.4, 2.0, b), 3.0, "betainc.*b \\(argument 1\\)"),
+    ("beta.sf", "beta.sf", lambda a: st.beta.sf(0.4, a, 2.0), 3.0, "betaincc.*a \\(argument 0\\)"),
+]
+
+
+@pytest.mark.parametrize("f, x, match", [n[2:] for n in NOT_DIFFERENTIABLE], ids=[n[0] for n in NOT_DIFFERENTIABLE])
+def test_shape_parameters_without_a_rule_raise(f: Callable, x: float, match: str) -> None:
+    with pytest.raises(NotImplementedError, match=match):
+        wengert.grad(lambda v: np.sum(f(v)))(x)
+    with pytest.raises(NotImplementedError, match=match):
+        wengert.jvp(f, (x,), (1.0,))
+
+
+def test_a_plain_shape_parameter_is_fine() -> None:
+    x = 1.3
+    expected = onp.exp((2.5 - 1) * onp.log(x) - x - sc.gammaln(2.5))
+    assert wengert.grad(lambda x: sp.gammainc(2.5, x))(x) == pytest.approx(expected, rel=1e-12)
+
+
+# ----------------------------------------------------------------------------- plain scipy.special on traced values
+def test_plain_scipy_erf_loads_the_rules_lazily() -> None:
+    """In a fresh interpreter, scipy.special.erf on a traced value imports wengert.scipy.special
+    and uses its rule."""
+    code = ("import sys, numpy, scipy.special, wengert\n"
+            "assert 'wengert.scipy.special' not in sys.modules\n"
+            "g = wengert.grad(lambda x: numpy.sum(scipy.special.erf(x)))(numpy.array([0.1, -0.7]))\n"
+            "assert 'wengert.scipy.special' in sys.modules\n"
+            "print(repr(g.tolist()))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    x = onp.array([0.1, -0.7])
+    onp.testing.assert_allclose(eval(done.stdout), 2 / onp.sqrt(onp.pi) * onp.exp(-x * x), rtol=1e-14)
+    onp.testing.assert_allclose(eval(done.stdout), wengert.grad(lambda x: np.sum(sp.erf(x)))(x), rtol=1e-14)
+
+
+@pytest.mark.parametrize("name", ["erf", "gammaln", "expit", "i0e", "xlogy", "log_ndtr"])
+def test_plain_scipy_ufuncs_give_the_same_derivatives(name: str) -> None:
+    x = between(0.3, 2)(4)
+    two = name == "xlogy"
+    plain = (lambda x: getattr(sc, name)(x, x + 1)) if two else getattr(sc, name)
+    mine = (lambda x: getattr(sp, name)(x, x + 1)) if two else getattr(sp, name)
+    onp.testing.assert_allclose(wengert.elementwise_grad(plain)(x), wengert.elementwise_grad(mine)(x), rtol=1e-14)
+    _, t1 = wengert.jvp(plain, (x,), (onp.ones(4),))
+    _, t2 = wengert.jvp(mine, (x,), (onp.ones(4),))
+    onp.testing.assert_allclose(t1, t2, rtol=1e-14)
+    wengert.gradcheck(plain, x, order=2)
+
+
+# ----------------------------------------------------------------------------- numpy.i0
+@pytest.mark.parametrize("f", [np.i0, onp.i0], ids=["wengert.numpy.i0", "numpy.i0"])
+def test_numpy_i0_is_differentiated_with_scipys_rule(f: Callable) -> None:
+    """NumPy's own i0 (not a ufunc) on traced values: NumPy's values, scipy.special.i1 as the
+    derivative, to second order, in reverse and forward mode."""
+    x = real(2, 3) * 2
+    wengert.gradcheck(f, x, order=2)
+    out, _ = wengert.vjp(f, x)
+    onp.testing.assert_array_equal(out, onp.i0(x))
+    onp.testing.assert_allclose(wengert.elementwise_grad(f)(x), sc.i1(x), rtol=1e-14)
+    onp.testing.assert_allclose(wengert.jvp(f, (x,), (onp.ones_like(x),))[1], sc.i1(x), rtol=1e-14)
+
+
+I0_CODE = ("import sys, numpy, wengert\n"
+           "x = numpy.array([0.5, -1.5])\n"
+           "print(repr(numpy.i0(x).tolist()))\n"
+           "try:\n"
+           "    print(repr(wengert.grad(lambda x: numpy.sum(numpy.i0(x)))(x).tolist()))\n"
+           "except Exception as e:\n"
+           "    print(type(e).__name__, e)\n"
+           "print('wengert.scipy.special' in sys.modules)")
+
+
+@pytest.mark.parametrize("scipy", [True, False], ids=["with-scipy", "without-scipy"])
+def test_numpy_i0_loads_scipys_rule_when_needed(scipy: bool) -> None:
+    """In a fresh interpreter, numpy.i0 on a traced value loads wengert.scipy.special; without
+    SciPy, its plain values still work and its derivative names the missing package."""
+    code = I0_CODE if scipy else "import sys\nsys.modules['scipy'] = None  # as if not installed\n" + I0_CODE
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    values, gradient, loaded = done.stdout.splitlines()
+    x = onp.array([0.5, -1.5])
+    onp.testing.assert_array_equal(eval(values), onp.i0(x))
+    if scipy:
+        onp.testing.assert_allclose(eval(gradient), sc.i1(x), rtol=1e-14)
+        assert loaded == "True"
+    else:
+        assert gradient.startswith("NoRuleError numpy.i0") and "pip install scipy" in gradient
+        assert loaded == "False"
+
+
+# ----------------------------------------------------------------------------- stability
+def test_logsumexp_and_softmax_are_stable_where_the_naive_formulas_overflow() -> None:
+    x = onp.array([1000.0, 1000.0, 999.0])
+    assert sp.logsumexp(x) == pytest.approx(sc.logsumexp(x))
+    g = wengert.grad(sp.logsumexp)(x)
+    onp.testing.assert_allclose(g, sc.softmax(x), rtol=1e-14)
+    j = wengert.jacobian(lambda x: sp.softmax(x))(x)
+    s = sc.softmax(x)
+    onp.testing.assert_allclose(j, onp.diag(s) - onp.outer(s, s), atol=1e-15)
+    h = wengert.hessian(sp.logsumexp)(x)
+    onp.testing.assert_allclose(h, onp.diag(s) - onp.outer(s, s), atol=1e-15)
+
+
+def test_logsumexp_sign_carries_no_gradient() -> None:
+    a, b = onp.array([0.5, 1.0, -0.2]), onp.array([1.0, -2.0, 0.5])
+    (value, sign) = sp.logsumexp(a, b=b, return_sign=True)
+    assert (value, sign) == pytest.approx(sc.logsumexp(a, b=b, return_sign=True))
+    assert sign == -1.0 and not isinstance(sign, wengert.Box)
+    total = onp.sum(b * onp.exp(a))
+    onp.testing.assert_allclose(wengert.grad(lambda a: sp.logsumexp(a, b=b, return_sign=True)[0])(a),
+                                b * onp.exp(a) / total, rtol=1e-14)
+    assert onp.isnan(sp.logsumexp(wengert.stop_gradient(a), b=b))  # SciPy: NaN without return_sign
+
+
+def test_logsumexp_edge_values_match_scipy() -> None:
+    for a, kw in [(onp.array([-onp.inf, -onp.inf]), {}), (onp.array([-onp.inf, 0.0, 1.0]), {}),
+                  (onp.array([[1.0, 2.0], [3.0, -onp.inf]]), dict(axis=1, keepdims=True)),
+                  (onp.array([2.0, 700.0]), dict(b=onp.array([1.0, 0.0]))),
+                  (onp.array([1 + 2j, 3 - 1j]), dict(return_sign=True))]:
+        out, _ = wengert.vjp(lambda a, kw=kw: sp.logsumexp(a, **kw), a)
+        with onp.errstate(divide="ignore"):
+            onp.testing.assert_allclose(out, sc.logsumexp(a, **kw), rtol=1e-14)
+
+
+def test_logsumexp_ignores_huge_terms_whose_weight_is_zero() -> None:
+    """exp(1000) * 0 would be NaN: a term with b = 0 does not count, in the value or the gradient."""
+    a, b = onp.array([2.0, 1000.0, 1.0]), onp.array([1.0, 0.0, 2.0])
+    value, g = wengert.value_and_grad(lambda a: sp.logsumexp(a, b=b))(a)
+    assert value == pytest.approx(sc.logsumexp(a, b=b), rel=1e-15)
+    weights = onp.where(b != 0, b * onp.exp(onp.minimum(a, 2.0) - 2.0), 0.0)
+    onp.testing.assert_allclose(g, weights / weights.sum(), rtol=1e-15)
+
+
+STABLE_AT_ZERO = [  # (function of y at x = 0, y): the value is 0 for every y, so its derivative is 0
+    ("xlogy", lambda y: sp.xlogy(0.0, y), onp.array([0.0, 1e-300, 2.0])),
+    ("xlogy-array", lambda y: sp.xlogy(onp.zeros(3), y), onp.array([0.0, 1e-300, 2.0])),
+    ("xlog1py", lambda y: sp.xlog1py(0.0, y), onp.array([-1.0, 0.0, 2.0])),
+    ("rel_entr", lambda y: sp.rel_entr(0.0, y), onp.array([0.0, 2.0])),
+    ("kl_div", lambda y: sp.kl_div(0.0, y) - y, onp.array([0.0, 2.0])),
+    ("poisson-k=0", lambda mu: st.poisson.logpmf(0, mu) + mu, onp.array([0.0, 2.0])),
+]
+
+
+@pytest.mark.parametrize("f, y", [s[1:] for s in STABLE_AT_ZERO], ids=[s[0] for s in STABLE_AT_ZERO])
+def test_derivatives_in_y_at_x_zero_are_zero_not_nan(f: Callable, y: Any) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert onp.all(wengert.elementwise_grad(f)(y) == 0)
+        assert onp.all(wengert.jvp(f, (y,), (onp.ones_like(y),))[1] == 0)
+        if onp.ndim(f(float(y[0]))) == 0:
+            assert wengert.grad(f)(float(y[0])) == 0  # a Python float too
+
+
+def test_log_ndtr_derivative_is_accurate_deep_in_the_tail() -> None:
+    """pdf / cdf computed in logarithms: finite where ndtr underflows, and equal to the
+    asymptotic Mills ratio -x / (1 - 1/x^2 + 3/x^4 - 15/x^6 + 105/x^8)."""
+    x = onp.array([-40.0, -200.0])
+    g = wengert.elementwise_grad(sp.log_ndtr)(x)
+    series = -x / (1 - x ** -2 + 3 * x ** -4 - 15 * x ** -6 + 105 * x ** -8)
+    onp.testing.assert_allclose(g, series, rtol=1e-9)
+    with onp.errstate(all="ignore"):
+        assert not onp.all(onp.isfinite(wengert.elementwise_grad(lambda x: np.log(sp.ndtr(x)))(x)))
+
+
+# ----------------------------------------------------------------------------- autograd as an oracle
+AG_SPECIAL = [  # (name, wengert, autograd, domain): elementwise functions
+    ("erf", sp.erf, asp.erf, real), ("erfc", sp.erfc, asp.erfc, real),
+    ("erfinv", sp.erfinv, asp.erfinv, between(-0.9, 0.9)), ("erfcinv", sp.erfcinv, asp.erfcinv, between(0.1, 1.9)),
+    ("gamma", sp.gamma, asp.gamma, between(0.5, 4)), ("gammaln", sp.gammaln, asp.gammaln, between(0.5, 5)),
+    ("digamma", sp.digamma, asp.digamma, between(0.5, 5)), ("rgamma", sp.rgamma, asp.rgamma, between(0.5, 4)),
+    ("expit", sp.expit, asp.expit, real), ("logit", sp.logit, asp.logit, between(0.1, 0.9)),
+    ("i0", sp.i0, asp.i0, real), ("i1", sp.i1, asp.i1, real), ("j0", sp.j0, asp.j0, real),
+    ("j1", sp.j1, asp.j1, real), ("y0", sp.y0, asp.y0, between(0.5, 4)), ("y1", sp.y1, asp.y1, between(0.5, 4)),
+    ("polygamma", lambda x: sp.polygamma(2, x), lambda x: asp.polygamma(2, x), between(0.5, 4)),
+    ("gammainc", lambda x: sp.gammainc(1.7, x), lambda x: asp.gammainc(1.7, x), between(0.3, 3)),
+    ("gammaincc", lambda x: sp.gammaincc(1.7, x), lambda x: asp.gammaincc(1.7, x), between(0.3, 3)),
+    ("beta", lambda x: sp.beta(x, 1.5), lambda x: asp.beta(x, 1.5), between(0.5, 3)),
+    ("betaln", lambda x: sp.betaln(2.0, x), lambda x: asp.betaln(2.0, x), between(0.5, 3)),
+]
+
+
+@pytest.mark.parametrize("f, fa, sample", [a[1:] for a in AG_SPECIAL], ids=[a[0] for a in AG_SPECIAL])
+def test_special_derivatives_match_autograd(f: Callable, fa: Callable, sample: Callable) -> None:
+    x = sample(5)
+    onp.testing.assert_allclose(wengert.elementwise_grad(f)(x), autograd.elementwise_grad(fa)(x), rtol=1e-10)
+    second = wengert.elementwise_grad(wengert.elementwise_grad(f))(x)
+    onp.testing.assert_allclose(second, autograd.elementwise_grad(autograd.elementwise_grad(fa))(x),
+                                rtol=1e-8, atol=1e-12)
+
+
+X23 = real(2, 3)
+AG_LOSSES = [  # (name, wengert loss, autograd loss, arguments): gradients in every argument
+    ("logsumexp", lambda a: sp.logsumexp(a, axis=1) @ onp.array([1.0, -2.0]),
+     lambda a: anp.dot(asp.logsumexp(a, axis=1), onp.array([1.0, -2.0])), (X23,)),
+    ("logsumexp-keepdims", lambda a: np.sum(sp.logsumexp(a, axis=0, keepdims=True) * onp.arange(3.0)),
+     lambda a: anp.sum(asp.logsumexp(a, axis=0, keepdims=True) * onp.arange(3.0)), (X23,)),
+    ("norm", lambda x, m, s: np.sum(st.norm.logpdf(x, m, s) + st.norm.cdf(x, m, s)),
+     lambda x, m, s: anp.sum(ast.norm.logpdf(x, m, s) + ast.norm.cdf(x, m, s)), (real(4), 0.3, 1.4)),
+    ("t", lambda x, df, m, s: np.sum(st.t.logpdf(x, df, m, s)),
+     lambda x, df, m, s: anp.sum(ast.t.logpdf(x, df, m, s)), (real(4), 3.2, 0.3, 1.4)),
+    ("gamma", lambda x, a: np.sum(st.gamma.logpdf(x, a) + st.gamma.cdf(x, 2.0)),
+     lambda x, a: anp.sum(ast.gamma.logpdf(x, a) + ast.gamma.cdf(x, 2.0)), (between(0.5, 3)(4), 1.8)),
+    ("beta", lambda x, a, b: np.sum(st.beta.logpdf(x, a, b)),
+     lambda x, a, b: anp.sum(ast.beta.logpdf(x, a, b)), (between(0.1, 0.9)(4), 1.8, 2.7)),
+    ("poisson", lambda mu: np.sum(st.poisson.logpmf(K, mu) + st.poisson.cdf(K, mu)),
+     lambda mu: anp.sum(ast.poisson.logpmf(K, mu) + ast.poisson.cdf(K, mu)), (between(0.5, 4)(4),)),
+    ("multivariate_normal", lambda x, m, c: np.sum(st.multivariate_normal.logpdf(x, m, c)),
+     lambda x, m, c: anp.sum(ast.multivariate_normal.logpdf(x, m, c)), (real(4, 3), real(3), COV)),
+    ("dirichlet", lambda x, a: st.dirichlet.logpdf(x, a),
+     lambda x, a: ast.dirichlet.logpdf(x, a), (SIMPLEX[:, 1], between(0.5, 3)(3))),
+]
+
+
+@pytest.mark.parametrize("f, fa, args", [a[1:] for a in AG_LOSSES], ids=[a[0] for a in AG_LOSSES])
+def test_gradients_match_autograd(f: Callable, fa: Callable, args: tuple) -> None:
+    argnum = tuple(range(len(args)))
+    mine = wengert.grad(f, argnum=argnum)(*args)
+    for k in argnum:
+        onp.testing.assert_allclose(mine[k], autograd.grad(fa, k)(*args), rtol=1e-9, atol=1e-12)
