@@ -289,3 +289,79 @@ def test_ufunc_at_on_traced_arrays_matches_numpy_and_finite_differences() -> Non
     value = wengert.value_and_grad(ufunc_at)(X)[0]
     onp.testing.assert_allclose(value, ufunc_at(X.copy()), rtol=1e-12)
     wengert.gradcheck(ufunc_at, X, order=2)
+
+
+# ----------------------------------------------------------------------------- mutation
+def mutate_factor(x):
+    buf = onp.ones(4)
+    y = x * buf  # the rule for x reads buf
+    buf[0] = 5.0
+    return np.sum(y * x)
+
+
+def mutate_matrix(x):
+    m = onp.eye(4)
+    y = m @ x.T
+    m *= 2.0
+    return np.sum(np.sin(y))
+
+
+def mutate_index(x):
+    idx = onp.array([0, 2])
+    y = x[idx]
+    idx[0] = 1
+    return np.sum(y ** 2)
+
+
+def mutate_stop_gradient(x):
+    y = np.exp(x)
+    v = wengert.stop_gradient(y)
+    v[0, 0] = 0.0  # the value exp saved for its own rule
+    return np.sum(y)
+
+
+def mutate_reused_buffer(x):
+    total, buf = 0.0, onp.empty(4)
+    for i in range(3):
+        buf[:] = W[i]
+        total = total + np.sum(np.sin(x[i] * buf))
+    return total
+
+
+MUTATIONS = {f.__name__: (f, saver) for f, saver in [
+    (mutate_factor, "argument 1 of 'multiply'"), (mutate_matrix, "argument 0 of 'matmul'"),
+    (mutate_index, "argument 1 of 'getitem'"), (mutate_stop_gradient, "the value of 'exp' returned by stop_gradient"),
+    (mutate_reused_buffer, "argument 1 of 'multiply'")]}
+
+
+@pytest.mark.parametrize("f, saver", MUTATIONS.values(), ids=MUTATIONS.keys())
+def test_mutating_a_saved_array_is_an_error_naming_the_operation(f: Callable, saver: str) -> None:
+    with pytest.raises(wengert.MutationError, match=rf"^{saver}, an array of shape"):
+        wengert.grad(f)(X)
+
+
+def test_mutation_between_forward_pass_and_pullback_is_caught() -> None:
+    buf = onp.ones(4)
+    _, pull = wengert.vjp(lambda x: x @ buf, X)
+    pull(onp.ones(3))  # unchanged: fine
+    buf[2] = 3.0
+    with pytest.raises(wengert.MutationError):
+        pull(onp.ones(3))
+
+
+@pytest.mark.parametrize("c, new", [(onp.array([onp.nan, 1.0, 2.0, 3.0]), 7.0),  # NaN: compared by bytes
+                                    (onp.array([1.0, 2.0, 3.0, 4.0]), onp.nan),
+                                    (onp.arange(4), 7), (onp.array([True, False, True, True]), True)])
+def test_arrays_with_nan_and_integer_arrays_are_watched_too(c: Any, new: Any) -> None:
+    def f(x):
+        y = x[0] * c
+        c[1] = new
+        return np.sum(y * x[0])
+    with pytest.raises(wengert.MutationError):
+        wengert.grad(f)(X)
+
+
+def test_unchanged_constants_pass() -> None:
+    buf = onp.ones(4)
+    g = wengert.grad(lambda x: np.sum(x * buf * x))(X)
+    onp.testing.assert_allclose(g, 2 * X)

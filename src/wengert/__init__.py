@@ -28,7 +28,7 @@ from ._checkpoint import (
     revolve_steps,
     track_memory,
 )
-from ._core import Box, EscapedTracerError, no_grad
+from ._core import Box, EscapedTracerError, MutationError, no_grad
 from ._custom import custom_vjp, defvjp, primitive
 from ._forward import (
     ChainJacobian,
@@ -56,6 +56,7 @@ __all__ = [
     "EscapedTracerError",
     "GradcheckError",
     "MemoryUsage",
+    "MutationError",
     "NoRuleError",
     "chain_jacobian",
     "checkpoint",

@@ -15,8 +15,9 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from . import _core
 from ._anomaly import watch
-from ._core import Box, Trace, input_box, strip, sweep
+from ._core import Box, Trace, check_kept, input_box, keep, recording, strip, sweep
 from ._tree import flatten, same_structure, tree_map, unflatten
 from .numpy._wrap import fit
 
@@ -36,7 +37,15 @@ def stop_gradient(x: Any) -> Any:
     Returns:
         The same structure holding plain values, which carry no gradient.
     """
-    return tree_map(strip, x)
+    return tree_map(_plain_value, x)
+
+
+def _plain_value(x: Any) -> Any:
+    """The plain value under ``x``; one still saved on a recording tape is watched for mutation."""
+    v = strip(x)
+    if type(x) is Box and isinstance(v, _core._watched) and recording(x.trace):
+        keep(x.trace, v, f"the value of '{x.prim.name if x.prim else 'input'}' returned by stop_gradient")
+    return v
 
 
 # ----------------------------------------------------------------------------- recording
@@ -93,6 +102,7 @@ class _Recording:
             for o, c in zip(outs, cotangents):
                 if type(o) is Box and o.trace is self.trace:
                     o.adj = c if o.adj is None else o.adj + c
+            check_kept(self.trace)
             sweep(self.nodes, self.watch.check if self.watch else None)
             grads = []
             for structure, boxes in self.inputs:

@@ -40,12 +40,15 @@ __all__ = [
     "Box",
     "ForwardTrace",
     "Joint",
+    "MutationError",
     "Primitive",
     "Trace",
     "apply",
     "binary",
+    "check_kept",
     "forward_sweep",
     "input_box",
+    "keep",
     "negated",
     "no_grad",
     "rebind",
@@ -59,6 +62,7 @@ __all__ = [
     "times_first",
     "times_second",
     "unary",
+    "watch",
 ]
 
 NO_KWARGS: dict = {}  # shared by every record made without keyword arguments; never mutated
@@ -112,13 +116,14 @@ class Trace:
 
     ``append`` is the list's bound method, looked up once instead of at every operation."""
 
-    __slots__ = ("id", "nodes", "append", "moved")
+    __slots__ = ("id", "nodes", "append", "moved", "kept")
 
     def __init__(self) -> None:
         self.id = next(_trace_ids)
         self.nodes: list = []
         self.append = self.nodes.append
         self.moved: dict | None = None  # see rebind
+        self.kept: dict | None = None  # see watch
 
     def entry(self, box: "Box") -> "Box":
         """The entry that holds the gradient of the input ``box``: ``box`` itself, unless an
@@ -305,6 +310,60 @@ class no_grad:
                 _speedups.set_pausing(_pausing)
 
 
+# ----------------------------------------------------------------------------- mutation
+# A constant array saved on the list (an argument that is not traced) could be changed in
+# place before the sweep reads it, which would make the gradient silently wrong. The NumPy
+# layer names the type of such constants and a fingerprint of their contents (watch); each
+# is fingerprinted once per trace when first saved, and checked before every sweep.
+_watched: type | tuple = ()
+_fingerprint: Callable = lambda value: None
+
+
+class MutationError(RuntimeError):
+    """An array saved on the tape was changed in place before the backward sweep."""
+
+
+def watch(kind: type, fingerprint: Callable) -> None:
+    """Watch constants of type ``kind``; ``fingerprint(value)`` returns something that compares
+    equal for unchanged contents (``None``: nothing to watch)."""
+    global _watched, _fingerprint
+    _watched, _fingerprint = kind, fingerprint
+    if _speedups is not None:
+        _speedups.watch(kind)
+
+
+def keep(trace: Trace, value: Any, saver: str) -> None:
+    """Fingerprint ``value``, saved on ``trace`` by ``saver`` (a description for the error)."""
+    kept = trace.kept
+    if kept is None:
+        kept = trace.kept = {}
+    if id(value) not in kept and type(trace) is Trace:  # (a forward trace sweeps nothing later)
+        f = _fingerprint(value)
+        if f is not None:
+            kept[id(value)] = (value, f, saver)
+
+
+def _keep_constants(trace: Trace, prim: "Primitive", args: tuple | list) -> None:
+    for k, a in enumerate(args):
+        if isinstance(a, _watched):
+            keep(trace, a, f"argument {k} of '{prim.name}'")
+        elif type(a) is tuple:  # an index
+            for part in a:
+                if isinstance(part, _watched):
+                    keep(trace, part, f"an index array given to '{prim.name}'")
+
+
+def check_kept(trace: Trace) -> None:
+    """Raise :class:`MutationError` if a constant saved on ``trace`` has changed since."""
+    for value, f, saver in (trace.kept or {}).values():
+        if _fingerprint(value) != f:
+            raise MutationError(
+                f"{saver}, an array of shape {getattr(value, 'shape', '?')} saved on the tape, was "
+                "changed in place after it was recorded and before the backward sweep, so its "
+                "gradient would be wrong. Pass a copy (x.copy()) to the operation, or change the "
+                "array only after the gradient is computed.")
+
+
 # ----------------------------------------------------------------------------- recording
 def apply(prim: Primitive, args: tuple | list, kwargs: dict) -> Any:
     """Call ``prim`` on ``args``, recording it on the newest trace among them."""
@@ -321,6 +380,8 @@ def apply(prim: Primitive, args: tuple | list, kwargs: dict) -> Any:
         return prim.fun(*args, **kwargs)
     if _pausing and _paused(top):
         return prim.fun(*[strip(a) for a in args], **kwargs)
+    if _watched:
+        _keep_constants(top, prim, args)
     vals = list(args)
     parents = []
     deeper = False
@@ -450,13 +511,13 @@ def binary(prim: Primitive, fun: Callable, fallback: Callable | None) -> Callabl
                 both_floats = isinstance(xv, float) and isinstance(yv, float)
                 p, parents = scalar if both_floats else prim, ((0, x), (1, y))
             else:
-                if type(xv) is Box or _pausing:
+                if type(xv) is Box or _pausing or isinstance(y, _watched):
                     return apply(prim, (x, y), NO_KWARGS)
                 yv = y
                 p, parents = scalar if type(y) is float or type(y) is int else prim, ((0, x),)
         elif type(y) is Box:
             yv = y.value
-            if type(yv) is Box or _pausing:
+            if type(yv) is Box or _pausing or isinstance(x, _watched):
                 return apply(prim, (x, y), NO_KWARGS)
             t, xv = y.trace, x
             p, parents = scalar if type(x) is float or type(x) is int else prim, ((1, y),)

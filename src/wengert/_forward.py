@@ -26,7 +26,7 @@ import wengert.numpy as wnp
 
 from ._anomaly import watch
 from ._api import ArgNum, _input, _Recording, _seed, vjp
-from ._core import Box, ForwardTrace, Primitive, forward_sweep, input_box, strip
+from ._core import Box, ForwardTrace, Primitive, check_kept, forward_sweep, input_box, strip
 from ._tree import flatten, same_structure, tree_map, unflatten
 from .numpy._jvps import settle
 
@@ -197,6 +197,7 @@ def linearize(fun: Callable, *primals: Any) -> tuple:
             try:
                 for b, t in zip(boxes, t_leaves):
                     b.adj = t
+                check_kept(rec.trace)
                 forward_sweep(rec.nodes, batch, settle)
                 tans = [_output_tangent(o, rec.trace, batch) for o in outs]
             finally:
@@ -327,6 +328,7 @@ def _jacfwd_from_record(rec: _Recording, inputs: _Inputs) -> Any:
         try:
             for b, t in zip(boxes, blocks):
                 b.adj = t
+            check_kept(rec.trace)
             forward_sweep(rec.nodes, batch, settle)
             tans = [_output_tangent(o, rec.trace, batch) for o in outs]
         finally:

@@ -82,6 +82,10 @@ static PyObject *str_append = NULL, *str_fit = NULL, *str_vjps = NULL, *str_name
 static PyObject *str_add_note = NULL;
 static PyObject *int0 = NULL, *int1 = NULL;
 static long pausing = 0;
+/* The type of constants whose values are watched for mutation (set by watch(); NULL: none).
+   A binary operation with such a constant takes the Python path (apply), which watches it. */
+static PyObject *watched_type = NULL;
+#define WATCHED(o) (watched_type != NULL && PyObject_TypeCheck((o), (PyTypeObject *)watched_type))
 
 #define IS_BOX(o) (Py_TYPE(o) == Box)
 
@@ -187,7 +191,7 @@ static PyObject *binary_call(RecorderObject *self, PyObject *const *args, size_t
             Py_XDECREF(e0); Py_XDECREF(e1);
         }
         else {
-            if (IS_BOX(xv) || pausing)
+            if (IS_BOX(xv) || pausing || WATCHED(y))
                 return call_apply(self->prim, x, y);
             yv = y;
             prim = (PyFloat_CheckExact(y) || PyLong_CheckExact(y)) ? self->scalar : self->prim;
@@ -199,7 +203,7 @@ static PyObject *binary_call(RecorderObject *self, PyObject *const *args, size_t
     else if (IS_BOX(y)) {
         BoxObject *by = (BoxObject *)y;
         yv = by->value;
-        if (IS_BOX(yv) || pausing)
+        if (IS_BOX(yv) || pausing || WATCHED(x))
             return call_apply(self->prim, x, y);
         trace = by->trace;
         xv = x;
@@ -414,6 +418,15 @@ static PyObject *configure(PyObject *module, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static PyObject *watch(PyObject *module, PyObject *arg) {
+    if (arg != Py_None && !PyType_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "watch() takes a type or None");
+        return NULL;
+    }
+    Py_XSETREF(watched_type, arg == Py_None ? NULL : Py_NewRef(arg));
+    Py_RETURN_NONE;
+}
+
 static PyObject *set_pausing(PyObject *module, PyObject *arg) {
     long n = PyLong_AsLong(arg);
     if (n == -1 && PyErr_Occurred()) return NULL;
@@ -425,6 +438,7 @@ static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(apply, NO_KWARGS, (same, negated, times_second, times_first, times_ans))"},
     {"set_pausing", set_pausing, METH_O, "Mirror _core._pausing (open no_grad blocks)."},
+    {"watch", watch, METH_O, "watch(type): constants of this type take apply (see _core.watch)."},
     {"unary", unary, METH_VARARGS, "unary(prim, fun, fallback): see wengert._core.unary."},
     {"binary", binary, METH_VARARGS, "binary(prim, fun, fallback): see wengert._core.binary."},
     {"sweep", sweep, METH_O, "sweep(nodes): see wengert._core._sweep."},

@@ -285,6 +285,9 @@ def _quantile(a: Any, q: Any, axis: Any, method: str, keepdims: Any, weights: An
     if method != "linear" or weights is not None:
         raise NotImplementedError(f"{name}: only method='linear' without weights is differentiable in wengert "
                                   f"(got method={method!r}); use stop_gradient for the others.")
+    if name not in ("median", "nanmedian") and np.iscomplexobj(_plain(a)):  # as NumPy: no complex quantiles
+        raise TypeError(f"{name}: a must be an array of real numbers, as in NumPy; take the {name} of "
+                        "wengert.numpy.real(a) or wengert.numpy.abs(a) instead.")
     a = wnp.asarray(a)
     nd_in = _ndim(a)
     if axis is None:
@@ -330,12 +333,12 @@ def quantile(a: Any, q: Any, axis: Any = None, overwrite_input: bool = False, me
 @derived(np.percentile)
 def percentile(a: Any, q: Any, axis: Any = None, overwrite_input: bool = False, method: str = "linear",
                keepdims: bool = False, **kw: Any) -> Any:
-    return quantile(a, wnp.asarray(q) / 100.0, axis=axis, method=method, keepdims=keepdims, **kw)
+    return _quantile(a, wnp.asarray(q) / 100.0, axis, method, keepdims, kw.get("weights"), False, "percentile")
 
 
 @derived(np.median)
 def median(a: Any, axis: Any = None, overwrite_input: bool = False, keepdims: bool = False) -> Any:
-    return quantile(a, 0.5, axis=axis, keepdims=keepdims)
+    return _quantile(a, 0.5, axis, "linear", keepdims, None, False, "median")
 
 
 @derived(np.nanquantile)
@@ -683,7 +686,11 @@ def histogram(a: Any, bins: Any = 10, range: Any = None, density: Any = None, we
     hist, edges = np.histogram(_plain(a), bins, range, density=density, weights=_strip_tree(weights))
     if not _has_box(weights):
         return hist, edges
-    counts, _ = histogramdd(_plain(a).ravel(), [edges], density=density, weights=wnp.ravel(wnp.asarray(weights)))
+    w = wnp.ravel(wnp.asarray(weights))
+    if wnp.iscomplexobj(w):  # NumPy takes complex weights here (not in histogramdd): count each part
+        counts = histogram(a, edges, weights=wnp.real(w))[0] + 1j * histogram(a, edges, weights=wnp.imag(w))[0]
+        return (counts / np.diff(edges) / wnp.sum(counts) if density else counts), edges
+    counts, _ = histogramdd(_plain(a).ravel(), [edges], density=density, weights=w)
     return counts, edges
 
 
@@ -1353,6 +1360,9 @@ def bincount(x: Any, weights: Any = None, minlength: int = 0) -> Any:
     if weights is None:
         return np.bincount(idx, minlength=minlength)
     w = wnp.asarray(weights)
+    if np.iscomplexobj(strip(w)):
+        raise TypeError("bincount: weights must be real, as in NumPy; count the two parts apart: "
+                        "bincount(x, wengert.numpy.real(w)) + 1j * bincount(x, wengert.numpy.imag(w)).")
     carrier = np.broadcast_to(np.empty((), dtype=np.result_type(strip(w), float)), (n,))
     return wnp._untake(wnp.astype(w, float) if np.result_type(strip(w)).kind not in "fc" else w, carrier, idx)
 

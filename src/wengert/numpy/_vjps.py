@@ -166,6 +166,8 @@ def _tie(x: Any, y: Any) -> Any:
     x, y = strip(x), strip(y)
     if isinstance(x, float) and isinstance(y, float):
         return 1.0 if x > y else 0.5 if x == y else 0.0
+    if isinstance(x, complex) or isinstance(y, complex):  # Python's complex has no order; NumPy's is lexicographic
+        x, y = np.asarray(x), np.asarray(y)
     tie = x == y
     return (x > y) + 0.5 * tie if np.any(tie) else x > y
 
