@@ -543,7 +543,7 @@ def test_grad_of_non_numeric_output_is_a_grad_type_error(ret):
 
 @pytest.mark.parametrize("api,call", [
     ("grad", lambda f: grad(f, has_aux=True)(1.0)),
-    ("grad", lambda f: value_and_grad(f, has_aux=True)(1.0)),
+    ("value_and_grad", lambda f: value_and_grad(f, has_aux=True)(1.0)),
     ("elementwise_grad", lambda f: elementwise_grad(f, has_aux=True)(1.0)),
     ("vjp", lambda f: vjp(f, 1.0, has_aux=True)),
 ])
@@ -583,7 +583,7 @@ def test_non_float_input_is_a_type_error_naming_position_and_kind(name, bad, pat
     ("elementwise_grad", lambda bad: elementwise_grad(lambda x: x)(bad)),
     ("vjp", lambda bad: vjp(lambda x, y: y, 1.0, bad)),
     ("make_vjp", lambda bad: make_vjp(lambda x: x)(bad)),
-    ("grad", lambda bad: value_and_grad(lambda x: 1.0)(bad)),
+    ("value_and_grad", lambda bad: value_and_grad(lambda x: 1.0)(bad)),
 ])
 def test_non_float_input_error_names_the_api(api, call):
     with pytest.raises(TypeError, match=rf"^{api}: argument \d is an array of dtype int64"):
@@ -605,7 +605,7 @@ def test_non_differentiated_arguments_may_be_anything():
 ])
 @pytest.mark.parametrize("api,make", [
     ("grad", lambda a: grad(lambda x, y: x * y, argnum=a)),
-    ("grad", lambda a: value_and_grad(lambda x, y: x * y, argnum=a)),
+    ("value_and_grad", lambda a: value_and_grad(lambda x, y: x * y, argnum=a)),
     ("elementwise_grad", lambda a: elementwise_grad(lambda x, y: x * y, argnum=a)),
     ("make_vjp", lambda a: make_vjp(lambda x, y: x * y, argnum=a)),
 ])
@@ -644,3 +644,40 @@ def test_vjp_cotangent_of_wrong_structure_is_a_value_error():
     # the function still works after the errors
     gx, = fn((onp.ones(3), 2.0))
     assert close(gx, 4.0)
+
+
+# ----------------------------------------------------------------------------- holomorphic_grad
+HOLOMORPHIC = [  # (f, f'), f' written by hand
+    (lambda z: z ** 3, lambda z: 3 * z ** 2),
+    (lambda z: np.exp(np.sin(z)), lambda z: np.cos(z) * np.exp(np.sin(z))),
+    (lambda z: np.log(z) / z, lambda z: (1 - np.log(z)) / z ** 2),
+    (lambda z: np.tanh(z) * np.sqrt(z), lambda z: np.sqrt(z) / np.cosh(z) ** 2 + np.tanh(z) / (2 * np.sqrt(z))),
+    (lambda z: 1.0 / (1.0 + z ** 2), lambda z: -2 * z / (1 + z ** 2) ** 2),
+]
+
+
+@pytest.mark.parametrize("f, df", HOLOMORPHIC)
+@pytest.mark.parametrize("z", [0.3 + 0.7j, -1.2 + 0.4j, onp.array([0.5 - 0.2j, 1.1 + 0.9j])])
+def test_holomorphic_grad_is_the_complex_derivative(f, df, z):
+    g = wengert.holomorphic_grad(lambda z: np.sum(f(z)))(z)
+    onp.testing.assert_allclose(g, df(z), rtol=1e-12)
+    h = 1e-6  # a holomorphic function has the same difference quotient along every direction
+    for step in (h, 1j * h):
+        onp.testing.assert_allclose((f(z + step) - f(z - step)) / (2 * step), df(z), rtol=1e-7)
+    assert type(g) is type(z) and onp.asarray(g).dtype == onp.complex128
+
+
+def test_holomorphic_grad_of_several_arguments_and_aux():
+    g, aux = wengert.holomorphic_grad(lambda a, b: (a * b ** 2, "aux"), argnum=(0, 1), has_aux=True)(1j, 2.0 + 1j)
+    assert aux == "aux"
+    onp.testing.assert_allclose(g, ((2.0 + 1j) ** 2, 2 * 1j * (2.0 + 1j)))
+
+
+@pytest.mark.parametrize("f, z, message", [
+    (lambda z: z ** 2, 0.5, "argument 0 is real"),
+    (lambda z: np.abs(z), 0.5 + 1j, "must return a complex scalar"),
+    (lambda z: z * 2.0, onp.array([1j, 2j]), "must return a complex scalar"),
+])
+def test_holomorphic_grad_errors(f, z, message):
+    with pytest.raises(TypeError, match=rf"^holomorphic_grad: .*{message}"):
+        wengert.holomorphic_grad(f)(z)

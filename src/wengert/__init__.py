@@ -17,7 +17,7 @@ backward pass walks it in reverse, applying each operation's derivative rule.
 """
 
 from ._anomaly import AnomalyError, detect_anomaly
-from ._api import elementwise_grad, grad, make_vjp, stop_gradient, value_and_grad, vjp
+from ._api import elementwise_grad, grad, holomorphic_grad, make_vjp, stop_gradient, value_and_grad, vjp
 from ._check import GradcheckError, gradcheck
 from ._checkpoint import (
     MemoryUsage,
@@ -72,6 +72,7 @@ __all__ = [
     "grad",
     "gradcheck",
     "hessian",
+    "holomorphic_grad",
     "hvp",
     "jacfwd",
     "jacobian",

@@ -164,8 +164,8 @@ def _finish(g: Any, x: Any) -> Any:
     return g
 
 
-def _seed(out: Any, api: str) -> Any:
-    """The cotangent 1 for a scalar output."""
+def _seed(out: Any, api: str, holomorphic: bool = False) -> Any:
+    """The cotangent 1 for a scalar output (real; complex for a holomorphic function)."""
     v = strip(out)
     dtype = getattr(v, "dtype", None)
     if dtype is None and isinstance(v, (bool, int, float, complex)):
@@ -175,6 +175,12 @@ def _seed(out: Any, api: str) -> Any:
                   if isinstance(v, (list, tuple, dict)) else "")
         raise TypeError(f"{api}: the function must return a single scalar (a real float or an "
                         f"array with one element), but it returned {_describe(v)}.{advice}")
+    if holomorphic:
+        if np.size(v) != 1 or dtype.kind != "c":
+            raise TypeError(f"{api}: the function must return a complex scalar (a complex number or a "
+                            f"complex array with one element), but it returned {_describe(v)} of dtype "
+                            f"{dtype}. For a real-valued function use wengert.grad.")
+        return 1.0 + 0.0j if isinstance(v, complex) else np.ones_like(v)
     if np.size(v) != 1 or dtype.kind == "c":
         what = (f"an array of shape {np.shape(v)}" if np.size(v) != 1 else f"a value of dtype {dtype}")
         advice = ("a complex output has no gradient in this sense: differentiate its real part, "
@@ -204,13 +210,29 @@ def value_and_grad(fun: Callable, argnum: ArgNum = 0, has_aux: bool = False) -> 
         ``((value, aux), gradient)`` with ``has_aux``. The gradient has the structure of the
         argument (a tuple of them for a tuple ``argnum``).
     """
+    return _value_and_grad(fun, argnum, has_aux, "value_and_grad")
+
+
+def _value_and_grad(fun: Callable, argnum: ArgNum, has_aux: bool, api: str) -> Callable:
+    """value_and_grad, with errors naming ``api`` (grad, holomorphic_grad ...)."""
+    holomorphic = api == "holomorphic_grad"
+
     @functools.wraps(fun)
     def value_and_gradient(*args: Any, **kwargs: Any) -> Any:
-        rec = _Recording("grad", fun, args, kwargs, argnum, has_aux)
+        rec = _Recording(api, fun, args, kwargs, argnum, has_aux)
+        if holomorphic:
+            for k, (_, boxes) in zip(_argnums(argnum), rec.inputs):
+                if not all(np.iscomplexobj(b.value) for b in boxes):
+                    raise TypeError(f"{api}: argument {k} is real; a holomorphic derivative is taken at "
+                                    "complex points. Pass it as complex (x + 0j), or use wengert.grad.")
         value = rec._plain(rec.out)
-        g = rec.backward([rec.out], [_seed(rec.out, "grad")], free=True)
+        g = rec.backward([rec.out], [_seed(rec.out, api, holomorphic)], free=True)
         return ((value, rec.aux) if has_aux else value), g
     return value_and_gradient
+
+
+def _argnums(argnum: ArgNum) -> tuple:
+    return (int(argnum),) if isinstance(argnum, (int, np.integer)) else tuple(int(k) for k in argnum)
 
 
 def grad(fun: Callable, argnum: ArgNum = 0, has_aux: bool = False) -> Callable:
@@ -234,8 +256,34 @@ def grad(fun: Callable, argnum: ArgNum = 0, has_aux: bool = False) -> Callable:
         >>> wengert.grad(lambda x: np.sin(x) * x)(0.0)
         0.0
     """
-    value_and_gradient = value_and_grad(fun, argnum, has_aux)
+    return _gradient_only(_value_and_grad(fun, argnum, has_aux, "grad"), fun, has_aux)
 
+
+def holomorphic_grad(fun: Callable, argnum: ArgNum = 0, has_aux: bool = False) -> Callable:
+    """Make a function that returns the complex derivative ``f'(z)`` of a holomorphic ``fun``.
+
+    Arguments:
+        fun: a holomorphic function of complex arguments returning a complex scalar (or, with
+            ``has_aux``, a pair ``(scalar, auxiliary data)``).
+        argnum: the position of the argument to differentiate with respect to, or a tuple of
+            positions.
+        has_aux: whether ``fun`` returns auxiliary data alongside the scalar.
+
+    Returns:
+        A function with ``fun``'s signature returning ``f'(z)`` (the vector-Jacobian product
+        with cotangent 1, which under wengert's convention is the complex derivative itself),
+        with the structure of the argument. For an ``fun`` that is not holomorphic the result
+        is not a derivative of anything: use :func:`grad` on a real-valued function instead.
+
+    Example:
+        >>> import wengert, wengert.numpy as np
+        >>> complex(wengert.holomorphic_grad(lambda z: z ** 3)(1j))
+        (-3+0j)
+    """
+    return _gradient_only(_value_and_grad(fun, argnum, has_aux, "holomorphic_grad"), fun, has_aux)
+
+
+def _gradient_only(value_and_gradient: Callable, fun: Callable, has_aux: bool) -> Callable:
     @functools.wraps(fun)
     def gradient(*args: Any, **kwargs: Any) -> Any:
         value, g = value_and_gradient(*args, **kwargs)
