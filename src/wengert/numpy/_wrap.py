@@ -29,6 +29,8 @@ from .._core import NO_KWARGS, Box, Primitive, apply, binary, strip, unary
 DISPATCH: dict[Any, Callable] = {}
 # NumPy callable -> its Primitive (differentiable ones only).
 PRIMITIVES: dict[Any, Primitive] = {}
+# The callables whose results carry no gradient (piecewise constant, or not numbers).
+NONDIFFERENTIABLE: set = set()
 
 
 # ----------------------------------------------------------------------------- fit
@@ -181,6 +183,7 @@ def nondifferentiable(fun: Callable, name: str | None = None) -> Callable:
             kwargs = {k: _strip_tree(v) for k, v in kwargs.items()}
         return fun(*args, **kwargs)
 
+    NONDIFFERENTIABLE.add(fun)
     return _finish(wrapper, fun, name)
 
 
