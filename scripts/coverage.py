@@ -37,7 +37,8 @@ NAMESPACES = [
 NOT_NUMERIC = {"array2string", "array_repr", "array_str", "busday_count", "busday_offset", "is_busday",
                "datetime_as_string", "can_cast", "common_type", "min_scalar_type", "save", "savetxt",
                "savez", "savez_compressed", "ix_", "test"}
-UFUNC_METHODS = "`reduce`, `accumulate` and `outer` of every differentiable binary ufunc; `at` of add, subtract, multiply and divide"
+UFUNC_METHODS = ("`reduce`, `accumulate` and `outer` of every differentiable binary ufunc; `at` of add, "
+                 "subtract, multiply and divide")
 
 
 def _callables(module: Any) -> dict[str, Any]:

@@ -174,6 +174,7 @@ def _tie(x: Any, y: Any) -> Any:
 
 def _clip_x(g, a, x, a_min=None, a_max=None, out=None, **kw):
     lo, hi = kw.get("min", a_min), kw.get("max", a_max)
+    x = np.asarray(x) if isinstance(x, complex) else x  # Python complex has no order; NumPy orders it lexicographically
     inside = True
     if lo is not None:
         inside = inside & (x >= lo)
