@@ -42,10 +42,17 @@ __all__ = ["checkpoint", "checkpoint_sequential", "checkpointed_loop", "checkpoi
 class _Randomness:
     """The state of the random generators a function may draw from, to replay it."""
 
-    def __init__(self, leaves: list):
+    def __init__(self, leaves: list, like: "_Randomness | None" = None):
         self.numpy = np.random.get_state()
         self.python = random.getstate()
         self.generators = [(g, g.bit_generator.state) for g in leaves if isinstance(g, np.random.Generator)]
+        if like is not None and self.same(like):  # nothing drawn since: share (states are large)
+            self.numpy, self.python, self.generators = like.numpy, like.python, like.generators
+
+    def same(self, other: "_Randomness") -> bool:
+        """Whether no generator has moved between ``other`` and this state."""
+        return (self.python == other.python and _same_state(self.numpy, other.numpy)
+                and all(_same_state(a, b) for (_, a), (_, b) in zip(self.generators, other.generators)))
 
     @contextlib.contextmanager
     def replay(self) -> Iterator[None]:
@@ -61,6 +68,14 @@ class _Randomness:
             random.setstate(saved[1])
             for (g, _), state in zip(self.generators, saved[2]):
                 g.bit_generator.state = state
+
+
+def _same_state(a: Any, b: Any) -> bool:
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(_same_state(x, y) for x, y in zip(a, b))
+    return bool(np.array_equal(a, b)) if isinstance(a, np.ndarray) else a == b
 
 
 # ----------------------------------------------------------------------------- packing
@@ -272,17 +287,18 @@ class _Reversal:
         self.step, self.args, self.traced = step, args, traced
         self.arg_cotangent: list | None = None
         self.live = True
+        self.random = True  # until the live pass shows that the steps draw no random numbers
         self.alive = self.peak = 0  # states held at once by the schedule
 
-    def _replaying(self, randomness: _Randomness) -> Any:
-        return contextlib.nullcontext() if self.live else randomness.replay()
+    def _replaying(self, randomness: _Randomness | None) -> Any:
+        return contextlib.nullcontext() if self.live or not self.random else randomness.replay()
 
     def advance(self, at: tuple, k: int) -> tuple:
         state, randomness = at
         with self._replaying(randomness):
             for _ in range(k):
                 state = self.step(state, self.args)
-            return state, _Randomness(self.args)
+            return state, (_Randomness(self.args, like=randomness) if self.random else None)
 
     def tape(self, at: tuple) -> tuple[Any, Callable]:
         state, randomness = at
@@ -380,8 +396,10 @@ def _loop_node(api: str, step: Callable, state: Any, args: tuple, schedule: Call
     def start() -> tuple[Any, Any, _Reversal]:
         reversal = _Reversal(run_step, arg_values, traced_args)
         before = len(top.nodes)
-        gen = schedule(reversal, (initial, _Randomness(arg_values)))
-        final = next(gen)
+        randomness = _Randomness(arg_values)
+        gen = schedule(reversal, (initial, randomness))
+        final = next(gen)  # the live pass, to the last step
+        reversal.random = not _Randomness(arg_values).same(randomness)  # nothing to replay if nothing was drawn
         _closed_over_check(api, top, before)
         _newer_boxes_check(api, top, flatten(final)[0])
         return gen, final, reversal
