@@ -181,7 +181,10 @@ def tangent(box: "Box", batch: tuple, settle: Callable) -> Any:
                     continue
                 if lift is not None:
                     tk = lift(tk, p.value, ans, len(batch))
-                c = jvps[k](tk, ans, *args, **kwargs) if kwargs else jvps[k](tk, ans, *args)
+                try:
+                    c = jvps[k](tk, ans, *args, **kwargs) if kwargs else jvps[k](tk, ans, *args)
+                except ZeroDivisionError:
+                    c = _ieee(jvps[k], tk, ans, args, kwargs)
                 t = c if t is None else t + c
     except Exception as e:
         if hasattr(e, "add_note"):
@@ -564,6 +567,19 @@ def times_ans(g: Any, ans: Any, *args: Any, **kwargs: Any) -> Any:
     return g * ans
 
 
+# A rule of a Python-float program at a singular point (the rule of log at 0 divides by 0)
+# raises ZeroDivisionError, where NumPy's floats give inf or nan as IEEE arithmetic does; the
+# rule then runs again on those (the NumPy layer names the type).
+ieee_float: Callable = float
+
+
+def _ieee(rule: Callable, g: Any, ans: Any, args: tuple, kwargs: dict) -> Any:
+    """``rule(g, ans, *args, **kwargs)`` with Python floats replaced by IEEE ones."""
+    f = ieee_float
+    g, ans, *args = [f(v) if type(v) is float else v for v in (g, ans, *args)]
+    return rule(g, ans, *args, **kwargs)
+
+
 # ----------------------------------------------------------------------------- the sweep
 def sweep(nodes: list, check: Callable | None = None) -> None:
     """The reverse sweep: walk the Wengert list backward, turning the cotangents seeded in
@@ -603,7 +619,10 @@ def _sweep_python(nodes: list, check: Callable | None = None) -> None:
             vjps = prim.vjps
             fit = prim.fit
             for k, p in parents:
-                c = vjps[k](g, a, *args, **kwargs) if kwargs else vjps[k](g, a, *args)
+                try:
+                    c = vjps[k](g, a, *args, **kwargs) if kwargs else vjps[k](g, a, *args)
+                except ZeroDivisionError:
+                    c = _ieee(vjps[k], g, a, args, kwargs)
                 if fit is not None:
                     c = fit(c, p.value)
                 if check is not None:
@@ -617,7 +636,7 @@ def _sweep_python(nodes: list, check: Callable | None = None) -> None:
 
 
 if _speedups is not None:
-    _speedups.configure(apply, NO_KWARGS, (same, negated, times_second, times_first, times_ans))
+    _speedups.configure(apply, NO_KWARGS, (same, negated, times_second, times_first, times_ans), _ieee)
     unary, binary, _sweep = _speedups.unary, _speedups.binary, _speedups.sweep  # noqa: F811
 else:
     _sweep = _sweep_python

@@ -69,7 +69,8 @@ def _run_forward(api: str, fun: Callable, primals: tuple, tangents: tuple, batch
                  has_aux: bool = False) -> tuple:
     """Evaluate ``fun(*primals)`` on a forward trace; return (output, output tangents, aux)."""
     p_leaves, structure = flatten(tuple(primals))
-    p_leaves = [_input(p, api, n) for n, p in enumerate(p_leaves)]
+    positions = [k for k, p in enumerate(primals) for _ in flatten(p)[0]]  # the argument of each leaf
+    p_leaves = [_input(p, api, k) for k, p in zip(positions, p_leaves)]
     t_leaves, _ = flatten(tuple(tangents))
     batch = _batch_of(api, t_leaves, p_leaves, batched) if len(t_leaves) == len(p_leaves) else ()
     t_leaves = _tangent_leaves(api, p_leaves, tuple(tangents), batch, structure)

@@ -74,6 +74,8 @@ static PyType_Spec box_spec = {
    keyword dict. `pausing` mirrors _core._pausing (set by no_grad). */
 static PyTypeObject *Box = NULL;
 static PyObject *apply_fn = NULL, *no_kwargs = NULL;
+/* _core._ieee: reruns a rule that divided a Python float by zero on NumPy floats. */
+static PyObject *retry_fn = NULL;
 /* _core's named rule helpers, applied here without a call: same, negated, times_second,
    times_first, times_ans. */
 static PyObject *rule_same = NULL, *rule_negated = NULL, *rule_times_second = NULL,
@@ -355,7 +357,14 @@ static int sweep_node(BoxObject *node) {
         else if (rule == rule_times_ans) c = PyNumber_Multiply(g, node->value);
         else if (rule == rule_times_second && na >= 2) c = PyNumber_Multiply(g, stack[3]);
         else if (rule == rule_times_first && na >= 2) c = PyNumber_Multiply(g, stack[2]);
-        else c = PyObject_VectorcallDict(rule, stack, 2 + na, kwargs);
+        else {
+            c = PyObject_VectorcallDict(rule, stack, 2 + na, kwargs);
+            if (c == NULL && retry_fn != NULL && PyErr_ExceptionMatches(PyExc_ZeroDivisionError)) {
+                PyErr_Clear();
+                c = PyObject_CallFunctionObjArgs(retry_fn, rule, g, node->value, args,
+                                                 kwargs ? kwargs : no_kwargs, NULL);
+            }
+        }
         Py_DECREF(rule);
         if (c != NULL && fit != Py_None) {
             PyObject *fitted = PyObject_CallFunctionObjArgs(fit, c, p->value, NULL);
@@ -404,10 +413,11 @@ static PyObject *sweep(PyObject *module, PyObject *nodes) {
 /* ------------------------------------------------------------------------- module */
 
 static PyObject *configure(PyObject *module, PyObject *args) {
-    PyObject *apply, *kwargs, *helpers[5];
-    if (!PyArg_ParseTuple(args, "OO!(OOOOO)", &apply, &PyDict_Type, &kwargs, &helpers[0],
-                          &helpers[1], &helpers[2], &helpers[3], &helpers[4]))
+    PyObject *apply, *kwargs, *helpers[5], *retry;
+    if (!PyArg_ParseTuple(args, "OO!(OOOOO)O", &apply, &PyDict_Type, &kwargs, &helpers[0],
+                          &helpers[1], &helpers[2], &helpers[3], &helpers[4], &retry))
         return NULL;
+    Py_XSETREF(retry_fn, Py_NewRef(retry));
     Py_XSETREF(rule_same, Py_NewRef(helpers[0]));
     Py_XSETREF(rule_negated, Py_NewRef(helpers[1]));
     Py_XSETREF(rule_times_second, Py_NewRef(helpers[2]));
@@ -436,7 +446,7 @@ static PyObject *set_pausing(PyObject *module, PyObject *arg) {
 
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
-     "configure(apply, NO_KWARGS, (same, negated, times_second, times_first, times_ans))"},
+     "configure(apply, NO_KWARGS, (same, negated, times_second, times_first, times_ans), retry)"},
     {"set_pausing", set_pausing, METH_O, "Mirror _core._pausing (open no_grad blocks)."},
     {"watch", watch, METH_O, "watch(type): constants of this type take apply (see _core.watch)."},
     {"unary", unary, METH_VARARGS, "unary(prim, fun, fallback): see wengert._core.unary."},

@@ -9,6 +9,7 @@ values implement ``__array_ufunc__`` and ``__array_function__`` and land in the 
 
 import numpy as _np
 
+from .. import _core as _engine
 from .._core import watch as _watch
 from . import _wrap
 from ._jvps import JVPS as _JVPS
@@ -20,6 +21,7 @@ from ._vjps import untake as _untake_impl
 
 _wrap.register(_VJPS, _JVPS, _IMPLS, _NONDIFFERENTIABLE)
 _watch(_np.ndarray, _wrap.fingerprint)  # constant arrays on the tape are checked for mutation
+_engine.ieee_float = _np.float64  # rules of Python-float programs at singular points: inf, not an error
 
 # Imported for their effects: _box gives traced values their ndarray behaviour, _assign their
 # in-place operations, _composite replaces the plain wrappers of functions that take lists of

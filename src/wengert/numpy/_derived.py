@@ -484,6 +484,8 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
 def sort(a: Any, axis: Any = -1, kind: Any = None, order: Any = None, *, stable: Any = None) -> Any:
     if axis is None:
         a, axis = wnp.ravel(a), -1
+    if kind is None and stable is None:  # ties in the order a stable sort gives: reproducible gradients
+        stable = True
     order_idx = np.argsort(strip(a), axis=axis, kind=kind, stable=stable)
     return take_along_axis(a, order_idx, axis=axis)
 

@@ -96,14 +96,13 @@ def _weighted(t, x, weights, axis, keepdims):
 def _prod(t, a, x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
     if where is not True:  # elements left out count as ones and get no tangent
         t, x = t * where, wnp.where(where, x, 1.0)
-    if not np.any(strip(x) == 0):
+    if V._normal(a, strip(x)):
         return _weighted(t, x, _expand(a, x, axis, keepdims) / x, axis, keepdims)
     return _weighted(t, x, _product_of_others(x, axis) * (1.0 if initial is None else initial), axis, keepdims)
 
 
 def _extreme(t, a, x, axis=None, out=None, keepdims=False, initial=None, where=True):
-    hit = (x == _expand(a, x, axis, keepdims)) & where
-    return _weighted(t, x, hit / np.maximum(np.sum(hit, axis=axis, keepdims=True), 1), axis, keepdims)
+    return _weighted(t, x, V._share(a, x, axis, keepdims, where), axis, keepdims)
 
 
 def _var(t, a, x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None,

@@ -86,19 +86,34 @@ def _mean(g, a, x, axis=None, dtype=None, out=None, keepdims=False, *, where=Tru
 
 
 def _extreme(g, a, x, axis=None, out=None, keepdims=False, initial=None, where=True):
-    """max and min: the cotangent goes to the elements equal to the extreme, split evenly
-    among ties."""
-    hit = (x == _expand(a, x, axis, keepdims)) & where
-    return _expand(g, x, axis, keepdims) * (hit / np.maximum(np.sum(hit, axis=axis, keepdims=True), 1))
+    return _expand(g, x, axis, keepdims) * _share(a, x, axis, keepdims, where)
+
+
+def _share(a: Any, x: Any, axis: Any, keepdims: bool, where: Any) -> np.ndarray:
+    """max and min: the share of each element in the extreme ``a`` (a constant): the elements
+    equal to it split it evenly among ties (a NaN extreme goes to the NaNs)."""
+    a, x = np.asarray(_expand(strip(a), strip(x), axis, keepdims)), strip(x)
+    hit = (x == a) & where
+    if np.any(np.isnan(a)):
+        hit = hit | (np.isnan(x) & np.isnan(a) & where)
+    return hit / np.maximum(np.sum(hit, axis=axis, keepdims=True), 1)
 
 
 def _prod(g, a, x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
     g = _expand(g, x, axis, keepdims)
     if where is not True:  # elements left out count as ones and get no gradient
         g, x = g * where, wnp.where(where, x, 1.0)
-    if not np.any(strip(x) == 0):  # the quotient is exact (and smooth) away from zeros
-        return g * _expand(a, x, axis, keepdims) / x
+    if _normal(a, strip(x)):  # the quotient is exact (and smooth) where the product neither vanishes nor overflows
+        return g * (_expand(a, x, axis, keepdims) / x)
     return g * _product_of_others(x, axis) * (1.0 if initial is None else initial)
+
+
+def _normal(a: Any, x: Any) -> bool:
+    """Whether ``a / x`` is a good product of the others: every product in ``a`` is finite and
+    non-zero (no factor is 0, none underflowed), and has more than one factor (the quotient of
+    a single factor by itself differentiates into a cancellation of two huge terms)."""
+    a = strip(a)
+    return np.size(x) > np.size(a) and bool(np.all(np.isfinite(a) & (a != 0)))
 
 
 def _product_of_others(x: Any, axis: Any) -> Any:
@@ -158,6 +173,15 @@ def _abs(g, a, x):
     if wnp.iscomplexobj(x):
         return g * wnp.conj(x) / wnp.where(a == 0, 1.0, a)
     return g * wnp.sign(x)
+
+
+def _numbers_win(t: Any, own: Any, other: Any) -> Any:
+    """The factor ``t`` of fmax's or fmin's argument ``own``, corrected where a NaN is involved:
+    these functions return the argument that is not NaN (and NaN, shared, when both are)."""
+    mine, theirs = np.isnan(strip(own)), np.isnan(strip(other))
+    if not (np.any(mine) or np.any(theirs)):
+        return t
+    return np.where(mine & theirs, 0.5, np.where(theirs, 1.0, np.where(mine, 0.0, t)))
 
 
 def _tie(x: Any, y: Any) -> Any:
@@ -419,8 +443,8 @@ VJPS: dict[Any, tuple] = {
     np.fabs:         (lambda g, a, x: g * wnp.sign(x),),
     np.maximum:      (lambda g, a, x, y: g * _tie(x, y), lambda g, a, x, y: g * _tie(y, x)),
     np.minimum:      (lambda g, a, x, y: g * _tie(y, x), lambda g, a, x, y: g * _tie(x, y)),
-    np.fmax:         (lambda g, a, x, y: g * _tie(x, y), lambda g, a, x, y: g * _tie(y, x)),
-    np.fmin:         (lambda g, a, x, y: g * _tie(y, x), lambda g, a, x, y: g * _tie(x, y)),
+    np.fmax:         (lambda g, a, x, y: g * _numbers_win(_tie(x, y), x, y), lambda g, a, x, y: g * _numbers_win(_tie(y, x), y, x)),
+    np.fmin:         (lambda g, a, x, y: g * _numbers_win(_tie(y, x), x, y), lambda g, a, x, y: g * _numbers_win(_tie(x, y), y, x)),
     np.copysign:     (lambda g, a, x, y: g * wnp.sign(x) * wnp.sign(a), None),  # y: only its sign is used
     np.ldexp:        (lambda g, a, x, i: g * wnp.ldexp(1.0, i), None),  # x * 2**i; i: an integer
     # --------------------------------------------------------------- exponentials and logarithms

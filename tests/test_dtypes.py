@@ -1,0 +1,256 @@
+"""Dtypes through the sweep: low precision stays low, mixed precision promotes as NumPy does,
+integers and booleans carry no gradient, and what becomes of integer inputs.
+
+* float32 and float16 arguments of every elementwise primitive (one and two arguments) and
+  of the main reductions: the value has NumPy's dtype, and the gradient (reverse mode), the
+  gradient of the gradient, and the output tangent (forward mode) keep the argument's dtype;
+  their values agree with the float64 computation to the precision of the dtype.
+* Mixed dtypes: the value promotes as NumPy promotes (NEP 50: a Python float does not widen a
+  float32 array, a NumPy float64 scalar does); each argument's gradient comes back in its own
+  dtype.
+* Comparisons, ``astype(int)``, ``floor_divide``, ``sign``, ``round`` and index arithmetic on
+  ``argmax`` give values that carry no gradient, in both modes.
+* complex64 stays complex64 (and its modulus float32).
+* Python ints are promoted to float; NumPy integer scalars and arrays and bools are refused
+  with an error that says how to convert them (README.md, docs/hardening.md).
+
+The samplers of each function's domain are those of tests/test_rules.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as onp
+import pytest
+
+import test_rules as T
+import wengert
+import wengert.numpy as wnp
+from wengert.numpy import _vjps
+
+R = onp.random.default_rng(7)
+LOW = [onp.float32, onp.float16]
+TOL = {onp.float32: 2e-3, onp.float16: 3e-2}  # relative agreement with float64 (after rounding the input)
+
+
+def away(*shape: int) -> Any:
+    return T.between(0.3, 2.0, *shape) * R.choice([-1, 1], shape)
+
+
+# ----------------------------------------------------------------------------- the functions
+UNARY = dict(T.UNARY)  # function: sampler
+BINARY = {**T.BINARY, onp.copysign: (away, away)}
+SPECIAL = {  # elementwise primitives with an argument that is not differentiated: f(x) of one array
+    onp.ldexp: lambda x: wnp.ldexp(x, onp.array([1, -2, 0])),
+    onp.heaviside: lambda h: wnp.heaviside(onp.array([-1.0, 0.0, 2.0], wengert.stop_gradient(h).dtype), h),
+}
+REDUCTIONS = [
+    ("sum", lambda x: wnp.sum(x, axis=0)), ("mean", lambda x: wnp.mean(x, axis=1)), ("prod", lambda x: wnp.prod(x)),
+    ("var", lambda x: wnp.var(x, axis=0)), ("std", lambda x: wnp.std(x, axis=1, ddof=1)),
+    ("max", lambda x: wnp.max(x, axis=1)), ("min", lambda x: wnp.min(x)), ("amax", lambda x: wnp.amax(x)),
+    ("cumsum", lambda x: wnp.cumsum(x, axis=1)), ("matmul", lambda x: x @ x.T),
+    ("einsum", lambda x: wnp.einsum("ij->j", x)),
+    ("norm", lambda x: wnp.linalg.norm(x)), ("sum-keepdims", lambda x: wnp.sum(x, axis=1, keepdims=True) * x),
+]
+
+
+def _elementwise() -> list:
+    """(id, function of arrays, sampler per argument) for every elementwise case."""
+    out = [(f.__name__, getattr(wnp, f.__name__), (s,)) for f, s in UNARY.items()]
+    out += [(f.__name__, getattr(wnp, f.__name__), samplers) for f, samplers in BINARY.items()]
+    out += [(f.__name__, g, (away,)) for f, g in SPECIAL.items()]
+    out += [(name, f, (lambda *s: T.between(0.5, 1.5, *s),) if name == "prod" else (T.real,))
+            for name, f in REDUCTIONS]
+    return out
+
+
+ELEMENTWISE = _elementwise()
+
+
+def _args(samplers: tuple, shape: tuple, dtype: Any) -> tuple:
+    return tuple(onp.asarray(s(*shape)).astype(dtype) for s in samplers)
+
+
+def _shape_of(name: str) -> tuple:
+    return (2, 3) if name in dict(REDUCTIONS) else (3,)
+
+
+def _weights(shape: tuple) -> Any:
+    return onp.cos(1.0 + onp.arange(int(onp.prod(shape)))).reshape(shape)
+
+
+def _loss(f: Callable) -> Callable:
+    """sum(w * f(*args)) with float64 weights cast to the output's dtype (so they widen nothing)."""
+    def loss(*args: Any) -> Any:
+        out = f(*args)
+        v = wengert.stop_gradient(out)
+        return wnp.sum(out * _weights(onp.shape(v)).astype(onp.result_type(v)))
+    return loss
+
+
+@pytest.mark.parametrize("dtype", LOW, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("name, f, samplers", ELEMENTWISE, ids=[e[0] for e in ELEMENTWISE])
+def test_low_precision_keeps_its_dtype_in_both_modes(name: str, f: Callable, samplers: tuple, dtype: Any) -> None:
+    args = _args(samplers, _shape_of(name), dtype)
+    argnum = tuple(range(len(args)))
+    with onp.errstate(all="ignore"):  # float16 may overflow in NumPy's value too; only dtypes matter there
+        expected = onp.result_type(f(*args))
+        value, grads = wengert.value_and_grad(_loss(f), argnum=argnum)(*args)
+        out, tangent = wengert.jvp(f, args, tuple(onp.ones_like(a) for a in args))
+        second = wengert.grad(lambda *xs: wnp.sum(wengert.grad(_loss(f), argnum=0)(*xs)), argnum=argnum)(*args)
+    assert onp.result_type(out) == expected == (onp.float64 if name == "float_power" else dtype)  # NumPy's choice
+    assert onp.result_type(tangent) == expected, "forward mode: the output tangent"
+    for a, g, h in zip(args, grads, second):
+        assert g.dtype == a.dtype, "reverse mode: the gradient"
+        assert h.dtype == a.dtype, "reverse over reverse: the gradient of the gradient"
+    # the low-precision gradient is the float64 one, to the dtype's precision
+    wide = tuple(a.astype(onp.float64) for a in args)
+    exact = wengert.grad(_loss(f), argnum=argnum)(*wide)
+    for g, e in zip(grads, exact):
+        onp.testing.assert_allclose(g.astype(onp.float64), e, rtol=TOL[dtype], atol=TOL[dtype] * max(1, abs(e).max()))
+
+
+def test_every_elementwise_primitive_is_checked_in_low_precision() -> None:
+    ufuncs = [f for f in _vjps.VJPS if isinstance(f, onp.ufunc)]
+    checked = {f for f in ufuncs if f in UNARY or f in BINARY or f in SPECIAL} | {onp.matmul}  # with the reductions
+    missing = [f.__name__ for f in ufuncs if f not in checked]
+    assert not missing, f"elementwise primitives without a float32/float16 check: {missing}"
+
+
+# ----------------------------------------------------------------------------- mixed dtypes
+MIXED = [  # two arguments of these dtypes; None: a Python float or complex
+    (onp.float32, onp.float64), (onp.float16, onp.float32), (onp.float16, onp.float64), (onp.float32, None),
+    (onp.float16, None), (onp.complex64, onp.float32), (onp.complex64, onp.float64), (onp.float32, onp.complex128),
+    (onp.complex64, onp.complex128), (onp.complex64, None),
+]
+OPS = [("multiply", lambda x, y: x * y), ("add-broadcast", lambda x, y: wnp.reshape(x, (3, 1)) + y),
+       ("divide", lambda x, y: x / (y + 2.0)), ("where", lambda x, y: wnp.where(onp.array([True, False, True]), x, y)),
+       ("matmul", lambda x, y: wnp.reshape(x, (3, 1)) @ wnp.reshape(wnp.broadcast_to(y, (3,)), (1, 3))),
+    ("stack", lambda x, y: wnp.stack([x, x * y]))]
+
+
+def _sample(dtype: Any, shape: tuple = (3,)) -> Any:
+    if dtype is None:
+        return 0.75
+    x = R.uniform(0.5, 1.5, shape)
+    if onp.dtype(dtype).kind == "c":
+        x = x + 1j * R.uniform(-0.5, 0.5, shape)
+    return x.astype(dtype)
+
+
+@pytest.mark.parametrize("op, f", OPS, ids=[o[0] for o in OPS])
+@pytest.mark.parametrize("dx, dy", MIXED, ids=[f"{getattr(a, '__name__', 'py')}-{getattr(b, '__name__', 'py')}"
+                                                for a, b in MIXED])
+def test_mixed_dtypes_promote_as_numpy_does(op: str, f: Callable, dx: Any, dy: Any) -> None:
+    x, y = _sample(dx), _sample(dy)
+    if dy is None and onp.dtype(dx).kind == "c":
+        y = 0.75 - 0.25j
+    expected = onp.result_type(f(onp.asarray(x), y) if op not in ("where",) else onp.where([True, False, True], x, y))
+    value, grads = wengert.vjp(f, x, y)
+    assert onp.result_type(value) == expected
+    u = _weights(onp.shape(value)).astype(expected)
+    if expected.kind == "c":
+        u = u * (1 - 0.5j)
+    gx, gy = grads(u)
+    assert onp.result_type(gx) == onp.result_type(x)
+    assert type(gy) is type(y) if dy is None else gy.dtype == y.dtype
+    # the same numbers as in double precision (the real part for a real argument)
+    wide = lambda a: a if a is None or isinstance(a, (float, complex)) else a.astype(onp.result_type(a, onp.float64))  # noqa: E731
+    ex, ey = wengert.vjp(f, wide(x), wide(y))[1](u.astype(onp.result_type(u, onp.float64)))
+    tol = 3e-2 if onp.float16 in (dx, dy) else 2e-5
+    onp.testing.assert_allclose(onp.asarray(gx, dtype=complex), onp.asarray(ex, dtype=complex), rtol=tol, atol=tol)
+    onp.testing.assert_allclose(onp.asarray(gy, dtype=complex), onp.asarray(ey, dtype=complex), rtol=tol, atol=tol)
+
+
+def test_numpy_float64_scalar_widens_a_float32_array_and_a_python_float_does_not() -> None:
+    """NEP 50, which wengert follows because it calls NumPy: only the value's dtype changes, the
+    gradient stays in the argument's."""
+    x = onp.ones(3, onp.float32)
+    v1, g1 = wengert.value_and_grad(lambda x: wnp.sum(x * 2.0))(x)
+    v2, g2 = wengert.value_and_grad(lambda x: wnp.sum(x * onp.float64(2.0)))(x)
+    assert onp.result_type(v1) == onp.float32 and onp.result_type(v2) == onp.float64
+    assert g1.dtype == g2.dtype == onp.float32
+    onp.testing.assert_array_equal(g1, g2)
+
+
+# ----------------------------------------------------------------------------- integers and booleans
+X = onp.array([0.3, -1.7, 2.6, 1.1, -0.4])
+INTEGER_PATHS = [  # (id, f, expected gradient of sum(f(x)) at X, computed by hand)
+    ("comparison-mask", lambda x: (x > 0) * x, (X > 0) * 1.0),
+    ("astype-int", lambda x: x.astype(int) * 1.0 + x, onp.ones(5)),
+    ("astype-bool", lambda x: wnp.where(x.astype(bool), x ** 2, 0.0), 2 * X),
+    ("astype-int-only", lambda x: wnp.astype(x, onp.int64) * 1.0, onp.zeros(5)),
+    ("floor_divide", lambda x: wnp.floor_divide(x, 0.7) * x, onp.floor_divide(X, 0.7)),
+    ("sign", lambda x: wnp.sign(x) * x, onp.sign(X)),
+    ("round-floor", lambda x: wnp.round(x) + wnp.floor(x) * x, onp.floor(X)),
+    ("argmax-arithmetic", lambda x: x[(wnp.argmax(x) + 1) % 5] * x[wnp.argmax(x)],
+     onp.array([0.0, 0.0, X[3], X[2], 0.0])),
+    ("nonzero-count", lambda x: x * wnp.count_nonzero(x > 0), onp.full(5, 3.0)),
+]
+
+
+@pytest.mark.parametrize("name, f, expected", INTEGER_PATHS, ids=[p[0] for p in INTEGER_PATHS])
+def test_integer_and_bool_intermediates_carry_no_gradient(name: str, f: Callable, expected: Any) -> None:
+    def checked(x: Any) -> Any:
+        for plain in (x > 0, x.astype(int), wnp.argmax(x), wnp.floor_divide(x, 0.7) if name == "floor_divide" else 0):
+            assert not isinstance(plain, wengert.Box) or onp.result_type(wengert.stop_gradient(plain)).kind == "f"
+        return wnp.sum(f(x))
+    onp.testing.assert_array_equal(wengert.grad(checked)(X), expected)
+    _, tangent = wengert.jvp(lambda x: wnp.sum(f(x)), (X,), (onp.ones(5),))  # forward mode: the same slope
+    assert float(tangent) == pytest.approx(expected.sum())
+
+
+def test_integer_results_are_constants_in_forward_mode() -> None:
+    out, tangent = wengert.jvp(lambda x: x.astype(int), (X,), (onp.ones(5),))
+    onp.testing.assert_array_equal(out, X.astype(int))
+    onp.testing.assert_array_equal(tangent, 0.0)
+    assert not isinstance(wengert.jvp(lambda x: x > 0, (X,), (onp.ones(5),))[0], wengert.Box)
+
+
+# ----------------------------------------------------------------------------- complex64
+C64 = [("sin", wnp.sin), ("abs", wnp.abs), ("conj-times", lambda z: wnp.conj(z) * z), ("real", wnp.real),
+       ("angle", wnp.angle), ("exp-of-sum", lambda z: wnp.exp(wnp.sum(z) / 3)),
+       ("matmul", lambda z: wnp.outer(z, z) @ z),
+       ("power", lambda z: z ** 2.5), ("var", wnp.var), ("fft", wnp.fft.fft)]
+
+
+@pytest.mark.parametrize("name, f", C64, ids=[c[0] for c in C64])
+def test_complex64_stays_complex64(name: str, f: Callable) -> None:
+    z = (R.uniform(0.5, 1.5, 3) + 1j * R.uniform(-0.5, 0.5, 3)).astype(onp.complex64)
+    expected = onp.result_type(f(z) if name not in ("abs", "real", "angle", "var") else onp.abs(z))
+    out, pull = wengert.vjp(f, z)
+    assert onp.result_type(out) == expected  # complex64, or float32 for the real-valued ones
+    cot = onp.ones(onp.shape(out), dtype=expected)
+    assert pull(cot)[0].dtype == onp.complex64
+    _, tangent = wengert.jvp(f, (z,), ((1 + 1j) * onp.ones(3, onp.complex64),))
+    assert onp.result_type(tangent) == expected
+    g = wengert.grad(lambda z: wnp.sum(wnp.real(f(z) * 0.5)))(z)
+    assert g.dtype == onp.complex64
+    wengert.gradcheck(f, z, order=2)  # complex64 tolerances
+
+
+# ----------------------------------------------------------------------------- integer and bool inputs
+def test_python_ints_are_promoted_to_float() -> None:
+    """README.md: 'Python ints are promoted'; docs/hardening.md: the gradient is a Python float."""
+    g = wengert.grad(lambda x: x * x * 1.5)(3)
+    assert g == 9.0 and type(g) is float
+    gx, gy = wengert.grad(lambda x, y: wnp.sin(x) * y, argnum=(0, 1))(2, 0.5)
+    assert type(gx) is float and type(gy) is float and gx == pytest.approx(0.5 * onp.cos(2.0))
+    value, tangent = wengert.jvp(lambda x: x ** 3, (2,), (1.0,))
+    assert (value, tangent) == (8.0, 12.0)
+
+
+@pytest.mark.parametrize("x, kind", [(onp.int64(3), "an array of dtype int64"),
+                                     (onp.arange(3), "an array of dtype int64"),
+                                     (onp.uint8(3), "an array of dtype uint8"), (True, "a bool"),
+                                     (onp.array([True]), "an array of dtype bool")])
+def test_numpy_integers_and_bools_are_refused_with_the_fix(x: Any, kind: str) -> None:
+    """NumPy integer scalars are not promoted as Python ints are: they are arrays of an integer
+    dtype to wengert (docs/hardening.md), refused with the conversion to make."""
+    hint = r" Convert it with x.astype\(float\)\." if "dtype" in kind else ""
+    for api, call in (("grad", lambda: wengert.grad(lambda x: wnp.sum(x * 1.0))(x)),
+                      ("jvp", lambda: wengert.jvp(lambda x: x * 1.0, (x,), (onp.ones(onp.shape(x)),)))):
+        with pytest.raises(TypeError, match=rf"^{api}: argument 0 is {kind}; wengert differentiates .*{hint}"):
+            call()
+    assert wengert.grad(lambda x: wnp.sum(x * 1.0))(onp.asarray(x).astype(float)).dtype == onp.float64
