@@ -766,8 +766,6 @@ def test_complex_value_into_a_real_array_is_numpys_error_or_warning() -> None:
         wengert.grad(lambda x: wnp.sum((x * 1.0).__imul__(1j)))(rl(3))
 
 
-@pytest.mark.xfail(strict=True, reason="wengert/_forward.py _tangent_leaves accepts a complex tangent for a real "
-                                       "primal and drops its imaginary part (or keeps it: it depends on the function)")
 def test_complex_tangent_of_a_real_primal_is_refused() -> None:
     with pytest.raises(TypeError, match="jvp: the tangent of primal 0"):
         wengert.jvp(lambda x: x * 2.0, (3.0,), (1j,))

@@ -47,9 +47,14 @@ def _tangent_leaves(api: str, primal_leaves: list, tangents: Any, batch: tuple,
         if np.shape(strip(t)) != want:
             raise ValueError(f"{api}: the tangent of primal {n} has shape {np.shape(strip(t))}, but "
                              f"{'the batch and the primal give' if batch else 'the primal gives'} {want}.")
-        if np.result_type(strip(t)).kind not in "fc":
+        kind = np.result_type(strip(t)).kind
+        if kind not in "fc":
             raise TypeError(f"{api}: the tangent of primal {n} has dtype {np.result_type(strip(t))}; "
                             "tangents are floating point or complex.")
+        if kind == "c" and np.result_type(strip(p)).kind != "c":
+            raise TypeError(f"{api}: the tangent of primal {n} is complex but the primal is real, so "
+                            "its imaginary part would be a direction the function cannot move in. Pass "
+                            "a real tangent, or make the primal complex (x + 0j).")
         # Our own copy: an output tangent may be the input's (the identity) or a view of it.
         out.append(t.copy() if isinstance(t, np.ndarray) else t)
     return out
