@@ -281,6 +281,35 @@ for lower, c in ((False, False), (True, False), (True, True), (False, True)):
          spd(3, 3, c=c), cplx(3, 2) if c else real(3), id=f"solve-{tag}")
     case(sl.cho_factor, lambda a, lo=lower: sla.cho_factor(a, lower=lo)[0], spd(3, 3, c=c), id=f"factor-{tag}")
 
+# SciPy's names for NumPy's functions, under SciPy's conventions
+case(sl.inv, sla.inv, well(3, 3), id="plain")
+case(sl.det, sla.det, well(3, 3, c=True), id="complex")
+case(sl.solve, lambda a, b: sla.solve(a, b), well(3, 3), real(3, 2), id="matrix")
+case(sl.solve, lambda a, b: sla.solve(a, b, transposed=True), well(3, 3), real(3), id="transposed")
+for lower in (False, True):
+    case(sl.cholesky, lambda a, lo=lower: sla.cholesky(a, lower=lo), spd(3, 3), id=f"lower={lower}")
+    case(sl.eigh, lambda a, lo=lower: sla.eigh(a, lower=lo, eigvals_only=True), spd(3, 3), id=f"values-lower={lower}")
+case(sl.eigh, lambda a: (lambda w, v: v * w @ v.T)(*sla.eigh(a)), spd(3, 3), id="rebuilt")
+case(sl.svd, lambda a: sla.svd(a, compute_uv=False), dense(3, 2), id="values")
+case(sl.svd, lambda a: (lambda u, s, vh: (u * s) @ vh)(*sla.svd(a, full_matrices=False)), dense(3, 2), id="rebuilt")
+case(sl.norm, lambda a: sla.norm(a, 2), dense(3, 2), id="2")
+case(sl.norm, lambda a: sla.norm(a, axis=0), dense(3, 2), id="columns")
+case(sl.pinv, sla.pinv, dense(3, 2), id="plain")
+case(sl.block_diag, lambda a, b, c: sla.block_diag(a, b, c), real(2, 2), real(1, 3), real(2), id="three")
+
+
+def test_scipy_conventions_are_kept() -> None:
+    a, b = spd(3, 3), real(3)
+    for got, want in [(sla.cholesky(a), sl.cholesky(a)),
+                      (sla.eigh(a, eigvals_only=True), sl.eigh(a, eigvals_only=True)),
+                      (sla.block_diag(a, b), sl.block_diag(a, b)),
+                      (sla.solve(a, b, transposed=True), sl.solve(a, b, transposed=True))]:
+        onp.testing.assert_allclose(got, want, rtol=1e-12)  # untraced: SciPy itself
+    traced = wengert.value_and_grad(lambda a: np.sum(sla.cholesky(a)))(a)[0]
+    onp.testing.assert_allclose(traced, onp.sum(sl.cholesky(a)), rtol=1e-12)  # upper, as SciPy
+    with pytest.raises(NotImplementedError, match=r"scipy.linalg.solve: assume_a='pos'"):
+        wengert.grad(lambda a: np.sum(sla.solve(a, b, assume_a="pos")))(a)
+
 
 # ============================================================================= derivatives
 @pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])

@@ -243,3 +243,87 @@ def cho_solve(c_and_lower: tuple, b: Any, overwrite_b: bool = False, check_finit
     if lower:  # A = L L^H
         return _st(c, _st(c, b, 0, True), 2, True)
     return _st(c, _st(c, b, 2, False), 0, False)  # A = U^H U
+
+
+# ----------------------------------------------------------------------------- SciPy's names for NumPy's
+# The decompositions and solvers scipy.linalg shares with numpy.linalg, under SciPy's
+# conventions (upper Cholesky factors, lower=, eigvals_only= ...), through wengert.numpy.linalg.
+@_composite(sl.inv)
+def inv(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> Any:
+    return wnp.linalg.inv(a) if _traced(a) else sl.inv(a, overwrite_a, check_finite)
+
+
+@_composite(sl.det)
+def det(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> Any:
+    return wnp.linalg.det(a) if _traced(a) else sl.det(a, overwrite_a, check_finite)
+
+
+@_composite(sl.solve)
+def solve(a: Any, b: Any, lower: bool = False, overwrite_a: bool = False, overwrite_b: bool = False,
+          check_finite: bool = True, assume_a: Any = None, transposed: bool = False) -> Any:
+    if not _traced(a, b):
+        return sl.solve(a, b, lower=lower, overwrite_a=overwrite_a, overwrite_b=overwrite_b,
+                        check_finite=check_finite, assume_a=assume_a, transposed=transposed)
+    if assume_a not in (None, "gen", "general"):
+        raise NotImplementedError(f"scipy.linalg.solve: assume_a={assume_a!r} reads one triangle of a; "
+                                  "wengert differentiates the general solve only. Pass a full matrix "
+                                  "with assume_a=None.")
+    return wnp.linalg.solve(_T(a) if transposed else a, b)
+
+
+@_composite(sl.cholesky)
+def cholesky(a: Any, lower: bool = False, overwrite_a: bool = False, check_finite: bool = True) -> Any:
+    if not _traced(a):
+        return sl.cholesky(a, lower, overwrite_a, check_finite)
+    return wnp.linalg.cholesky(a, upper=not lower)
+
+
+@_composite(sl.eigh)
+def eigh(a: Any, b: Any = None, *, lower: bool = True, eigvals_only: bool = False, **kw: Any) -> Any:
+    if not _traced(a, b):
+        return sl.eigh(a, b, lower=lower, eigvals_only=eigvals_only, **kw)
+    if b is not None or kw:
+        raise NotImplementedError("scipy.linalg.eigh: wengert differentiates the standard problem of one "
+                                  f"matrix only (no b, no {sorted(kw)}); use wengert.numpy.linalg.eigh.")
+    uplo = "L" if lower else "U"
+    return wnp.linalg.eigvalsh(a, UPLO=uplo) if eigvals_only else tuple(wnp.linalg.eigh(a, UPLO=uplo))
+
+
+@_composite(sl.svd)
+def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, **kw: Any) -> Any:
+    if not _traced(a):
+        return sl.svd(a, full_matrices, compute_uv, **kw)
+    out = wnp.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv)
+    return tuple(out) if compute_uv else out
+
+
+@_composite(sl.norm)
+def norm(a: Any, ord: Any = None, axis: Any = None, keepdims: bool = False, check_finite: bool = True) -> Any:
+    if not _traced(a):
+        return sl.norm(a, ord, axis, keepdims, check_finite)
+    return wnp.linalg.norm(a, ord, axis, keepdims)
+
+
+@_composite(sl.pinv)
+def pinv(a: Any, *, atol: Any = None, rtol: Any = None, return_rank: bool = False, check_finite: bool = True) -> Any:
+    if not _traced(a):
+        return sl.pinv(a, atol=atol, rtol=rtol, return_rank=return_rank, check_finite=check_finite)
+    if atol is not None or return_rank:
+        raise NotImplementedError("scipy.linalg.pinv: atol and return_rank are not supported on traced "
+                                  "values; use rtol, or wengert.numpy.linalg.pinv.")
+    return wnp.linalg.pinv(a) if rtol is None else wnp.linalg.pinv(a, rtol=rtol)
+
+
+@_composite(sl.block_diag)
+def block_diag(*arrs: Any) -> Any:
+    if not _traced(*arrs):
+        return sl.block_diag(*arrs)
+    blocks = [wnp.atleast_2d(a) for a in arrs]
+    widths = [_shape(b)[1] for b in blocks]
+    rows = []
+    for k, b in enumerate(blocks):
+        left, right = sum(widths[:k]), sum(widths[k + 1:])
+        parts = [np.zeros((_shape(b)[0], left))] if left else []
+        parts += [b] + ([np.zeros((_shape(b)[0], right))] if right else [])
+        rows.append(wnp.concatenate(parts, axis=1))
+    return wnp.concatenate(rows, axis=0)

@@ -1,8 +1,10 @@
 """``scipy.linalg`` with gradients: ``wengert.scipy.linalg``.
 
 Differentiable here: ``expm``, ``sqrtm``, ``solve_sylvester``, ``solve_triangular``,
-``lu_factor``, ``lu_solve``, ``cho_factor`` and ``cho_solve`` (the rules and their limits are
-in :mod:`wengert.scipy._linalg_rules`). Every other name is SciPy's own.
+``lu_factor``, ``lu_solve``, ``cho_factor`` and ``cho_solve``, and SciPy's names for NumPy's
+decompositions and solvers under SciPy's conventions (``inv``, ``det``, ``solve``,
+``cholesky``, ``eigh``, ``svd``, ``norm``, ``pinv``, ``block_diag``); the rules and their
+limits are in :mod:`wengert.scipy._linalg_rules`. Every other name is SciPy's own.
 
 SciPy's linalg functions do not dispatch through NumPy's ``__array_function__``: only calls
 through this module are differentiated. Plain ``scipy.linalg.expm(x)`` on a traced value
