@@ -96,7 +96,7 @@ def _weighted(t, x, weights, axis, keepdims):
 def _prod(t, a, x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
     if where is not True:  # elements left out count as ones and get no tangent
         t, x = t * where, wnp.where(where, x, 1.0)
-    if V._normal(a, strip(x)):
+    if V._normal(a, x):
         return _weighted(t, x, _expand(a, x, axis, keepdims) / x, axis, keepdims)
     return _weighted(t, x, _product_of_others(x, axis) * (1.0 if initial is None else initial), axis, keepdims)
 

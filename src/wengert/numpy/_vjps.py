@@ -25,7 +25,7 @@ from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 import wengert.numpy as wnp
 
-from .._core import negated, same, strip, times_ans, times_first, times_second
+from .._core import Box, negated, same, strip, times_ans, times_first, times_second
 
 LN2, LN10, DEG = float(np.log(2)), float(np.log(10)), float(np.pi / 180)
 
@@ -103,17 +103,21 @@ def _prod(g, a, x, axis=None, dtype=None, out=None, keepdims=False, initial=None
     g = _expand(g, x, axis, keepdims)
     if where is not True:  # elements left out count as ones and get no gradient
         g, x = g * where, wnp.where(where, x, 1.0)
-    if _normal(a, strip(x)):  # the quotient is exact (and smooth) where the product neither vanishes nor overflows
+    if _normal(a, x):  # the quotient is exact (and smooth) where the product neither vanishes nor overflows
         return g * (_expand(a, x, axis, keepdims) / x)
     return g * _product_of_others(x, axis) * (1.0 if initial is None else initial)
 
 
 def _normal(a: Any, x: Any) -> bool:
-    """Whether ``a / x`` is a good product of the others: every product in ``a`` is finite and
-    non-zero (no factor is 0, none underflowed), and has more than one factor (the quotient of
-    a single factor by itself differentiates into a cancellation of two huge terms)."""
+    """Whether ``a / x`` is a good product of the others: ``x`` is a plain value (differentiating
+    the quotient again would cancel two huge terms where a factor is tiny), every product has
+    more than one factor, and every product is a normal number (no factor is 0, none
+    underflowed, nothing overflowed)."""
     a = strip(a)
-    return np.size(x) > np.size(a) and bool(np.all(np.isfinite(a) & (a != 0)))
+    if type(x) is Box or np.size(x) <= np.size(a):
+        return False
+    tiny = np.finfo(np.result_type(a)).tiny if np.result_type(a).kind in "fc" else 0
+    return bool(np.all(np.isfinite(a) & (np.abs(a) >= tiny) & (a != 0)))
 
 
 def _product_of_others(x: Any, axis: Any) -> Any:
