@@ -72,20 +72,25 @@ def _dtype(x: Any) -> np.dtype:
 
 
 # ----------------------------------------------------------------------------- mutation
-_probe = np.random.default_rng(20261122).uniform(0.5, 1.5, 1 << 10)
+_BLOCK = 1024
+_weights = np.random.default_rng(20261122).uniform(0.5, 1.5, 2 * _BLOCK)  # [:_BLOCK] within a block, then per block
 
 
 def fingerprint(a: np.ndarray) -> Any:
     """What a constant array saved on the tape is compared by before the sweep (see
-    :func:`wengert._core.watch`): its dot product with fixed random weights, which any change
-    of an element moves, or its bytes where that product is not a finite number."""
-    global _probe
+    :func:`wengert._core.watch`): a weighted sum of its elements, element ``(i, j)`` of its
+    blocks of 1024 weighing ``w[j] · v[i]`` for fixed random ``w`` and ``v``, which a change of
+    any element moves (one pass over the array, at the speed of a matrix-vector product);
+    or its bytes where that sum is not a finite number."""
+    global _weights
     if a.dtype.kind not in "fciub" or a.size == 0:
         return None
-    if a.size > _probe.size:
-        _probe = np.concatenate([_probe, np.random.default_rng(a.size).uniform(0.5, 1.5, a.size)])
-    flat = a.reshape(-1)
-    f = complex(np.dot(flat if a.dtype.kind in "fc" else flat.astype(np.float64), _probe[:a.size]))
+    flat = a.reshape(-1) if a.dtype.kind in "fc" else a.reshape(-1).astype(np.float64)
+    whole = flat.size - flat.size % _BLOCK
+    blocks = flat[:whole].reshape(-1, _BLOCK) @ _weights[:_BLOCK]
+    if _BLOCK + blocks.size > _weights.size:
+        _weights = np.concatenate([_weights, np.random.default_rng(blocks.size).uniform(0.5, 1.5, blocks.size)])
+    f = complex(blocks @ _weights[_BLOCK:_BLOCK + blocks.size]) + complex(flat[whole:] @ _weights[:flat.size - whole])
     return f if np.isfinite(f) else (a.shape, flat.tobytes())
 
 
