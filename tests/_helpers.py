@@ -64,3 +64,15 @@ def check_transpose(f: Callable, args: tuple, finite: bool = False, tol: float =
         _, single = wengert.jvp(f, args, tuple(v[b] for v in vs))
         for t, s in zip(jvs, flatten(single)[0]):
             onp.testing.assert_allclose(onp.asarray(t)[b], s, rtol=tol, atol=tol)
+
+
+def written(m: Any, name: str, a: Any, *args: Any) -> Any:
+    """NumPy's in-place function ``name`` applied to a copy of ``a`` (``m`` is numpy), or
+    wengert's functional form of it (otherwise)."""
+    import wengert.numpy as wnp
+
+    if m is onp:
+        out = onp.array(a, copy=True)
+        getattr(onp, name)(out, *args)
+        return out
+    return getattr(wnp, name)(a, *args, inplace=False)

@@ -41,6 +41,7 @@ import wengert
 import wengert.numpy as wnp
 import wengert.scipy.linalg  # noqa: F401  (registers scipy.linalg's rules, for the coverage test)
 import wengert.scipy.special as wsp
+from _helpers import written
 from wengert._tree import flatten
 from wengert.numpy import _derived, _vjps
 from wengert.numpy import _fft as F
@@ -323,15 +324,6 @@ SAMPLE = R.uniform(0.0, 1.0, 6)
 d(onp.histogram, lambda m, w: m.histogram(SAMPLE, bins=3, weights=w)[0], cz(6))
 d(onp.histogram, lambda m, w: m.histogram(SAMPLE, bins=[0.0, 0.3, 1.0], weights=w, density=True)[0], cz(6) + 2,
   id="density")
-
-
-def written(m: Any, name: str, a: Any, *args: Any) -> Any:
-    """NumPy's in-place function on a copy, or wengert's functional form."""
-    if m is onp:
-        out = onp.array(a, copy=True)
-        getattr(onp, name)(out, *args)
-        return out
-    return getattr(wnp, name)(a, *args, inplace=False)
 
 
 d(onp.put_along_axis, lambda m, a, v: written(m, "put_along_axis", a, onp.array([[0], [2]]), v, 1), cz(2, 3), cz(2, 1))

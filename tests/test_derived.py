@@ -15,6 +15,7 @@ import pytest
 
 import wengert
 import wengert.numpy as wnp
+from _helpers import written
 from wengert.numpy import _derived
 
 R = onp.random.default_rng(3)
@@ -164,15 +165,6 @@ case(onp.histogramdd, lambda m, w: m.histogramdd(onp.stack([SAMPLE, SAMPLE[::-1]
                                                    weights=w)[0], real(12))
 case(onp.histogramdd, lambda m, w: m.histogramdd(SAMPLE, bins=3, range=[(0.1, 0.9)], density=True, weights=w)[0],
      pos(12), id="1d-density")
-
-
-def written(m: Any, name: str, a: Any, *args: Any) -> Any:
-    """NumPy's in-place function on a copy (plain NumPy), or wengert's functional form."""
-    if m is onp:
-        out = onp.array(a, copy=True)
-        getattr(onp, name)(out, *args)
-        return out
-    return getattr(wnp, name)(a, *args, inplace=False)
 
 
 case(onp.put_along_axis, lambda m, a, v: written(m, "put_along_axis", a, onp.array([[0, 2], [1, 1], [3, 0]]), v, 1),
