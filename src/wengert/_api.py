@@ -44,7 +44,7 @@ def _plain_value(x: Any) -> Any:
     """The plain value under ``x``; one still saved on a recording tape is watched for mutation."""
     v = strip(x)
     if type(x) is Box and isinstance(v, _core._watched) and recording(x.trace):
-        keep(x.trace, v, f"the value of '{x.prim.name if x.prim else 'input'}' returned by stop_gradient")
+        keep(x.trace, v, "the value of '{name}' returned by stop_gradient", x.prim.name if x.prim else "input")
     return v
 
 

@@ -335,35 +335,38 @@ def watch(kind: type, fingerprint: Callable) -> None:
         _speedups.watch(kind)
 
 
-def keep(trace: Trace, value: Any, saver: str) -> None:
-    """Fingerprint ``value``, saved on ``trace`` by ``saver`` (a description for the error)."""
+def keep(trace: Trace, value: Any, saver: str, name: str, k: int = 0) -> None:
+    """Fingerprint ``value``, saved on ``trace``; ``saver.format(name=name, k=k)`` describes who
+    saved it in the error (formatted only then: this runs for every constant recorded)."""
+    if type(trace) is not Trace:  # a forward trace sweeps nothing later
+        return
     kept = trace.kept
     if kept is None:
         kept = trace.kept = {}
-    if id(value) not in kept and type(trace) is Trace:  # (a forward trace sweeps nothing later)
+    if id(value) not in kept:
         f = _fingerprint(value)
         if f is not None:
-            kept[id(value)] = (value, f, saver)
+            kept[id(value)] = (value, f, saver, name, k)
 
 
 def _keep_constants(trace: Trace, prim: "Primitive", args: tuple | list) -> None:
     for k, a in enumerate(args):
         if isinstance(a, _watched):
-            keep(trace, a, f"argument {k} of '{prim.name}'")
+            keep(trace, a, "argument {k} of '{name}'", prim.name, k)
         elif type(a) is tuple:  # an index
             for part in a:
                 if isinstance(part, _watched):
-                    keep(trace, part, f"an index array given to '{prim.name}'")
+                    keep(trace, part, "an index array given to '{name}'", prim.name)
 
 
 def check_kept(trace: Trace) -> None:
     """Raise :class:`MutationError` if a constant saved on ``trace`` has changed since."""
-    for value, f, saver in (trace.kept or {}).values():
+    for value, f, saver, name, k in (trace.kept or {}).values():
         if _fingerprint(value) != f:
             raise MutationError(
-                f"{saver}, an array of shape {getattr(value, 'shape', '?')} saved on the tape, was "
-                "changed in place after it was recorded and before the backward sweep, so its "
-                "gradient would be wrong. Pass a copy (x.copy()) to the operation, or change the "
+                f"{saver.format(name=name, k=k)}, an array of shape {getattr(value, 'shape', '?')} saved "
+                "on the tape, was changed in place after it was recorded and before the backward sweep, "
+                "so its gradient would be wrong. Pass a copy (x.copy()) to the operation, or change the "
                 "array only after the gradient is computed.")
 
 

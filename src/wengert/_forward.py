@@ -199,17 +199,7 @@ def linearize(fun: Callable, *primals: Any) -> tuple:
         values = [b.value for b in boxes]
         batch = _batch_of("linearize", t_leaves, values, batched)
         t_leaves = _tangent_leaves("linearize", values, tuple(tangents), batch)
-        with rec.lock:
-            try:
-                for b, t in zip(boxes, t_leaves):
-                    b.adj = t
-                check_kept(rec.trace)
-                forward_sweep(rec.nodes, batch, settle)
-                tans = [_output_tangent(o, rec.trace, batch) for o in outs]
-            finally:
-                for node in rec.nodes:
-                    node.adj = None
-        return unflatten(out_structure, tans)
+        return unflatten(out_structure, _push(rec, boxes, t_leaves, outs, batch))
     return out, f_jvp
 
 
@@ -324,22 +314,27 @@ def _jacrev_at(rec: _Recording, inputs: _Inputs) -> Any:
     return _nest(_from_cotangents(flatten(cot)[0], outs, inputs.leaves), out_structure, inputs)
 
 
+def _push(rec: _Recording, boxes: list, tangents: list, outs: list, batch: tuple) -> list:
+    """Push ``tangents`` of the input ``boxes`` through a recording; the outputs' tangents."""
+    with rec.lock:
+        try:
+            for b, t in zip(boxes, tangents):
+                b.adj = t
+            check_kept(rec.trace)
+            forward_sweep(rec.nodes, batch, settle)
+            return [_output_tangent(o, rec.trace, batch) for o in outs]
+        finally:
+            for node in rec.nodes:
+                node.adj = None
+
+
 def _jacfwd_from_record(rec: _Recording, inputs: _Inputs) -> Any:
     """Forward mode over an existing record: identity tangents pushed through it."""
     boxes = [b for _, bs in rec.inputs for b in bs]
     blocks = _identity_blocks([b.value for b in boxes])
     outs, out_structure = flatten(rec.out)
     batch = (blocks[0].shape[0],) if blocks else ()
-    with rec.lock:
-        try:
-            for b, t in zip(boxes, blocks):
-                b.adj = t
-            check_kept(rec.trace)
-            forward_sweep(rec.nodes, batch, settle)
-            tans = [_output_tangent(o, rec.trace, batch) for o in outs]
-        finally:
-            for node in rec.nodes:
-                node.adj = None
+    tans = _push(rec, boxes, blocks, outs, batch)
     return _nest(_from_tangents(tans, outs, inputs.leaves), out_structure, inputs)
 
 

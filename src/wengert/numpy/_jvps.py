@@ -25,7 +25,7 @@ import wengert.numpy as wnp
 from .._core import Joint, same, strip
 from . import _vjps as V
 from ._vjps import _cj, _count, _einsum_parse, _expand, _product_of_others, _shape, _tensordot_axes, untake
-from ._wrap import _dtype
+from ._wrap import _dtype, match_dtype
 
 DIAGONAL = "diagonal"  # the JVP rules are the VJP rules (see the module docstring)
 
@@ -61,12 +61,7 @@ def settle(t: Any, ans: Any, batch: tuple) -> Any:
     shape = batch + np.shape(strip(ans))
     if np.shape(strip(t)) != shape:
         t = wnp.broadcast_to(t, shape)
-    adtype, tdtype = _dtype(ans), _dtype(t)
-    if adtype != tdtype and adtype.kind in "fc" and tdtype.kind in "fc":
-        if adtype.kind == "f" and tdtype.kind == "c":
-            t = wnp.real(t)
-        t = wnp.astype(t, adtype)
-    return t
+    return match_dtype(t, _dtype(ans))
 
 
 def _zeros(x: Any, t: Any, lead: int) -> Any:
@@ -294,10 +289,10 @@ def _setitem(tangents, a, x, v, index):
     tx, tv = tangents[:2]
     lead = _lead(tx, x) if tx is not None else _lead(tv, v)
     base = tx if tx is not None else _zeros(x, tv, lead)
-    if tv is None:
-        return wnp._setitem(base, 0, _batched_index(index, x, strip(x)[index], lead)[0])
     part = strip(x)[index]
     full, moved_to = _batched_index(index, x, part, lead)
+    if tv is None:
+        return wnp._setitem(base, 0, full)
     extra = np.ndim(strip(v)) - np.ndim(part)  # NumPy lets v carry extra leading 1s
     if extra > 0:
         tv = wnp.reshape(tv, _shape(tv)[:lead] + _shape(tv)[lead + extra:])

@@ -54,11 +54,17 @@ def fit(c: Any, x: Any) -> Any:
         stretched = tuple(i for i, n in enumerate(xshape) if n == 1 and cshape[lead + i] != 1)
         if stretched:
             c = wnp.sum(c, axis=stretched, keepdims=True)
-    xdtype, cdtype = _dtype(x), _dtype(c)
-    if xdtype != cdtype and xdtype.kind in "fc" and cdtype.kind in "fc":
-        if xdtype.kind == "f" and cdtype.kind == "c":
+    return match_dtype(c, _dtype(x))
+
+
+def match_dtype(c: Any, dtype: np.dtype) -> Any:
+    """``c`` in the floating point ``dtype`` of the value it belongs to (the real part if that
+    is real); other dtypes are left alone."""
+    cdtype = _dtype(c)
+    if dtype != cdtype and dtype.kind in "fc" and cdtype.kind in "fc":
+        if dtype.kind == "f" and cdtype.kind == "c":
             c = wnp.real(c)
-        c = wnp.astype(c, xdtype)
+        c = wnp.astype(c, dtype)
     return c
 
 
