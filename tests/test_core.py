@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import gc
 import math
+import os
+import platform
+import subprocess
 import sys
 import threading
 import tracemalloc
@@ -320,6 +323,59 @@ def test_saved_values_are_released_after_grad():
     assert all(r() is None for r in refs), [r() is None for r in refs]
 
 
+def test_saved_values_are_released_while_the_sweep_passes_them():
+    """grad drops each entry's saved values once the sweep is past it: a rule that runs last
+    (on the first operation) sees the later intermediates already freed; a vjp function,
+    which may be called again, keeps them."""
+    refs, alive_at_last_rule = [], []
+
+    @wengert.primitive
+    def first(x):
+        return x * 1.0
+
+    wengert.defvjp(first, lambda g, ans, x: alive_at_last_rule.append(
+        [r() is not None for r in refs]) or g)
+
+    def f(x):
+        y = np.exp(first(x))
+        z = np.sin(y)
+        refs.extend([weakref.ref(y.value), weakref.ref(z.value)])  # (stop_gradient would watch them)
+        return np.sum(z * z)
+
+    expected = 2 * onp.sin(onp.exp(X4)) * onp.cos(onp.exp(X4)) * onp.exp(X4)
+    assert close(grad(f)(X4), expected)
+    assert alive_at_last_rule == [[False, False]]
+    refs.clear(), alive_at_last_rule.clear()
+    out, pullback = vjp(f, X4)
+    for _ in range(2):  # the recording is kept for the next call
+        assert close(pullback(1.0)[0], expected)
+    assert alive_at_last_rule == [[True, True]] * 2
+
+
+def test_sweep_reuses_the_memory_of_values_it_has_passed():
+    """Peak memory of a gradient with respect to 20 weight arrays: the forward pass saves two
+    arrays per layer (40), and the 20 gradients made by the sweep fit into the memory of the
+    values it has passed (61 arrays at the peak if the list kept them all to the end)."""
+    x = onp.linspace(0.0, 1.0, 100_000)  # 800 kB per array
+    ws = [onp.full_like(x, 0.5 + k / 40) for k in range(20)]
+
+    def f(ws):
+        h = x
+        for w in ws:
+            h = np.sin(h * w)
+        return np.sum(h)
+
+    expected = grad(f)(ws)
+    tracemalloc.start()
+    try:
+        g = grad(f)(ws)
+        peak = tracemalloc.get_traced_memory()[1] / x.nbytes
+    finally:
+        tracemalloc.stop()
+    assert all(close(a, b) for a, b in zip(g, expected))
+    assert peak < 45, peak
+
+
 def test_saved_values_are_released_after_grad_of_ndarray_subclass():
     class Tagged(onp.ndarray):
         pass
@@ -599,3 +655,16 @@ def test_concurrent_vjp_calls_on_one_recording():
     for t in threads:
         t.join(timeout=60)
     assert results == {k: True for k in range(1, 6)}
+
+
+# ----------------------------------------------------------------------------- malloc settings
+@pytest.mark.skipif(not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+                    reason="the malloc settings apply to glibc only")
+@pytest.mark.parametrize("setting, applied", [(None, True), ("default", False)])
+def test_malloc_settings_apply_unless_asked_not_to(setting, applied):
+    env = {k: v for k, v in os.environ.items() if k != "WENGERT_MALLOC"}
+    if setting is not None:
+        env["WENGERT_MALLOC"] = setting
+    out = subprocess.run([sys.executable, "-c", "import wengert._malloc as m; print(m.applied)"],
+                         env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == str(applied)

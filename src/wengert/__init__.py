@@ -16,6 +16,7 @@ The forward pass records every elementary operation on a tape (the Wengert list)
 backward pass walks it in reverse, applying each operation's derivative rule.
 """
 
+from . import _malloc  # noqa: F401  (keeps freed memory for the next gradient; see its docstring)
 from ._anomaly import AnomalyError, detect_anomaly
 from ._api import elementwise_grad, grad, holomorphic_grad, make_vjp, stop_gradient, value_and_grad, vjp
 from ._check import GradcheckError, gradcheck

@@ -103,7 +103,7 @@ class _Recording:
                 if type(o) is Box and o.trace is self.trace:
                     o.adj = c if o.adj is None else o.adj + c
             check_kept(self.trace)
-            sweep(self.nodes, self.watch.check if self.watch else None)
+            sweep(self.nodes, self.watch.check if self.watch else None, free)
             grads = []
             for structure, boxes in self.inputs:
                 leaves = [_finish(b.adj, b.value) for b in boxes]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import threading
 from typing import Any, Callable
 
@@ -584,58 +585,87 @@ def _ieee(rule: Callable, g: Any, ans: Any, args: tuple, kwargs: dict) -> Any:
 
 
 # ----------------------------------------------------------------------------- the sweep
-def sweep(nodes: list, check: Callable | None = None) -> None:
+def sweep(nodes: list, check: Callable | None = None, free: bool = False) -> None:
     """The reverse sweep: walk the Wengert list backward, turning the cotangents seeded in
     the outputs' ``adj`` slots into cotangents in the inputs' ``adj`` slots (the caller reads
-    and clears those). Contributions from every use of a value are summed. (Memory peaks
-    when the sweep starts, with every saved value alive, so nothing is gained by dropping
-    entries one by one as the sweep passes them; the caller drops the list afterwards.)
+    and clears those). Contributions from every use of a value are summed.
+
+    With ``free`` (the caller drops the list afterwards), each entry lets go of what it saved
+    as soon as the sweep has passed it (:func:`_release`): the cotangent arrays made later in
+    the sweep then reuse memory that the forward pass's values held, instead of adding to it.
 
     ``check(node, k, g, cotangent)``, if given, sees every cotangent a rule returns (for
     ``detect_anomaly``); the Python loop then runs even where the compiled one exists."""
     try:
         if check is None:
-            _sweep(nodes)
+            _sweep(nodes, free)
         else:
-            _sweep_python(nodes, check)
+            _sweep_python(nodes, free, check)
     except BaseException:
         for node in nodes:  # leave no stale cotangents behind for the next sweep
             node.adj = None
         raise
 
 
-def _sweep_python(nodes: list, check: Callable | None = None) -> None:
+def _sweep_python(nodes: list, free: bool, check: Callable | None = None) -> None:
     node = None
     try:
         for node in reversed(nodes):
-            g = node.adj
-            if g is None:
-                continue
-            parents = node.parents
-            if not parents:
-                continue  # an input: its cotangent is the result
-            node.adj = None
-            a = node.value
-            args = node.args
-            kwargs = node.kwargs
-            prim = node.prim
-            vjps = prim.vjps
-            fit = prim.fit
-            for k, p in parents:
-                try:
-                    c = vjps[k](g, a, *args, **kwargs) if kwargs else vjps[k](g, a, *args)
-                except ZeroDivisionError:
-                    c = _ieee(vjps[k], g, a, args, kwargs)
-                if fit is not None:
-                    c = fit(c, p.value)
-                if check is not None:
-                    check(node, k, g, c)
-                q = p.adj
-                p.adj = c if q is None else q + c
+            _sweep_node(node, check)
+            if free:
+                _release(node)
     except Exception as e:
         if node is not None and node.prim is not None and hasattr(e, "add_note"):
             e.add_note(f"(raised by the derivative rule of '{node.prim.name}' during the reverse sweep)")
         raise
+
+
+def _sweep_node(node: Box, check: Callable | None) -> None:
+    g = node.adj
+    if g is None:
+        return
+    parents = node.parents
+    if not parents:
+        return  # an input: its cotangent is the result
+    node.adj = None
+    a = node.value
+    args = node.args
+    kwargs = node.kwargs
+    prim = node.prim
+    vjps = prim.vjps
+    fit = prim.fit
+    for k, p in parents:
+        try:
+            c = vjps[k](g, a, *args, **kwargs) if kwargs else vjps[k](g, a, *args)
+        except ZeroDivisionError:
+            c = _ieee(vjps[k], g, a, args, kwargs)
+        if fit is not None:
+            c = fit(c, p.value)
+        if check is not None:
+            check(node, k, g, c)
+        q = p.adj
+        p.adj = c if q is None else q + c
+
+
+def _release(node: Box) -> None:
+    """Drop what the swept entry ``node`` saved: its arguments always, its value when nothing
+    but the list and the sweep refers to it (a box kept elsewhere stays usable), so that the
+    arrays the rest of the sweep makes can reuse that memory. Inputs keep everything: their
+    cotangents are the result."""
+    if node.prim is not None:
+        node.args, node.parents, node.kwargs = (), (), NO_KWARGS
+        if sys.getrefcount(node) <= _UNSHARED:
+            node.value = None
+
+
+def _unshared() -> int:
+    """What ``sys.getrefcount`` says in :func:`_release` of a box only the list refers to."""
+    for node in reversed([Box(None, None, None, (), NO_KWARGS, ())]):
+        return (lambda box: sys.getrefcount(box))(node)
+    raise AssertionError
+
+
+_UNSHARED = _unshared()
 
 
 if _speedups is not None:

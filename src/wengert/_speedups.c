@@ -73,7 +73,7 @@ static PyType_Spec box_spec = {
 /* The Box type (made at import), and, set by configure(): _core.apply and the shared empty
    keyword dict. `pausing` mirrors _core._pausing (set by no_grad). */
 static PyTypeObject *Box = NULL;
-static PyObject *apply_fn = NULL, *no_kwargs = NULL;
+static PyObject *apply_fn = NULL, *no_kwargs = NULL, *empty_tuple = NULL;
 /* _core._ieee: reruns a rule that divided a Python float by zero on NumPy floats. */
 static PyObject *retry_fn = NULL;
 /* _core's named rule helpers, applied here without a call: same, negated, times_second,
@@ -392,11 +392,21 @@ static int sweep_node(BoxObject *node) {
     return status;
 }
 
-static PyObject *sweep(PyObject *module, PyObject *nodes) {
-    if (!PyList_Check(nodes)) {
-        PyErr_SetString(PyExc_TypeError, "sweep expects the list of a trace");
-        return NULL;
-    }
+/* Mirrors _core._release: drop what a swept entry saved (its inputs always, its value when
+   nothing but the list and the sweep refers to the box), so that the sweep's own arrays can
+   reuse that memory. Inputs keep everything: their cotangents are the result. */
+static void release(BoxObject *node) {
+    if (node->prim == Py_None) return;
+    Py_SETREF(node->args, Py_NewRef(empty_tuple));
+    Py_SETREF(node->parents, Py_NewRef(empty_tuple));
+    Py_SETREF(node->kwargs, Py_NewRef(no_kwargs));
+    if (Py_REFCNT(node) <= 2) Py_SETREF(node->value, Py_NewRef(Py_None));
+}
+
+static PyObject *sweep(PyObject *module, PyObject *args) {
+    PyObject *nodes;
+    int free_as_we_go;
+    if (!PyArg_ParseTuple(args, "O!p:sweep", &PyList_Type, &nodes, &free_as_we_go)) return NULL;
     for (Py_ssize_t i = PyList_GET_SIZE(nodes) - 1; i >= 0; i--) {
         if (i >= PyList_GET_SIZE(nodes)) continue;
         PyObject *node = PyList_GET_ITEM(nodes, i);
@@ -404,6 +414,7 @@ static PyObject *sweep(PyObject *module, PyObject *nodes) {
         Py_INCREF(node);
         int status = sweep_node((BoxObject *)node);
         if (status < 0) note_failure(((BoxObject *)node)->prim);
+        else if (free_as_we_go) release((BoxObject *)node);
         Py_DECREF(node);
         if (status < 0) return NULL;
     }
@@ -451,7 +462,7 @@ static PyMethodDef methods[] = {
     {"watch", watch, METH_O, "watch(type): constants of this type take apply (see _core.watch)."},
     {"unary", unary, METH_VARARGS, "unary(prim, fun, fallback): see wengert._core.unary."},
     {"binary", binary, METH_VARARGS, "binary(prim, fun, fallback): see wengert._core.binary."},
-    {"sweep", sweep, METH_O, "sweep(nodes): see wengert._core._sweep."},
+    {"sweep", sweep, METH_VARARGS, "sweep(nodes, free): see wengert._core._sweep."},
     {NULL},
 };
 
@@ -469,7 +480,8 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     str_add_note = PyUnicode_InternFromString("add_note");
     int0 = PyLong_FromLong(0);
     int1 = PyLong_FromLong(1);
-    if (!str_append || !str_fit || !str_vjps || !str_name || !str_add_note || !int0 || !int1) return NULL;
+    empty_tuple = PyTuple_New(0);
+    if (!empty_tuple || !str_append || !str_fit || !str_vjps || !str_name || !str_add_note || !int0 || !int1) return NULL;
     PyObject *m = PyModule_Create(&moduledef);
     if (m == NULL) return NULL;
     Box = (PyTypeObject *)PyType_FromSpec(&box_spec);
