@@ -51,18 +51,16 @@ if autograd is not None:
     import autograd.numpy as anp
 
 
-COOL_DOWN = 0.2
-
-
 def race(contestants: dict[str, Callable[[], Any]], repeat: int, budget: float) -> dict[str, float]:
     """Best seconds per call of each contestant, timed round-robin.
 
     As timeit does, the cycle collector is paused while a contestant runs: otherwise a
     contestant whose objects are tracked by it pays for full collections over everything the
     other libraries loaded into this process, which is no measure of the contestant itself.
-    Each timed loop starts after a pause (COOL_DOWN seconds), so that the worker threads a
-    previous contestant's library left spinning (OpenMP, thread pools) have gone to sleep
-    and do not take a core from the next one."""
+    Each timed loop starts after one untimed call of its contestant: the worker threads that
+    the previous contestant's library left spinning (OpenMP, thread pools) go idle during it
+    instead of taking a core from the timed calls, and the caches hold the contestant's own
+    data again."""
     gc.collect()
     gc.disable()
     try:
@@ -83,7 +81,7 @@ def _race(contestants: dict[str, Callable[[], Any]], repeat: int, budget: float)
     for _ in range(repeat):
         for name, f in contestants.items():
             n = loops[name]
-            time.sleep(COOL_DOWN)
+            f()
             t0 = time.perf_counter()
             for _ in range(n):
                 f()
