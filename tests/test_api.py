@@ -20,6 +20,7 @@ import wengert.numpy as np
 from _helpers import close as _close
 from _helpers import fd_grad
 from wengert import elementwise_grad, grad, make_vjp, stop_gradient, value_and_grad, vjp
+from wengert._tree import flatten
 
 RTOL, ATOL = 1e-6, 1e-8
 
@@ -444,11 +445,40 @@ def test_elementwise_grad_of_identity_is_writable_array_of_its_own():
     assert g.flags.writeable and not onp.shares_memory(g, x) and close(g, 1.0)
 
 
-@pytest.mark.parametrize("f", [lambda x: x, lambda x: x + 0.0], ids=["identity", "add-zero"])
-def test_vjp_result_does_not_alias_the_cotangent(f):
-    ct = onp.ones(3)
-    (g,) = vjp(f, X3.copy())[1](ct)
-    assert g is not ct and not onp.shares_memory(g, ct)
+def _pair(x, y):
+    return np.sum((x + y) ** 2)
+
+
+# Calls whose results are arrays that a rule could hand on unchanged (the identity's, the
+# sum's and the add's rules pass their cotangent on): each returns (results, what the caller
+# passed in). No result may share memory with another or with anything passed in.
+OWN_RESULTS = {
+    "vjp of the identity": lambda x, t: (vjp(lambda x: x, x)[1](t), [x, t]),
+    "vjp of x + 0": lambda x, t: (vjp(lambda x: x + 0.0, x)[1](t), [x, t]),
+    "vjp of x + y": lambda x, t: (vjp(lambda x, y: x + y, x, x + 1.0)[1](t), [x, t]),
+    "vjp of (x, x)": lambda x, t: (vjp(lambda x: (x, x + 0.0), x)[1]((t, t)), [x, t]),
+    "grad, two list entries added": lambda x, t: (grad(lambda p: _pair(*p))([x, x + 1.0]), [x]),
+    "grad, argnum (0, 1)": lambda x, t: (grad(_pair, argnum=(0, 1))(x, x + 1.0), [x]),
+    "value_and_grad of a dict": lambda x, t: (value_and_grad(lambda d: _pair(d["a"], d["b"]))(
+        {"a": x, "b": x + 1.0})[1], [x]),
+    "elementwise_grad of x + y": lambda x, t: (elementwise_grad(lambda x, y: x + y, argnum=(0, 1))(
+        x, x + 1.0), [x]),
+    "jvp of (x, x + 0)": lambda x, t: (wengert.jvp(lambda x: (x, x + 0.0), (x,), (t,))[1], [x, t]),
+    "jvp of x + y": lambda x, t: (wengert.jvp(lambda x, y: (x + y, x + y), (x, x), (t, t))[1], [x, t]),
+    "linearize of (x, x)": lambda x, t: (wengert.linearize(lambda x: (x, x), x)[1](t), [x, t]),
+}
+
+
+@pytest.mark.parametrize("call", OWN_RESULTS.values(), ids=OWN_RESULTS.keys())
+def test_results_are_arrays_of_their_own(call):
+    x, t = X3.copy(), onp.ones(3)
+    results, held = call(x, t)
+    leaves = flatten(results)[0]
+    assert leaves and all(isinstance(a, onp.ndarray) and a.flags.writeable for a in leaves)
+    for k, a in enumerate(leaves):
+        for b in leaves[k + 1:] + held:
+            assert not onp.shares_memory(a, b)
+    assert onp.array_equal(x, X3) and onp.all(t == 1.0)
 
 
 def test_value_and_grad_value_is_plain():

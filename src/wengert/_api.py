@@ -105,8 +105,9 @@ class _Recording:
             check_kept(self.trace)
             sweep(self.nodes, self.watch.check if self.watch else None, free)
             grads = []
+            own = owner(cotangents + [b.value for _, boxes in self.inputs for b in boxes])
             for structure, boxes in self.inputs:
-                leaves = [_finish(b.adj, b.value) for b in boxes]
+                leaves = [own(_finish(b.adj, b.value)) for b in boxes]
                 for b in boxes:
                     b.adj = None
                 grads.append(unflatten(structure, leaves))
@@ -145,7 +146,8 @@ def _describe(x: Any) -> str:
 
 def _finish(g: Any, x: Any) -> Any:
     """The gradient of input ``x``: zeros if nothing reached it, shaped, typed and of the same
-    array type as ``x`` (a float for a Python float), and always a writable array of its own."""
+    array type as ``x`` (a float for a Python float), and writable (:func:`owner` makes it
+    an array of its own)."""
     if g is None:
         return 0.0 * x if isinstance(x, (float, complex)) else np.zeros_like(strip(x))
     g = fit(g, x)
@@ -162,6 +164,32 @@ def _finish(g: Any, x: Any) -> Any:
     if isinstance(g, np.ndarray) and not g.flags.writeable:
         g = g.copy()
     return g
+
+
+def owner(held: list) -> Callable[[Any], Any]:
+    """A function that returns the array it is given, or a copy where it shares memory with
+    an array in ``held`` (what the caller passed in: inputs, cotangents, tangents) or with one
+    it returned before. A rule may hand a cotangent on unchanged (the identity's and the sum's
+    do), so without this two gradients, or a gradient and the caller's cotangent, could be one
+    array, and changing one in place would change the other."""
+    groups: dict[int, list] = {}  # arrays by the array whose memory they use
+
+    def group(a: np.ndarray) -> list:
+        while isinstance(a.base, np.ndarray):
+            a = a.base
+        return groups.setdefault(id(a), [])
+
+    def own(a: Any) -> Any:
+        if isinstance(a, np.ndarray):
+            if any(np.may_share_memory(a, b) for b in group(a)):
+                a = a.copy()
+            group(a).append(a)
+        return a
+
+    for a in held:
+        if isinstance(a, np.ndarray):
+            group(a).append(a)
+    return own
 
 
 def _seed(out: Any, api: str, holomorphic: bool = False) -> Any:
@@ -330,9 +358,6 @@ def _make_vjp_function(rec: _Recording, api: str) -> Callable:
             raise ValueError(f"{api}: the cotangent must have the structure of the output "
                              f"({len(outs)} array(s) in {type(rec.out).__name__}s); got "
                              f"{len(cts)} in a {type(cotangent).__name__}.")
-        # Our own copies: a rule may hand a cotangent back unchanged (the identity's does).
-        cts = [c if c is None or isinstance(c, (int, float, complex, Box)) else np.copy(c)
-               for c in cts]
         for n, (o, c) in enumerate(zip(outs, cts)):
             if c is not None and np.shape(strip(c)) != np.shape(strip(o)):
                 raise ValueError(f"{api}: the cotangent of output {n} has shape "

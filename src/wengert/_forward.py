@@ -25,7 +25,7 @@ import numpy as np
 import wengert.numpy as wnp
 
 from ._anomaly import watch
-from ._api import ArgNum, _input, _Recording, _seed, vjp
+from ._api import ArgNum, _input, _Recording, _seed, owner, vjp
 from ._core import Box, ForwardTrace, Primitive, check_kept, forward_sweep, input_box, strip
 from ._tree import flatten, same_structure, tree_map, unflatten
 from .numpy._jvps import settle
@@ -41,7 +41,6 @@ def _tangent_leaves(api: str, primal_leaves: list, tangents: Any, batch: tuple,
     if len(leaves) != len(primal_leaves) or (structure is not None and not same_structure(t_structure, structure)):
         raise ValueError(f"{api}: the tangents must have the structure of the primals "
                          f"({len(primal_leaves)} array(s)); got {len(leaves)} in another structure.")
-    out = []
     for n, (p, t) in enumerate(zip(primal_leaves, leaves)):
         want = batch + np.shape(p)
         if np.shape(strip(t)) != want:
@@ -55,9 +54,7 @@ def _tangent_leaves(api: str, primal_leaves: list, tangents: Any, batch: tuple,
             raise TypeError(f"{api}: the tangent of primal {n} is complex but the primal is real, so "
                             "its imaginary part would be a direction the function cannot move in. Pass "
                             "a real tangent, or make the primal complex (x + 0j).")
-        # Our own copy: an output tangent may be the input's (the identity) or a view of it.
-        out.append(t.copy() if isinstance(t, np.ndarray) else t)
-    return out
+    return leaves
 
 
 def _batch_of(api: str, tangents: list, primals: list, batched: bool) -> tuple:
@@ -96,7 +93,8 @@ def _run_forward(api: str, fun: Callable, primals: tuple, tangents: tuple, batch
         aux = _plain(aux, trace)
     leaves, out_structure = flatten(out)
     values = [leaf.value if type(leaf) is Box and leaf.trace is trace else leaf for leaf in leaves]
-    tans = [_output_tangent(leaf, trace, batch) for leaf in leaves]
+    own = owner(t_leaves + p_leaves)  # an output tangent may be an input's (the identity's is)
+    tans = [own(_output_tangent(leaf, trace, batch)) for leaf in leaves]
     return unflatten(out_structure, values), unflatten(out_structure, tans), aux
 
 
@@ -322,7 +320,8 @@ def _push(rec: _Recording, boxes: list, tangents: list, outs: list, batch: tuple
                 b.adj = t
             check_kept(rec.trace)
             forward_sweep(rec.nodes, batch, settle)
-            return [_output_tangent(o, rec.trace, batch) for o in outs]
+            own = owner(list(tangents) + [b.value for b in boxes])
+            return [own(_output_tangent(o, rec.trace, batch)) for o in outs]
         finally:
             for node in rec.nodes:
                 node.adj = None
