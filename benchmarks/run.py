@@ -60,7 +60,9 @@ def race(contestants: dict[str, Callable[[], Any]], repeat: int, budget: float) 
     Each timed loop starts after one untimed call of its contestant: the worker threads that
     the previous contestant's library left spinning (OpenMP, thread pools) go idle during it
     instead of taking a core from the timed calls, and the caches hold the contestant's own
-    data again."""
+    data again. Then the garbage of earlier loops is collected, untimed: a contestant that
+    leaves reference cycles (micrograd's nodes hold themselves through their closures) would
+    otherwise start each loop on a heap grown by all the loops before it."""
     gc.collect()
     gc.disable()
     try:
@@ -82,6 +84,7 @@ def _race(contestants: dict[str, Callable[[], Any]], repeat: int, budget: float)
         for name, f in contestants.items():
             n = loops[name]
             f()
+            gc.collect()
             t0 = time.perf_counter()
             for _ in range(n):
                 f()
