@@ -265,16 +265,23 @@ def test_method_results_are_traced_and_copy_is_independent():
     assert close(grad(f)(X), 1.0)
 
 
-def test_item_and_tolist_drop_the_gradient():
+def test_item_drops_the_gradient_on_purpose():
     def f(x):
         v = x[0, 0].item()
         assert type(v) is float and v == 0.5
-        assert x.tolist() == X.tolist()
+        assert wengert.stop_gradient(x).tolist() == X.tolist()
         return x[0, 0] * v  # only the traced factor contributes
     g = grad(f)(X)
     expected = onp.zeros_like(X)
     expected[0, 0] = 0.5
     assert close(g, expected)
+
+
+def test_tolist_refuses_where_iteration_keeps_the_gradient():
+    # sum(x.tolist()) would otherwise be a silent zero gradient; sum(x) is traced.
+    with pytest.raises(wengert.ConversionError, match=r"x\.tolist\(\).*Iterate over x"):
+        grad(lambda x: sum(x.tolist()))(X[0])
+    assert close(grad(lambda x: sum(x))(X[0]), 1.0)
 
 
 # ----------------------------------------------------------------------------- indexing

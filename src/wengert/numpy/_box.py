@@ -69,7 +69,8 @@ B.__eq__, B.__ne__ = _plain(operator.eq), _plain(operator.ne)
 B.__hash__ = None  # like ndarray: elementwise == makes boxes unhashable
 
 # Conversions. bool() and int() of a traced value are piecewise constant, so they are allowed;
-# float() and complex() would silently cut the gradient (math.sin(x), "%f" % x), so they raise.
+# float(), complex() and tolist() would silently cut the gradient (math.sin(x), "%f" % x,
+# sum(x.tolist())), so they raise.
 B.__bool__ = lambda self: bool(strip(self))
 B.__int__ = lambda self: int(strip(self))
 B.__index__ = lambda self: operator.index(strip(self))
@@ -92,7 +93,8 @@ B.__str__ = lambda self: str(strip(self))
 B.__copy__ = lambda self: wnp.copy(self)
 B.__deepcopy__ = lambda self, memo: wnp.copy(self)
 B.item = lambda self, *args: strip(self).item(*args)
-B.tolist = lambda self: strip(self).tolist()
+B.tolist = _refuse("x.tolist()", "Iterate over x or index it (the elements stay traced), or call "
+                  "wengert.stop_gradient(x).tolist() if you want plain numbers on purpose.")
 
 
 # Attributes.
