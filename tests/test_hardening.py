@@ -578,6 +578,32 @@ def test_non_float_input_is_a_type_error_naming_api_and_argument(api: str, name:
     assert "argnum" in message, message  # how to keep it fixed instead
 
 
+@pytest.mark.parametrize("api", APIS)
+def test_numpy_matrix_input_is_refused_by_every_api(api: str) -> None:
+    with pytest.raises(TypeError, match=rf"^{api}: argument 0 is a numpy.matrix.*np.asarray"):
+        APIS[api](onp.asmatrix(onp.eye(2)))
+
+
+_MAT = onp.asmatrix([[1.0, 2.0], [3.0, 4.0]])
+MATRIX_CONSTANTS = {  # name: (function of a traced vector x meeting a numpy.matrix constant, op named)
+    "A @ x": (lambda x: np.sum(_MAT @ x), "matmul"),
+    "x @ A": (lambda x: np.sum(x @ _MAT), "matmul"),
+    "x * A": (lambda x: np.sum(x * _MAT), "multiply"),
+    "A + x": (lambda x: np.sum(_MAT + x), "add"),
+    "np.dot(A, x)": (lambda x: np.sum(np.dot(_MAT, x)), "dot"),
+    "plain numpy: onp.dot(A, x)": (lambda x: np.sum(onp.dot(_MAT, x)), "dot"),
+}
+
+
+@pytest.mark.parametrize("mode", ["grad", "jvp"])
+@pytest.mark.parametrize("name", MATRIX_CONSTANTS)
+def test_numpy_matrix_constant_meeting_a_traced_value_is_refused(name: str, mode: str) -> None:
+    f, op = MATRIX_CONSTANTS[name]
+    x = onp.array([0.5, -1.0])
+    with pytest.raises(TypeError, match=rf"^{op}: argument \d is a numpy.matrix"):
+        grad(f)(x) if mode == "grad" else jvp(f, (x,), (x,))
+
+
 LEAF_IN_A_LIST = {  # an int array as the second leaf of the one positional argument
     "grad": lambda: grad(lambda p: 1.0)([1.0, onp.arange(2)]),
     "value_and_grad": lambda: value_and_grad(lambda p: 1.0)([1.0, onp.arange(2)]),

@@ -19,7 +19,7 @@ from . import _core
 from ._anomaly import watch
 from ._core import Box, Trace, check_kept, input_box, keep, recording, strip, sweep
 from ._tree import flatten, same_structure, tree_map, unflatten
-from .numpy._wrap import fit
+from .numpy._wrap import MATRIX, fit
 
 __all__ = ["grad", "value_and_grad", "elementwise_grad", "vjp", "make_vjp", "stop_gradient"]
 
@@ -124,6 +124,8 @@ def _input(x: Any, api: str, k: int) -> Any:
         return float(x)
     elif isinstance(x, (float, complex)):
         return x
+    elif isinstance(x, np.matrix):
+        raise TypeError(f"{api}: argument {k} is {MATRIX}")
     else:
         dtype = getattr(x, "dtype", None)
         if dtype is not None and np.dtype(dtype).kind in "fc":

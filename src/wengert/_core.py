@@ -318,20 +318,23 @@ class no_grad:
 # A constant array saved on the list (an argument that is not traced) could be changed in
 # place before the sweep reads it, which would make the gradient silently wrong. The NumPy
 # layer names the type of such constants and a fingerprint of their contents (watch); each
-# is fingerprinted once per trace when first saved, and checked before every sweep.
+# is fingerprinted once per trace when first saved, and checked before every sweep. The layer
+# may also refuse constants whose operators its rules do not follow (NumPy's matrix).
 _watched: type | tuple = ()
 _fingerprint: Callable = lambda value: None
+_refusal: Callable = lambda value: None
 
 
 class MutationError(RuntimeError):
     """An array saved on the tape was changed in place before the backward sweep."""
 
 
-def watch(kind: type, fingerprint: Callable) -> None:
+def watch(kind: type, fingerprint: Callable, refusal: Callable = lambda value: None) -> None:
     """Watch constants of type ``kind``; ``fingerprint(value)`` returns something that compares
-    equal for unchanged contents (``None``: nothing to watch)."""
-    global _watched, _fingerprint
-    _watched, _fingerprint = kind, fingerprint
+    equal for unchanged contents (``None``: nothing to watch); ``refusal(value)`` says why a
+    constant cannot meet a traced value (``None``: it can)."""
+    global _watched, _fingerprint, _refusal
+    _watched, _fingerprint, _refusal = kind, fingerprint, refusal
     if _speedups is not None:
         _speedups.watch(kind)
 
@@ -353,6 +356,9 @@ def keep(trace: Trace, value: Any, saver: str, name: str, k: int = 0) -> None:
 def _keep_constants(trace: Trace, prim: "Primitive", args: tuple | list) -> None:
     for k, a in enumerate(args):
         if isinstance(a, _watched):
+            why = _refusal(a)
+            if why is not None:
+                raise TypeError(f"{prim.name}: argument {k} is {why}")
             keep(trace, a, "argument {k} of '{name}'", prim.name, k)
         elif type(a) is tuple:  # an index
             for part in a:

@@ -20,7 +20,7 @@ from ._vjps import setitem as _setitem_impl
 from ._vjps import untake as _untake_impl
 
 _wrap.register(_VJPS, _JVPS, _IMPLS, _NONDIFFERENTIABLE)
-_watch(_np.ndarray, _wrap.fingerprint)  # constant arrays on the tape are checked for mutation
+_watch(_np.ndarray, _wrap.fingerprint, _wrap.refusal)  # constant arrays: checked for mutation
 _engine.ieee_float = _np.float64  # rules of Python-float programs at singular points: inf, not an error
 
 # Imported for their effects: _box gives traced values their ndarray behaviour, _assign their

@@ -82,6 +82,19 @@ _BLOCK = 1024
 _weights = np.random.default_rng(20261122).uniform(0.5, 1.5, 2 * _BLOCK)  # [:_BLOCK] within a block, then per block
 
 
+def refusal(a: np.ndarray) -> str | None:
+    """Why ``a`` cannot be an argument of a traced operation, or None (see
+    :func:`wengert._core.watch`)."""
+    if isinstance(a, np.matrix):
+        return MATRIX
+    return None
+
+
+MATRIX = ("a numpy.matrix, whose * and ** are matrix products and whose results stay 2-d; "
+          "wengert's rules follow ndarray semantics. Convert it with np.asarray(m), and write "
+          "@ for its products.")
+
+
 def fingerprint(a: np.ndarray) -> Any:
     """What a constant array saved on the tape is compared by before the sweep (see
     :func:`wengert._core.watch`): a weighted sum of its elements, element ``(i, j)`` of its
