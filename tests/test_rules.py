@@ -133,6 +133,9 @@ case(onp.clip, lambda x: fn(onp.clip)(x, -0.5, 0.5), xs, id="const-bounds")
 case(onp.clip, lambda x: fn(onp.clip)(x, None, 0.5), xs, id="upper-only")
 case(onp.clip, lambda x, lo, hi: fn(onp.clip)(x, lo, hi), xs, onp.full(5, -0.5), onp.full(5, 0.5),
      id="traced-bounds")
+case(onp.clip, lambda x, lo, hi: fn(onp.clip)(x, lo, hi), xs, onp.array([1.0, -1.0, 1.0, 1.0, -1.0]),
+     onp.array([0.5, 0.5, -0.5, 0.5, 0.5]), id="lower-above-upper")  # NumPy gives the upper bound there
+case(onp.clip, lambda x, lo: fn(onp.clip)(x, lo, None), xs, onp.full(5, -0.5), id="traced-lower-only")
 
 # ----------------------------------------------------------------------------- reductions
 AXES = [dict(), dict(axis=0), dict(axis=1, keepdims=True), dict(axis=-1), dict(axis=(0, 1)),
@@ -149,6 +152,12 @@ case(onp.sum, lambda x: fn(onp.sum)(x, axis=0, where=onp.array([True, False, Tru
 case(onp.mean, lambda x: fn(onp.mean)(x, axis=1, where=onp.array([True, False, True])), real(2, 3),
      id="where")
 case(onp.var, lambda x: fn(onp.var)(x, axis=1, ddof=1), real(2, 4), id="ddof")
+some = onp.array([[True, False, True, True], [False, True, True, True]])
+case(onp.var, lambda x: fn(onp.var)(x, where=some), real(2, 4), id="where")
+case(onp.var, lambda x: fn(onp.var)(x, axis=1, ddof=1, keepdims=True, where=some), real(2, 4), id="where-axis")
+case(onp.std, lambda x: fn(onp.std)(x, axis=1, where=onp.array([True, False, True, True])), real(3, 4),
+     id="where")
+case(onp.var, lambda x: fn(onp.var)(x, axis=1, mean=onp.array([[0.25], [-0.5]])), real(2, 4), id="given-mean")
 case(onp.std, lambda x: fn(onp.std)(x, ddof=1), real(2, 4), id="ddof")
 case(onp.var, fn(onp.var), 0.5 + cplx(4), id="complex")
 with_zeros = real(3, 4)

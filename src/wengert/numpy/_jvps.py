@@ -24,7 +24,7 @@ import wengert.numpy as wnp
 
 from .._core import Joint, same, strip
 from . import _vjps as V
-from ._vjps import _cj, _count, _einsum_parse, _expand, _product_of_others, _shape, _tensordot_axes, untake
+from ._vjps import _count, _einsum_parse, _expand, _product_of_others, _shape, _tensordot_axes, untake
 from ._wrap import _dtype, match_dtype
 
 DIAGONAL = "diagonal"  # the JVP rules are the VJP rules (see the module docstring)
@@ -102,9 +102,7 @@ def _extreme(t, a, x, axis=None, out=None, keepdims=False, initial=None, where=T
 
 def _var(t, a, x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True, mean=None,
          correction=None):
-    ddof = ddof if correction is None else correction
-    centred = _cj(x - wnp.mean(x, axis=axis, keepdims=True))
-    return _weighted(t, x, centred * (2 / (_count(x, a) - ddof)), axis, keepdims)
+    return _weighted(t, x, V._var_slope(a, x, axis, ddof, where, mean, correction), axis, keepdims)
 
 
 def _std(t, a, x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):

@@ -147,9 +147,19 @@ def _exclusive_cumprod(y: Any) -> Any:
 
 def _var(g, a, x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, where=True,
          mean=None, correction=None):
+    return _expand(g, x, axis, keepdims) * _var_slope(a, x, axis, ddof, where, mean, correction)
+
+
+def _var_slope(a: Any, x: Any, axis: Any, ddof: Any, where: Any, mean: Any, correction: Any) -> Any:
+    """d var / d x: 2·conj(x − mean) / (n − ddof) at the n elements each variance counts
+    (the given ``mean`` if there is one), 0 at those ``where`` leaves out."""
     ddof = ddof if correction is None else correction
-    centred = x - wnp.mean(x, axis=axis, keepdims=True)
-    return _expand(g, x, axis, keepdims) * (2 * _cj(centred) / (_count(x, a) - ddof))
+    if where is True:
+        m = wnp.mean(x, axis=axis, keepdims=True) if mean is None else mean
+        return 2 * _cj(x - m) / (_count(x, a) - ddof)
+    mask = np.broadcast_to(strip(where), _shape(x))
+    m = wnp.mean(x, axis=axis, keepdims=True, where=mask) if mean is None else mean
+    return wnp.where(mask, 2 * _cj(x - m) / (np.sum(mask, axis=axis, keepdims=True) - ddof), 0.0)
 
 
 def _std(g, a, x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
@@ -200,15 +210,32 @@ def _tie(x: Any, y: Any) -> Any:
     return (x > y) + 0.5 * tie if np.any(tie) else x > y
 
 
+# clip(x, lo, hi) is minimum(maximum(x, lo), hi): x where lo <= x <= hi (closed), lo where x
+# is below it, hi where x is above it, and hi everywhere when lo > hi.
 def _clip_x(g, a, x, a_min=None, a_max=None, out=None, **kw):
     lo, hi = kw.get("min", a_min), kw.get("max", a_max)
-    x = np.asarray(x) if isinstance(x, complex) else x  # Python complex has no order; NumPy orders it lexicographically
+    x = _ordered(x)
     inside = True
     if lo is not None:
         inside = inside & (x >= lo)
     if hi is not None:
         inside = inside & (x <= hi)
     return g * inside
+
+
+def _clip_lo(g, a, x, lo, hi=None, *rest, **kw):
+    below = _ordered(x) < lo
+    return g * (below if hi is None else below & (lo <= hi))
+
+
+def _clip_hi(g, a, x, lo, hi, *rest, **kw):
+    above = _ordered(x) > hi
+    return g * (above if lo is None else above | (lo > hi))
+
+
+def _ordered(x: Any) -> Any:
+    """Python complex has no order; NumPy orders complex numbers lexicographically."""
+    return np.asarray(x) if isinstance(x, complex) else x
 
 
 # --- shapes
@@ -487,7 +514,7 @@ VJPS: dict[Any, tuple] = {
     np.imag:         (lambda g, a, x: -1j * g,),
     # --------------------------------------------------------------- selection
     np.where:        (None, lambda g, a, c, x, y: wnp.where(c, g, 0), lambda g, a, c, x, y: wnp.where(c, 0, g)),
-    np.clip:         (_clip_x, lambda g, a, x, lo, *r, **k: g * (x < lo), lambda g, a, x, lo, hi, *r, **k: g * (x > hi)),
+    np.clip:         (_clip_x, _clip_lo, _clip_hi),
     np.heaviside:    (None, lambda g, a, x, h: g * (x == 0)),
     # --------------------------------------------------------------- reductions
     np.sum:          (_sum,),
