@@ -145,6 +145,8 @@ case(sc.logsumexp, sp.logsumexp, real(5) * 40, id="large")
 case(sc.logsumexp, lambda a, b: sp.logsumexp(a, axis=1, b=b), real(2, 3), between(0.5, 2)(3), id="b")
 case(sc.logsumexp, lambda a, b: sp.logsumexp(a, b=b, axis=0), real(3, 1), between(0.5, 2)(3, 2), id="b-broadcast")
 case(sc.logsumexp, lambda a: sp.logsumexp(a, b=onp.array([1.0, 0.0, 2.0])), real(3), id="b-zero")
+case(sc.logsumexp, lambda a, b: sp.logsumexp(a, b=b), real(3), onp.array([1.0, 0.0, 2.0]),
+     id="traced-b-zero")  # the zero weight still has a derivative: exp(a) / sum
 case(sc.logsumexp, lambda a, b: sp.logsumexp(a, b=b, return_sign=True)[0], real(4),
      onp.array([1.0, -0.5, 2.0, -3.0]), id="return_sign", oracle=lambda a, b: sc.logsumexp(a, b=b, return_sign=True)[0])
 case(sc.logsumexp, lambda a: sp.logsumexp(a, axis=1), cplx(2, 3), id="complex")

@@ -39,14 +39,20 @@ def logsumexp(a: Any, axis: Any = None, b: Any = None, keepdims: bool = False,
     # Shift by the largest element that counts (a plain constant: the shift cancels, so it
     # carries no derivative) so that exp cannot overflow.
     plain = np.asarray(_strip(a))
+    counted = plain
     if b is not None:
         weights = np.asarray(_strip(b))
         plain, weights = np.broadcast_arrays(plain, weights)
-        plain = np.where(weights != 0, plain, -np.inf)
-    shift = np.max(np.real(plain), axis=axis, keepdims=True) if plain.size else np.zeros((1,) * plain.ndim)
+        counted = np.where(weights != 0, plain, -np.inf)
+    shift = np.max(np.real(counted), axis=axis, keepdims=True) if plain.size else np.zeros((1,) * plain.ndim)
     shift = np.where(np.isfinite(shift), shift, 0.0)
-    if b is not None and np.any(weights == 0):  # no exp(huge) * 0 = NaN where a term does not count
-        a = _wnp.where(weights != 0, a, -np.inf)
+    if b is not None:
+        # A term with b == 0 adds nothing but still has a derivative in b, exp(a) / sum; it is
+        # left out only where exp(a - shift) would overflow (inf * 0 would make the sum NaN).
+        with np.errstate(invalid="ignore"):
+            huge = (weights == 0) & (np.real(plain) - shift > np.log(np.finfo(np.result_type(plain, 1.0)).max))
+        if np.any(huge):
+            a = _wnp.where(huge, -np.inf, a)
     terms = _wnp.exp(a - shift)
     total = _wnp.sum(terms if b is None else terms * b, axis=axis, keepdims=True)
     plain_total = _strip(total)
