@@ -256,6 +256,66 @@ def test_methods(name, method, ref):
     assert close(g, ag, rtol=rtol, atol=1e-7 if name == "astype" else 1e-11)
 
 
+def _sorted_in_place(x, **kw):
+    y = x * 1.0
+    y.sort(**kw)
+    return y
+
+
+def _partitioned_in_place(x):
+    y = x * 1.0
+    y.partition(1, axis=1)
+    return y[:, :1]  # the smallest of each row; the order of the rest is unspecified
+
+
+def _filled_and_put(x):
+    y = x * 2.0
+    y.fill(x[0, 1])
+    y.put([1, 4], x[1, 2] * onp.array([3.0, -1.0]))
+    return y
+
+
+# (name, a method of a traced array, the same computed on a plain array): the gradients of
+# sum(result * W) must match finite differences of the plain form.
+MORE_METHODS = [
+    ("cumprod", lambda x: x.cumprod(axis=1), None),
+    ("cumprod-flat", lambda x: x.cumprod(), None),
+    ("diagonal", lambda x: x.diagonal(1), None),
+    ("repeat", lambda x: x.repeat([1, 3], axis=0), None),
+    ("take", lambda x: x.take([0, 4, 4]), None),
+    ("compress", lambda x: x.compress([True, False, True], axis=1), None),
+    ("sort-in-place", lambda x: _sorted_in_place(x, axis=1), lambda x: onp.sort(x, axis=1)),
+    ("sort-in-place-axis0", lambda x: _sorted_in_place(x, axis=0), lambda x: onp.sort(x, axis=0)),
+    ("partition-in-place", _partitioned_in_place, lambda x: onp.min(x, axis=1, keepdims=True)),
+    ("fill-and-put", _filled_and_put, None),
+]
+
+
+@pytest.mark.parametrize("name,method,plain", MORE_METHODS, ids=[c[0] for c in MORE_METHODS])
+def test_more_methods_match_finite_differences(name, method, plain):
+    plain = plain or method  # the method itself, on a plain array
+    W = weights(onp.shape(plain(X)), seed=2)
+    assert close(wengert.stop_gradient(method(X)), plain(X))
+    assert close(grad(lambda x: np.sum(method(x) * W))(X), fd_grad(lambda x: onp.sum(plain(x) * W), X), rtol=1e-6)
+
+
+def test_array_metadata_attributes_of_a_traced_array():
+    def f(x):
+        assert (x.nbytes, x.itemsize, x.strides, x.flags.c_contiguous) == (X.nbytes, X.itemsize, X.strides, True)
+        return np.sum(x)
+    assert close(grad(f)(X), 1.0)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda x: x.trace(), r"x\.trace\(\) .*np\.trace\(x\)"),
+    (lambda x: x.flat[0], r"x\.flat .*np\.ravel\(x\)\[i\]"),
+    (lambda x: x.resize((3, 2)), r"x\.resize\(\) .*np\.resize\(x, shape\)"),
+], ids=["trace", "flat", "resize"])
+def test_unsupported_array_methods_say_what_to_use(call, match):
+    with pytest.raises(TypeError, match=match):
+        grad(lambda x: np.sum(call(x)))(X)
+
+
 def test_method_results_are_traced_and_copy_is_independent():
     def f(x):
         for v in (x.sum(), x.reshape(6), x.T, x.ravel(), x.copy(), x.flatten(), x.astype(onp.float32)):

@@ -126,6 +126,11 @@ class Trace:
         self.moved: dict | None = None  # see rebind
         self.kept: dict | None = None  # see watch
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # A traced array's .trace is this object, which hides ndarray.trace().
+        raise TypeError("x.trace() is not available on a traced array (its .trace is wengert's "
+                        "recording); use np.trace(x) for the sum of the diagonal.")
+
     def entry(self, box: "Box") -> "Box":
         """The entry that holds the gradient of the input ``box``: ``box`` itself, unless an
         in-place operation rebound it (see :func:`rebind`)."""

@@ -106,6 +106,7 @@ def _attr(name: str) -> property:
 
 
 B.shape, B.ndim, B.size, B.dtype = _attr("shape"), _attr("ndim"), _attr("size"), _attr("dtype")
+B.nbytes, B.itemsize, B.strides, B.flags = _attr("nbytes"), _attr("itemsize"), _attr("strides"), _attr("flags")
 B.T = property(lambda self: wnp.transpose(self))
 B.mT = property(lambda self: wnp.swapaxes(self, -1, -2))
 B.real = property(lambda self: wnp.real(self))
@@ -120,11 +121,39 @@ def _method(fun: Any) -> Callable:
     return method
 
 
-for _f in (np.sum, np.mean, np.prod, np.max, np.min, np.var, np.std, np.cumsum,
+for _f in (np.sum, np.mean, np.prod, np.max, np.min, np.var, np.std, np.cumsum, np.cumprod,
            np.dot, np.ravel, np.squeeze, np.swapaxes, np.conjugate, np.copy, np.any, np.all,
-           np.argmax, np.argmin, np.argsort, np.nonzero, np.round, np.astype):
+           np.argmax, np.argmin, np.argsort, np.nonzero, np.round, np.astype, np.diagonal,
+           np.repeat, np.take, np.searchsorted):
     setattr(B, _f.__name__, _method(_f))
 B.conj = B.conjugate
+B.compress = lambda self, condition, axis=None: wnp.compress(condition, self, axis)
+
+
+# In-place methods give the traced array its new value as x[...] = v does.
+def _in_place(make: Callable) -> Callable:
+    def method(self: Box, *args: Any, **kwargs: Any) -> None:
+        self[...] = make(self, *args, **kwargs)
+    return method
+
+
+B.sort = _in_place(lambda self, axis=-1, kind=None, order=None: wnp.sort(self, axis, kind, order))
+B.partition = _in_place(lambda self, kth, axis=-1, kind="introselect", order=None:
+                        wnp.partition(self, kth, axis, kind, order))
+B.fill = _in_place(lambda self, value: value)
+B.put = lambda self, indices, values, mode="raise": wnp.put(self, indices, values, mode)
+
+
+def _unsupported(what: str, advice: str) -> Callable:
+    def method(self: Box, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"{what} is not supported on a traced array. {advice}")
+    return method
+
+
+B.resize = _unsupported("x.resize() (a change of shape in place)", "Build the new array instead: "
+                        "np.resize(x, shape), or np.pad / np.concatenate to grow it.")
+B.flat = property(_unsupported("x.flat", "Read elements with np.ravel(x)[i], and write them with "
+                               "x[np.unravel_index(i, x.shape)] = v."))
 
 
 def _shape_args(args: tuple) -> Any:
