@@ -81,8 +81,9 @@ B.__complex__ = _refuse("complex(x)", "Use wengert.numpy functions instead of cm
                         "x.item() if you want the plain number on purpose.")
 B.__array__ = _refuse(
     "Converting to a plain NumPy array (np.asarray, np.array, or NumPy given a list of traced values)",
-    "Use `import wengert.numpy as np`, whose array/asarray/stack keep the gradient, or "
-    "wengert.stop_gradient(x) if you want the plain array on purpose.")
+    "Use `import wengert.numpy as np`, whose array/asarray/stack keep the gradient; a function "
+    "given a list of traced values needs the array built first (np.mean(np.array([x, y])), not "
+    "np.mean([x, y])); or call wengert.stop_gradient(x) if you want the plain array on purpose.")
 B.__len__ = lambda self: len(strip(self))
 B.__iter__ = lambda self: (self[i] for i in range(len(self)))
 B.__contains__ = lambda self, item: item in strip(self)
