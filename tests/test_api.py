@@ -87,6 +87,17 @@ def test_gradcheck_passes_on_correct_function_and_raises_on_wrong_rule():
         wengert.gradcheck(wrong_square, X3)
 
 
+@pytest.mark.parametrize("mode", ["reverse", "forward"])
+def test_gradcheck_fails_on_a_nan_derivative_where_finite_differences_are_finite(mode):
+    @wengert.primitive
+    def nan_slope(x):
+        return x * x
+    wengert.defvjp(nan_slope, lambda g, ans, x: g * onp.nan)
+    wengert.defjvp(nan_slope, lambda t, ans, x: t * onp.nan)
+    with pytest.raises(wengert.GradcheckError, match=f"{mode} mode gives nan"):
+        wengert.gradcheck(nan_slope, X3, modes=(mode,))
+
+
 # ----------------------------------------------------------------------------- argnum
 def f3(x, y, z):
     return x * x * y + np.sin(z) * y

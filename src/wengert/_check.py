@@ -134,10 +134,14 @@ def _compare(s: Callable, point: list, what: str, modes: tuple, eps: float, rtol
             if forward is not None:
                 found.append(("forward", float(forward[n])))
             for mode, analytic in found:
+                if analytic == numeric or (np.isnan(analytic) and np.isnan(numeric)):
+                    continue
                 err = abs(numeric - analytic)
                 bound = atol + rtol * max(abs(numeric), abs(analytic))
-                if err > bound and (worst is None or err / bound > worst[0]):
-                    worst = (err / bound, k, label, mode, analytic, numeric, bound)
+                if not err <= bound:  # a NaN (or an infinity) on one side only fails too
+                    ratio = err / bound if np.isfinite(err / bound) else np.inf
+                    if worst is None or ratio > worst[0]:
+                        worst = (ratio, k, label, mode, analytic, numeric, bound)
     if worst is not None:
         _, k, label, mode, analytic, numeric, bound = worst
         raise GradcheckError(f"{what}-order derivative of argument {k} at {label}: {mode} mode "
