@@ -46,6 +46,7 @@ def case(key: Any, f: Callable, *args: Any, id: str = "") -> None:
 with_nan = real(3, 4)
 with_nan[0, 1] = with_nan[2, 2] = onp.nan
 N = onp.isnan(with_nan)
+W = onp.array([[False, True, True, True], [True, True, False, True], [True, False, True, True]])  # where= for (3, 4)
 
 
 def nan_in(x: Any, m: Any) -> Any:
@@ -64,12 +65,36 @@ case(onp.vecdot, lambda m, x, y: m.vecdot(x, y), real(3, 4), real(4))
 case(onp.vecdot, lambda m, x, y: m.vecdot(x, y, axis=0), real(3, 2) + 1j * real(3, 2), real(3, 2), id="complex")
 case(onp.matvec, lambda m, a, v: m.matvec(a, v), real(2, 3, 4), real(4))
 case(onp.vecmat, lambda m, v, a: m.vecmat(v, a), real(3), real(2, 3, 4))
+case(onp.vecdot, lambda m, x, y: m.vecdot(x, y, axes=[(0,), (1,)]), real(3, 4), real(4, 3), id="axes")
+case(onp.vecdot, lambda m, x, y: m.vecdot(x, y, axis=0, keepdims=True), real(3, 2), real(3, 1), id="axis-keepdims")
+case(onp.vecdot, lambda m, x, y: m.vecdot(x, y, axes=[1, 0, (0,)], keepdims=True), real(2, 3, 4), real(3, 4),
+     id="axes-keepdims")
+case(onp.matvec, lambda m, a, v: m.matvec(a, v, axes=[(1, 0), 0, 0]), real(3, 4), real(3), id="axes")
+case(onp.matvec, lambda m, a, v: m.matvec(a, v, axes=[(0, 2), 1, 0]), real(2, 3, 4), real(3, 4), id="axes-batch")
+case(onp.vecmat, lambda m, v, a: m.vecmat(v, a, axes=[0, (0, 1), 0]), real(3, 2) + 1j * real(3, 2), real(3, 4),
+     id="axes")
 
 # ----------------------------------------------------------------------------- reductions
 for key, kw in [(onp.nansum, {}), (onp.nanprod, {"axis": 1}), (onp.nanmean, {"axis": 0}),
                 (onp.nanmax, {"axis": 1}), (onp.nanmin, {}), (onp.nanvar, {"axis": 1, "ddof": 1}),
                 (onp.nanstd, {"axis": 0}), (onp.nancumsum, {"axis": 1}), (onp.nancumprod, {"axis": 0})]:
     case(key, lambda m, x, key=key, kw=kw: getattr(m, key.__name__)(nan_in(x, m), **kw), real(3, 4))
+case(onp.nansum, lambda m, x: m.nansum(nan_in(x, m), 1, onp.complex128, None, True, 0.5, W), real(3, 4), id="options")
+case(onp.nanprod, lambda m, x: m.nanprod(nan_in(x, m), axis=0, where=W, initial=2.0), real(3, 4), id="where")
+case(onp.nanmax, lambda m, x: m.nanmax(nan_in(x, m), axis=1, where=W, initial=-0.5, keepdims=True), real(3, 4),
+     id="where")
+case(onp.nanmin, lambda m, x: m.nan_to_num(m.nanmin(m.where(W, onp.nan, x), axis=0)), real(3, 4), id="all-nan")
+case(onp.nanmean, lambda m, x: m.nanmean(nan_in(x, m), axis=1, where=W), real(3, 4), id="where")
+case(onp.nanmean, lambda m, x: m.nanmean(nan_in(x, m), where=W, keepdims=True), real(3, 4), id="where-all")
+case(onp.nanvar, lambda m, x: m.nanvar(nan_in(x, m), axis=1, correction=1), real(3, 4), id="correction")
+case(onp.nanvar, lambda m, x: m.nanvar(nan_in(x, m), axis=1, where=W, ddof=1), real(3, 4), id="where")
+case(onp.nanvar, lambda m, x, c: m.nanvar(nan_in(x, m), axis=1, keepdims=True, mean=c), real(3, 4), real(3, 1),
+     id="mean")
+case(onp.nanvar, lambda m, z: m.nanvar(nan_in(z, m), axis=0, where=W), real(3, 4) + 1j * real(3, 4), id="complex")
+case(onp.nanvar, lambda m, x: m.nan_to_num(m.nanvar(nan_in(x, m), axis=0, ddof=2), nan=-1.0), real(3, 4),
+     id="no-dof")
+case(onp.nanstd, lambda m, x, c: m.nanstd(nan_in(x, m), axis=1, where=W, correction=1, mean=c), real(3, 4),
+     real(3, 1), id="options")
 case(onp.cumprod, lambda m, x: m.cumprod(x), real(5))
 case(onp.cumprod, lambda m, x: m.cumprod(x, axis=1), real(3, 4) * (R.random((3, 4)) > 0.3), id="zeros")
 case(onp.cumprod, lambda m, x: m.cumprod(x, axis=0), real(4, 2), id="axis0")
@@ -80,12 +105,16 @@ case(onp.average, lambda m, x, w: m.average(x, axis=1, weights=w), real(3, 4), p
 case(onp.average, lambda m, x, w: m.average(x, weights=w), real(3, 4), pos(3, 4), id="full-weights")
 case(onp.average, lambda m, x, w: m.stack(m.average(x, axis=0, weights=w, returned=True, keepdims=True)), real(3, 2),
      pos(3), id="returned")
+case(onp.average, lambda m, x, w: m.average(x, axis=(0, 2), weights=w), real(2, 3, 4), pos(2, 4), id="axes-weights")
+case(onp.average, lambda m, x, w: m.stack(m.average(x, axis=(2, 0), weights=w, returned=True, keepdims=True)),
+     real(2, 3, 4), pos(4, 2), id="axes-weights-order")
 case(onp.ptp, lambda m, x: m.ptp(x, axis=0), real(3, 4))
 case(onp.quantile, lambda m, x: m.quantile(x, 0.3), real(7))
 case(onp.quantile, lambda m, x, q: m.quantile(x, q, axis=1, keepdims=True), real(3, 5), onp.array([0.2, 0.65]),
      id="traced-q")
 case(onp.quantile, lambda m, x: m.quantile(x, [0.1, 0.9], axis=(0, 2)), real(3, 2, 4), id="two-axes")
 case(onp.percentile, lambda m, x: m.percentile(x, 40.0, axis=0), real(5, 3))
+case(onp.quantile, lambda m, x: m.quantile(x, 0.3, 0, None, False, "linear", True), real(4, 3), id="positional")
 case(onp.median, lambda m, x: m.median(x), real(6))
 case(onp.median, lambda m, x: m.median(x, axis=1), real(3, 5), id="axis")
 case(onp.nanmedian, lambda m, x: m.nanmedian(nan_in(x, m)), real(3, 4))
@@ -117,6 +146,10 @@ case(onp.trapezoid, lambda m, y: m.trapezoid(y, dx=0.3, axis=0), real(4, 3), id=
 xp_ = onp.cumsum(pos(6))
 case(onp.interp, lambda m, x, xp, fp: m.interp(x, xp, fp), onp.array([xp_[0] - 0.3, xp_[1] + 0.1, xp_[3] + 0.2,
      xp_[-1] + 1.0]), xp_, real(6))
+case(onp.interp, lambda m, x: m.interp(x, [0.0, 1.0, 2.0], [1.0, 3.0, 2.0]), onp.array([-0.5, 0.4, 1.3, 2.5]),
+     id="lists")
+case(onp.interp, lambda m, x, f: m.interp(x, [0.0, 1.0, 2.0], [f, 3.0, 2 * f], right=f), onp.array([0.4, 1.3, 2.5]),
+     0.7, id="list-traced")
 
 # ----------------------------------------------------------------------------- sorting, selection
 case(onp.sort, lambda m, x: m.sort(x), real(6))
@@ -191,8 +224,19 @@ case(onp.fliplr, lambda m, x: m.fliplr(x), real(3, 2))
 case(onp.tile, lambda m, x: m.tile(x, (2, 3)), real(2, 2))
 case(onp.repeat, lambda m, x: m.repeat(x, [1, 3, 2], axis=0), real(3, 2))
 case(onp.pad, lambda m, x: m.pad(x, ((1, 2), (0, 1)), constant_values=0.5), real(2, 3))
+case(onp.pad, lambda m, x, c: m.pad(x, ((1, 2), (0, 1)), constant_values=c), real(2, 3), 0.7, id="traced-value")
+case(onp.pad, lambda m, x, c: m.pad(x, ((1, 2), (2, 1)), constant_values=c), real(2, 3), real(2, 2), id="per-side")
+case(onp.pad, lambda m, x, c: m.pad(x, 1, constant_values=(c, -1.5)), real(2, 3), 0.7, id="pair")
 for mode in ("edge", "reflect", "symmetric", "wrap"):
     case(onp.pad, lambda m, x, mode=mode: m.pad(x, (2, 3), mode=mode), real(4), id=mode)
+for mode in ("reflect", "symmetric"):
+    case(onp.pad, lambda m, x, mode=mode: m.pad(x, (2, 3), mode=mode, reflect_type="odd"), real(4), id=mode + "-odd")
+    case(onp.pad, lambda m, x, mode=mode: m.pad(x, (7, 9), mode=mode, reflect_type="odd"), real(3),
+         id=mode + "-odd-wide")
+    case(onp.pad, lambda m, x, mode=mode: m.pad(x, ((2, 1), (3, 4)), mode=mode, reflect_type="odd"), real(3, 2),
+         id=mode + "-odd-2d")
+    case(onp.pad, lambda m, x, mode=mode: m.pad(x, ((2, 1), (0, 2)), mode=mode, reflect_type="odd"), real(1, 3),
+         id=mode + "-odd-singleton")
 case(onp.resize, lambda m, x: m.resize(x, (3, 3)), real(2, 2))
 case(onp.append, lambda m, x, y: m.append(x, y, axis=0), real(2, 3), real(1, 3))
 case(onp.insert, lambda m, x, v: m.insert(x, [1, 3], v), real(4), real(2))
@@ -225,6 +269,8 @@ case(onp.trace, lambda m, a: m.trace(a), real(3, 3))
 case(onp.trace, lambda m, a: m.trace(a, offset=-1, axis1=1, axis2=0), real(3, 4), id="offset")
 case(onp.triu, lambda m, a: m.triu(a, k=1), real(3, 4))
 case(onp.tril, lambda m, a: m.tril(a), real(2, 3, 3))
+case(onp.tril, lambda m, v: m.tril(v), real(3), id="1d")
+case(onp.triu, lambda m, v: m.triu(v, 1), real(4), id="1d")
 case(onp.kron, lambda m, a, b: m.kron(a, b), real(2, 3), real(2, 2))
 case(onp.kron, lambda m, a, b: m.kron(a, b), real(3), real(2, 2), id="mixed")
 case(onp.cross, lambda m, a, b: m.cross(a, b), real(4, 3), real(3))
@@ -237,7 +283,14 @@ case(onp.linspace, lambda m, a, b: m.linspace(a, b, 5), 0.3, 2.1)
 case(onp.linspace, lambda m, a, b: m.linspace(a, b, 4, endpoint=False, axis=1), real(2), real(2), id="arrays")
 case(onp.linspace, lambda m, a, b: m.linspace(a, b, 3, retstep=True)[1], 0.5, 1.7, id="retstep")
 case(onp.logspace, lambda m, a, b: m.logspace(a, b, 4, base=2.0), 0.1, 1.3)
+case(onp.logspace, lambda m, a, b, base: m.logspace(a, b, 3, base=base), 0.2, 1.1, pos(2), id="base-array")
+case(onp.logspace, lambda m, a, b, base: m.logspace(a, b, 4, base=base, axis=1), real(2), 1.1, pos(3, 1),
+     id="base-array-axis")
 case(onp.geomspace, lambda m, a, b: m.geomspace(a, b, 5), 0.5, 3.0)
+case(onp.geomspace, lambda m, a, b: m.geomspace(a, b, 4), -0.5, -3.0, id="negative")
+case(onp.geomspace, lambda m, a, b: m.geomspace(a, b, 3, endpoint=False, axis=1), -pos(2), -pos(2),
+     id="negative-arrays")
+case(onp.geomspace, lambda m, a, b: m.geomspace(a, b, 5), 1.0 + 1.0j, -2.0 + 0.5j, id="complex")
 case(onp.full, lambda m, v: m.full((2, 3), v), 1.5)
 case(onp.full, lambda m, v: m.full((2, 3), v, dtype=onp.complex128), real(3), id="row-complex")
 case(onp.asarray_chkfinite, lambda m, x: m.asarray_chkfinite(x) * 2.0, real(3))
@@ -298,7 +351,9 @@ case(onp.bincount, lambda m, w: m.bincount(onp.array([0, 2, 2, 4, 0]), weights=w
 # ============================================================================= tests
 pytestmark = [pytest.mark.filterwarnings("ignore:Arrays of 2-dimensional vectors are deprecated"),
               pytest.mark.filterwarnings("ignore:`row_stack` alias is deprecated"),
-              pytest.mark.filterwarnings("ignore:Casting complex values to real")]
+              pytest.mark.filterwarnings("ignore:Casting complex values to real"),
+              pytest.mark.filterwarnings("ignore:All-NaN slice encountered"),
+              pytest.mark.filterwarnings("ignore:Degrees of freedom <= 0 for slice")]
 
 
 # Not reached by plain NumPy on traced values: full, require and asarray_chkfinite convert their
@@ -344,6 +399,36 @@ def test_untraced_calls_are_numpy_itself() -> None:
 def test_unsupported_options_are_refused(bad: Callable, match: str) -> None:
     with pytest.raises((NotImplementedError, TypeError), match=match):
         wengert.grad(lambda x: wnp.sum(bad(x)))(real(3))
+
+
+DTYPES = [
+    ("nansum", lambda m, x: m.nansum(x, axis=1, dtype=onp.float32)),
+    ("nanprod", lambda m, x: m.nanprod(x, dtype=onp.float32)),
+    ("nanmean", lambda m, x: m.nanmean(x, axis=0, dtype=onp.float32)),
+    ("nanmean-float32", lambda m, x: m.nanmean(m.astype(x, onp.float32))),
+    ("nanvar", lambda m, x: m.nanvar(x, axis=1, dtype=onp.float32)),
+    ("nanstd-float32", lambda m, x: m.nanstd(m.astype(x, onp.float32), axis=0, keepdims=True)),
+    ("nanmax-float32", lambda m, x: m.nanmax(m.astype(x, onp.float32), axis=1)),
+    ("nancumsum", lambda m, x: m.nancumsum(x, axis=1, dtype=onp.float32)),
+    ("nancumprod", lambda m, x: m.nancumprod(x, dtype=onp.float32)),
+    ("cumprod", lambda m, x: m.cumprod(x, axis=0, dtype=onp.float32)),
+    ("cumulative_sum", lambda m, x: m.cumulative_sum(x, axis=1, dtype=onp.float32)),
+    ("cumulative_prod", lambda m, x: m.cumulative_prod(x, axis=0, dtype=onp.complex64, include_initial=True)),
+    ("trace", lambda m, x: m.trace(x, dtype=onp.float32)),
+    ("pad-float32", lambda m, x: m.pad(m.astype(x, onp.float32), 1, constant_values=0.5)),
+    ("pad-odd-float32", lambda m, x: m.pad(m.astype(x, onp.float32), 2, mode="reflect", reflect_type="odd")),
+]
+
+
+@pytest.mark.parametrize("f", [d[1] for d in DTYPES], ids=[d[0] for d in DTYPES])
+def test_results_have_numpy_s_dtype(f: Callable) -> None:
+    """dtype= is followed, and a float32 input stays float32, as in NumPy (float32 results:
+    too coarse for the table's finite differences)."""
+    x = nan_in(real(3, 4), onp)
+    expected = f(onp, x)
+    out = wengert.stop_gradient(wengert.vjp(lambda x: f(wnp, x), x)[0])
+    assert out.dtype == expected.dtype
+    onp.testing.assert_allclose(out, expected, rtol=1e-6)
 
 
 # ============================================================================= ufunc methods
@@ -521,6 +606,19 @@ def test_copyto_refuses_traced_values() -> None:
     (lambda x: wnp.roots(x.reshape(1, 3)), ValueError, "roots: input must be a rank-1 array"),
     (lambda x: wnp.polyfit(x, x[:2], 1), TypeError, "expected x and y to have same length"),
     (lambda x: wnp.apply_along_axis(wnp.sum, 0, x.reshape(3, 1)[:, :0]), ValueError, "apply_along_axis: cannot"),
+    (lambda x: wnp.nanmean(x, 0, None, onp.empty(())), TypeError, "nanmean: out= cannot be used"),
+    (lambda x: wnp.median(x, 0, onp.empty(())), TypeError, "median: out= cannot be used"),
+    (lambda x: wnp.quantile(x, 0.5, interpolation="nearest"), NotImplementedError, "quantile: only method='linear'"),
+    (lambda x: wnp.percentile(x, 50.0, sorted=True), TypeError, r"percentile\(\) got an unexpected keyword argument"),
+    (lambda x: wnp.nanstd(x, sorted=True), TypeError, r"nanstd\(\) got an unexpected keyword argument 'sorted'"),
+    (lambda x: wnp.nanvar(x, ddof=1, correction=1), ValueError, "nanvar, nanstd: ddof and correction"),
+    (lambda x: wnp.nanmean(x, dtype=int), TypeError, "nanmean: dtype must be"),
+    (lambda x: wnp.nansum(x, initial=x[0]), TypeError, "nansum: initial= cannot be a traced value"),
+    (lambda x: wnp.pad(x, 1, mode="edge", constant_values=2.0), ValueError, "unsupported keyword arguments for mode"),
+    (lambda x: wnp.geomspace(x[0] - x[0], 2.0), ValueError, "geomspace: a geometric sequence cannot include zero"),
+    (lambda x: wnp.matvec(x.reshape(1, 3), x, keepdims=True), TypeError, "matvec does not support keepdims"),
+    (lambda x: wnp.average(x, weights=x[:2]), TypeError, r"average: weights of shape \(2,\) .* give the axis"),
+    (lambda x: wnp.average(x.reshape(1, 3), axis=1, weights=x[:2]), ValueError, r"average: weights of shape \(2,\)"),
 ])
 def test_misuse_of_new_functions_raises(bad: Callable, error: type, match: str) -> None:
     with pytest.raises(error, match=match):

@@ -106,6 +106,10 @@ def _indices(x: Any, start: int = 0) -> np.ndarray:
     return start + np.arange(np.size(strip(x))).reshape(_shape(x))
 
 
+def _as_dtype(x: Any, dtype: Any) -> Any:
+    return x if _plain(x).dtype == dtype else wnp.astype(x, dtype)
+
+
 # ============================================================================= elementwise
 @derived(np.sinc)
 def sinc(x: Any) -> Any:
@@ -150,18 +154,39 @@ def frexp(x: Any) -> tuple:
 
 
 @derived(np.vecdot)
-def vecdot(x1: Any, x2: Any, /, *, axis: int = -1, **kwargs: Any) -> Any:
-    return wnp.sum(wnp.conj(x1) * x2, axis=axis)
+def vecdot(x1: Any, x2: Any, /, *, axes: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
+    return _on_core(np.vecdot, (1, 1, 0), lambda x1, x2: wnp.sum(wnp.conj(x1) * x2, axis=-1),
+                    x1, x2, axes, axis, keepdims)
 
 
 @derived(np.matvec)
-def matvec(x1: Any, x2: Any, /, **kwargs: Any) -> Any:
-    return wnp.matmul(x1, wnp.expand_dims(x2, -1))[..., 0]
+def matvec(x1: Any, x2: Any, /, *, axes: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
+    return _on_core(np.matvec, (2, 1, 1), lambda x1, x2: wnp.matmul(x1, wnp.expand_dims(x2, -1))[..., 0],
+                    x1, x2, axes, axis, keepdims)
 
 
 @derived(np.vecmat)
-def vecmat(x1: Any, x2: Any, /, **kwargs: Any) -> Any:
-    return wnp.matmul(wnp.expand_dims(wnp.conj(x1), -2), x2)[..., 0, :]
+def vecmat(x1: Any, x2: Any, /, *, axes: Any = None, axis: Any = None, keepdims: bool = False) -> Any:
+    return _on_core(np.vecmat, (1, 2, 1), lambda x1, x2: wnp.matmul(wnp.expand_dims(wnp.conj(x1), -2), x2)[..., 0, :],
+                    x1, x2, axes, axis, keepdims)
+
+
+def _on_core(fun: np.ufunc, cores: tuple, core: Callable, x1: Any, x2: Any, axes: Any, axis: Any,
+             keepdims: bool) -> Any:
+    """The generalized ufunc ``fun`` with NumPy's options ``axes``, ``axis`` and ``keepdims``
+    (NumPy checks them): ``core`` computes it with the core dimensions last (``cores``: how
+    many the two operands and the output have), and the output's are moved where asked."""
+    options = {"axes": axes, "axis": axis, "keepdims": keepdims or None}  # matvec refuses even keepdims=False
+    fun(_plain(x1), _plain(x2), **{k: v for k, v in options.items() if v is not None})  # NumPy's checks of them
+    if keepdims:  # the reduced dimension stays, as a core dimension of the output
+        cores = cores[:2] + (1,)
+    last = [tuple(range(-c, 0)) for c in cores]
+    if axis is not None:
+        axes = [(axis,) if c else () for c in cores]
+    given = [(e,) if np.ndim(e) == 0 else tuple(e) for e in axes or ()]
+    given += last[len(given):]  # the output's entry may be left out
+    out = core(*(wnp.moveaxis(x, g, t) for x, g, t in zip((x1, x2), given, last)))
+    return wnp.moveaxis(wnp.expand_dims(out, -1) if keepdims else out, last[2], given[2])
 
 
 # ============================================================================= reductions
@@ -169,64 +194,123 @@ def _fill(a: Any, value: float) -> Any:
     return wnp.where(np.isnan(strip(a)), value, a)
 
 
+def _initial(name: str, initial: Any) -> dict:
+    """The keyword ``initial`` to pass on (none when it is not given); a traced one is refused."""
+    if type(initial) is Box:
+        raise TypeError(f"{name}: initial= cannot be a traced value (its gradient would be lost); apply it to the "
+                        f"result of {name} instead.")
+    return {} if initial is np._NoValue else {"initial": initial}
+
+
 @derived(np.nansum)
-def nansum(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False, **kw: Any) -> Any:
-    return wnp.sum(_fill(a, 0.0), axis=axis, dtype=dtype, keepdims=keepdims, **kw)
+def nansum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False,
+           initial: Any = np._NoValue, where: Any = True) -> Any:
+    _no_out("nansum", out)
+    return wnp.sum(_fill(a, 0.0), axis=axis, dtype=dtype, keepdims=keepdims, where=where, **_initial("nansum", initial))
 
 
 @derived(np.nanprod)
-def nanprod(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False, **kw: Any) -> Any:
-    return wnp.prod(_fill(a, 1.0), axis=axis, dtype=dtype, keepdims=keepdims, **kw)
-
-
-def _present(a: Any, axis: Any, keepdims: bool) -> Any:
-    return np.sum(~np.isnan(strip(a)), axis=axis, keepdims=keepdims)
-
-
-@derived(np.nanmean)
-def nanmean(a: Any, axis: Any = None, dtype: Any = None, keepdims: bool = False, **kw: Any) -> Any:
-    return wnp.sum(_fill(a, 0.0), axis=axis, keepdims=keepdims) / _present(a, axis, keepdims)
+def nanprod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False,
+            initial: Any = np._NoValue, where: Any = True) -> Any:
+    _no_out("nanprod", out)
+    return wnp.prod(_fill(a, 1.0), axis=axis, dtype=dtype, keepdims=keepdims, where=where,
+                    **_initial("nanprod", initial))
 
 
 @derived(np.nanmax)
-def nanmax(a: Any, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
-    return wnp.max(_fill(a, -np.inf), axis=axis, keepdims=keepdims, **kw)
+def nanmax(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False, initial: Any = np._NoValue,
+           where: Any = True) -> Any:
+    return _nan_extreme(np.nanmax, wnp.max, -np.inf, a, axis, out, keepdims, initial, where)
 
 
 @derived(np.nanmin)
-def nanmin(a: Any, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
-    return wnp.min(_fill(a, np.inf), axis=axis, keepdims=keepdims, **kw)
+def nanmin(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False, initial: Any = np._NoValue,
+           where: Any = True) -> Any:
+    return _nan_extreme(np.nanmin, wnp.min, np.inf, a, axis, out, keepdims, initial, where)
+
+
+def _nan_extreme(fun: Any, extreme: Callable, fill: float, a: Any, axis: Any, out: Any, keepdims: bool,
+                 initial: Any, where: Any) -> Any:
+    """nanmax, nanmin: the extreme of the numbers, NaN where a slice holds none (NumPy's own
+    call on the plain values says where, and checks the arguments)."""
+    _no_out(fun.__name__, out)
+    kw = _initial(fun.__name__, initial)
+    none = np.isnan(fun(_plain(a), axis, None, keepdims, initial, where))
+    return wnp.where(none, np.nan, extreme(_fill(a, fill), axis=axis, keepdims=keepdims, where=where, **kw))
+
+
+def _kept(a: Any, where: Any) -> np.ndarray:
+    """The elements nanmean, nanvar and nanstd count: those not NaN that ``where`` selects."""
+    return ~np.isnan(_plain(a)) & where
+
+
+def _inexact(name: str, dtype: Any) -> None:
+    if dtype is not None and not np.issubdtype(dtype, np.inexact):
+        raise TypeError(f"{name}: dtype must be a floating point or complex type, as in NumPy, not "
+                        f"{np.dtype(dtype)}; cast the result instead.")
+
+
+def _per(total: Any, count: Any) -> Any:
+    """``total / count`` in the dtype of ``total``, as NumPy's nan-functions divide (in place)."""
+    return _as_dtype(total / count, _plain(total).dtype)
+
+
+@derived(np.nanmean)
+def nanmean(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, keepdims: bool = False, *,
+            where: Any = True) -> Any:
+    _no_out("nanmean", out)
+    _inexact("nanmean", dtype)
+    kept = _kept(a, where)
+    total = wnp.sum(wnp.where(kept, a, 0.0), axis=axis, dtype=dtype, keepdims=keepdims)
+    return _per(total, np.sum(kept, axis=axis, keepdims=keepdims))
 
 
 @derived(np.nanvar)
-def nanvar(a: Any, axis: Any = None, dtype: Any = None, ddof: float = 0, keepdims: bool = False, **kw: Any) -> Any:
-    n = _present(a, axis, True)
-    centred = _fill(a, 0.0) - wnp.sum(_fill(a, 0.0), axis=axis, keepdims=True) / n
-    centred = wnp.where(np.isnan(strip(a)), 0.0, centred)
-    sq = wnp.real(centred * wnp.conj(centred)) if wnp.iscomplexobj(a) else centred * centred
-    out = wnp.sum(sq, axis=axis, keepdims=True) / (n - ddof)
-    return out if keepdims else wnp.squeeze(out, axis=tuple(range(_ndim(a))) if axis is None else axis)
+def nanvar(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0, keepdims: bool = False,
+           *, where: Any = True, mean: Any = np._NoValue, correction: Any = np._NoValue) -> Any:
+    """NumPy's definition: the squared deviations of the elements counted from their mean (or
+    from ``mean``, shaped as with keepdims=True), summed and divided by their number less
+    ``ddof`` (``correction`` is its other name); NaN where that is not positive."""
+    _no_out("nanvar", out)
+    _inexact("nanvar, nanstd", dtype)
+    if correction is not np._NoValue:
+        if ddof != 0:
+            raise ValueError("nanvar, nanstd: ddof and correction are two names of one argument; give only one.")
+        ddof = correction
+    kept = _kept(a, where)
+    if mean is np._NoValue:
+        mean = nanmean(a, axis=axis, dtype=dtype, keepdims=True, where=where)
+    centred = wnp.where(kept, a - mean, 0.0)
+    sq = wnp.real(centred * wnp.conj(centred)) if wnp.iscomplexobj(centred) else centred * centred
+    dof = np.sum(kept, axis=axis, keepdims=keepdims) - ddof
+    var = _per(wnp.sum(sq, axis=axis, dtype=dtype, keepdims=keepdims), np.where(dof > 0, dof, 1))
+    return wnp.where(dof > 0, var, np.nan)
 
 
 @derived(np.nanstd)
-def nanstd(a: Any, axis: Any = None, dtype: Any = None, ddof: float = 0, keepdims: bool = False, **kw: Any) -> Any:
-    return wnp.sqrt(nanvar(a, axis=axis, ddof=ddof, keepdims=keepdims))
+def nanstd(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0, keepdims: bool = False,
+           *, where: Any = True, mean: Any = np._NoValue, correction: Any = np._NoValue) -> Any:
+    _no_out("nanstd", out)
+    return wnp.sqrt(nanvar(a, axis, dtype, None, ddof, keepdims, where=where, mean=mean, correction=correction))
 
 
 @derived(np.nancumsum)
-def nancumsum(a: Any, axis: Any = None, dtype: Any = None) -> Any:
-    return wnp.cumsum(_fill(a, 0.0), axis=axis)
+def nancumsum(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+    _no_out("nancumsum", out)
+    return wnp.cumsum(_fill(a, 0.0), axis=axis, dtype=dtype)
 
 
 @derived(np.nancumprod)
-def nancumprod(a: Any, axis: Any = None, dtype: Any = None) -> Any:
-    return cumprod(_fill(a, 1.0), axis=axis)
+def nancumprod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+    _no_out("nancumprod", out)
+    return cumprod(_fill(a, 1.0), axis=axis, dtype=dtype)
 
 
 @derived(np.cumprod)
-def cumprod(a: Any, axis: Any = None, dtype: Any = None) -> Any:
+def cumprod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
     """A log-depth scan of multiplications: exact at zeros, to every order."""
-    a = wnp.asarray(a)
+    _no_out("cumprod", out)
+    a = wnp.asarray(a, dtype=dtype)
     if axis is None:
         a, axis = wnp.ravel(a), 0
     axis = normalize_axis_index(axis, _ndim(a))
@@ -244,7 +328,7 @@ def _cumulative(op: Callable, identity: float) -> Callable:
             if _ndim(x) > 1:
                 raise ValueError("cumulative_sum, cumulative_prod: give an axis for arrays of more than one dimension")
             axis = 0
-        out = op(x, axis=axis)
+        out = op(x, axis=axis, dtype=dtype)
         if include_initial:
             first = wnp.full_like(out, identity, shape=_shape(wnp.take(out, [0], axis=axis)))
             out = wnp.concatenate([first, out], axis=axis)
@@ -252,8 +336,8 @@ def _cumulative(op: Callable, identity: float) -> Callable:
     return cumulative
 
 
-derived(np.cumulative_sum)(_cumulative(lambda x, axis: wnp.cumsum(x, axis=axis), 0.0))
-derived(np.cumulative_prod)(_cumulative(lambda x, axis: cumprod(x, axis=axis), 1.0))
+derived(np.cumulative_sum)(_cumulative(lambda x, axis, dtype: wnp.cumsum(x, axis=axis, dtype=dtype), 0.0))
+derived(np.cumulative_prod)(_cumulative(cumprod, 1.0))
 
 
 @derived(np.average)
@@ -264,12 +348,26 @@ def average(a: Any, axis: Any = None, weights: Any = None, returned: bool = Fals
         total = np.broadcast_to(np.asarray(total, dtype=float), _shape(avg))
     else:
         w = wnp.asarray(weights)
-        if _ndim(w) != _ndim(a):  # a 1-d weight along one axis
-            ax = normalize_axis_index(axis, _ndim(a))
-            w = wnp.reshape(w, tuple(-1 if i == ax else 1 for i in range(_ndim(a))))
+        if _shape(w) != _shape(a):
+            w = _weights_along(a, w, axis)
         total = wnp.sum(wnp.broadcast_to(w, _shape(a)), axis=axis, keepdims=keepdims)
         avg = wnp.sum(a * w, axis=axis, keepdims=keepdims) / total
     return (avg, total) if returned else avg
+
+
+def _weights_along(a: Any, w: Any, axis: Any) -> Any:
+    """average's weights given along ``axis`` (one axis or several, in that order), shaped to
+    broadcast against ``a``, as NumPy takes them."""
+    if axis is None:
+        raise TypeError(f"average: weights of shape {_shape(w)} differ from the shape of a, {_shape(a)}; give the "
+                        "axis (or axes) they are along.")
+    axes = normalize_axis_tuple(axis, _ndim(a))
+    along = tuple(_shape(a)[i] for i in axes)
+    if _shape(w) != along:
+        raise ValueError(f"average: weights of shape {_shape(w)} must have the shape of a, {_shape(a)}, or its shape "
+                         f"along axis={axis}, {along}.")
+    shape = tuple(n if i in axes else 1 for i, n in enumerate(_shape(a)))
+    return wnp.reshape(wnp.transpose(w, np.argsort(axes)), shape)
 
 
 @derived(np.ptp)
@@ -325,19 +423,23 @@ def _quantile(a: Any, q: Any, axis: Any, method: str, keepdims: Any, weights: An
 
 
 @derived(np.quantile)
-def quantile(a: Any, q: Any, axis: Any = None, overwrite_input: bool = False, method: str = "linear",
-             keepdims: bool = False, *, weights: Any = None, interpolation: Any = None) -> Any:
-    return _quantile(a, q, axis, method, keepdims, weights, False, "quantile")
+def quantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+             method: str = "linear", keepdims: bool = False, *, weights: Any = None, interpolation: Any = None) -> Any:
+    _no_out("quantile", out)
+    return _quantile(a, q, axis, interpolation or method, keepdims, weights, False, "quantile")
 
 
 @derived(np.percentile)
-def percentile(a: Any, q: Any, axis: Any = None, overwrite_input: bool = False, method: str = "linear",
-               keepdims: bool = False, **kw: Any) -> Any:
-    return _quantile(a, wnp.asarray(q) / 100.0, axis, method, keepdims, kw.get("weights"), False, "percentile")
+def percentile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+               method: str = "linear", keepdims: bool = False, *, weights: Any = None,
+               interpolation: Any = None) -> Any:
+    _no_out("percentile", out)
+    return _quantile(a, wnp.asarray(q) / 100.0, axis, interpolation or method, keepdims, weights, False, "percentile")
 
 
 @derived(np.median)
-def median(a: Any, axis: Any = None, overwrite_input: bool = False, keepdims: bool = False) -> Any:
+def median(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False, keepdims: bool = False) -> Any:
+    _no_out("median", out)
     return _quantile(a, 0.5, axis, "linear", keepdims, None, False, "median")
 
 
@@ -346,7 +448,7 @@ def nanquantile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_inp
                 method: str = "linear", keepdims: Any = False, *, weights: Any = None,
                 interpolation: Any = None) -> Any:
     _no_out("nanquantile", out)
-    return _quantile(a, q, axis, method, keepdims, weights, True, "nanquantile")
+    return _quantile(a, q, axis, interpolation or method, keepdims, weights, True, "nanquantile")
 
 
 @derived(np.nanpercentile)
@@ -354,7 +456,8 @@ def nanpercentile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_i
                   method: str = "linear", keepdims: Any = False, *, weights: Any = None,
                   interpolation: Any = None) -> Any:
     _no_out("nanpercentile", out)
-    return _quantile(a, wnp.asarray(q) / 100.0, axis, method, keepdims, weights, True, "nanpercentile")
+    return _quantile(a, wnp.asarray(q) / 100.0, axis, interpolation or method, keepdims, weights, True,
+                     "nanpercentile")
 
 
 @derived(np.nanmedian)
@@ -471,6 +574,7 @@ def trapezoid(y: Any, x: Any = None, dx: float = 1.0, axis: int = -1) -> Any:
 def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period: Any = None) -> Any:
     if period is not None:
         raise NotImplementedError("interp: period= is not differentiable in wengert; use stop_gradient.")
+    x, xp, fp = wnp.asarray(x), wnp.asarray(xp), wnp.asarray(fp)
     xv, xpv = _plain(x), _plain(xp)
     i = np.clip(np.searchsorted(xpv, xv, side="right"), 1, len(xpv) - 1)
     x0, x1, f0, f1 = xp[i - 1], xp[i], fp[i - 1], fp[i]
@@ -740,9 +844,7 @@ def _written(write: Callable, a: Any, values: Any) -> Any:
     write(np.array(_plain(a), copy=True), _plain(values))  # NumPy's errors and warnings (casting, bounds)
     layout = _indices(a)
     write(layout, _indices(values, layout.size))
-    out = _gather(layout, a, values)
-    dtype = _plain(a).dtype
-    return out if _plain(out).dtype == dtype else wnp.astype(out, dtype)
+    return _as_dtype(_gather(layout, a, values), _plain(a).dtype)
 
 
 @functional(np.put_along_axis, "arr")
@@ -817,18 +919,51 @@ def repeat(a: Any, repeats: Any, axis: Any = None) -> Any:
 
 @derived(np.pad)
 def pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> Any:
+    """np.pad run on arrays of indices says where each element comes from (and checks the
+    keywords of each mode). mode='constant' gathers from the constant values too, one for
+    each axis and side as NumPy broadcasts them, so that they are differentiable; an odd
+    reflection is no gather (see _reflect_odd)."""
     if mode not in ("constant", "edge", "reflect", "symmetric", "wrap", "empty"):
         raise NotImplementedError(f"pad: mode {mode!r} is not differentiable in wengert; use one of "
                                   "constant, edge, reflect, symmetric, wrap.")
     a = wnp.asarray(array)
-    extra = {k: v for k, v in kwargs.items() if k == "reflect_type"}
-    out = _gather(np.pad(_indices(a), pad_width, mode="edge" if mode in ("constant", "empty") else mode, **extra), a)
-    if mode != "constant":
-        return out
-    inside = np.pad(np.ones(_shape(a), dtype=bool), pad_width, mode="constant", constant_values=False)
-    fill = np.pad(np.zeros(_shape(a)), pad_width, mode="constant",
-                  constant_values=strip(kwargs.get("constant_values", 0)))
-    return wnp.where(inside, out, fill)
+    if mode == "constant":
+        values = wnp.broadcast_to(wnp.asarray(kwargs.pop("constant_values", 0)), (_ndim(a), 2))
+        layout = np.pad(_indices(a), pad_width, mode, constant_values=_indices(values, np.size(strip(a))), **kwargs)
+        out = _gather(layout, a, values)
+    else:
+        layout = np.pad(_indices(a), pad_width, "edge" if mode == "empty" else mode, **kwargs)
+        if kwargs.get("reflect_type") == "odd":
+            widths = np.broadcast_to(np.round(pad_width).astype(np.intp), (_ndim(a), 2))
+            out = _reflect_odd(a, widths, mode == "symmetric")
+        else:
+            out = _gather(layout, a)
+    return _as_dtype(out, _plain(a).dtype)
+
+
+def _reflect_odd(a: Any, widths: np.ndarray, symmetric: bool) -> Any:
+    """np.pad's odd reflection in NumPy's own steps (so with its roundings, and its NaNs): axis
+    after axis, chunks of whole periods of the original are mirrored onto both sides as
+    ``2 * edge - value``, until the widths are filled. An axis of length one is repeated."""
+    for axis, (left, right) in enumerate(widths):
+        nd, n = _ndim(a), _shape(a)[axis]
+        if n == 1 and (left or right):
+            a = take(a, np.zeros(left + 1 + right, np.intp), axis=axis)
+            continue
+        while left or right:
+            have = _shape(a)[axis]
+            period = have // n * n if symmetric else (have - 1) // (n - 1) * (n - 1)
+            if left:
+                chunk = min(period, left)
+                mirrored = take(a, np.arange(chunk, 0, -1) - symmetric, axis=axis)
+                a = wnp.concatenate([2 * a[_along(axis, nd, slice(0, 1))] - mirrored, a], axis=axis)
+                left -= chunk
+            if right:
+                chunk = min(period, right)
+                mirrored = take(a, symmetric - 2 - np.arange(chunk), axis=axis)
+                a = wnp.concatenate([a, 2 * a[_along(axis, nd, slice(-1, None))] - mirrored], axis=axis)
+                right -= chunk
+    return a
 
 
 @derived(np.resize)
@@ -1003,13 +1138,12 @@ def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
 
 @derived(np.trace)
 def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None) -> Any:
-    return wnp.sum(diagonal(a, offset, axis1, axis2), axis=-1)
+    return wnp.sum(diagonal(a, offset, axis1, axis2), axis=-1, dtype=dtype)
 
 
 def _triangle(keep: Callable) -> Callable:
-    def tri(m: Any, k: int = 0) -> Any:
-        n, mm = _shape(m)[-2:]
-        return wnp.where(keep(np.ones((n, mm), dtype=bool), k), m, 0.0)
+    def tri(m: Any, k: int = 0) -> Any:  # a 1-d m is the row of a square matrix, as in NumPy
+        return wnp.where(keep(np.ones(_shape(m)[-2:], dtype=bool), k), m, 0.0)
     return tri
 
 
@@ -1069,13 +1203,28 @@ def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, retste
 @derived(np.logspace)
 def logspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, base: Any = 10.0,
              dtype: Any = None, axis: int = 0) -> Any:
+    if _ndim(base):  # as NumPy: all three get the dimensions they broadcast to, and the bases run along axis
+        nd = np.broadcast(_plain(start), _plain(stop), _plain(base)).ndim
+        start, stop, base = (wnp.reshape(v, (1,) * (nd - _ndim(v)) + _shape(v)) for v in (start, stop, base))
+        base = wnp.expand_dims(base, axis)
     y = linspace(start, stop, num=num, endpoint=endpoint, axis=axis)
     return wnp.power(base, y) if dtype is None else wnp.astype(wnp.power(base, y), dtype)
 
 
 @derived(np.geomspace)
 def geomspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, dtype: Any = None, axis: int = 0) -> Any:
-    out = wnp.exp(linspace(wnp.log(start), wnp.log(stop), num=num, endpoint=endpoint, axis=axis))
+    """NumPy's steps: start is turned onto the positive real axis (divided by its sign, a
+    constant, as the sequence does not depend on it), the powers are taken there, and the
+    endpoints are start and stop themselves."""
+    if np.any(_plain(start) == 0) or np.any(_plain(stop) == 0):
+        raise ValueError("geomspace: a geometric sequence cannot include zero; give a nonzero start and stop.")
+    dt = np.result_type(_plain(start), _plain(stop), float(num), np.zeros((), dtype))
+    sign = np.sign(_plain(start).astype(dt))
+    start, stop = wnp.astype(wnp.asarray(start), dt) / sign, wnp.astype(wnp.asarray(stop), dt) / sign
+    out = logspace(wnp.log10(start), wnp.log10(stop), num=num, endpoint=endpoint, dtype=dt)
+    i = np.arange(num).reshape((-1,) + (1,) * (_ndim(out) - 1))
+    out = wnp.where(i == 0, start, wnp.where((i == num - 1) & endpoint, stop, out)) * sign
+    out = wnp.moveaxis(out, 0, axis) if axis else out
     return out if dtype is None else wnp.astype(out, dtype)
 
 
@@ -1279,7 +1428,7 @@ def piecewise(x: Any, condlist: Any, funclist: Any, *args: Any, **kw: Any) -> An
         elif cond.any():
             piece = wnp.broadcast_to(func(x[cond], *args, **kw), (int(cond.sum()),))
             y = wnp.where(cond, wnp._untake(piece, carrier, cond), y)
-    return y if _plain(y).dtype == v.dtype else wnp.astype(y, v.dtype)
+    return _as_dtype(y, v.dtype)
 
 
 @derived(np.apply_along_axis, always=True)
@@ -1437,7 +1586,7 @@ def _reduce(ufunc: np.ufunc, array: Any, axis: Any = 0, dtype: Any = None, out: 
         step = y[k] if acc is None else f(acc, y[k])
         acc = step if mask is None else wnp.where(mask[k], step, acc)
     acc = wnp.reshape(wnp.broadcast_to(acc, kept), np.shape(plain))
-    return acc if _plain(acc).dtype == plain.dtype else wnp.astype(acc, plain.dtype)
+    return _as_dtype(acc, plain.dtype)
 
 
 def _accumulate(ufunc: np.ufunc, array: Any, axis: int = 0, dtype: Any = None, out: Any = None) -> Any:
