@@ -119,6 +119,11 @@ for f, sample in UNARY.items():
     case(f, call(f.__name__), complex(sample()[()]), id="python-complex", oracle=not no_rule)
 case(onp.conjugate, lambda m, z: m.conj(z) * z, cz(3), id="times-z")  # |z|^2 through conj
 case(onp.real, lambda m, z: m.real(z * z) + m.imag(m.exp(z)), cz(2, 2), id="parts-of-holomorphic")
+above, below = cz(2, re=(-2.5, 0.5), im=(0.3, 1.5)), cz(2, re=(-2.5, 0.5), im=(-1.5, -0.3))  # off the cut
+case(onp.arccosh, call("arccosh"), onp.concatenate([above, below]), id="left-half-plane",
+     oracle="autograd's 1/sqrt(z*z - 1) has the wrong sign where Re z < 0")
+for z in (cz(3), complex(cz()[()])):  # z / |z|: not holomorphic
+    case(onp.sign, call("sign"), z, id=type(z).__name__, oracle="autograd gives sign no gradient, complex or not")
 
 # --- elementwise, two arguments, broadcasting, and complex mixed with real
 PAIRS = [((3,), (3,)), ((2, 3), (3,)), ((), (2, 2)), ((2, 1), (1, 3))]

@@ -455,7 +455,6 @@ NONDIFF_CALLS = {
     "fix": lambda m, x: m.fix(x),
     "round": lambda m, x: m.round(x, 1),
     "around": lambda m, x: m.around(x),
-    "sign": lambda m, x: m.sign(x),
     "signbit": lambda m, x: m.signbit(x),
     "floor_divide": lambda m, x: m.floor_divide(x, 0.3),
     "spacing": lambda m, x: m.spacing(x),

@@ -65,6 +65,7 @@ UNARY = {  # function: a sampler for its domain (bounded away from singular poin
     onp.expm1: real, onp.deg2rad: real, onp.rad2deg: real, onp.degrees: real, onp.radians: real,
     onp.absolute: lambda *s: between(0.2, 2, *s) * R.choice([-1, 1], s),
     onp.fabs: lambda *s: between(0.2, 2, *s) * R.choice([-1, 1], s),
+    onp.sign: lambda *s: between(0.2, 2, *s) * R.choice([-1, 1], s),
     onp.cbrt: lambda *s: between(0.2, 2, *s) * R.choice([-1, 1], s),
     onp.reciprocal: lambda *s: between(0.3, 2, *s) * R.choice([-1, 1], s),
     onp.sqrt: lambda *s: between(0.2, 3, *s), onp.log: lambda *s: between(0.2, 3, *s),
@@ -81,8 +82,10 @@ for f, sample in UNARY.items():
 # Holomorphic functions and the complex parts on complex inputs.
 HOLOMORPHIC = [onp.negative, onp.square, onp.sin, onp.cos, onp.tan, onp.sinh, onp.cosh, onp.tanh,
                onp.exp, onp.expm1, onp.log, onp.sqrt, onp.reciprocal, onp.arctan, onp.arcsinh]
-for f in HOLOMORPHIC + [onp.conjugate, onp.real, onp.imag, onp.absolute]:
+for f in HOLOMORPHIC + [onp.conjugate, onp.real, onp.imag, onp.absolute, onp.sign]:
     case(f, fn(f), 0.3 + 0.5 * cplx(3), id="complex")
+case(onp.arccosh, fn(onp.arccosh), onp.array([-0.5 + 0.2j, -1.6 - 0.7j, -0.3 - 1.2j, 1.4 + 0.5j]),
+     id="complex")  # left of the imaginary axis too, where 1/sqrt(z*z - 1) has the wrong sign
 
 PAIRS = [((), ()), ((4,), (4,)), ((2, 3), (3,)), ((2, 1), (1, 3)), ((3,), None)]  # None: a float
 BINARY = {
@@ -145,8 +148,7 @@ for f in (onp.sum, onp.mean, onp.prod, onp.max, onp.min, onp.amax, onp.amin, onp
     for kw in AXES:
         case(f, lambda x, f=f, kw=kw: fn(f)(x, **kw), sample, id=str(kw))
     case(f, fn(f), real(4), id="vector")
-    if f is not onp.std:  # the std of one number is 0, where sqrt has no derivative
-        case(f, fn(f), 1.7, id="python-float")
+    case(f, fn(f), 1.7, id="python-float")
 case(onp.sum, lambda x: fn(onp.sum)(x, axis=0, where=onp.array([True, False, True])), real(2, 3),
      id="where")
 case(onp.mean, lambda x: fn(onp.mean)(x, axis=1, where=onp.array([True, False, True])), real(2, 3),
@@ -159,6 +161,14 @@ case(onp.std, lambda x: fn(onp.std)(x, axis=1, where=onp.array([True, False, Tru
      id="where")
 case(onp.var, lambda x: fn(onp.var)(x, axis=1, mean=onp.array([[0.25], [-0.5]])), real(2, 4), id="given-mean")
 case(onp.std, lambda x: fn(onp.std)(x, ddof=1), real(2, 4), id="ddof")
+# the std of one element is 0 whatever the element (slope 0), unless a mean is given: |x - mean|
+case(onp.std, lambda x: fn(onp.std)(x, axis=1), real(3, 1), id="one-element")
+case(onp.std, lambda x: fn(onp.std)(x, axis=0, keepdims=True, ddof=0.5), real(1, 3), id="one-element-ddof")
+case(onp.std, fn(onp.std), onp.array(0.8), id="0-d")
+case(onp.std, lambda x: fn(onp.std)(x, axis=1, where=onp.array([[True, False, True], [False, False, True]])),
+     real(2, 3), id="where-one-element")
+case(onp.std, lambda x: fn(onp.std)(x, axis=1, mean=onp.array([[0.25], [-0.5]])), real(2, 1),
+     id="one-element-given-mean")
 case(onp.var, fn(onp.var), 0.5 + cplx(4), id="complex")
 with_zeros = real(3, 4)
 with_zeros[0, 1] = with_zeros[2, 0] = with_zeros[2, 3] = 0.0  # one zero, and two in a row
@@ -179,6 +189,11 @@ case(onp.reshape, lambda x: fn(onp.reshape)(x, (4, 3)), real(3, 4))
 case(onp.reshape, lambda x: fn(onp.reshape)(x, (-1,)), real(3, 4), id="flat")
 case(onp.reshape, lambda x: fn(onp.reshape)(x, (2, 6), order="F"), real(3, 4), id="fortran")
 case(onp.reshape, lambda x: fn(onp.reshape)(x, (1, 1)), 2.5, id="scalar")
+# 'A' follows the layout of the argument ('F' for a Fortran-contiguous one, as x.T), not the
+# cotangent's or the tangent's (x.T + c is C-contiguous, the tangent of x.T is not)
+case(onp.reshape, lambda x: fn(onp.reshape)(x.T, (6,), order="A"), real(2, 3), id="A-transposed")
+case(onp.reshape, lambda x: x.T.reshape(2, 3, order="A"), real(2, 3), id="A-method")
+case(onp.reshape, lambda x: fn(onp.reshape)(x.T + onp.ones((3, 2)), (6,), order="A"), real(2, 3), id="A-mixed")
 case(onp.transpose, fn(onp.transpose), real(3, 4))
 case(onp.transpose, lambda x: fn(onp.transpose)(x, (2, 0, 1)), real(2, 3, 4), id="axes")
 case(onp.transpose, lambda x: fn(onp.transpose)(x, (-1, 0, 1)), real(2, 3, 4), id="negative-axes")
@@ -322,9 +337,11 @@ def test_every_rule_has_a_case() -> None:
     (lambda x: np.abs(x).sum(), onp.array([-2.0, 0.0, 2.0]), [-1.0, 0.0, 1.0]),
     (lambda x: np.copysign(x, -1.0).sum(), onp.array([-2.0, 0.0, 2.0]), [1.0, 0.0, -1.0]),
     (lambda x: np.clip(x, 0.0, 1.0).sum(), onp.array([0.0, 0.5, 1.0]), [1.0, 1.0, 1.0]),
+    (lambda z: np.imag(np.sign(z)).sum(), onp.array([0j, 2 + 0j]), [0.0, -0.5j]),
 ])
 def test_convention_at_nondifferentiable_points(f: Callable, x: Any, expected: list) -> None:
-    """Ties are split evenly, |x| (and copysign) has slope 0 at 0, clip passes the gradient at its bounds."""
+    """Ties are split evenly, |x| (and copysign) has slope 0 at 0, and so has the sign of a complex
+    number; clip passes the gradient at its bounds."""
     onp.testing.assert_allclose(wengert.grad(f)(x), expected)
 
 

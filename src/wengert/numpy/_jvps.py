@@ -106,7 +106,7 @@ def _var(t, a, x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, *, wh
 
 
 def _std(t, a, x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
-    return _var(t, a, x, axis, None, None, ddof, keepdims, **kw) / (2 * a)
+    return _var(t, a, x, axis, None, None, ddof, keepdims, **kw) / V._twice_std(a, x, axis, keepdims, **kw)
 
 
 def _cumsum(t, a, x, axis=None, dtype=None, out=None):
@@ -121,7 +121,7 @@ def _reshaped(t, a, x, *args, order="C", **kw):
     """Reshape-like functions (reshape, expand_dims, squeeze): the tangent takes the output's shape."""
     lead = _lead(t, x)
     batch = _shape(t)[:lead]
-    order = args[1] if len(args) > 1 and isinstance(args[1], str) else order
+    order = V._layout(x, args[1] if len(args) > 1 else order)
     if order == "F" and lead:  # keep the batch dimensions out of a Fortran-order reshape
         moved = wnp.moveaxis(t, tuple(range(lead)), tuple(range(-lead, 0)))
         return wnp.moveaxis(wnp.reshape(moved, _shape(a) + batch, order="F"), tuple(range(-lead, 0)),
@@ -316,6 +316,12 @@ def _abs(t, a, x):
     return t * wnp.sign(x)
 
 
+def _sign(t, a, x):
+    if wnp.iscomplexobj(x):
+        return 1j * a * wnp.imag(wnp.conj(a) * t) / wnp.where(a == 0, 1.0, wnp.abs(x))
+    return wnp.zeros_like(t)
+
+
 # ============================================================================= the table
 JVPS: dict[Any, Any] = {
     # --------------------------------------------------------------- arithmetic
@@ -335,6 +341,7 @@ JVPS: dict[Any, Any] = {
     np.cbrt:         DIAGONAL,
     np.absolute:     (_abs,),  # not holomorphic: |z| depends on z and its conjugate
     np.fabs:         DIAGONAL,
+    np.sign:         (_sign,),  # not holomorphic either: z / |z|
     np.maximum:      DIAGONAL,
     np.minimum:      DIAGONAL,
     np.fmax:         DIAGONAL,

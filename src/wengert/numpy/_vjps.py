@@ -9,8 +9,8 @@ derivatives of any order come for free. The sweep passes every cotangent through
 ``fit`` that undoes broadcasting and matches dtypes, so no rule does that itself.
 
 Complex numbers follow the convention of HIPS autograd and JAX: the rule of a holomorphic
-function is ``g * f'(x)`` (no conjugation), and ``abs``, ``conj``, ``real``, ``imag`` carry
-the conjugations.
+function is ``g * f'(x)`` (no conjugation), and ``abs``, ``sign``, ``conj``, ``real``, ``imag``
+carry the conjugations.
 """
 
 from __future__ import annotations
@@ -163,7 +163,17 @@ def _var_slope(a: Any, x: Any, axis: Any, ddof: Any, where: Any, mean: Any, corr
 
 
 def _std(g, a, x, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
-    return _var(g / (2 * a), a, x, axis, None, None, ddof, keepdims, **kw)
+    return _var(g / _twice_std(a, x, axis, keepdims, **kw), a, x, axis, None, None, ddof, keepdims, **kw)
+
+
+def _twice_std(a: Any, x: Any, axis: Any, keepdims: bool, where: Any = True, mean: Any = None, **_: Any) -> Any:
+    """2·std, which divides var's slope to give std's; 1 for a std of one element about its own
+    mean: that std is 0 whatever the element, and so is var's slope, so std's slope is 0, not
+    0 / 0. (A std of several equal elements, or |x − mean| at x = mean, is 0 at a kink: NaN stays.)"""
+    if mean is not None:
+        return 2 * a
+    n = _count(x, a) if where is True else np.sum(np.broadcast_to(strip(where), _shape(x)), axis, keepdims=keepdims)
+    return wnp.where(n == 1, 1.0, 2 * a) if np.any(n == 1) else 2 * a
 
 
 def _cumsum(g, a, x, axis=None, dtype=None, out=None):
@@ -187,6 +197,14 @@ def _abs(g, a, x):
     if wnp.iscomplexobj(x):
         return g * wnp.conj(x) / wnp.where(a == 0, 1.0, a)
     return g * wnp.sign(x)
+
+
+def _sign(g, a, x):
+    """sign(z) = z / |z| of a complex z turns on the unit circle (0 at z = 0, where it stops);
+    that of a real x is piecewise constant."""
+    if wnp.iscomplexobj(x):
+        return 1j * wnp.conj(a) * wnp.imag(g * a) / wnp.where(a == 0, 1.0, wnp.abs(x))
+    return wnp.zeros_like(g)
 
 
 def _numbers_win(t: Any, own: Any, other: Any) -> Any:
@@ -239,8 +257,19 @@ def _ordered(x: Any) -> Any:
 
 
 # --- shapes
+def _layout(x: Any, order: Any) -> str:
+    """The index order, 'C' or 'F', in which reshaping ``x`` with ``order`` reads and writes: 'A'
+    is 'F' where ``x`` is Fortran-contiguous and not C-contiguous, 'C' otherwise, as NumPy decides
+    (the cotangent's or tangent's own layout does not count)."""
+    order = (order or "C").upper()
+    if order == "A":
+        flags = getattr(strip(x), "flags", None)
+        order = "F" if flags is not None and flags.f_contiguous and not flags.c_contiguous else "C"
+    return order
+
+
 def _reshape(g, a, x, *args, order="C", **kw):
-    return wnp.reshape(g, _shape(x), order=args[1] if len(args) > 1 else order)
+    return wnp.reshape(g, _shape(x), order=_layout(x, args[1] if len(args) > 1 else order))
 
 
 def _transpose(g, a, x, axes=None):
@@ -472,6 +501,7 @@ VJPS: dict[Any, tuple] = {
     np.cbrt:         (lambda g, a, x: g / (3 * a * a),),
     np.absolute:     (_abs,),
     np.fabs:         (lambda g, a, x: g * wnp.sign(x),),
+    np.sign:         (_sign,),
     np.maximum:      (lambda g, a, x, y: g * _tie(x, y), lambda g, a, x, y: g * _tie(y, x)),
     np.minimum:      (lambda g, a, x, y: g * _tie(y, x), lambda g, a, x, y: g * _tie(x, y)),
     np.fmax:         (lambda g, a, x, y: g * _numbers_win(_tie(x, y), x, y), lambda g, a, x, y: g * _numbers_win(_tie(y, x), y, x)),
@@ -506,7 +536,7 @@ VJPS: dict[Any, tuple] = {
     np.cosh:         (lambda g, a, x: g * wnp.sinh(x),),
     np.tanh:         (lambda g, a, x: g * (1 - a * a),),
     np.arcsinh:      (lambda g, a, x: g / wnp.sqrt(x * x + 1),),
-    np.arccosh:      (lambda g, a, x: g / wnp.sqrt(x * x - 1),),
+    np.arccosh:      (lambda g, a, x: g / (wnp.sqrt(x - 1) * wnp.sqrt(x + 1)),),  # sqrt(x*x - 1): wrong sign for Re x < 0
     np.arctanh:      (lambda g, a, x: g / (1 - x * x),),
     # --------------------------------------------------------------- complex parts
     np.conjugate:    (lambda g, a, x: wnp.conj(g),),
@@ -564,7 +594,7 @@ IMPLS: dict[Any, Callable] = {
 # Functions that are piecewise constant, or whose results are not floating point numbers:
 # traced arguments pass their plain values and the results carry no gradient.
 NONDIFFERENTIABLE = [
-    np.floor, np.ceil, np.trunc, np.rint, np.fix, np.round, np.around, np.sign, np.signbit,
+    np.floor, np.ceil, np.trunc, np.rint, np.fix, np.round, np.around, np.signbit,
     np.floor_divide, np.spacing, np.nextafter, np.isfinite, np.isinf, np.isnan,
     np.isposinf, np.isneginf, np.iscomplex, np.isreal, np.iscomplexobj, np.isrealobj,
     np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
