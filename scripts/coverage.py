@@ -111,7 +111,8 @@ def table() -> tuple[str, int]:
                      "**Differentiable (2):** `odeint`, `solve_ivp` (adjoint method; see docs/ode.md)", ""]
     sections += ["## Also", "",
                  "- Ufunc methods: " + UFUNC_METHODS + ".",
-                 "- Every Python operator of an ndarray, its attributes and methods (`x.sum()`, `x.T` ...), "
+                 "- Every Python operator of an ndarray, its attributes and methods (`x.sum()`, `x.T`, "
+                 "`x.sort()` in place ...) but `x.trace()` (write `np.trace(x)`), `x.flat` and `x.resize()`; "
                  "indexing of every kind, and assignment (`x[i] = v`, `x += y`, `x.at[i].add(v)`).",
                  "- Complex inputs throughout, with `holomorphic_grad` for holomorphic functions.", ""]
     head = lines + [f"**{total} differentiable functions in all.**", ""] + summary + [""]
