@@ -198,6 +198,26 @@ case(onp.histogramdd, lambda m, w: m.histogramdd(onp.stack([SAMPLE, SAMPLE[::-1]
                                                    weights=w)[0], real(12))
 case(onp.histogramdd, lambda m, w: m.histogramdd(SAMPLE, bins=3, range=[(0.1, 0.9)], density=True, weights=w)[0],
      pos(12), id="1d-density")
+# Evenly spaced bins run from the data's minimum to its maximum (or over a traced range), so
+# the edges and the densities move with those (the values sit well inside their bins).
+DATA = onp.array([0.2, 1.5, 0.7, 3.1, 2.2, -0.4])
+case(onp.histogram, lambda m, a: m.histogram(a, bins=3)[1], DATA, id="edges-follow-data")
+case(onp.histogram, lambda m, a: m.histogram(a, bins="auto")[1], DATA, id="rule-edges-follow-data")
+case(onp.histogram_bin_edges, lambda m, a: m.histogram_bin_edges(a, bins="sturges"), DATA, id="follow-data")
+case(onp.histogram_bin_edges, lambda m, a: m.histogram_bin_edges(a, bins=[0.0, 1.0, 4.0]), DATA, id="given")
+case(onp.histogram, lambda m, a: m.histogram(a, bins=3, density=True)[0], DATA, id="density-follows-data")
+case(onp.histogram, lambda m, a, r: m.histogram(a, bins=3, range=(r[0], r[1]), density=True)[0],
+     DATA, onp.array([-1.0, 3.5]), id="traced-range")
+
+
+def _all_of(counts: Any, *edges: Any, m: Any = onp) -> Any:
+    return m.concatenate([m.ravel(counts), *edges])
+
+
+case(onp.histogram2d, lambda m, a: _all_of(*m.histogram2d(a, a[::-1] ** 2, bins=[2, 3], density=True), m=m), DATA,
+     id="edges-and-density-follow-data")
+case(onp.histogramdd, lambda m, a: (lambda h: _all_of(h[0], *h[1], m=m))(
+    m.histogramdd(m.stack([a, 2 * a], 1), bins=2, density=True)), DATA, id="edges-and-density-follow-data")
 
 
 case(onp.put_along_axis, lambda m, a, v: written(m, "put_along_axis", a, onp.array([[0, 2], [1, 1], [3, 0]]), v, 1),

@@ -765,48 +765,82 @@ def _binned(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return idx
 
 
+def _following(edges: np.ndarray, x: Any, bins: Any, span: Any) -> Any:
+    """Bin edges ``edges`` (NumPy's values), traced where they follow traced values: evenly
+    spaced bins (``bins`` a count or a rule's name) run from min(x) to max(x), or over ``span``
+    (the range) when it is given; edges given as an array are constants."""
+    if np.ndim(bins) != 0 or not (_has_box(span) or (span is None and type(x) is Box)):
+        return edges
+    lo, hi = (wnp.min(x), wnp.max(x)) if span is None else span
+    t = np.linspace(0.0, 1.0, len(edges))
+    return edges + (1 - t) * (lo - _plain(lo)) + t * (hi - _plain(hi))  # moves with lo and hi
+
+
+def _densities(counts: Any, edges: list) -> Any:
+    """``counts`` divided by the volume of their bins and by their total, as density=True gives."""
+    total = wnp.sum(counts)
+    for i, e in enumerate(edges):
+        counts = counts / wnp.reshape(wnp.diff(e), tuple(-1 if j == i else 1 for j in builtins.range(len(edges))))
+    return counts / total
+
+
 @derived(np.histogramdd)
 def histogramdd(sample: Any, bins: Any = 10, range: Any = None, density: Any = None, weights: Any = None) -> tuple:
     """Weighted counts through bincount, so that they are differentiable in ``weights``; the
-    counts do not depend smoothly on the sample, and the bins are constants."""
+    counts do not depend smoothly on the sample, but evenly spaced bins move with its extremes
+    (or with a traced range), and so do densities."""
     points = _strip_tree(sample)  # (N, D), or D arrays of N values as NumPy reads them
-    points = points if hasattr(points, "shape") and np.ndim(points) == 2 else np.atleast_2d(points).T
-    hist, edges = np.histogramdd(points, bins, range, density, _strip_tree(weights))
-    if not _has_box(weights):
+    by_rows = hasattr(points, "shape") and np.ndim(points) == 2
+    points = points if by_rows else np.atleast_2d(points).T
+    hist, plain = np.histogramdd(points, bins, _strip_tree(range), density, _strip_tree(weights))
+    d = len(plain)
+    flat = np.ndim(points) == 2 and not by_rows and np.ndim(_strip_tree(sample)) == 1  # one dimension
+    columns = [sample[:, i] if by_rows else sample if flat else sample[i] for i in builtins.range(d)]
+    edges = [_following(e, wnp.asarray(c), bins if np.ndim(bins) == 0 else bins[i], None if range is None else range[i])
+             for i, (e, c) in enumerate(zip(plain, columns))]
+    if not _has_box(weights) and not (density and _has_box(edges)):
         return hist, edges
-    nbin = np.array([len(e) + 1 for e in edges])
-    flat = np.ravel_multi_index(tuple(_binned(points[:, i], e) for i, e in enumerate(edges)), nbin)
-    counts = wnp.reshape(bincount(flat, weights=wnp.ravel(wnp.asarray(weights)), minlength=int(nbin.prod())),
-                         tuple(nbin))
-    counts = counts[(slice(1, -1),) * len(edges)]
-    if density:
-        total = wnp.sum(counts)
-        for i, e in enumerate(edges):
-            counts = counts / np.diff(e).reshape(tuple(-1 if j == i else 1 for j in builtins.range(len(edges))))
-        counts = counts / total
-    return counts, edges
+    if _has_box(weights):
+        nbin = np.array([len(e) + 1 for e in plain])
+        flat = np.ravel_multi_index(tuple(_binned(points[:, i], e) for i, e in enumerate(plain)), nbin)
+        counts = wnp.reshape(bincount(flat, weights=wnp.ravel(wnp.asarray(weights)), minlength=int(nbin.prod())),
+                             tuple(nbin))
+        counts = counts[(slice(1, -1),) * d]
+    else:
+        counts = np.histogramdd(points, plain, weights=_strip_tree(weights))[0]
+    return (_densities(counts, edges) if density else counts), edges
 
 
 @derived(np.histogram)
 def histogram(a: Any, bins: Any = 10, range: Any = None, density: Any = None, weights: Any = None) -> tuple:
-    hist, edges = np.histogram(_plain(a), bins, range, density=density, weights=_strip_tree(weights))
-    if not _has_box(weights):
+    hist, plain = np.histogram(_plain(a), bins, _strip_tree(range), density=density, weights=_strip_tree(weights))
+    edges = _following(plain, wnp.asarray(a), bins, range)
+    if not _has_box(weights) and not (density and type(edges) is Box):
         return hist, edges
-    w = wnp.ravel(wnp.asarray(weights))
-    if wnp.iscomplexobj(w):  # NumPy takes complex weights here (not in histogramdd): count each part
-        counts = histogram(a, edges, weights=wnp.real(w))[0] + 1j * histogram(a, edges, weights=wnp.imag(w))[0]
-        return (counts / np.diff(edges) / wnp.sum(counts) if density else counts), edges
-    counts, _ = histogramdd(_plain(a).ravel(), [edges], density=density, weights=w)
-    return counts, edges
+    if _has_box(weights):
+        w = wnp.ravel(wnp.asarray(weights))
+        if wnp.iscomplexobj(w):  # NumPy takes complex weights here (not in histogramdd): count each part
+            counts = (histogram(_plain(a), plain, weights=wnp.real(w))[0]
+                      + 1j * histogram(_plain(a), plain, weights=wnp.imag(w))[0])
+        else:
+            counts = histogramdd(_plain(a).ravel(), [plain], weights=w)[0]
+    else:
+        counts = np.histogram(_plain(a), plain, weights=_strip_tree(weights))[0]
+    return (_densities(counts, [edges]) if density else counts), edges
+
+
+@derived(np.histogram_bin_edges)
+def histogram_bin_edges(a: Any, bins: Any = 10, range: Any = None, weights: Any = None) -> Any:
+    return _following(np.histogram_bin_edges(_plain(a), bins, _strip_tree(range), _strip_tree(weights)),
+                      wnp.asarray(a), bins, range)
 
 
 @derived(np.histogram2d)
 def histogram2d(x: Any, y: Any, bins: Any = 10, range: Any = None, density: Any = None, weights: Any = None) -> tuple:
-    plain = np.histogram2d(_plain(x), _plain(y), bins, range, density, _strip_tree(weights))
-    if not _has_box(weights):
-        return plain
-    counts, _ = histogramdd([_plain(x), _plain(y)], [plain[1], plain[2]], density=density, weights=weights)
-    return counts, plain[1], plain[2]
+    if np.ndim(bins) == 1 and len(bins) not in (1, 2):  # one array of edges for both, as NumPy reads it
+        bins = [bins, bins]
+    counts, edges = histogramdd([x, y], bins, range, density, weights)
+    return counts, edges[0], edges[1]
 
 
 # ----------------------------------------------------------------------------- functional forms of in-place functions

@@ -609,5 +609,5 @@ NONDIFFERENTIABLE = [
     # indices, orderings, membership and counts
     np.argpartition, np.nanargmax, np.nanargmin, np.lexsort, np.isin, np.ravel_multi_index,
     np.unravel_index, np.diag_indices_from, np.tril_indices_from, np.triu_indices_from,
-    np.histogram_bin_edges, np.einsum_path,
+    np.einsum_path,
 ]
