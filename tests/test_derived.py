@@ -95,6 +95,8 @@ case(onp.nanvar, lambda m, x: m.nan_to_num(m.nanvar(nan_in(x, m), axis=0, ddof=2
      id="no-dof")
 case(onp.nanstd, lambda m, x, c: m.nanstd(nan_in(x, m), axis=1, where=W, correction=1, mean=c), real(3, 4),
      real(3, 1), id="options")
+case(onp.nanstd, lambda m, x: m.nanstd(m.where(onp.array([[0, 1, 1], [0, 0, 0]], bool), onp.nan, x), axis=1),
+     real(2, 3), id="one-number")  # std 0 whatever that number is
 case(onp.cumprod, lambda m, x: m.cumprod(x), real(5))
 case(onp.cumprod, lambda m, x: m.cumprod(x, axis=1), real(3, 4) * (R.random((3, 4)) > 0.3), id="zeros")
 case(onp.cumprod, lambda m, x: m.cumprod(x, axis=0), real(4, 2), id="axis0")

@@ -291,7 +291,11 @@ def nanvar(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: f
 def nanstd(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: float = 0, keepdims: bool = False,
            *, where: Any = True, mean: Any = np._NoValue, correction: Any = np._NoValue) -> Any:
     _no_out("nanstd", out)
-    return wnp.sqrt(nanvar(a, axis, dtype, None, ddof, keepdims, where=where, mean=mean, correction=correction))
+    var = nanvar(a, axis, dtype, None, ddof, keepdims, where=where, mean=mean, correction=correction)
+    alone = np.sum(_kept(a, where), axis=axis, keepdims=keepdims) == 1
+    if mean is np._NoValue and np.any(alone):  # one number about its own mean: std 0 whatever it is,
+        return wnp.where(alone, 0.0 * var, wnp.sqrt(wnp.where(alone, 1.0, var)))  # so slope 0, not 0 / 0
+    return wnp.sqrt(var)
 
 
 @derived(np.nancumsum)
