@@ -327,6 +327,7 @@ d(onp.sort_complex, call("sort_complex"), apart(5))
 d(onp.trim_zeros, lambda m, z: m.trim_zeros(z * onp.array([0.0, 1.0, 1.0, 0.0])), cz(4))
 SAMPLE = R.uniform(0.0, 1.0, 6)
 d(onp.histogram, lambda m, w: m.histogram(SAMPLE, bins=3, weights=w)[0], cz(6))
+d(onp.histogram_bin_edges, lambda m, a: m.histogram_bin_edges(a, bins=3), cz(6))  # lexicographic extremes
 d(onp.histogram, lambda m, w: m.histogram(SAMPLE, bins=[0.0, 0.3, 1.0], weights=w, density=True)[0], cz(6) + 2,
   id="density")
 
