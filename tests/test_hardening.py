@@ -578,13 +578,19 @@ def test_non_float_input_is_a_type_error_naming_api_and_argument(api: str, name:
     assert "argnum" in message, message  # how to keep it fixed instead
 
 
+_NO_MATRIX_NOTICE = pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+
+
+@_NO_MATRIX_NOTICE
 @pytest.mark.parametrize("api", APIS)
 def test_numpy_matrix_input_is_refused_by_every_api(api: str) -> None:
     with pytest.raises(TypeError, match=rf"^{api}: argument 0 is a numpy.matrix.*np.asarray"):
         APIS[api](onp.asmatrix(onp.eye(2)))
 
 
-_MAT = onp.asmatrix([[1.0, 2.0], [3.0, 4.0]])
+with warnings.catch_warnings():  # NumPy's notice that matrix is not recommended
+    warnings.simplefilter("ignore", PendingDeprecationWarning)
+    _MAT = onp.asmatrix([[1.0, 2.0], [3.0, 4.0]])
 MATRIX_CONSTANTS = {  # name: (function of a traced vector x meeting a numpy.matrix constant, op named)
     "A @ x": (lambda x: np.sum(_MAT @ x), "matmul"),
     "x @ A": (lambda x: np.sum(x @ _MAT), "matmul"),
@@ -595,6 +601,7 @@ MATRIX_CONSTANTS = {  # name: (function of a traced vector x meeting a numpy.mat
 }
 
 
+@_NO_MATRIX_NOTICE
 @pytest.mark.parametrize("mode", ["grad", "jvp"])
 @pytest.mark.parametrize("name", MATRIX_CONSTANTS)
 def test_numpy_matrix_constant_meeting_a_traced_value_is_refused(name: str, mode: str) -> None:
