@@ -641,10 +641,21 @@ def test_copyto_refuses_traced_values() -> None:
     (lambda x: wnp.matvec(x.reshape(1, 3), x, keepdims=True), TypeError, "matvec does not support keepdims"),
     (lambda x: wnp.average(x, weights=x[:2]), TypeError, r"average: weights of shape \(2,\) .* give the axis"),
     (lambda x: wnp.average(x.reshape(1, 3), axis=1, weights=x[:2]), ValueError, r"average: weights of shape \(2,\)"),
+    (lambda x: wnp.ptp(x, 0, onp.empty(())), TypeError, "ptp: out= cannot be used"),
+    (lambda x: wnp.take(x, [0], 0, onp.empty(1)), TypeError, "take: out= cannot be used"),
+    (lambda x: wnp.choose([0, 1, 0], [x, x], onp.empty(3)), TypeError, "choose: out= cannot be used"),
 ])
 def test_misuse_of_new_functions_raises(bad: Callable, error: type, match: str) -> None:
     with pytest.raises(error, match=match):
         wengert.grad(lambda x: wnp.sum(bad(x)))(pos(3))
+
+
+def test_take_and_choose_read_mode_in_numpys_position() -> None:
+    x = real(3)
+    g = wengert.grad(lambda x: wnp.sum(wnp.take(x, [5, 0], 0, None, "clip")))(x)
+    onp.testing.assert_array_equal(g, [1.0, 0.0, 1.0])  # index 5 clipped to the last element
+    g = wengert.grad(lambda x: wnp.sum(wnp.choose([3, 0, 1], [x, 2 * x], None, "wrap")))(x)
+    onp.testing.assert_array_equal(g, [2.0, 1.0, 2.0])  # 3 wraps to choice 1
 
 
 def test_quantile_of_a_slice_with_nan_is_nan_and_the_others_keep_their_gradient() -> None:

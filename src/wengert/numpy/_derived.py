@@ -375,7 +375,8 @@ def _weights_along(a: Any, w: Any, axis: Any) -> Any:
 
 
 @derived(np.ptp)
-def ptp(a: Any, axis: Any = None, keepdims: bool = False) -> Any:
+def ptp(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+    _no_out("ptp", out)
     return wnp.max(a, axis=axis, keepdims=keepdims) - wnp.min(a, axis=axis, keepdims=keepdims)
 
 
@@ -606,7 +607,8 @@ def partition(a: Any, kth: Any, axis: int = -1, kind: str = "introselect", order
 
 
 @derived(np.take)
-def take(a: Any, indices: Any, axis: Any = None, mode: str = "raise") -> Any:
+def take(a: Any, indices: Any, axis: Any = None, out: Any = None, mode: str = "raise") -> Any:
+    _no_out("take", out)
     if axis is None:
         a, axis = wnp.ravel(a), 0
     axis = normalize_axis_index(axis, _ndim(a))
@@ -646,7 +648,8 @@ def select(condlist: Any, choicelist: Any, default: Any = 0) -> Any:
 
 
 @derived(np.choose)
-def choose(a: Any, choices: Any, mode: str = "raise") -> Any:
+def choose(a: Any, choices: Any, out: Any = None, mode: str = "raise") -> Any:
+    _no_out("choose", out)
     idx = np.asarray(strip(a))
     n = len(choices)
     idx = idx % n if mode == "wrap" else np.clip(idx, 0, n - 1) if mode == "clip" else idx
