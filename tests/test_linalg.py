@@ -119,6 +119,9 @@ case(onp.linalg.solve, lambda b: la.solve(onp.diag([1.0, 2.0, 3.0]) + 1, b), rea
 for shape, c in [((3, 2), False), ((2, 4), False), ((3, 3), False), ((2, 3, 2), False), ((2, 3), True)]:
     case(onp.linalg.pinv, la.pinv, dense(*shape, c=c), id=f"{shape}{'c' if c else ''}")
 case(onp.linalg.pinv, lambda a: la.pinv(a, hermitian=True), spd(3, 3), id="hermitian")
+for c in (False, True):  # NumPy reads the lower triangle and ignores the rest
+    case(onp.linalg.pinv, lambda a: la.pinv(a, hermitian=True), spd(3, 3, c=c) + onp.triu(well(3, 3, c=c), 1),
+         id=f"hermitian-lower{'c' if c else ''}")
 low_rank = real(4, 2) @ real(2, 3)  # rank 2; finite differences stay below the cutoff
 case(onp.linalg.pinv, lambda a: la.pinv(a, rcond=1e-4), low_rank, id="rank-deficient")
 case(onp.linalg.lstsq, lambda a, b: la.lstsq(a, b)[0], dense(4, 2), real(4), id="vector")
@@ -146,6 +149,7 @@ for shape, c in [((3, 3), False), ((2, 3, 3), False), ((3, 3), True)]:
     a = well(*shape, c=c) * onp.array([1.0, -1.0, 1.0])  # negative determinants too
     case((L._logabsdet, onp.linalg.slogdet), lambda a: la.slogdet(a)[1], a, id=f"{shape}{'c' if c else ''}")
 case(onp.linalg.slogdet, lambda a: la.slogdet(a)[0] * la.slogdet(a)[1], well(3, 3), id="sign-is-constant")
+case(onp.linalg.slogdet, lambda a: la.slogdet(a)[0], well(2, 3, 3, c=True), id="complex-sign-is-a-phase")
 
 # --- cholesky (reads one triangle: the raw-matrix cases differentiate exactly that)
 for shape, c, upper in [((3, 3), False, False), ((1, 1), False, False), ((2, 3, 3), False, True),
@@ -199,6 +203,8 @@ case((L._svd, onp.linalg.svd), lambda a: la.svd(a, hermitian=True)[1] + abs2(la.
      spd(3, 3) - 3.0 * onp.eye(3), id="hermitian")
 case((L._singular_values, onp.linalg.svd), lambda a: la.svd(a, compute_uv=False, hermitian=True),
      spd(3, 3) - 3.0 * onp.eye(3), id="values-hermitian")
+case((L._svd, onp.linalg.svd), lambda a: la.svd(a, hermitian=True)[1] + abs2(la.svd(a, hermitian=True)[0]).sum(),
+     spd(3, 3) - 3.0 * onp.eye(3) + onp.triu(real(3, 3), 1), id="hermitian-lower")  # the upper triangle unread
 
 # --- qr (Q and R are unique with LAPACK's conventions; the completion through its projector)
 for shape, c in [((4, 3), False), ((3, 3), False), ((2, 4), False), ((2, 3, 2), False), ((4, 3), True),
@@ -504,6 +510,10 @@ def test_gradient_errors() -> None:
     with pytest.raises(LinAlgError):  # log|det| = -inf at a singular matrix: no gradient
         wengert.grad(lambda a: la.slogdet(a)[1])(singular)
     assert la.slogdet(singular)[1] == onp.linalg.slogdet(singular)[1] == -onp.inf
+    stack = onp.stack([well(3, 3, c=True), singular + 0j])  # the phase of a singular matrix is 0, and stays
+    onp.testing.assert_allclose(la.slogdet(stack)[0], onp.linalg.slogdet(stack)[0], rtol=1e-14)
+    g = wengert.grad(lambda a: np.sum(np.imag(la.slogdet(a)[0])))(stack)
+    assert onp.isfinite(g).all() and not g[1].any() and g[0].any()
     with pytest.raises(TypeError, match="raw"):
         wengert.grad(lambda a: np.sum(la.qr(a, mode="raw")[0]))(real(3, 2))
     with pytest.raises(ValueError, match="square"):

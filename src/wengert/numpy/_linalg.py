@@ -49,8 +49,9 @@ Where no derivative exists (documented results, not silent nan where NumPy raise
   derivative and raises.
 * det: at a singular matrix the gradient is the transposed adjugate (through an SVD), which
   exists; second derivatives there need distinct singular values, and a real matrix.
-* slogdet: sign has no gradient; at a singular matrix (logabsdet = -inf) the gradient raises
-  LinAlgError.
+* slogdet: sign has no gradient for a real matrix (it is piecewise constant); for a complex
+  one it is the phase of the determinant and is differentiated. At a singular matrix
+  (logabsdet = -inf) the gradient raises LinAlgError.
 * pinv, lstsq: the rank (singular values above the cutoff) must not change nearby.
 * norm: at the zero vector (matrix) the 2- and Frobenius norms get the subgradient 0; ord=0
   (a count) has no gradient; max/min norms split the gradient between ties.
@@ -231,7 +232,7 @@ def _solve_jvp_b(t, ans, a, b):
 
 def _pinv_jvp(t, ans, a, rcond=None, hermitian=False, **kw):
     """d(A+) = -X dA X + X X^H dA^H (I - A X) + (I - X A) dA^H X^H X, X = A+, at constant rank."""
-    x = ans
+    x, a = ans, _hermitian(a, True) if hermitian else a  # hermitian=True reads the lower triangle
     t = _hermitian(t, True) if hermitian else t
     th = _H(t)
     m, n = _shape(a)[-2:]
@@ -240,7 +241,7 @@ def _pinv_jvp(t, ans, a, rcond=None, hermitian=False, **kw):
 
 
 def _pinv_vjp(g, ans, a, rcond=None, hermitian=False, **kw):
-    x = ans
+    x, a = ans, _hermitian(a, True) if hermitian else a
     m, n = _shape(a)[-2:]
     gh = _H(g)
     c = (-_mm(_T(x), g, _T(x)) + _mm(_cj(np.eye(m) - _mm(a, x)), gh, _cj(_mm(x, _H(x))))
@@ -602,8 +603,18 @@ def _composite(fun: Any) -> Callable[[Callable], Callable]:
 def slogdet(a: Any) -> Any:
     if not _traced(a):
         return np.linalg.slogdet(a)
-    sign = np.linalg.slogdet(strip(a)).sign  # piecewise constant (a phase for complex a): no gradient
-    return SlogdetResult(sign, _op(_logabsdet)(a))
+    sign = np.linalg.slogdet(strip(a)).sign  # piecewise constant for real a: no gradient
+    return SlogdetResult(_phase(a, sign) if _complex(a) else sign, _op(_logabsdet)(a))
+
+
+def _phase(a: Any, sign: Any) -> Any:
+    """The phase det(a) / |det(a)| of a complex matrix as a traced value. It is ``sign`` times
+    the phase of det(a0^-1 a) at the constant a0 = a: exact near a0, and the determinant
+    there is close to 1, so nothing overflows. A singular matrix keeps its sign 0."""
+    singular = np.expand_dims(sign == 0, (-2, -1))
+    a0 = np.where(singular, np.eye(_shape(a)[-1]), strip(a))
+    u = wnp.linalg.det(wnp.linalg.solve(a0, wnp.where(singular, a0, a)))
+    return sign * (u / wnp.abs(u))
 
 
 @_composite(np.linalg.eigh)
