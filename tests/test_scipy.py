@@ -207,6 +207,8 @@ for m in ("logpdf", "pdf"):
 stat("multivariate_normal", "logpdf", dict(x=real(2, 3), mean=real(3), cov=between(0.5, 2)(3)), id="diagonal")
 stat("multivariate_normal", "logpdf", dict(x=real(4), mean=0.3, cov=1.7), id="one-dimensional")
 stat("multivariate_normal", "logpdf", dict(x=real(2, 3), mean=real(3)), id="identity")
+stat("multivariate_normal", "logpdf", dict(x=real(2, 3), mean=real(3), cov=COV + onp.triu(real(3, 3), 1)),
+     id="reads-the-lower-triangle")  # as SciPy does
 SIMPLEX = onp.array([[0.2, 0.5], [0.3, 0.1], [0.5, 0.4]])
 for m in ("logpdf", "pdf"):
     stat("dirichlet", m, dict(x=SIMPLEX[:, 0], alpha=between(0.5, 3)(3)))
@@ -666,7 +668,8 @@ AG_LOSSES = [  # (name, wengert loss, autograd loss, arguments): gradients in ev
     ("poisson", lambda mu: np.sum(st.poisson.logpmf(K, mu) + st.poisson.cdf(K, mu)),
      lambda mu: anp.sum(ast.poisson.logpmf(K, mu) + ast.poisson.cdf(K, mu)), (between(0.5, 4)(4),)),
     ("multivariate_normal", lambda x, m, c: np.sum(st.multivariate_normal.logpdf(x, m, c)),
-     lambda x, m, c: anp.sum(ast.multivariate_normal.logpdf(x, m, c)), (real(4, 3), real(3), COV)),
+     lambda x, m, c: anp.sum(ast.multivariate_normal.logpdf(x, m, anp.tril(c) + anp.tril(c, -1).T)),
+     (real(4, 3), real(3), COV)),  # SciPy reads the lower triangle of cov; autograd the whole matrix
     ("dirichlet", lambda x, a: st.dirichlet.logpdf(x, a),
      lambda x, a: ast.dirichlet.logpdf(x, a), (SIMPLEX[:, 1], between(0.5, 3)(3))),
 ]

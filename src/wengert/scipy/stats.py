@@ -333,7 +333,8 @@ def _mvn_logpdf(x, mean=None, cov=1, allow_singular=False):
     """-(d log 2 pi + log det cov + r^T cov^-1 r) / 2 with r = x - mean, over the last axis of
     ``x``, with a linear solve rather than an inverse. ``cov`` may be a matrix, a vector (the
     diagonal) or a number (times the identity), and must be positive definite: the singular
-    covariances that ``allow_singular=True`` admits in SciPy are not supported."""
+    covariances that ``allow_singular=True`` admits in SciPy are not supported. As in SciPy,
+    only the lower triangle of a matrix ``cov`` is read, so its gradient lies there too."""
     c = _plain(cov)
     dim = _plain(mean).size if mean is not None else (c.shape[0] if c.ndim >= 1 else 1)
     if c.ndim > 2 or (c.ndim == 2 and c.shape != (dim, dim)) or (c.ndim == 1 and c.size != dim):
@@ -348,6 +349,8 @@ def _mvn_logpdf(x, mean=None, cov=1, allow_singular=False):
     mean = np.zeros(dim) if mean is None else wnp.reshape(mean, (dim,))
     if c.ndim < 2:
         cov = cov * np.eye(dim)  # a number times the identity, or a vector on the diagonal
+    else:
+        cov = wnp.tril(cov) + wnp.tril(cov, -1).T  # SciPy reads the lower triangle, as cholesky does
     xp = _plain(x)
     if xp.ndim == 0:
         x = wnp.reshape(x, (1,))
