@@ -150,6 +150,8 @@ case(sc.logsumexp, lambda a, b: sp.logsumexp(a, b=b), real(3), onp.array([1.0, 0
 case(sc.logsumexp, lambda a, b: sp.logsumexp(a, b=b, return_sign=True)[0], real(4),
      onp.array([1.0, -0.5, 2.0, -3.0]), id="return_sign", oracle=lambda a, b: sc.logsumexp(a, b=b, return_sign=True)[0])
 case(sc.logsumexp, lambda a: sp.logsumexp(a, axis=1), cplx(2, 3), id="complex")
+case(sc.logsumexp, lambda a: sp.logsumexp(a, axis=1, return_sign=True)[1], cplx(2, 3), id="complex-sign-is-a-phase",
+     oracle=lambda a: sc.logsumexp(a, axis=1, return_sign=True)[1])
 for axis in (None, 0, -1):
     case(sc.softmax, lambda x, axis=axis: sp.softmax(x, axis=axis), real(2, 3), id=f"axis={axis}")
     case(sc.log_softmax, lambda x, axis=axis: sp.log_softmax(x, axis=axis), real(2, 3), id=f"axis={axis}")
@@ -564,7 +566,7 @@ def test_logsumexp_and_softmax_are_stable_where_the_naive_formulas_overflow() ->
     onp.testing.assert_allclose(h, onp.diag(s) - onp.outer(s, s), atol=1e-15)
 
 
-def test_logsumexp_sign_carries_no_gradient() -> None:
+def test_logsumexp_sign_of_real_terms_carries_no_gradient() -> None:
     a, b = onp.array([0.5, 1.0, -0.2]), onp.array([1.0, -2.0, 0.5])
     (value, sign) = sp.logsumexp(a, b=b, return_sign=True)
     assert (value, sign) == pytest.approx(sc.logsumexp(a, b=b, return_sign=True))

@@ -57,7 +57,7 @@ def logsumexp(a: Any, axis: Any = None, b: Any = None, keepdims: bool = False,
     total = _wnp.sum(terms if b is None else terms * b, axis=axis, keepdims=True)
     plain_total = _strip(total)
     if np.iscomplexobj(plain_total):
-        sign = plain_total / np.abs(plain_total)  # the phase, as SciPy returns it
+        sign = total / _wnp.abs(total)  # the phase, as SciPy returns it (and differentiable)
         out = _wnp.log(total) if not return_sign else _wnp.log(_wnp.abs(total))
     else:
         sign = np.sign(plain_total)  # piecewise constant: no gradient
@@ -68,7 +68,7 @@ def logsumexp(a: Any, axis: Any = None, b: Any = None, keepdims: bool = False,
     out = out + shift
     if not keepdims:
         out = _wnp.squeeze(out, axis=axis)
-        sign = np.squeeze(sign, axis=axis)
+        sign = _wnp.squeeze(sign, axis=axis)
     return (out, sign) if return_sign else out
 
 
