@@ -436,12 +436,13 @@ case(onp.linalg.slogdet, lambda m, a: m.linalg.slogdet(a)[1], well(3, 3))
 case(onp.linalg.eigh, lambda m, a: m.linalg.eigh(a + m.conj(m.swapaxes(a, -1, -2)))[0], cz(3, 3))
 case(onp.linalg.svd, lambda m, a: m.linalg.svd(a, compute_uv=False), cz(3, 2))
 # scipy.special's holomorphic gamma functions (the others are in tests/test_scipy.py); their second
-# derivatives need polygamma, which SciPy has only for real numbers (see the xfail test below)
+# derivatives need polygamma at complex points, which SciPy lacks and wengert sums as a series
 SPECIAL = {wnp: wsp, anp: asp}  # the scipy.special of each module (SciPy's own for NumPy)
-for key in (sc.gamma, sc.loggamma, sc.rgamma):
+for key in (sc.gamma, sc.loggamma, sc.rgamma, sc.psi):
     case(key, lambda m, z, key=key: getattr(SPECIAL.get(m, sc), key.__name__)(z), right(3) + 1,
-         oracle=key is not sc.loggamma)  # autograd has no loggamma
-FIRST_ORDER_ONLY = {sc.gamma, sc.loggamma, sc.rgamma}
+         oracle=key not in (sc.loggamma, sc.psi))  # autograd has no loggamma, nor psi' off the real line
+case(sc.psi, lambda m, z: SPECIAL.get(m, sc).psi(z), cz(4, re=(-30.0, 20.0), im=(0.3, 3.0)),
+     id="left-half-plane", oracle=False)  # where the series is summed term by term for longest
 
 # the tables the other test files keep, read for their complex cases
 ELSEWHERE = ["test_linalg", "test_fft", "test_scipy"]
@@ -530,8 +531,7 @@ def test_cases_without_autograd_are_beyond_it() -> None:
 @pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
 def test_derivatives_match_finite_differences(c: Case) -> None:
     """Along the real and the imaginary direction of every coordinate, reverse and forward mode."""
-    order = 1 if c.key in FIRST_ORDER_ONLY else 2
-    wengert.gradcheck(lambda *xs: c.f(wnp, *xs), *c.args, order=order)
+    wengert.gradcheck(lambda *xs: c.f(wnp, *xs), *c.args, order=2)
 
 
 def _direction(x: Any, rng: Any) -> Any:
@@ -583,11 +583,6 @@ REAL_ONLY: dict[Any, str] = {
     SP._riemann_zeta: "complex only in x, which has no derivative rule",
     L._norm2: "the squared-magnitude helper of norm: complex norms reach it through abs (norm's complex cases)",
 }
-# Complex input is accepted and the first derivative is right, but not yet the second: scipy's
-# polygamma (psi's derivative) is real-only.
-LIMITED = {sc.psi: "psi's derivative, polygamma(1, z), has no complex version in SciPy"}
-
-
 def _registered() -> list:
     """Every differentiable primitive, derived function and composite of the NumPy and SciPy mirrors."""
     return list(PRIMITIVES) + list(_derived.DERIVED) + L.COMPOSITES + F.COMPOSITES + S.COMPOSITES
@@ -596,11 +591,11 @@ def _registered() -> list:
 def test_every_function_has_a_complex_case_or_a_reason() -> None:
     covered = {c.key for c in CASES} | _complex_keys_elsewhere()
     missing = [getattr(k, "__name__", k) for k in _registered()
-               if k not in covered and k not in REAL_ONLY and k not in LIMITED]
+               if k not in covered and k not in REAL_ONLY]
     assert not missing, f"no complex case and not listed as real-only: {missing}"
     stale = [getattr(k, "__name__", k) for k in REAL_ONLY if k in covered]
     assert not stale, f"listed as real-only but given a complex case: {stale}"
-    unknown = [getattr(k, "__name__", k) for k in list(REAL_ONLY) + list(LIMITED) if k not in _registered()]
+    unknown = [getattr(k, "__name__", k) for k in REAL_ONLY if k not in _registered()]
     assert not unknown, f"listed but not registered (renamed or removed?): {unknown}"
 
 
@@ -626,16 +621,6 @@ def test_real_only_functions_refuse_complex_input_as_numpy_does(f: Any) -> None:
         return wnp.sum(wnp.real(wrapped(*args[:k], z, *args[k + 1:])))
     with pytest.raises(TypeError):
         wengert.grad(traced)(args[k])
-
-
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=LIMITED[sc.psi])
-def test_psi_of_complex_argument_has_a_derivative() -> None:
-    wengert.gradcheck(wsp.psi, right(3) + 1, order=1)
-
-
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=LIMITED[sc.psi])
-def test_second_derivative_of_complex_gamma() -> None:
-    wengert.gradcheck(wsp.gamma, right(3) + 1, order=2)
 
 
 # ============================================================================= the convention, by example

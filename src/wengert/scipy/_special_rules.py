@@ -100,6 +100,39 @@ def _d_zeta(g, a, x, q=None, out=None):  # Hurwitz zeta: d/dq sum (k + q)^-x = -
     return -g * x * wsp.zeta(x + 1, q)
 
 
+# B_2, B_4, ..., B_20: the Bernoulli numbers of the Euler-Maclaurin tail below
+_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510, 43867 / 798, -174611 / 330)
+_NEAR = 16.0  # the tail is summed where Re(z + N) >= 16: its first omitted term is below 1e-20
+_MOST_TERMS = 100_000
+
+
+def _complex_polygamma(n: int, z: Any) -> Any:
+    """polygamma(n, z) = (-1)^(n+1) n! zeta(n + 1, z) for complex ``z``, which SciPy's
+    polygamma refuses: N terms of the series summed directly, so that Re(z + N) >= 16, then
+    the Euler-Maclaurin tail of the rest. Written in traced operations, so that its own
+    derivatives (the next polygammas) come from the tape."""
+    s = n + 1
+    steps = max(0, int(np.ceil(_NEAR - np.min(np.real(strip(z)), initial=_NEAR))))
+    if steps > _MOST_TERMS:
+        raise NotImplementedError(f"scipy.special.psi: the derivative at complex z with Re(z) < "
+                                  f"{_NEAR - _MOST_TERMS:g} is not supported (its series would need more "
+                                  f"than {_MOST_TERMS} terms).")
+    w = z + steps
+    total = w ** (1 - s) / (s - 1) + w ** -s / 2
+    rising = s / 2  # s (s + 1) ... (s + 2j - 2) / (2j)!
+    for j, b in enumerate(_BERNOULLI, start=1):
+        total = total + b * rising * w ** (1 - s - 2 * j)
+        rising *= (s + 2 * j - 1) * (s + 2 * j) / ((2 * j + 1) * (2 * j + 2))
+    if steps:
+        total = total + wnp.sum((wnp.expand_dims(z, -1) + np.arange(steps)) ** -s, axis=-1)
+    return (-1) ** (n + 1) * float(np.prod(np.arange(1, n + 1))) * total
+
+
+def _trigamma(x: Any) -> Any:
+    """psi' = polygamma(1, x), by the series above where ``x`` is complex."""
+    return _complex_polygamma(1, x) if np.iscomplexobj(strip(x)) else wsp.polygamma(1, x)
+
+
 def _d_poch(g, a, z, m):  # poch(z, m) = Gamma(z + m) / Gamma(z)
     return g * a * (wsp.psi(z + m) - wsp.psi(z))
 
@@ -133,7 +166,7 @@ VJPS: dict[Any, Any] = {
     sc.gammaln:   (lambda g, a, x: g * wsp.psi(x),),
     sc.loggamma:  (lambda g, a, x: g * wsp.psi(x),),
     sc.rgamma:    (lambda g, a, x: -g * a * wsp.psi(x),),
-    sc.psi:       (lambda g, a, x: g * wsp.polygamma(1, x),),
+    sc.psi:       (lambda g, a, x: g * _trigamma(x),),
     sc.polygamma: (None, lambda g, a, n, x: g * wsp.polygamma(n + 1, x)),
     sc.poch:      (_d_poch, lambda g, a, z, m: g * a * wsp.psi(z + m)),
     sc.beta:      (_d_beta, lambda g, a, x, y: _d_beta(g, a, y, x)),

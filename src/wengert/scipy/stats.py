@@ -157,9 +157,27 @@ def _inside(inside: Any, z: Any, safe: float, formula: Callable, outside: Any) -
     return wnp.where(inside, formula(wnp.where(inside, z, safe)), outside)
 
 
-def _log(fun: Callable) -> Callable:
+def _log_probability(p: Any, complement: Callable[[], Any]) -> Any:
+    """log p for a probability ``p`` whose complement 1 - p is ``complement()``: log1p of minus
+    the complement where p > 1/2, which keeps the digits log(p) loses near 1 (as SciPy does)."""
+    near_one = _plain(p) > 0.5
+    if not np.any(near_one):
+        return wnp.log(p)
+    return wnp.where(near_one, wnp.log1p(-complement()), wnp.log(p))
+
+
+def _log(fun: Callable, complement: Callable) -> Callable:
     """The logarithm of a distribution function (SciPy's logcdf and logsf of these families)."""
-    return functools.wraps(fun)(lambda *args, **kwargs: wnp.log(fun(*args, **kwargs)))
+    return functools.wraps(fun)(lambda *args, **kwargs: _log_probability(fun(*args, **kwargs),
+                                                                          lambda: complement(*args, **kwargs)))
+
+
+# the regularised incomplete functions and their complements: cdf and sf of gamma, beta, poisson
+_COMPLEMENT = {sp.gammainc: sp.gammaincc, sp.gammaincc: sp.gammainc, sp.betainc: sp.betaincc, sp.betaincc: sp.betainc}
+
+
+def _log_regularised(regularised: Callable, *args: Any) -> Any:
+    return _log_probability(regularised(*args), lambda: _COMPLEMENT[regularised](*args))
 
 
 def _end(p: Any, log: bool) -> Any:
@@ -225,9 +243,9 @@ t = _Family(
     logpdf=_t_logpdf,
     pdf=lambda x, df, loc=0.0, scale=1.0: wnp.exp(_t_logpdf(x, df, loc, scale)),
     cdf=_t_cdf,
-    logcdf=_log(_t_cdf),
+    logcdf=_log(_t_cdf, _t_sf),
     sf=_t_sf,
-    logsf=_log(_t_sf),
+    logsf=_log(_t_sf, _t_cdf),
 )
 
 
@@ -245,7 +263,7 @@ def _gamma_tail(regularised: Any, below: float, log: bool = False) -> Callable:
     @_checked(a=_positive, scale=_positive)
     def f(x, a, loc=0.0, scale=1.0):
         z = (x - loc) / scale
-        formula = (lambda z: wnp.log(regularised(a, z))) if log else (lambda z: regularised(a, z))
+        formula = (lambda z: _log_regularised(regularised, a, z)) if log else (lambda z: regularised(a, z))
         return _inside(_plain(z) > 0, z, 1.0, formula, _end(below, log))
     return f
 
@@ -278,7 +296,7 @@ def _beta_tail(regularised: Any, below: float, log: bool = False) -> Callable:
     def f(x, a, b, loc=0.0, scale=1.0):
         z = (x - loc) / scale
         zp = _plain(z)
-        formula = (lambda z: wnp.log(regularised(a, b, z))) if log else (lambda z: regularised(a, b, z))
+        formula = (lambda z: _log_regularised(regularised, a, b, z)) if log else (lambda z: regularised(a, b, z))
         return _inside((zp > 0) & (zp < 1), z, 0.5, formula, _end(np.where(zp <= 0, below, 1.0 - below), log))
     return f
 
@@ -311,8 +329,8 @@ def _poisson_tail(regularised: Any, below: float, log: bool = False) -> Callable
     def f(k, mu, loc=0):
         k = np.floor(_plain(k) - _plain(loc))
         ok = k >= 0
-        value = regularised(np.where(ok, k, 0.0) + 1, mu)
-        value = wnp.log(value) if log else value
+        n = np.where(ok, k, 0.0) + 1
+        value = _log_regularised(regularised, n, mu) if log else regularised(n, mu)
         return value if np.all(ok) else wnp.where(ok, value, _end(below, log))
     return f
 
