@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import random
+import warnings
 import weakref
 
 import autograd
@@ -398,9 +399,9 @@ def test_revolve_steps_reference_values(n, s):
     assert revolve_steps(n, n) == n - 1
 
 
-@pytest.mark.parametrize("n,s", [(0, 1), (-3, 2), (5, 0), (5, -1), (0, 0)])
+@pytest.mark.parametrize("n,s", [(0, 1), (-3, 2), (5, 0), (5, -1), (0, 0), (1.5, 2), (4, 2.5), (None, 2), ("3", 2)])
 def test_revolve_steps_rejects_bad_arguments(n, s):
-    with pytest.raises(ValueError):
+    with pytest.raises((ValueError, TypeError), match="revolve_steps: n and snapshots must be"):
         revolve_steps(n, s)
 
 
@@ -741,6 +742,12 @@ CLOSURES = [
     ("checkpointed_while", lambda p: np.sum(checkpointed_while(lambda x: x * p, p * onp.ones(2),
                                                                lambda x: x[0] < 10.0))),
     ("checkpoint_sequential", lambda p: np.sum(checkpoint_sequential([np.sin, lambda h: h * p], 2, p * onp.ones(2)))),
+    # a closed-over value handed back as it is: no operation on it is recorded
+    ("checkpoint, returned as it is", lambda p: (lambda w: np.sum(checkpoint(lambda x: (x * 2.0, w))(p)[1]))(p * 3.0)),
+    ("checkpointed_loop, returned as it is", lambda p: (lambda w: np.sum(checkpointed_loop(
+        lambda s: (s[0] * 0.5, w), (p, p), 3, snapshots=2)[1] ** 2))(p * 3.0)),
+    ("checkpointed_while, returned as it is", lambda p: (lambda w: np.sum(checkpointed_while(
+        lambda s: (s[0] + 1.0, w), (p, p), lambda s: s[0] < 4.0)[1]))(p * 3.0)),
 ]
 
 
@@ -890,6 +897,32 @@ def test_checkpointed_loop_float32_state():
     assert g.dtype == onp.float32 and close(g, [3.375] * 3, rtol=1e-6)
 
 
+def test_checkpointed_loop_state_whose_dtype_changes_matches_full_tape():
+    """A float32 state meets float64 parameters and is float64 from the first step on: its
+    cotangent must not be rounded to float32 on the way back."""
+    x, a = X3.astype(onp.float32), onp.array([1.1, 0.9, 1.3])
+
+    def run(x, a, loop):
+        return np.sum(loop(lambda s, a: np.sin(s * a), x, 4, a) ** 2)
+
+    def plain_loop(step, s, n, a):
+        for _ in range(n):
+            s = step(s, a)
+        return s
+    full = grad(lambda x, a: run(x, a, plain_loop), (0, 1))(x, a)
+    ck = grad(lambda x, a: run(x, a, lambda step, s, n, a: checkpointed_loop(step, s, n, 2, args=(a,))), (0, 1))(x, a)
+    assert ck[0].dtype == onp.float32 and ck[1].dtype == onp.float64
+    assert onp.array_equal(ck[0], full[0]) and onp.array_equal(ck[1], full[1])
+
+
+def test_checkpoint_real_and_complex_results_warn_of_nothing():
+    f = checkpoint(lambda x: (x * 3.0, x * 1j))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ComplexWarning from taking the real result back out
+        g = grad(lambda x: np.sum(f(x)[0] + np.abs(f(x)[1]) ** 2))(X3)
+    assert close(g, 3.0 + 2 * X3)
+
+
 # ----------------------------------------------------------------------------- 6. checkpoint_sequential
 def make_stages(k):
     rng = onp.random.default_rng(7)
@@ -1027,15 +1060,16 @@ def test_integer_state_is_refused(api):
         checkpointed_loop(lambda s: s, {"x": X3, "i": onp.arange(2)}, 2)
 
 
-@pytest.mark.parametrize("n_steps,snapshots", [(-1, 20), (-100, 3), (2.5, 3), (5, 0), (5, -2), (5, 1.5)])
+@pytest.mark.parametrize("n_steps,snapshots", [(-1, 20), (-100, 3), (2.5, 3), (5, 0), (5, -2), (5, 1.5),
+                                                (None, 3), ("4", 3), (5, None), (True, 3)])
 def test_checkpointed_loop_bad_arguments(n_steps, snapshots):
-    with pytest.raises(ValueError):
+    with pytest.raises((ValueError, TypeError), match="checkpointed_loop: (n_steps|snapshots) must be"):
         checkpointed_loop(lambda s: s * 2.0, X3, n_steps, snapshots)
 
 
-@pytest.mark.parametrize("snapshots", [0, -1])
+@pytest.mark.parametrize("snapshots", [0, -1, 2.5, None])
 def test_checkpointed_while_bad_snapshots(snapshots):
-    with pytest.raises(ValueError):
+    with pytest.raises((ValueError, TypeError), match="checkpointed_while: snapshots must be"):
         checkpointed_while(lambda s: s * 2.0, X3, lambda s: False, snapshots)
 
 

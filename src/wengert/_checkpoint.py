@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import numbers
 import random
 from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
@@ -99,7 +100,9 @@ class _Packing(NamedTuple):
         for shape, dtype in zip(self.shapes, self.dtypes):
             n = math.prod(shape)
             piece = wnp.reshape(vector[start: start + n], shape)
-            out.append(wnp.astype(piece, dtype) if np.result_type(strip(piece)) != dtype else piece)
+            if np.result_type(strip(piece)) != dtype:  # a real value packed beside complex ones
+                piece = wnp.astype(wnp.real(piece) if dtype.kind != "c" else piece, dtype)
+            out.append(piece)
             start += n
         return out
 
@@ -150,9 +153,10 @@ def _inexact(v: Any) -> bool:
 
 
 def _newer_boxes_check(api: str, top: Trace, leaves: list) -> None:
-    """A result holding a box of a trace newer than ``top`` means the function closed over a
-    value traced by an inner computation."""
-    if any(type(x) is Box and x.trace.id > top.id for x in leaves):
+    """The function runs on ``top``'s values stripped of their boxes, so a result holding a box
+    of ``top`` (returned as it is, or it would have been recorded) or of a newer trace means
+    the function closed over a traced value."""
+    if any(type(x) is Box and x.trace.id >= top.id for x in leaves):
         _closed_over_check(api, top, -1)
 
 
@@ -256,12 +260,19 @@ def _repetitions(n: int, s: int) -> int:
     return t
 
 
+def _count(api: str, what: str, value: Any, least: int) -> int:
+    """``value`` as an int, if it is a whole number (a float like 3.0 too) of at least ``least``."""
+    whole = isinstance(value, numbers.Integral) or (isinstance(value, numbers.Real) and float(value).is_integer())
+    if isinstance(value, (bool, np.bool_)) or not whole or value < least:
+        raise ValueError(f"{api}: {what} must be {'a positive' if least else 'a non-negative'} int, not {value!r}.")
+    return int(value)
+
+
 def revolve_steps(n: int, snapshots: int) -> int:
     """The fewest steps a reversal of an ``n``-step loop keeping ``snapshots`` states needs
     (besides the ``n`` recorded ones): ``t·n − β(s+1, t−1)`` with the repetition number ``t``
     such that ``β(s, t−1) < n ≤ β(s, t)``, ``β(s, t) = C(s+t, s)`` (Griewank and Walther)."""
-    if n < 1 or snapshots < 1:
-        raise ValueError("revolve_steps: n and snapshots must be at least 1.")
+    n, snapshots = (_count("revolve_steps", "n and snapshots", v, 1) for v in (n, snapshots))
     t = _repetitions(n, snapshots)
     return t * n - _beta(snapshots + 1, t - 1)
 
@@ -405,11 +416,12 @@ def _loop_node(api: str, step: Callable, state: Any, args: tuple, schedule: Call
         return gen, final, reversal
 
     runs = [start()]
-    final = runs[0][1]
+    final = plain(flatten(runs[0][1])[0])
+    final_packing = _Packing.of(final)  # the state's dtypes may change along the loop
 
     def pullback(g: Any, *values: Any) -> list:
         gen, _, reversal = runs.pop() if runs else start()  # a second sweep starts afresh
-        g_state = unflatten(state_structure, _Packing.of(state_values).unpack(g))
+        g_state = unflatten(state_structure, final_packing.unpack(g))
         try:
             gen.send(g_state)
         except StopIteration as done:
@@ -419,7 +431,7 @@ def _loop_node(api: str, step: Callable, state: Any, args: tuple, schedule: Call
         pieces = [g_initial[k] for k in traced_state] + list(reversal.arg_cotangent or [None] * len(traced_args))
         return [wnp.zeros_like(strip(x.value)) if p is None else p for p, x in zip(pieces, traced)]
 
-    return unflatten(state_structure, _record_segment(api, top, traced, pullback, plain(flatten(final)[0])))
+    return unflatten(state_structure, _record_segment(api, top, traced, pullback, final))
 
 
 def checkpointed_loop(step: Callable, state: Any, n_steps: int, snapshots: int = 20, args: tuple = ()) -> Any:
@@ -445,19 +457,18 @@ def checkpointed_loop(step: Callable, state: Any, n_steps: int, snapshots: int =
     Returns:
         The state after ``n_steps`` steps.
     """
-    if int(n_steps) != n_steps or n_steps < 0:
-        raise ValueError(f"checkpointed_loop: n_steps must be a non-negative int, not {n_steps!r}.")
-    if int(snapshots) != snapshots or snapshots < 1:
-        raise ValueError(f"checkpointed_loop: snapshots must be a positive int, not {snapshots!r}.")
+    n_steps = _count("checkpointed_loop", "n_steps", n_steps, 0)
+    snapshots = _count("checkpointed_loop", "snapshots", snapshots, 1)
     if n_steps == 0:
         return state
+
     def run(one: Callable, st: Any) -> Any:
-        for _ in range(int(n_steps)):
+        for _ in range(n_steps):
             st = one(st)
         return st
 
     return _loop_node("checkpointed_loop", step, state, args,
-                      lambda reversal, start: reversal.schedule(start, int(n_steps), int(snapshots)), run)
+                      lambda reversal, start: reversal.schedule(start, n_steps, snapshots), run)
 
 
 def checkpointed_while(step: Callable, state: Any, cond: Callable, snapshots: int = 20, args: tuple = (),
@@ -482,8 +493,7 @@ def checkpointed_while(step: Callable, state: Any, cond: Callable, snapshots: in
     Returns:
         The first state for which ``cond`` is false.
     """
-    if int(snapshots) != snapshots or snapshots < 1:
-        raise ValueError(f"checkpointed_while: snapshots must be a positive int, not {snapshots!r}.")
+    snapshots = _count("checkpointed_while", "snapshots", snapshots, 1)
 
     def run(one: Callable, st: Any) -> tuple[Any, int]:
         n = 0
@@ -497,7 +507,7 @@ def checkpointed_while(step: Callable, state: Any, cond: Callable, snapshots: in
         final, n = run(lambda st: reversal.step(st, reversal.args), start[0])
         reversal.live = False
         g = yield final
-        return g if n == 0 else _drive(reversal.schedule(start, n, int(snapshots)), g)
+        return g if n == 0 else _drive(reversal.schedule(start, n, snapshots), g)
 
     return _loop_node("checkpointed_while", step, state, args, schedule, lambda one, st: run(one, st)[0])
 
