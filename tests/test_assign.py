@@ -134,9 +134,26 @@ def complex_values(x):
     return np.real(np.sum(z * np.conj(z) * W)) + np.sum(np.imag(z))
 
 
+def results_that_are_the_array_itself(x):
+    y = x * 2.0
+    y.real[0, 1] = x[1, 1] ** 2  # .real of a real array is the array itself: NumPy writes into y
+    np.real(y)[1] += x[2]
+    y.conj()[2, 0] = 3.0 * x[0, 0]
+    np.squeeze(y)[0, 3] = 1.5  # nothing to squeeze
+    return np.sum(y * W)
+
+
+def nan_to_num_in_place(x):
+    y = x * 1.0
+    y[0, :2] = onp.inf
+    y[1, 2] = onp.nan
+    np.nan_to_num(y, copy=False, posinf=5.0)  # NumPy writes into y
+    return np.sum(y * W)
+
+
 PROGRAM_CASES = {f.__name__: f for f in [aliasing, accumulate, fill_rows, write_through_view, chained_index,
                                          views_see_assignment, assign_into_argument, operators, zero_dim,
-                                         complex_values]}
+                                         complex_values, results_that_are_the_array_itself, nan_to_num_in_place]}
 CASES = {**{f"index-{k}": f for k, f in INDEX_CASES.items()}, **PROGRAM_CASES}
 
 

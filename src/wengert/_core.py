@@ -162,9 +162,10 @@ class ForwardTrace(Trace):
     def push(self, box: "Box") -> None:
         if box.prim is not None and box.parents:
             box.adj = tangent(box, self.batch, self.settle)
-            if getattr(box.value, "base", None) is None:
+            value = box.value
+            if getattr(value, "base", None) is None and all(p.value is not value for _, p in box.parents):
                 box.args = box.parents = ()  # nothing will be swept
-            else:  # a view: listed, so that in-place assignment can write through it or refresh it
+            else:  # a view (or its argument itself): listed, so that assignment can write through it or refresh it
                 self.nodes.append(box)
 
 

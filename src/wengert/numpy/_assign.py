@@ -39,13 +39,17 @@ _GETITEM = PRIMITIVES[operator.getitem]
 
 # ----------------------------------------------------------------------------- storing
 def _view_of(x: Box) -> tuple | None:
-    """``(base, index)`` if ``x`` is a view made by basic indexing of the traced ``base``;
-    ``None`` if ``x`` owns its data. A view made any other way cannot be written through."""
+    """``(base, index)`` if ``x`` is a view made by basic indexing of the traced ``base``, or
+    ``base`` itself (``index`` ``...``), handed back by an operation with nothing to do
+    (``real`` or ``conj`` of a real array, ``squeeze`` without unit axes); ``None`` if ``x``
+    owns its data. A view made any other way cannot be written through."""
     value = strip(x)
-    if not (isinstance(value, np.ndarray) and value.base is not None and x.parents):
+    if not (isinstance(value, np.ndarray) and x.parents):
         return None
     for _, p in x.parents:
-        if isinstance(strip(p), np.ndarray) and np.may_share_memory(value, strip(p)):
+        if strip(p) is value:
+            return p, ...
+        if value.base is not None and isinstance(strip(p), np.ndarray) and np.may_share_memory(value, strip(p)):
             if x.prim is _GETITEM:
                 return p, x.args[1]
             raise TypeError(f"Assigning into a traced array that is a view made by "

@@ -123,11 +123,19 @@ def _method(fun: Any) -> Callable:
 
 
 for _f in (np.sum, np.mean, np.prod, np.max, np.min, np.var, np.std, np.cumsum, np.cumprod,
-           np.dot, np.ravel, np.squeeze, np.swapaxes, np.conjugate, np.copy, np.any, np.all,
+           np.dot, np.ravel, np.squeeze, np.swapaxes, np.copy, np.any, np.all,
            np.argmax, np.argmin, np.argsort, np.nonzero, np.round, np.astype, np.diagonal,
            np.repeat, np.take, np.searchsorted):
     setattr(B, _f.__name__, _method(_f))
-B.conj = B.conjugate
+
+
+def _conjugate(self: Box) -> Any:
+    """``x.conj()``: for real ``x``, ``x`` itself, as NumPy's method returns (writing into the
+    result writes into ``x``); a new array for complex ``x``."""
+    return DISPATCH[np.conjugate](self) if np.iscomplexobj(strip(self)) else self
+
+
+B.conjugate = B.conj = _conjugate
 B.compress = lambda self, condition, axis=None: wnp.compress(condition, self, axis)
 
 

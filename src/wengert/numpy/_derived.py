@@ -130,12 +130,17 @@ def angle(z: Any, deg: bool = False) -> Any:
 def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None, neginf: Any = None) -> Any:
     if wnp.iscomplexobj(x):
         parts = (nan_to_num(p, nan=nan, posinf=posinf, neginf=neginf) for p in (wnp.real(x), wnp.imag(x)))
-        return next(parts) + 1j * next(parts)
-    info = np.finfo(np.result_type(strip(x)))
-    v = strip(x)
-    out = wnp.where(np.isnan(v), nan, x)
-    out = wnp.where(np.isposinf(v), info.max if posinf is None else posinf, out)
-    return wnp.where(np.isneginf(v), info.min if neginf is None else neginf, out)
+        out = next(parts) + 1j * next(parts)
+    else:
+        info = np.finfo(np.result_type(strip(x)))
+        v = strip(x)
+        out = wnp.where(np.isnan(v), nan, x)
+        out = wnp.where(np.isposinf(v), info.max if posinf is None else posinf, out)
+        out = wnp.where(np.isneginf(v), info.min if neginf is None else neginf, out)
+    if not copy and type(x) is Box and isinstance(strip(x), np.ndarray):  # NumPy writes into x and returns it
+        x[...] = out
+        return x
+    return out
 
 
 @derived(np.real_if_close)
