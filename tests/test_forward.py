@@ -59,14 +59,16 @@ def fd_dir(f, x, t, eps=1e-6):
     return (onp.asarray(f(x + eps * t)) - onp.asarray(f(x - eps * t))) / (2 * eps)
 
 
-def fd_jac(f, x, eps=1e-6):
-    """Central finite-difference Jacobian, shaped output.shape + input.shape."""
-    x = onp.asarray(x, dtype=float)
+def fd_jac(f, x, eps=1e-6, unit=1.0):
+    """Central finite-difference Jacobian, shaped output.shape + input.shape, in double precision,
+    complex where the input or the output is; each step is ``unit`` (1 or 1j) times ``eps``."""
+    x = onp.asarray(x)
+    x = x.astype(onp.result_type(x, onp.float64, unit))
     y = onp.asarray(f(x))
-    J = onp.zeros(y.shape + x.shape)
+    J = onp.zeros(y.shape + x.shape, dtype=onp.result_type(y, onp.float64))
     for idx in onp.ndindex(x.shape):
         e = onp.zeros_like(x)
-        e[idx] = eps
+        e[idx] = eps * unit
         J[(Ellipsis,) + idx] = (onp.asarray(f(x + e)) - onp.asarray(f(x - e))) / (2 * eps)
     return J
 
@@ -278,6 +280,17 @@ def test_jvp_has_aux_returns_output_tangent_and_plain_aux():
     assert type(aux["cos"]) is onp.ndarray
 
 
+@pytest.mark.parametrize("f,what", [
+    (lambda x: x * 2.0, "a float"),
+    (lambda x: x * onp.array([1.0, 5.0]), "a ndarray of shape \\(2,\\)"),
+    (lambda x: (x, x, x), "a tuple"),
+    (lambda x: (x,), "a tuple"),
+], ids=["float", "array", "triple", "single"])
+def test_jvp_has_aux_requires_a_pair_like_grad(f, what):
+    with pytest.raises(TypeError, match=rf"^jvp: with has_aux=True .*pair.*returned {what}"):
+        jvp(f, (1.0,), (1.0,), has_aux=True)
+
+
 @pytest.mark.parametrize("batch", [(), (4,)], ids=["unbatched", "batched"])
 @pytest.mark.parametrize("const", [
     onp.ones((2, 5)), 3.0, onp.arange(3), onp.float32(2.0),
@@ -348,6 +361,30 @@ def test_non_float_primals_raise_type_error_like_grad(primal):
     for api in (jacfwd, jacrev, jacobian):
         with pytest.raises(TypeError):
             api(lambda x: x)(primal)
+
+
+NON_NUMERIC_CALLS = {
+    "jvp": lambda f: jvp(f, (X3,), (onp.ones(3),)),
+    "make_jvp": lambda f: make_jvp(f)(X3)(onp.ones(3)),
+    "linearize": lambda f: linearize(f, X3),
+    "jacfwd": lambda f: jacfwd(f)(X3),
+    "jacrev": lambda f: jacrev(f)(X3),
+    "jacobian": lambda f: jacobian(f)(X3),  # auto: 3 inputs, 1 output element -> reverse
+    "elementwise_grad": lambda f: wengert.elementwise_grad(f)(X3),
+}
+
+
+@pytest.mark.parametrize("api", list(NON_NUMERIC_CALLS))
+@pytest.mark.parametrize("f,what", [
+    (lambda x: None, "None"),
+    (lambda x: "s", "a str"),
+    (lambda x: onp.ones(2, dtype=object), "an array of dtype object"),
+    (lambda x: onp.array(["a", "b"]), "an array of dtype <U1"),
+    (lambda x: (x * 2.0, None), "None \\(output leaf 1\\)"),
+], ids=["None", "str", "object-array", "str-array", "None-leaf"])
+def test_non_numeric_output_is_refused_naming_the_api(api, f, what):
+    with pytest.raises(TypeError, match=rf"^{api}: the function must return numbers.*returned {what}"):
+        NON_NUMERIC_CALLS[api](f)
 
 
 # ============================================================================= 2. nesting
@@ -599,6 +636,114 @@ def test_jacobian_invalid_mode_raises():
         jacobian(np.sin, mode="fwd")
 
 
+# --- argnum naming an argument twice: every forward API refuses it with jacrev's words
+DUPLICATE_CALLS = {
+    "jacfwd": lambda f, argnum: jacfwd(f, argnum)(1.0, 2.0),
+    "jacobian": lambda f, argnum: jacobian(f, argnum, mode="forward")(1.0, 2.0),
+    "make_jvp": lambda f, argnum: make_jvp(f, argnum)(1.0, 2.0)((1.0, 1.0)),
+}  # (hessian and hvp refuse it already, in the gradient they differentiate)
+
+
+@pytest.mark.parametrize("api", list(DUPLICATE_CALLS))
+@pytest.mark.parametrize("argnum", [(0, 0), (1, -1), (0, 1, -2)])
+def test_argnum_naming_an_argument_twice_is_refused_as_in_jacrev(api, argnum):
+    f = lambda a, b: a * b  # noqa: E731
+    with pytest.raises(ValueError) as reverse:
+        jacrev(f, argnum)(1.0, 2.0)
+    with pytest.raises(ValueError) as forward:
+        DUPLICATE_CALLS[api](f, argnum)
+    assert str(forward.value) == str(reverse.value).replace("jacrev:", f"{api}:", 1)
+    assert str(forward.value) == f"{api}: argnum {argnum} names the same argument twice."
+
+
+# --- complex outputs of real inputs: the whole complex derivative, in every mode
+JAC_MAKERS = {  # name: make(f, argnum)
+    "jacfwd": jacfwd,
+    "jacrev": jacrev,
+    "auto": lambda f, argnum=0: jacobian(f, argnum),
+    "forward": lambda f, argnum=0: jacobian(f, argnum, mode="forward"),
+    "reverse": lambda f, argnum=0: jacobian(f, argnum, mode="reverse"),
+}
+R_TO_C = [  # (name, f, args, argnum): each argument real, or complex with f holomorphic in it
+    ("sum*(1+i)", lambda x: np.sum(x) * (1 + 1j), (X3,), 0),
+    ("exp(ix)", lambda x: np.exp(1j * x) * x[::-1], (X3,), 0),
+    ("complex constant", lambda x: np.sin(x) * onp.array([1 - 2j, 0.5j, 3.0]) + x ** 2, (X3,), 0),
+    ("real and complex outputs", lambda x: (np.sum(x ** 2), np.outer(x, 1j + x)), (X3,), 0),
+    ("real next to complex argument", lambda a, b: a * b, (1.5, onp.array([1 + 1j, 2 - 0.5j])), (0, 1)),
+    ("structures", lambda d: {"c": d["x"] * (2 - 1j) * d["y"], "r": d["x"] * d["y"]},
+     ({"x": X3, "y": 0.7},), 0),
+]
+
+
+def _fd_blocks(f, args, argnum):
+    """Finite-difference Jacobian blocks, one per (output leaf, input leaf), in the order of the
+    leaves of the APIs' nested result (the output's structure outside, the inputs' inside)."""
+    from wengert._tree import flatten, unflatten
+    ks = (argnum,) if isinstance(argnum, int) else argnum
+    n_out = len(flatten(f(*args))[0])
+    columns = []  # per input leaf, its block for every output leaf
+    for k in ks:
+        leaves, structure = flatten(args[k])
+        for n, leaf in enumerate(leaves):
+            def moved(v, k=k, n=n, leaves=leaves, structure=structure):
+                a = list(args)
+                a[k] = unflatten(structure, leaves[:n] + [v] + leaves[n + 1:])
+                return flatten(f(*a))[0]
+            columns.append([fd_jac(lambda v, j=j: moved(v)[j], leaf) for j in range(n_out)])
+    return [block for row in zip(*columns) for block in row]
+
+
+@pytest.mark.parametrize("name,f,args,argnum", R_TO_C, ids=[c[0] for c in R_TO_C])
+def test_jacobians_of_complex_outputs_of_real_inputs_agree_with_fd(name, f, args, argnum):
+    from wengert._tree import flatten
+    want = _fd_blocks(f, args, argnum)
+    for api_name, make in JAC_MAKERS.items():
+        got = flatten(make(f, argnum)(*args))[0]
+        assert len(got) == len(want), api_name
+        for g, w in zip(got, want):
+            assert onp.shape(g) == w.shape and onp.iscomplexobj(g) == onp.iscomplexobj(w), api_name
+            assert close(g, w), (api_name, g, w)
+
+
+# --- dtype: a Jacobian has its input's dtype (complex of that precision for a complex output)
+W3 = onp.linspace(1.0, 2.0, 3)  # a float64 constant
+
+
+@pytest.mark.parametrize("f,x,dtype", [
+    (lambda x: x * W3, X3.astype(onp.float32), onp.float32),  # the output is float64
+    (lambda x: np.sin(x).astype(onp.float32), X3, onp.float64),  # the output is float32
+    (lambda x: x * (1 + 2j) * W3, X3.astype(onp.float32), onp.complex64),  # the output is complex128
+    (lambda z: z ** 2 * W3, (X3 + 1j).astype(onp.complex64), onp.complex64),  # the output is complex128
+], ids=["f32->f64", "f64->f32", "f32->c128", "c64->c128"])
+def test_jacobian_dtype_is_the_inputs_in_every_mode(f, x, dtype):
+    want = fd_jac(f, x, eps=1e-3)  # float32 values: a step large enough for their rounding
+    for api_name, make in JAC_MAKERS.items():
+        J = make(f)(x)
+        assert J.dtype == dtype, (api_name, J.dtype)
+        assert close(J, want, rtol=1e-3, atol=1e-3), api_name
+
+
+# --- nothing to differentiate: empty structures, as jacrev gives them
+@pytest.mark.parametrize("call,want", [
+    (lambda make: make(lambda a, b: a * b, ())(1.0, 2.0), ()),
+    (lambda make: make(lambda d: 1.0)({}), {}),
+    (lambda make: make(lambda d, x: (x * 2.0, np.sum(x)))({}, X3), ({}, {})),
+    (lambda make: make(lambda x: {})(X3), {}),
+], ids=["argnum=()", "empty dict", "empty dict, two outputs", "no outputs"])
+def test_jacobian_with_nothing_to_differentiate_is_empty_in_every_mode(call, want):
+    for api_name, make in JAC_MAKERS.items():
+        assert call(make) == want, api_name
+
+
+@pytest.mark.parametrize("f,args,argnum,want", [
+    (lambda a, b: a * b, (1.0, 2.0), (), ()),
+    (lambda d: 1.0, ({},), 0, {}),
+    (lambda d, x: np.sum(x ** 2), ({}, X3), 0, {}),
+], ids=["argnum=()", "empty dict", "empty dict next to an array"])
+def test_hessian_with_nothing_to_differentiate_is_empty_as_jacrev_of_grad(f, args, argnum, want):
+    assert hessian(f, argnum)(*args) == jacrev(grad(f, argnum), argnum)(*args) == want
+
+
 # ============================================================================= 4. mode="auto"
 def test_auto_mode_chooses_reverse_for_many_inputs_one_output():
     x = onp.linspace(-1.0, 1.0, 1000)
@@ -612,6 +757,27 @@ def test_auto_mode_chooses_forward_for_one_input_many_outputs(x):
     J, used = jacobian(lambda v: v * onp.arange(1000.0), return_mode=True)(x)
     assert used == "forward"
     assert onp.allclose(onp.reshape(J, -1), onp.arange(1000.0), **TIGHT)
+
+
+NOT_HOLOMORPHIC = [  # complex inputs, real outputs
+    ("sum |z|^2 + Re z", lambda z: np.sum(np.abs(z) ** 2 + np.real(z))),
+    ("Re z * Im z", lambda z: np.sum(np.real(z) * np.imag(z)) * onp.ones(2)),
+    ("|z| elementwise", lambda z: np.abs(z) * 2.0),
+]
+
+
+@pytest.mark.parametrize("name,f", NOT_HOLOMORPHIC, ids=[c[0] for c in NOT_HOLOMORPHIC])
+def test_auto_mode_on_complex_inputs_follows_grad_at_every_size(name, f):
+    """For complex inputs forward and reverse mode agree on holomorphic functions only, so
+    mode="auto" does not let the sizes pick: it is reverse mode, grad's d/dx - i d/dy."""
+    for z in (onp.array([0.6 - 1.2j]), onp.array([0.6 - 1.2j, -0.3 + 0.4j, 2.0 + 0.5j])):
+        want = fd_jac(f, z) - 1j * fd_jac(f, z, unit=1j)
+        J, used = jacobian(f, return_mode=True)(z)
+        assert used == "reverse", z.size
+        assert J.shape == want.shape and close(J, want), z.size
+        assert onp.allclose(J, jacrev(f)(z), **TIGHT)
+        if J.ndim == 1:
+            assert onp.allclose(J, grad(f)(z), **TIGHT)
 
 
 @pytest.mark.parametrize("mode", ["forward", "reverse"])
@@ -939,6 +1105,25 @@ def test_chain_jacobian_single_stage_and_matrix_shaped_stage():
     assert res.jacobian.shape == (3, 3)
     assert onp.allclose(res.jacobian, X3[:, None] + onp.sum(X3) * onp.eye(3), **TIGHT)
     assert res.multiplications["forward"] == 3 * 9 * 3
+
+
+A22C = onp.array([[1.0 + 0.5j, -0.3j], [0.2, 2.0 - 1.0j]])
+
+
+@pytest.mark.parametrize("stages,x", [
+    ([lambda v: v ** 2], onp.array([1 + 1j])),
+    ([lambda v: A22C @ v, np.exp, lambda v: np.sin(v) * v[::-1]], onp.array([0.3 - 0.2j, -0.5 + 1.0j])),
+    ([lambda v: v * (1 + 2j), np.sin, lambda v: np.outer(v, v).ravel()],
+     onp.array([0.4 + 0.1j, -0.7 + 0.3j], onp.complex64)),
+], ids=["square", "matmul-exp-sin", "complex64"])
+def test_chain_jacobian_of_holomorphic_stages_keeps_a_complex_input_complex(stages, x):
+    def composed(v):
+        for s in stages:
+            v = s(v)
+        return v
+    res = chain_jacobian(stages, x)
+    assert res.jacobian.dtype == onp.complex128
+    assert close(res.jacobian, fd_jac(composed, x))  # a holomorphic map: the step along 1 is enough
 
 
 def test_chain_jacobian_needs_a_stage():

@@ -58,14 +58,7 @@ class _Recording:
     def __init__(self, api: str, fun: Callable, args: tuple, kwargs: dict, argnum: ArgNum,
                  has_aux: bool):
         self.single = isinstance(argnum, (int, np.integer))
-        argnums = (int(argnum),) if self.single else tuple(int(k) for k in argnum)
-        for k in argnums:
-            if not -len(args) <= k < len(args):
-                raise ValueError(f"{api}: argnum {k} is out of range for a call with {len(args)} "
-                                 "positional argument(s); pass the argument to differentiate "
-                                 "positionally, or choose another argnum.")
-        if len({k % len(args) for k in argnums}) != len(argnums):
-            raise ValueError(f"{api}: argnum {argnum} names the same argument twice.")
+        argnums = _checked_argnums(api, args, argnum)
         self.trace = trace = Trace()
         self.watch = watch(trace)  # inside detect_anomaly
         self.lock = threading.Lock()
@@ -86,10 +79,8 @@ class _Recording:
             usage.add(self.nodes)
         self.aux = None
         if has_aux:
-            if not (isinstance(out, (tuple, list)) and len(out) == 2):
-                raise TypeError(f"{api}: with has_aux=True the function must return a pair "
-                                f"(output, auxiliary data); it returned {_describe(out)}.")
-            out, self.aux = out[0], self._plain(out[1])
+            out, aux = _split_aux(api, out)
+            self.aux = self._plain(aux)
         self.out = out
 
     def _plain(self, tree: Any) -> Any:
@@ -114,6 +105,47 @@ class _Recording:
             if free:
                 self.nodes.clear()
         return grads[0] if self.single else tuple(grads)
+
+
+def _split_aux(api: str, out: Any) -> tuple:
+    """``(output, aux)`` from what a function called with ``has_aux=True`` returned."""
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        raise TypeError(f"{api}: with has_aux=True the function must return a pair "
+                        f"(output, auxiliary data); it returned {_describe(out)}.")
+    return out[0], out[1]
+
+
+def _outputs(api: str, out: Any) -> tuple:
+    """``flatten(out)``, refusing a leaf that is not a number or an array of numbers (None, a
+    string, an object array ...), which would otherwise pass as a constant. As in ``_seed``,
+    booleans and integers are numbers: constants, with zero derivative."""
+    leaves, structure = flatten(out)
+    for n, leaf in enumerate(leaves):
+        v = strip(leaf)
+        dtype = getattr(v, "dtype", None)
+        if dtype is None and isinstance(v, (bool, int, float, complex)):
+            dtype = np.result_type(v)
+        if dtype is None or np.dtype(dtype).kind not in "fciub":
+            what = _describe(v) if dtype is None else f"an array of dtype {dtype}"
+            where = "" if leaf is out else f" (output leaf {n})"
+            raise TypeError(f"{api}: the function must return numbers or arrays of numbers (or lists, "
+                            f"tuples and dicts of them), but it returned {what}{where}. Return only "
+                            "the values to differentiate.")
+    return leaves, structure
+
+
+def _checked_argnums(api: str, args: tuple, argnum: ArgNum) -> tuple:
+    """The positions ``argnum`` names, each in range and none twice: the checks of
+    :class:`_Recording` and forward mode."""
+    argnums = _argnums(argnum)
+    for k in argnums:
+        if not -len(args) <= k < len(args):
+            raise ValueError(f"{api}: argnum {k} is out of range for a call with {len(args)} "
+                             "positional argument(s); pass the argument to differentiate "
+                             "positionally, or choose another argnum.")
+    if len({k % len(args) for k in argnums}) != len(argnums):
+        raise ValueError(f"{api}: argnum {argnum} names the same argument twice.")
+    return argnums
 
 
 def _input(x: Any, api: str, k: int) -> Any:
@@ -339,7 +371,7 @@ def elementwise_grad(fun: Callable, argnum: ArgNum = 0, has_aux: bool = False) -
     @functools.wraps(fun)
     def gradient(*args: Any, **kwargs: Any) -> Any:
         rec = _Recording("elementwise_grad", fun, args, kwargs, argnum, has_aux)
-        outs, _ = flatten(rec.out)
+        outs, _ = _outputs("elementwise_grad", rec.out)
         ones = [np.ones_like(strip(o), dtype=_cotangent_dtype(o)) for o in outs]
         g = rec.backward(outs, ones, free=True)
         return (g, rec.aux) if has_aux else g

@@ -25,7 +25,7 @@ import numpy as np
 import wengert.numpy as wnp
 
 from ._anomaly import watch
-from ._api import ArgNum, _input, _Recording, _seed, owner, vjp
+from ._api import ArgNum, _checked_argnums, _input, _outputs, _Recording, _seed, _split_aux, owner, vjp
 from ._core import Box, ForwardTrace, Primitive, check_kept, forward_sweep, input_box, strip
 from ._tree import flatten, same_structure, tree_map, unflatten
 from .numpy._jvps import settle
@@ -89,9 +89,9 @@ def _run_forward(api: str, fun: Callable, primals: tuple, tangents: tuple, batch
         trace.close()
     aux = None
     if has_aux:
-        out, aux = out
+        out, aux = _split_aux(api, out)
         aux = _plain(aux, trace)
-    leaves, out_structure = flatten(out)
+    leaves, out_structure = _outputs(api, out)
     values = [leaf.value if type(leaf) is Box and leaf.trace is trace else leaf for leaf in leaves]
     own = owner(t_leaves + p_leaves)  # an output tangent may be an input's (the identity's is)
     tans = [own(_output_tangent(leaf, trace, batch)) for leaf in leaves]
@@ -188,7 +188,7 @@ def linearize(fun: Callable, *primals: Any) -> tuple:
         ``f_jvp(*tangents, batched=True)`` takes tangents with a leading batch dimension.
     """
     rec = _Recording("linearize", fun, primals, {}, tuple(range(len(primals))), False)
-    outs, out_structure = flatten(rec.out)
+    outs, out_structure = _outputs("linearize", rec.out)
     out = rec._plain(rec.out)
 
     def f_jvp(*tangents: Any, batched: bool = False) -> Any:
@@ -220,19 +220,13 @@ class _Inputs(NamedTuple):
 
 
 def _inputs_of(args: tuple, argnum: ArgNum, api: str) -> _Inputs:
-    single = isinstance(argnum, (int, np.integer))
-    argnums = (int(argnum),) if single else tuple(int(k) for k in argnum)
     leaves, structures, counts = [], [], []
-    for k in argnums:
-        if not -len(args) <= k < len(args):
-            raise ValueError(f"{api}: argnum {k} is out of range for a call with {len(args)} positional "
-                             "argument(s); pass the argument to differentiate positionally, or choose "
-                             "another argnum.")
+    for k in _checked_argnums(api, args, argnum):
         ls, st = flatten(args[k])
         leaves += [_input(x, api, k) for x in ls]
         structures.append(st)
         counts.append(len(ls))
-    return _Inputs(leaves, structures, counts, single)
+    return _Inputs(leaves, structures, counts, isinstance(argnum, (int, np.integer)))
 
 
 def _identity_blocks(leaves: list) -> list:
@@ -249,6 +243,15 @@ def _identity_blocks(leaves: list) -> list:
     return blocks
 
 
+def _typed(block: Any, o: Any, x: Any) -> Any:
+    """The block of output ``o`` and input ``x`` in the Jacobian's dtype: the input's, as a
+    gradient has it, made complex (of the input's precision) when the output is complex."""
+    dtype = np.result_type(strip(x))
+    if np.iscomplexobj(strip(o)):
+        dtype = np.result_type(dtype, np.complex64)
+    return block if np.result_type(strip(block)) == dtype else wnp.astype(block, dtype)
+
+
 def _from_tangents(tangents: list, outs: list, ins: list) -> list:
     """Blocks from batched output tangents, batch = all input elements. (Built with
     wengert.numpy, so that a Jacobian can itself be differentiated.)"""
@@ -260,17 +263,24 @@ def _from_tangents(tangents: list, outs: list, ins: list) -> list:
         for x, a, b in zip(ins, starts[:-1], starts[1:]):
             ishape = np.shape(strip(x))
             block = wnp.reshape(t[a:b], ishape + oshape)
-            row.append(wnp.moveaxis(block, tuple(range(len(ishape))),
-                                    tuple(range(len(oshape), len(oshape) + len(ishape)))))
+            row.append(_typed(wnp.moveaxis(block, tuple(range(len(ishape))),
+                                           tuple(range(len(oshape), len(oshape) + len(ishape)))), o, x))
         blocks.append(row)
     return blocks
 
 
-def _from_cotangents(cotangents: list, outs: list, ins: list) -> list:
-    """Blocks from batched input cotangents, batch = all output elements."""
+def _from_cotangents(cotangents: list, outs: list, ins: list, imaginary: bool) -> list:
+    """Blocks from batched input cotangents, batch = all output elements, pulled back from the
+    cotangent 1; with ``imaginary``, followed by the same from the cotangent i."""
     starts = np.cumsum([0] + [int(np.size(strip(o))) for o in outs])
-    return [[wnp.reshape(c[a:b], np.shape(strip(o)) + np.shape(strip(x))) for c, x in zip(cotangents, ins)]
-            for o, a, b in zip(outs, starts[:-1], starts[1:])]
+    n = starts[-1]
+
+    def block(c: Any, o: Any, x: Any, a: int, b: int) -> Any:
+        rows = c[a:b]
+        if imaginary and np.iscomplexobj(strip(o)) and not np.iscomplexobj(strip(x)):
+            rows = rows - 1j * c[n + a: n + b]  # see _jacrev_at
+        return _typed(wnp.reshape(rows, np.shape(strip(o)) + np.shape(strip(x))), o, x)
+    return [[block(c, o, x, a, b) for c, x in zip(cotangents, ins)] for o, a, b in zip(outs, starts[:-1], starts[1:])]
 
 
 def _nest(blocks: list, out_structure: Any, inputs: _Inputs) -> Any:
@@ -295,21 +305,31 @@ def _jacfwd_at(fun: Callable, args: tuple, kwargs: dict, argnum: ArgNum, api: st
     chosen = inputs.nest(inputs.leaves)
     directions = inputs.nest(blocks)
     primals, tangents = ((chosen,), (directions,)) if inputs.single else (chosen, directions)
-    out, tan, _ = _run_forward(api, _with(args, argnum, fun, kwargs), primals, tangents, batched=True)
+    # Without input elements there is no batch to push (the Jacobian holds empty structures).
+    out, tan, _ = _run_forward(api, _with(args, argnum, fun, kwargs), primals, tangents,
+                               batched=bool(inputs.leaves))
     outs, out_structure = flatten(out)
     return _nest(_from_tangents(flatten(tan)[0], outs, inputs.leaves), out_structure, inputs)
 
 
-def _jacrev_at(rec: _Recording, inputs: _Inputs) -> Any:
-    outs, out_structure = flatten(rec.out)
+def _jacrev_at(rec: _Recording, inputs: _Inputs, api: str) -> Any:
+    outs, out_structure = _outputs(api, rec.out)
     blocks = _identity_blocks(outs)
+    # A real input keeps the real part of the cotangent that reaches it: the cotangent 1 on a
+    # complex output gives Re(dy/dx), the cotangent i gives -Im(dy/dx). For a real input next
+    # to a complex output both are pulled back, in one batch, and the row is vjp(1) - i vjp(i).
+    # (A complex input's row is vjp(1), grad's convention; see docs/complex.md.)
+    imaginary = (any(np.iscomplexobj(strip(o)) for o in outs)
+                 and not all(np.iscomplexobj(strip(x)) for x in inputs.leaves))
+    if imaginary:
+        blocks = [np.concatenate([b, 1j * b if b.dtype.kind == "c" else 0 * b]) for b in blocks]
     zeros = [np.zeros(np.shape(strip(o)), dtype=b.dtype) for o, b in zip(outs, blocks)]
 
     def pullback(*cts: Any) -> Any:  # linear in the cotangents
         return rec.backward(outs, list(cts), free=False)
 
-    _, cot = jvp(pullback, tuple(zeros), tuple(blocks), batched=True)
-    return _nest(_from_cotangents(flatten(cot)[0], outs, inputs.leaves), out_structure, inputs)
+    _, cot = jvp(pullback, tuple(zeros), tuple(blocks), batched=bool(outs))  # no outputs, no batch
+    return _nest(_from_cotangents(flatten(cot)[0], outs, inputs.leaves, imaginary), out_structure, inputs)
 
 
 def _push(rec: _Recording, boxes: list, tangents: list, outs: list, batch: tuple) -> list:
@@ -327,11 +347,11 @@ def _push(rec: _Recording, boxes: list, tangents: list, outs: list, batch: tuple
                 node.adj = None
 
 
-def _jacfwd_from_record(rec: _Recording, inputs: _Inputs) -> Any:
+def _jacfwd_from_record(rec: _Recording, inputs: _Inputs, api: str) -> Any:
     """Forward mode over an existing record: identity tangents pushed through it."""
     boxes = [b for _, bs in rec.inputs for b in bs]
     blocks = _identity_blocks([b.value for b in boxes])
-    outs, out_structure = flatten(rec.out)
+    outs, out_structure = _outputs(api, rec.out)
     batch = (blocks[0].shape[0],) if blocks else ()
     tans = _push(rec, boxes, blocks, outs, batch)
     return _nest(_from_tangents(tans, outs, inputs.leaves), out_structure, inputs)
@@ -369,7 +389,7 @@ def jacrev(fun: Callable, argnum: ArgNum = 0) -> Callable:
     @functools.wraps(fun)
     def jacobian_rev(*args: Any, **kwargs: Any) -> Any:
         rec = _Recording("jacrev", fun, args, kwargs, argnum, False)
-        return _jacrev_at(rec, _inputs_of(args, argnum, "jacrev"))
+        return _jacrev_at(rec, _inputs_of(args, argnum, "jacrev"), "jacrev")
     return jacobian_rev
 
 
@@ -380,8 +400,10 @@ def jacobian(fun: Callable, argnum: ArgNum = 0, mode: str = "auto", return_mode:
         fun: the function.
         argnum: the position(s) of the argument(s) to differentiate with respect to.
         mode: ``"auto"`` (records ``fun`` once, then pushes tangents forward through the
-            record when there are no more inputs than outputs, else pulls cotangents back),
-            ``"forward"`` or ``"reverse"``.
+            record when there are no more inputs than outputs and none of them is complex,
+            else pulls cotangents back), ``"forward"`` or ``"reverse"``. For complex inputs
+            the two modes agree on holomorphic functions only (docs/complex.md), so ``"auto"``
+            gives reverse mode's answer, :func:`grad`'s convention, whatever the sizes.
         return_mode: also return the mode used.
 
     Returns:
@@ -400,10 +422,11 @@ def jacobian(fun: Callable, argnum: ArgNum = 0, mode: str = "auto", return_mode:
             inputs = _inputs_of(args, argnum, "jacobian")
             n_in = sum(int(np.size(x)) for x in inputs.leaves)
             n_out = sum(int(np.size(strip(o))) for o in flatten(rec.out)[0])
-            if mode == "auto" and n_in <= n_out:
-                result, used = _jacfwd_from_record(rec, inputs), "forward"
+            complex_in = any(np.iscomplexobj(strip(x)) for x in inputs.leaves)
+            if mode == "auto" and n_in <= n_out and not complex_in:
+                result, used = _jacfwd_from_record(rec, inputs, "jacobian"), "forward"
             else:
-                result, used = _jacrev_at(rec, inputs), "reverse"
+                result, used = _jacrev_at(rec, inputs, "jacobian"), "reverse"
         return (result, used) if return_mode else result
     return jac
 
@@ -495,7 +518,8 @@ def chain_jacobian(stages: Sequence[Callable], x: Any) -> ChainJacobian:
     """
     if not stages:
         raise ValueError("chain_jacobian: give at least one stage.")
-    values, jacs = [np.asarray(x, dtype=float)], []
+    x = np.asarray(x)
+    values, jacs = [np.asarray(x, dtype=np.result_type(x, float))], []  # complex stays complex
     for stage in stages:
         j = jacobian(stage)(values[-1])
         out = np.asarray(strip(stage(values[-1])))
