@@ -151,9 +151,31 @@ def nan_to_num_in_place(x):
     return np.sum(y * W)
 
 
+def floordiv_in_place(x):
+    y = x * 1.0
+    z = y  # the same array
+    z[0] //= 0.5
+    row = y[1]  # a view
+    row //= 1.0
+    return np.sum(y * W * x)
+
+
+def attributes_set_in_place(x):
+    z = x * (1.0 + 0.5j)
+    z.imag = x ** 2
+    z[1:].real = np.sin(x[1:])
+    y = x * 2.0
+    v = y.view()  # writing into a view writes into y
+    v[0, 1] = x[2, 2] * 3.0
+    t = y.T
+    y.shape = (4, 3)  # the values seen with another shape; the transpose taken before keeps its own
+    return np.sum(np.abs(z) ** 2 * W) + np.sum(y * W.reshape(4, 3) * 2.0) + np.sum(t * W.T)
+
+
 PROGRAM_CASES = {f.__name__: f for f in [aliasing, accumulate, fill_rows, write_through_view, chained_index,
                                          views_see_assignment, assign_into_argument, operators, zero_dim,
-                                         complex_values, results_that_are_the_array_itself, nan_to_num_in_place]}
+                                         complex_values, results_that_are_the_array_itself, nan_to_num_in_place,
+                                         floordiv_in_place, attributes_set_in_place]}
 CASES = {**{f"index-{k}": f for k, f in INDEX_CASES.items()}, **PROGRAM_CASES}
 
 

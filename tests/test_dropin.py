@@ -288,6 +288,7 @@ MORE_METHODS = [
     ("sort-in-place-axis0", lambda x: _sorted_in_place(x, axis=0), lambda x: onp.sort(x, axis=0)),
     ("partition-in-place", _partitioned_in_place, lambda x: onp.min(x, axis=1, keepdims=True)),
     ("fill-and-put", _filled_and_put, None),
+    ("argpartition", lambda x: x[0][x[0].argpartition(1)], lambda x: x[0][onp.argpartition(x[0], 1)]),
 ]
 
 
@@ -310,7 +311,11 @@ def test_array_metadata_attributes_of_a_traced_array():
     (lambda x: x.trace(), r"x\.trace\(\) .*np\.trace\(x\)"),
     (lambda x: x.flat[0], r"x\.flat .*np\.ravel\(x\)\[i\]"),
     (lambda x: x.resize((3, 2)), r"x\.resize\(\) .*np\.resize\(x, shape\)"),
-], ids=["trace", "flat", "resize"])
+    (lambda x: x.view(onp.int64), r"x\.view\(dtype or type\) .*x\.astype\(dtype\)"),
+    (lambda x: x.byteswap(), r"x\.byteswap\(\) .*stop_gradient"),
+    (lambda x: x.getfield(onp.float32), r"x\.getfield\(\) .*stop_gradient"),
+    (lambda x: (x * (1 + 0j)).real + setattr(x * 1.0, "imag", x), r"x\.imag = v: x is real.* x \+ 0j"),
+], ids=["trace", "flat", "resize", "view-dtype", "byteswap", "getfield", "set-imag-of-real"])
 def test_unsupported_array_methods_say_what_to_use(call, match):
     with pytest.raises(TypeError, match=match):
         grad(lambda x: np.sum(call(x)))(X)
@@ -619,6 +624,8 @@ CONVERSIONS = [
     ("onp.asarray", lambda x: onp.asarray(x), r"np\.asarray.*stop_gradient"),
     ("onp.array", lambda x: onp.array(x), r"plain NumPy array"),
     ("onp.array-of-list", lambda x: onp.array([x[0, 0], x[1, 1]]), r"plain NumPy array"),
+    ("tobytes", lambda x: onp.frombuffer(x.tobytes()), r"x\.tobytes\(\).*stop_gradient\(x\)\.tobytes\(\)"),
+    ("dumps", lambda x: len(x.dumps()), r"x\.dumps\(\)"),
 ]
 
 

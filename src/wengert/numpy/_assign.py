@@ -132,7 +132,7 @@ def _inplace(op: Callable, name: str) -> Callable:
 
 INPLACE = {"add": ("+", operator.add), "sub": ("-", operator.sub), "mul": ("*", operator.mul),
            "truediv": ("/", operator.truediv), "pow": ("**", operator.pow),
-           "matmul": ("@", operator.matmul), "mod": ("%", operator.mod)}
+           "matmul": ("@", operator.matmul), "mod": ("%", operator.mod), "floordiv": ("//", operator.floordiv)}
 
 for _name, (_symbol, _op) in INPLACE.items():
     setattr(Box, f"__i{_name}__", _inplace(_op, _symbol))

@@ -16,7 +16,7 @@ import numpy as np
 
 import wengert.numpy as wnp
 
-from .._core import Box, binary, strip, unary
+from .._core import Box, binary, rebind, strip, unary, unpaused
 from ._wrap import DISPATCH, PRIMITIVES
 
 
@@ -110,8 +110,33 @@ B.shape, B.ndim, B.size, B.dtype = _attr("shape"), _attr("ndim"), _attr("size"),
 B.nbytes, B.itemsize, B.strides, B.flags = _attr("nbytes"), _attr("itemsize"), _attr("strides"), _attr("flags")
 B.T = property(lambda self: wnp.transpose(self))
 B.mT = property(lambda self: wnp.swapaxes(self, -1, -2))
-B.real = property(lambda self: wnp.real(self))
-B.imag = property(lambda self: wnp.imag(self))
+
+
+def _set_real(self: Box, v: Any) -> None:
+    """``x.real = v``: NumPy writes the real part in place (all of a real ``x``)."""
+    self[...] = v + 1j * wnp.imag(self) if np.iscomplexobj(strip(self)) else v
+
+
+def _set_imag(self: Box, v: Any) -> None:
+    if not np.iscomplexobj(strip(self)):
+        raise TypeError("x.imag = v: x is real, so it has no imaginary part to set (NumPy refuses too). "
+                        "Make x complex first: x = x + 0j.")
+    self[...] = wnp.real(self) + 1j * v
+
+
+def _set_shape(self: Box, shape: Any) -> None:
+    """``x.shape = s``: the same values seen with a new shape, where NumPy can do that without a
+    copy (NumPy's own error otherwise). Views taken of ``x`` before keep their shape."""
+    value = strip(self)
+    if not isinstance(value, np.ndarray):
+        raise AttributeError(f"x.shape = {shape!r}: x is a {type(value).__name__}, whose shape cannot be set.")
+    value.view().shape = shape  # raises NumPy's error where a copy would be needed
+    rebind(self, unpaused(wnp.reshape, self, shape))
+
+
+B.shape = property(B.shape.fget, _set_shape)
+B.real = property(lambda self: wnp.real(self), _set_real)
+B.imag = property(lambda self: wnp.imag(self), _set_imag)
 
 
 # Methods with the same arguments as the NumPy function of the same name.
@@ -125,7 +150,7 @@ def _method(fun: Any) -> Callable:
 for _f in (np.sum, np.mean, np.prod, np.max, np.min, np.var, np.std, np.cumsum, np.cumprod,
            np.dot, np.ravel, np.squeeze, np.swapaxes, np.copy, np.any, np.all,
            np.argmax, np.argmin, np.argsort, np.nonzero, np.round, np.astype, np.diagonal,
-           np.repeat, np.take, np.searchsorted):
+           np.repeat, np.take, np.searchsorted, np.argpartition, np.choose):
     setattr(B, _f.__name__, _method(_f))
 
 
@@ -163,6 +188,24 @@ B.resize = _unsupported("x.resize() (a change of shape in place)", "Build the ne
                         "np.resize(x, shape), or np.pad / np.concatenate to grow it.")
 B.flat = property(_unsupported("x.flat", "Read elements with np.ravel(x)[i], and write them with "
                                "x[np.unravel_index(i, x.shape)] = v."))
+for _name in ("byteswap", "getfield", "setfield"):  # a reinterpretation of the bytes: no derivative
+    setattr(B, _name, _unsupported(f"x.{_name}()", "Work on wengert.stop_gradient(x) if you want it without "
+                                   "a gradient."))
+for _name in ("tobytes", "tofile", "dump", "dumps"):
+    setattr(B, _name, _refuse(f"x.{_name}()", f"Call wengert.stop_gradient(x).{_name}() if you want the plain "
+                              "data on purpose."))
+
+
+def _view(self: Box, *args: Any, **kwargs: Any) -> Any:
+    """``x.view()``: a new array over the same data, ``x[...]`` (writing into it writes into x)."""
+    if args or kwargs:
+        raise TypeError("x.view(dtype or type) reinterprets the data, which has no derivative, so it is "
+                        "not supported on a traced array. Use x.astype(dtype) to convert the values, or "
+                        "x.view() for a view of the same values.")
+    return self[...]
+
+
+B.view = _view
 
 
 def _shape_args(args: tuple) -> Any:
