@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import autograd
 import autograd.numpy as anp
@@ -16,7 +17,7 @@ import wengert.numpy as np
 from _helpers import close
 from _helpers import fd_grad as fd
 from wengert import elementwise_grad, grad, vjp
-from wengert.numpy._wrap import PRIMITIVES
+from wengert.numpy._wrap import PRIMITIVES, fit
 
 X3 = onp.array([0.3, -1.2, 2.0])
 
@@ -471,3 +472,170 @@ def test_primitive_respects_no_grad():
             assert not isinstance(y, wengert.Box)
         return x * y
     assert grad(f)(2.0) == pytest.approx(4.0)
+
+
+# ----------------------------------------------------------------------------- what rules return
+def _double(vjp_rule=None, jvp_rule=None):
+    """A primitive 2x with the rules given (the call's argument may be an array)."""
+    @wengert.primitive
+    def double(x):
+        return 2.0 * x
+
+    if vjp_rule is not None:
+        wengert.defvjp(double, vjp_rule)
+    if jvp_rule is not None:
+        wengert.defjvp(double, jvp_rule)
+    return double
+
+
+def _scaled(vjp_rule):
+    """A primitive x * s (s broadcast over x) whose rule for s is ``vjp_rule``."""
+    @wengert.primitive
+    def scaled(x, s):
+        return x * s
+
+    wengert.defvjp(scaled, lambda g, ans, x, s: g * s, vjp_rule)
+    return scaled
+
+
+def _bwd_double(bwd):
+    @wengert.custom_vjp
+    def double(x, y):
+        return 2.0 * x + y
+
+    double.defvjp(lambda x, y: (2.0 * x + y, None), bwd)
+    return double
+
+
+def _reverse(fun, *args):
+    return grad(lambda *a: np.sum(fun(*a)), argnum=tuple(range(len(args))))(*args)
+
+
+def _forward(fun, x):
+    return wengert.jvp(fun, (x,), (onp.ones_like(x),))
+
+
+REFUSED_RESULTS = [
+    # (id, run, error, start of the message)
+    ("vjp-sum-of-g", lambda: _reverse(_double(lambda g, ans, x: np.sum(g)), X3), ValueError,
+     r"double: the result of the derivative rule for positional argument 0 has shape \(\), but the "
+     r"argument has shape \(3,\)"),
+    ("vjp-too-short", lambda: _reverse(_double(lambda g, ans, x: g[:2]), X3), ValueError,
+     r"double: the result of the derivative rule for positional argument 0 has shape \(2,\)"),
+    ("vjp-too-long", lambda: _reverse(_double(lambda g, ans, x: np.concatenate([g, g])), X3), ValueError,
+     r"double: the result of the derivative rule for positional argument 0 has shape \(6,\)"),
+    ("vjp-list", lambda: _reverse(_double(lambda g, ans, x: [2.0, 2.0, 2.0]), X3), TypeError,
+     r"double: the result of the derivative rule for positional argument 0 is a list, not an array"),
+    ("vjp-tuple-for-scalar", lambda: _reverse(_double(lambda g, ans, x: (2 * g, g)), 1.5), TypeError,
+     r"double: the result of the derivative rule for positional argument 0 is a tuple"),
+    ("vjp-none", lambda: _reverse(_double(lambda g, ans, x: None), X3), TypeError,
+     r"double: the result of the derivative rule for positional argument 0 is None"),
+    ("vjp-second-argument", lambda: _reverse(_scaled(lambda g, ans, x, s: np.sum(g * x)), X3, onp.ones(3)),
+     ValueError, r"scaled: the result of the derivative rule for positional argument 1 has shape \(\), but "
+                 r"the argument has shape \(3,\)"),
+    ("vjp-under-forward-mode", lambda: _forward(_double(lambda g, ans, x: np.sum(g)), X3), ValueError,
+     r"double: the result of the derivative rule for positional argument 0 has shape \(\)"),
+    ("jvp-sum-of-t", lambda: _forward(_double(jvp_rule=lambda t, ans, x: np.sum(t)), onp.ones(2)), ValueError,
+     r"double: the result of the JVP rule for positional argument 0 has shape \(\), but the output's "
+     r"tangent has shape \(2,\)"),
+    ("jvp-list", lambda: _forward(_double(jvp_rule=lambda t, ans, x: [2.0, 2.0]), onp.ones(2)), TypeError,
+     r"double: the result of the JVP rule for positional argument 0 is a list, not an array"),
+    ("jvp-batched", lambda: wengert.jacfwd(_double(jvp_rule=lambda t, ans, x: 2.0 * t[0]))(X3), ValueError,
+     r"double: the result of the JVP rule for positional argument 0 has shape \(3,\), but the output's "
+     r"tangent has shape \(3, 3\)"),
+    ("bwd-sum-of-g", lambda: _reverse(_bwd_double(lambda r, g: (2 * np.sum(g), g)), X3, X3), ValueError,
+     r"double: the cotangent bwd returned for positional argument 0 has shape \(\), but the argument has "
+     r"shape \(3,\)"),
+    ("bwd-second-argument", lambda: _reverse(_bwd_double(lambda r, g: (2 * g, g[1:])), X3, X3), ValueError,
+     r"double: the cotangent bwd returned for positional argument 1 has shape \(2,\)"),
+]
+
+
+@pytest.mark.parametrize("run,error,start", [c[1:] for c in REFUSED_RESULTS], ids=[c[0] for c in REFUSED_RESULTS])
+def test_rule_result_that_is_not_one_array_shaped_like_its_argument_is_refused(run, error, start):
+    # (summing over broadcast dimensions cannot grow or reshape a cotangent: these were
+    # accepted with a wrong shape, or failed deep inside NumPy)
+    with pytest.raises(error, match=start):
+        run()
+
+
+@pytest.mark.parametrize("cshape,xshape", [((), (3,)), ((2,), (3,)), ((1,), (3,)), ((3,), (2, 3)), ((3, 2), (3,))])
+def test_fit_refuses_a_cotangent_that_summing_cannot_shape_like_its_argument(cshape, xshape):
+    # (the reverse sweep fits every rule's result, wengert's own rules' too)
+    with pytest.raises(ValueError, match=rf"a derivative rule returned a cotangent of shape {re.escape(str(cshape))} "
+                                         rf"for an argument of shape {re.escape(str(xshape))}"):
+        fit(onp.ones(cshape), onp.ones(xshape))
+
+
+@pytest.mark.parametrize("rules,missing", [
+    ((lambda t, ans, x, y, z: t * y * z,), 1),
+    ((), 0),
+    ((lambda t, ans, x, y, z: t * y * z, None), 2),  # None: no derivative in y, but z has no rule
+])
+def test_defjvp_with_a_rule_missing_names_the_argument(rules, missing):
+    @wengert.primitive
+    def mul3(x, y, z):
+        return x * y * z
+
+    wengert.defjvp(mul3, *rules)
+    with pytest.raises(NotImplementedError, match=rf"mul3: no JVP rule for positional argument {missing}\. "
+                                                  r"Define one with wengert\.defjvp\(\S*mul3, "):
+        wengert.jvp(mul3, (2.0, 3.0, 4.0), (1.0, 1.0, 1.0))
+
+
+@wengert.custom_vjp
+def scale(x, factor=2.0):
+    return x * factor
+
+
+scale.defvjp(lambda x, factor=2.0: (x * factor, factor), lambda factor, g: (g * factor,))
+
+
+def _paused(fun):
+    with wengert.no_grad():
+        return fun()
+
+
+KEYWORD_CALLS = [
+    # (id, computation, value worked out by hand: scale(x, factor=3) is 3x)
+    ("plain", lambda: scale(onp.ones(2), factor=3.0), onp.full(2, 3.0)),
+    ("grad", lambda: grad(lambda x: np.sum(scale(x, factor=3.0)))(onp.ones(2)), onp.full(2, 3.0)),
+    ("grad-of-grad", lambda: grad(grad(lambda x: scale(x, factor=3.0) ** 2))(1.5), 18.0),
+    ("jvp", lambda: wengert.jvp(lambda x: scale(x, factor=3.0), (onp.ones(2),), (onp.ones(2),))[1],
+     onp.full(2, 3.0)),
+    ("no-grad", lambda: grad(lambda x: x * _paused(lambda: scale(x, factor=3.0)))(2.0), 6.0),  # 3x, constant
+]
+
+
+@pytest.mark.parametrize("compute,expected", [c[1:] for c in KEYWORD_CALLS], ids=[c[0] for c in KEYWORD_CALLS])
+def test_custom_vjp_keyword_arguments_are_constants_given_to_fwd(compute, expected):
+    assert close(compute(), expected)
+
+
+@pytest.mark.parametrize("loss", [
+    pytest.param(lambda s: np.sum(scale(onp.ones(2), factor=s)), id="only-by-keyword"),
+    pytest.param(lambda s: np.sum(scale(s * onp.ones(2), factor=s)), id="positionally-too"),
+    pytest.param(lambda s: np.sum(scale(onp.ones(2), factor=[s])), id="inside-a-list"),
+])
+def test_custom_vjp_traced_keyword_argument_is_refused(loss):
+    with pytest.raises(TypeError, match=r"scale: keyword argument 'factor' is a traced value; pass it "
+                                        r"positionally"):
+        grad(loss)(3.0)
+
+
+@pytest.mark.parametrize("output", [
+    pytest.param(lambda x: (2.0 * x, 3.0 * x), id="tuple"),
+    pytest.param(lambda x: [2.0 * x, 3.0 * x], id="list"),
+    pytest.param(lambda x: {"a": 2.0 * x}, id="dict"),
+])
+@pytest.mark.parametrize("call", [
+    pytest.param(lambda f: f(1.0), id="plain"),
+    pytest.param(lambda f: grad(lambda x: f(x)[0])(1.0), id="grad"),
+    pytest.param(lambda f: wengert.jvp(f, (1.0,), (1.0,)), id="jvp"),
+])
+def test_primitive_returning_several_outputs_is_refused(output, call):
+    tup = wengert.primitive(output)
+    wengert.defvjp(tup, lambda g, ans, x: g)
+    with pytest.raises(TypeError, match=r"a primitive must return one array \(or number\); it returned a "
+                                        r"(tuple|list|dict)\. Use wengert\.custom_vjp"):
+        call(tup)

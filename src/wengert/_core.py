@@ -62,6 +62,7 @@ __all__ = [
     "times_ans",
     "times_first",
     "times_second",
+    "traced_keyword",
     "unary",
     "watch",
 ]
@@ -393,8 +394,7 @@ def apply(prim: Primitive, args: tuple | list, kwargs: dict) -> Any:
     if kwargs:
         for key, a in kwargs.items():
             if type(a) is Box:
-                raise TypeError(f"{prim.name}: keyword argument {key!r} is a traced value; "
-                                "pass it positionally so that its gradient can be recorded.")
+                raise traced_keyword(prim.name, key)
     if top is None:
         return prim.fun(*args, **kwargs)
     if _pausing and _paused(top):
@@ -415,6 +415,12 @@ def apply(prim: Primitive, args: tuple | list, kwargs: dict) -> Any:
                 deeper = True
     ans = apply(prim, vals, kwargs) if deeper else prim.fun(*vals, **kwargs)
     return record(top, prim, tuple(vals), kwargs, ans, tuple(parents))
+
+
+def traced_keyword(name: str, key: str) -> TypeError:
+    """The error for a traced value passed to ``name`` as the keyword argument ``key``."""
+    return TypeError(f"{name}: keyword argument {key!r} is a traced value; pass it positionally "
+                     "so that its gradient can be recorded.")
 
 
 def record(trace: Trace, prim: Primitive, args: tuple, kwargs: dict, ans: Any, parents: tuple) -> Box:

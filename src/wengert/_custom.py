@@ -15,10 +15,10 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._core import Box, Primitive, record, recording, strip
+from ._core import Box, Primitive, record, recording, strip, traced_keyword
 from ._tree import flatten, tree_map, unflatten
 from .numpy._vjps import Variadic
-from .numpy._wrap import _general, fit
+from .numpy._wrap import _general, broadcasts, fit
 
 
 def Transposed(prim: Primitive) -> Any:  # noqa: N802  (imported late: _forward imports this module's API)
@@ -28,24 +28,110 @@ def Transposed(prim: Primitive) -> Any:  # noqa: N802  (imported late: _forward 
 __all__ = ["primitive", "defvjp", "custom_vjp"]
 
 
-class _Undefined:
-    """The rules of a primitive before ``defvjp``: differentiating it explains what is missing."""
+# ----------------------------------------------------------------------------- checking rules
+# What the errors say about each kind of user rule: what its result is called (of positional
+# argument {k}), what the expected shape belongs to, and what the rule must return.
+_VJP = ("the result of the derivative rule for positional argument {k}", "the argument",
+        "A derivative rule returns its argument's cotangent: an array shaped like the argument, or "
+        "like the output where the argument was broadcast.")
+_JVP = ("the result of the JVP rule for positional argument {k}", "the output's tangent",
+        "A JVP rule returns its argument's contribution to the output's tangent: an array shaped like "
+        "the output, with the tangent's leading batch dimensions.")
+_BWD = ("the cotangent bwd returned for positional argument {k}", "the argument",
+        "bwd returns one cotangent per positional argument, shaped like the argument (None for zero).")
 
-    __slots__ = ("name",)
+# The rule a primitive lacks, and the call that gives it, by the function that gives rules.
+_MISSING = {"defvjp": ("derivative rule", "rule(g, ans, *args, **kwargs) returns the argument's cotangent"),
+            "defjvp": ("JVP rule", "rule(t, ans, *args, **kwargs) returns the argument's contribution to "
+                       "the output's tangent, and None declares an argument without derivative")}
 
-    def __init__(self, name: str):
-        self.name = name
+
+def _check(name: str, k: int, kind: tuple, result: Any, fits: bool, expected: tuple) -> None:
+    """Refuse the ``result`` of a rule (of ``kind``) that a user gave the function ``name`` for
+    its argument ``k``, unless it is one array whose shape ``fits`` (``expected`` says what)."""
+    subject, owner, advice = kind
+    subject = f"{name}: {subject.format(k=k)}"
+    if result is None or isinstance(result, (list, tuple, dict)):
+        returned = "None" if result is None else f"a {type(result).__name__}"
+        raise TypeError(f"{subject} is {returned}, not an array. {advice}")
+    if not fits:
+        raise ValueError(f"{subject} has shape {np.shape(strip(result))}, but {owner} has shape "
+                         f"{expected}. {advice}")
+
+
+def _vjp_checked(name: str, k: int, rule: Callable) -> Callable:
+    """``rule``, refusing a result that summing over broadcast dimensions (fit) cannot make
+    the cotangent of argument ``k``."""
+    def checked(g: Any, ans: Any, *args: Any, **kwargs: Any) -> Any:
+        c = rule(g, ans, *args, **kwargs)
+        shape = np.shape(strip(args[k]))
+        _check(name, k, _VJP, c, broadcasts(shape, np.shape(strip(c))), shape)
+        return c
+    return checked
+
+
+def _jvp_checked(name: str, k: int, rule: Callable) -> Callable:
+    """``rule``, refusing a result that is neither shaped like the output's tangent nor
+    broadcasts to it from a shape the argument's tangent broadcasts to (an argument that was
+    broadcast contributes the same along the dimensions broadcasting added or stretched)."""
+    def checked(t: Any, ans: Any, *args: Any, **kwargs: Any) -> Any:
+        c = rule(t, ans, *args, **kwargs)
+        tshape, shape = np.shape(strip(t)), np.shape(strip(c))
+        out = tshape[:len(tshape) - np.ndim(strip(args[k]))] + np.shape(strip(ans))
+        _check(name, k, _JVP, c, shape == out or (broadcasts(shape, out) and broadcasts(tshape, shape)), out)
+        return c
+    return checked
+
+
+class _Rules:
+    """A user primitive's rules by argument position, as it holds them before defvjp and after
+    defjvp: those ``given``, then for any other argument a rule explaining that it is missing."""
+
+    __slots__ = ("name", "api", "given")
+
+    def __init__(self, name: str, api: str, given: tuple = ()):
+        self.name, self.api, self.given = name, api, given
 
     def __getitem__(self, k: int) -> Callable:
+        if k < len(self.given):
+            return self.given[k]
+        rule, returns = _MISSING[self.api]
+
         def missing(*args: Any, **kwargs: Any) -> Any:
             raise NotImplementedError(
-                f"{self.name}: no derivative rule for positional argument {k}. Define one with "
-                f"wengert.defvjp({self.name}, rule_for_arg0, rule_for_arg1, ...), where "
-                "rule(g, ans, *args, **kwargs) returns the argument's cotangent.")
+                f"{self.name}: no {rule} for positional argument {k}. Define one with "
+                f"wengert.{self.api}({self.name}, rule_for_arg0, rule_for_arg1, ...), where {returns}.")
         return missing
 
     def __len__(self) -> int:
         return 1 << 30
+
+
+def give_rules(api: str, fun: Callable, rules: tuple) -> None:
+    """What defvjp and defjvp do: set ``rules`` on the primitive ``fun`` was made into, each
+    wrapped in a check of its result; an argument defjvp gives no rule gets one that explains
+    so (one without a derivative rule is refused when a call is recorded)."""
+    prim = getattr(fun, "__wengert_primitive__", None)
+    if not isinstance(prim, Primitive):
+        raise TypeError(f"{api}: {getattr(fun, '__name__', fun)!r} was not made by wengert.primitive; "
+                        "decorate the function with @wengert.primitive first.")
+    checked = _vjp_checked if api == "defvjp" else _jvp_checked
+    rules = tuple(None if r is None else checked(prim.name, k, r) for k, r in enumerate(rules))
+    if api == "defvjp":
+        prim.vjps = rules
+    else:
+        prim.jvps = _Rules(prim.name, api, rules)
+
+
+def _one_output(fun: Callable, name: str) -> Callable:
+    """``fun``, refusing to return several outputs (a primitive's rules get one ``g``)."""
+    def call(*args: Any, **kwargs: Any) -> Any:
+        out = fun(*args, **kwargs)
+        if isinstance(out, (tuple, list, dict)):
+            raise TypeError(f"{name}: a primitive must return one array (or number); it returned a "
+                            f"{type(out).__name__}. Use wengert.custom_vjp for a function with several outputs.")
+        return out
+    return call
 
 
 def primitive(fun: Callable) -> Callable:
@@ -56,13 +142,15 @@ def primitive(fun: Callable) -> Callable:
     inside wengert cannot or should not trace. Inside ``fun`` the arguments are plain values.
 
     Arguments:
-        fun: the function. Arguments that may be traced must be passed positionally.
+        fun: the function. It returns one array or number (for several outputs, use
+            :class:`custom_vjp`). Arguments that may be traced must be passed positionally;
+            keyword arguments are constants, passed on to the rules.
 
     Returns:
         A function with ``fun``'s signature that records itself on traced arguments.
     """
     name = getattr(fun, "__qualname__", getattr(fun, "__name__", "primitive"))
-    prim = Primitive(fun, name, _Undefined(name), fit)
+    prim = Primitive(_one_output(fun, name), name, _Rules(name, "defvjp"), fit)
     prim.jvps = Transposed(prim)  # forward mode until defjvp gives rules of its own
 
     @functools.wraps(fun)
@@ -82,7 +170,8 @@ def defvjp(fun: Callable, *rules: Callable | None) -> None:
             returns the cotangent of that argument, given ``g`` (the cotangent of the output),
             ``ans`` (the output) and the call's arguments. ``None`` declares an argument with
             no gradient. Write rules with ``wengert.numpy`` so that they are differentiable
-            again (higher derivatives).
+            again (higher derivatives). A result that is not an array shaped like its argument
+            (or like the output, where the argument was broadcast) is refused.
 
     Example:
         >>> import wengert, wengert.numpy as np
@@ -91,11 +180,7 @@ def defvjp(fun: Callable, *rules: Callable | None) -> None:
         ...     return np.logaddexp(0.0, x)
         >>> wengert.defvjp(softplus, lambda g, ans, x: g / (1 + np.exp(-x)))
     """
-    prim = getattr(fun, "__wengert_primitive__", None)
-    if not isinstance(prim, Primitive):
-        raise TypeError(f"defvjp: {getattr(fun, '__name__', fun)!r} was not made by "
-                        "wengert.primitive; decorate the function with @wengert.primitive first.")
-    prim.vjps = tuple(rules)
+    give_rules("defvjp", fun, rules)
 
 
 class custom_vjp:
@@ -109,9 +194,11 @@ class custom_vjp:
         >>> clip_gradient.defvjp(lambda x: (x, None),
         ...                      lambda residuals, g: (np.clip(g, -1.0, 1.0),))
 
-    ``fwd(*args)`` returns ``(output, residuals)``; ``bwd(residuals, g)`` returns a tuple with
-    one cotangent per positional argument (shaped like the argument; ``None`` for zero).
-    Arguments and outputs may be nested lists, tuples and dicts of arrays.
+    ``fwd(*args, **kwargs)`` returns ``(output, residuals)``; ``bwd(residuals, g)`` returns a
+    tuple with one cotangent per positional argument (shaped like the argument; ``None`` for
+    zero). Arguments and outputs may be nested lists, tuples and dicts of arrays. Keyword
+    arguments are constants, passed on to ``fwd`` (and to the function itself): they are not
+    differentiated, and a traced value given by keyword is refused (pass it positionally).
     """
 
     def __init__(self, fun: Callable):
@@ -125,21 +212,24 @@ class custom_vjp:
         function ``bwd(residuals, g) -> tuple of cotangents, one per argument``."""
         self.fwd, self.bwd = fwd, bwd
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        for key, value in kwargs.items():
+            if any(type(x) is Box for x in flatten(value)[0]):
+                raise traced_keyword(self.__name__, key)
         leaves, structure = flatten(args)
         top = max((x.trace for x in leaves if type(x) is Box), key=lambda t: t.id, default=None)
         if top is None:
-            return self.fun(*args)
+            return self.fun(*args, **kwargs)
         if not recording(top):  # inside no_grad: plain values in, plain values out
-            return self.fun(*tree_map(strip, args))
+            return self.fun(*tree_map(strip, args), **kwargs)
         if self.fwd is None:
             raise NotImplementedError(f"{self.__name__}: custom_vjp function called on traced "
                                       "values before .defvjp(fwd, bwd) gave it its rule.")
         values = [x.value if type(x) is Box and x.trace is top else x for x in leaves]
         plain_args = unflatten(structure, values)
-        out, residuals = self.fwd(*plain_args)
+        out, residuals = self.fwd(*plain_args, **kwargs)
         if any(type(v) is Box for v in values):  # traced one level down too: use the rule there
-            out = self(*plain_args)
+            out = self(*plain_args, **kwargs)
         outs, out_structure = flatten(out)
         traced = [k for k, x in enumerate(leaves) if type(x) is Box and x.trace is top]
         boxed = []
@@ -165,5 +255,8 @@ class custom_vjp:
         flat = flatten(filled)[0]
         if len(flat) != len(args):
             raise ValueError(f"{self.__name__}: the cotangents bwd returned do not have the "
-                             "structure of the arguments.")
-        return flat[k]
+                             "structure of the arguments (an array for an array, not a list).")
+        c, shape = flat[k], np.shape(strip(args[k]))
+        position = [i for i, a in enumerate(arguments) for _ in flatten(a)[0]][k]
+        _check(self.__name__, position, _BWD, c, broadcasts(shape, np.shape(strip(c))), shape)
+        return c

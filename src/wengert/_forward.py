@@ -27,6 +27,7 @@ import wengert.numpy as wnp
 from ._anomaly import watch
 from ._api import ArgNum, _checked_argnums, _input, _outputs, _Recording, _seed, _split_aux, owner, vjp
 from ._core import Box, ForwardTrace, Primitive, check_kept, forward_sweep, input_box, strip
+from ._custom import give_rules
 from ._tree import flatten, same_structure, tree_map, unflatten
 from .numpy._jvps import settle
 
@@ -615,10 +616,8 @@ def defjvp(fun: Callable, *rules: Callable | None) -> None:
             contribution of that argument's tangent ``t`` to the output's tangent; ``None`` for
             an argument with no derivative. Tangents may carry leading batch dimensions (for
             Jacobians and Hessians): write rules that act on the trailing dimensions. Without
-            ``defjvp``, forward mode transposes the VJP rules instead.
+            ``defjvp``, forward mode transposes the VJP rules instead. A result that is not
+            an array shaped like the output's tangent is refused, and so is forward mode through
+            an argument given no rule.
     """
-    prim = getattr(fun, "__wengert_primitive__", None)
-    if not isinstance(prim, Primitive):
-        raise TypeError(f"defjvp: {getattr(fun, '__name__', fun)!r} was not made by wengert.primitive; "
-                        "decorate the function with @wengert.primitive first.")
-    prim.jvps = tuple(rules)
+    give_rules("defjvp", fun, rules)

@@ -39,7 +39,8 @@ def fit(c: Any, x: Any) -> Any:
 
     The cotangent of an argument that was broadcast has the shape of the output: sum over
     the dimensions broadcasting added or stretched. A real argument gets the real part of a
-    complex cotangent, and the dtype of ``x`` when both are floating point."""
+    complex cotangent, and the dtype of ``x`` when both are floating point. A cotangent that
+    summing cannot bring to ``x``'s shape is refused (a rule is wrong)."""
     try:
         if c.shape == x.shape and c.dtype == x.dtype:
             return c
@@ -48,6 +49,10 @@ def fit(c: Any, x: Any) -> Any:
             return c
     xshape, cshape = np.shape(strip(x)), np.shape(strip(c))
     if cshape != xshape:
+        if not broadcasts(xshape, cshape):
+            raise ValueError(f"a derivative rule returned a cotangent of shape {cshape} for an argument "
+                             f"of shape {xshape}; it must have the argument's shape, or a shape the "
+                             "argument broadcasts to.")
         lead = len(cshape) - len(xshape)
         if lead:
             c = wnp.sum(c, axis=tuple(range(lead)))
@@ -55,6 +60,15 @@ def fit(c: Any, x: Any) -> Any:
         if stretched:
             c = wnp.sum(c, axis=stretched, keepdims=True)
     return match_dtype(c, _dtype(x))
+
+
+def broadcasts(shape: tuple, to: tuple) -> bool:
+    """Whether an array of shape ``shape`` broadcasts to the shape ``to``; then summing over
+    the dimensions broadcasting added or stretched (as :func:`fit` does) takes an array of
+    shape ``to`` back to ``shape``."""
+    lead = len(to) - len(shape)
+    tail = to[lead:]
+    return lead >= 0 and (tail == shape or all(n == m or n == 1 for n, m in zip(shape, tail)))
 
 
 def match_dtype(c: Any, dtype: np.dtype) -> Any:
