@@ -127,6 +127,28 @@ def test_operators_match_autograd(name, op, which):
     assert close(g, fd_grad(h(onp), POS_X), rtol=1e-6, atol=1e-8)
 
 
+SEQUENCE_OPERANDS = [  # NumPy makes a list or tuple operand an array; the rules must see that array
+    ("pow", lambda x: x ** POS_Y.tolist()),
+    ("rpow", lambda x: tuple(POS_Y[0]) ** x),
+    ("mul", lambda x: POS_Y.tolist() * x),
+    ("truediv", lambda x: x / tuple(POS_Y[1])),
+    ("matmul", lambda x: x @ POS_Y.T.tolist()),
+    ("rmatmul", lambda x: [1.0, -2.0] @ x),
+    ("arctan2", lambda x: onp.arctan2(x, POS_Y.tolist())),
+    ("float_power", lambda x: onp.float_power(x, tuple(POS_Y[0]))),
+    ("hypot", lambda x: np.hypot(POS_Y.tolist(), x)),
+    ("list-with-traced", lambda x: x[0] ** [x[1, 0], 2.0, 0.5]),
+    ("lstsq", lambda x: onp.linalg.lstsq([[2.0, 0.5], [0.1, 1.0]], x)[0]),
+    ("polyval", lambda x: onp.polyval(x[0], [0.5, 2.0])),
+]
+
+
+@pytest.mark.parametrize("name,f", SEQUENCE_OPERANDS, ids=[c[0] for c in SEQUENCE_OPERANDS])
+def test_list_and_tuple_operands_act_as_arrays(name, f):
+    assert close(wengert.vjp(f, POS_X)[0], f(POS_X))  # the value under tracing is NumPy's
+    wengert.gradcheck(lambda x: onp.sum(f(x) * weights(onp.shape(f(POS_X)))), POS_X, order=2)
+
+
 def test_unary_plus_minus_abs():
     g = grad(lambda x: np.sum(+x * 2.0 - (-x) * 3.0 + abs(x) * 4.0))(X)
     assert close(g, 2.0 + 3.0 + 4.0 * onp.sign(X))

@@ -174,6 +174,27 @@ def test_numpy_float64_scalar_widens_a_float32_array_and_a_python_float_does_not
     onp.testing.assert_array_equal(g1, g2)
 
 
+SEQUENCES = [  # functions that build arrays from their arguments: NumPy's result dtype, Python numbers weak
+    ("linspace-from-0", lambda x: onp.linspace(0, x, 4)),
+    ("linspace-to-5", lambda x: onp.linspace(x, 5, 4, endpoint=False)),
+    ("linspace-step", lambda x: onp.linspace(x, 5, 4, retstep=True)[1]),
+    ("linspace-dtype", lambda x: onp.linspace(x, 5, 4, dtype=onp.float64)),
+    ("logspace", lambda x: onp.logspace(0, x, 3)),
+    ("geomspace", lambda x: onp.geomspace(x, 5, 3)),
+    ("polyval-float64-coefficients", lambda x: onp.polyval([1.0, 2.0], x)),
+    ("polyval-traced-coefficients", lambda x: onp.polyval(x, onp.array([0.5, 2.0], onp.float32))),
+]
+
+
+@pytest.mark.parametrize("dtype", [onp.float32, onp.float64])
+@pytest.mark.parametrize("name,f", SEQUENCES, ids=[c[0] for c in SEQUENCES])
+def test_built_sequences_have_numpys_dtype(name: str, f: Callable, dtype: Any) -> None:
+    x = onp.array([0.5, 1.5, 2.0], dtype)
+    out = wengert.vjp(f, x)[0]
+    assert out.dtype == f(x).dtype
+    onp.testing.assert_allclose(out, f(x), rtol=1e-6)
+
+
 # ----------------------------------------------------------------------------- integers and booleans
 X = onp.array([0.3, -1.7, 2.6, 1.1, -0.4])
 INTEGER_PATHS = [  # (id, f, expected gradient of sum(f(x)) at X, computed by hand)

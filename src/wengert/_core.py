@@ -536,12 +536,16 @@ def binary(prim: Primitive, fun: Callable, fallback: Callable | None) -> Callabl
                 both_floats = isinstance(xv, float) and isinstance(yv, float)
                 p, parents = scalar if both_floats else prim, ((0, x), (1, y))
             else:
+                if type(y) is list or type(y) is tuple:  # the fallback makes it an array, as the rules expect
+                    return fallback(x, y)
                 if type(xv) is Box or _pausing or isinstance(y, _watched):
                     return apply(prim, (x, y), NO_KWARGS)
                 yv = y
                 p, parents = scalar if type(y) is float or type(y) is int else prim, ((0, x),)
         elif type(y) is Box:
             yv = y.value
+            if type(x) is list or type(x) is tuple:
+                return fallback(x, y)
             if type(yv) is Box or _pausing or isinstance(x, _watched):
                 return apply(prim, (x, y), NO_KWARGS)
             t, xv = y.trace, x

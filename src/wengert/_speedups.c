@@ -88,6 +88,8 @@ static long pausing = 0;
    A binary operation with such a constant takes the Python path (apply), which watches it. */
 static PyObject *watched_type = NULL;
 #define WATCHED(o) (watched_type != NULL && PyObject_TypeCheck((o), (PyTypeObject *)watched_type))
+/* A list or tuple constant: the fallback makes it an array, which the rules expect. */
+#define SEQUENCE(o) (PyList_CheckExact(o) || PyTuple_CheckExact(o))
 
 #define IS_BOX(o) (Py_TYPE(o) == Box)
 
@@ -193,6 +195,8 @@ static PyObject *binary_call(RecorderObject *self, PyObject *const *args, size_t
             Py_XDECREF(e0); Py_XDECREF(e1);
         }
         else {
+            if (SEQUENCE(y))
+                return fall_back(self, args, nargsf, kwnames);
             if (IS_BOX(xv) || pausing || WATCHED(y))
                 return call_apply(self->prim, x, y);
             yv = y;
@@ -205,6 +209,8 @@ static PyObject *binary_call(RecorderObject *self, PyObject *const *args, size_t
     else if (IS_BOX(y)) {
         BoxObject *by = (BoxObject *)y;
         yv = by->value;
+        if (SEQUENCE(x))
+            return fall_back(self, args, nargsf, kwnames);
         if (IS_BOX(yv) || pausing || WATCHED(x))
             return call_apply(self->prim, x, y);
         trace = by->trace;

@@ -29,7 +29,7 @@ class NoRuleError(TypeError):
 
 
 def _binary(fun: Any, op: Callable) -> tuple[Callable, Callable]:
-    call = binary(PRIMITIVES[fun], op, None)
+    call = binary(PRIMITIVES[fun], op, DISPATCH[fun])  # the ufunc's wrapper takes list operands
     return call, lambda self, other: call(other, self)
 
 

@@ -1235,14 +1235,18 @@ def vdot(a: Any, b: Any, /) -> Any:
 def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, retstep: bool = False,
              dtype: Any = None, axis: int = 0, *, device: Any = None) -> Any:
     div = (num - 1) if endpoint else num
+    weak = [v if type(v) in (int, float, complex) else _plain(v) for v in (start, stop)]  # Python numbers: weak
+    computed = np.result_type(*weak, float(num))  # NumPy's precision, and its default dtype
+    dtype = dtype or computed
     start, stop = wnp.asarray(start), wnp.asarray(stop)
     span = stop - start
+    span = span if np.result_type(strip(span)) == computed else wnp.astype(span, computed)
     t = (np.arange(num) / div if div > 0 else np.zeros(num)).reshape((-1,) + (1,) * _ndim(span))
     out = start + t * span
     if endpoint and num > 1:  # the last point is stop itself, as NumPy makes it
         out = wnp.concatenate([out[:-1], wnp.expand_dims(wnp.broadcast_to(stop, _shape(span)), 0)], axis=0)
     out = wnp.moveaxis(out, 0, axis) if axis else out
-    out = out if dtype is None else wnp.astype(out, dtype)
+    out = out if np.result_type(strip(out)) == dtype else wnp.astype(out, dtype)
     return (out, span / div if div > 0 else span * np.nan) if retstep else out
 
 
@@ -1306,10 +1310,11 @@ def vander(x: Any, N: Any = None, increasing: bool = False) -> Any:  # noqa: N80
 # ============================================================================= polynomials, signals
 @derived(np.polyval)
 def polyval(p: Any, x: Any) -> Any:
-    out = 0.0
+    p, x = wnp.asarray(p), wnp.asarray(x)
+    out = wnp.zeros_like(x)  # in x's dtype, promoted by p's as the scheme runs (NumPy's dtype)
     for c in p:  # Horner's scheme
         out = out * x + c
-    return wnp.asarray(out) * 1.0
+    return out
 
 
 @derived(np.polyder)

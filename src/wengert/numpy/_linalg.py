@@ -764,8 +764,9 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> tuple:
     of the residuals from NumPy's own call."""
     if not _traced(a, b):
         return np.linalg.lstsq(a, b, rcond)
+    a, b = (v if _traced(v) else np.asarray(v) for v in (a, b))
     _, resid, rank, _ = np.linalg.lstsq(strip(a), strip(b), rcond)
-    m, n = a.shape[-2:]
+    m, n = _shape(a)[-2:]
     cutoff = np.finfo(np.result_type(strip(a), float)).eps * max(m, n) if rcond is None else rcond
     x = wnp.matmul(wnp.linalg.pinv(a, cutoff), b)
     if np.size(resid):

@@ -185,6 +185,8 @@ def differentiable(fun: Callable, vjps: Any, name: str | None = None, impl: Call
 def _general(prim: Primitive, args: tuple, kwargs: dict) -> Any:
     if not _has_box(args, kwargs):
         return prim.fun(*args, **kwargs)
+    if isinstance(prim.fun, np.ufunc) and any(type(a) in (list, tuple) for a in args):
+        args = tuple(wnp.array(a) if type(a) in (list, tuple) else a for a in args)  # the rules take arrays
     if kwargs:
         if kwargs.get("out") is not None:
             raise TypeError(f"{prim.name}: out= cannot be used with traced values, because the "
