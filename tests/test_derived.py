@@ -534,6 +534,21 @@ def test_running_maximum_gradient_goes_to_the_element_holding_it() -> None:
     onp.testing.assert_array_equal(g, [[1.0, 2.0, 0.0, 1.0]])  # the tie at 1: the earlier element
 
 
+NAN_ONE_TWO = onp.array([onp.nan, 1.0, 2.0])
+
+
+@pytest.mark.parametrize("name, call, expected", [
+    ("full_like", lambda m, x: m.full_like(onp.zeros(3), x[0]), [3.0, 0.0, 0.0]),
+    ("nan_to_num", lambda m, x: m.nan_to_num(NAN_ONE_TWO, nan=x[0]), [1.0, 0.0, 0.0]),
+])
+def test_numpy_functions_that_copy_a_traced_value_in_name_themselves(name: str, call: Callable, expected: list) -> None:
+    """NumPy does not dispatch on these arguments and writes them with copyto: the error names
+    the function the user called, and the wengert.numpy version it points to works."""
+    with pytest.raises(TypeError, match=rf"^{name}: NumPy's {name} writes a traced value .* wengert\.numpy\.{name}"):
+        wengert.grad(lambda x: wnp.sum(call(onp, x)))(real(3))
+    onp.testing.assert_array_equal(wengert.grad(lambda x: wnp.sum(call(wnp, x)))(real(3)), expected)
+
+
 @pytest.mark.parametrize("bad, error, match", [
     (lambda x: onp.add.reduceat(x, [0, 2]), TypeError, r"^numpy\.add\.reduceat has no derivative rule"),
     (lambda x: onp.maximum.at(x, [0], 2.0), TypeError, r"^numpy\.maximum\.at has no derivative rule"),

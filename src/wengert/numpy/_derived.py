@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import sys
 import warnings
 from typing import Any, Callable
 
@@ -918,10 +919,26 @@ def fill_diagonal(a: Any, val: Any, wrap: bool = False) -> Any:
     return _written(lambda a_, v: np.fill_diagonal(a_, v, wrap), a, val)
 
 
+def _numpy_caller() -> str | None:
+    """The NumPy function that called the function calling this one, if NumPy made the call
+    on the user's behalf (full_like and nan_to_num call copyto on arguments they do not
+    dispatch on); None if the user called it."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "wengert":
+        frame = frame.f_back  # the protocol's own frames
+    is_numpy = frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "numpy"
+    return frame.f_code.co_name if is_numpy else None
+
+
 @functools.wraps(np.copyto)
 def copyto(dst: Any, src: Any, casting: str = "same_kind", where: Any = True) -> None:
     if not (_has_box(dst) or _has_box(src)):
         return np.copyto(dst, src, casting=casting, where=where)
+    caller = _numpy_caller()
+    if caller is not None and hasattr(wnp, caller):
+        raise TypeError(f"{caller}: NumPy's {caller} writes a traced value into a plain array (through copyto), "
+                        f"which would drop its gradient. Call wengert.numpy.{caller} instead: it records the "
+                        "result.")
     raise TypeError("copyto: writes `src` into `dst` in place, which cannot be recorded for traced values. Build the "
                     "new array instead: wengert.numpy.where(where, src, dst), or wengert.numpy.broadcast_to(src, "
                     "dst.shape).")
