@@ -485,6 +485,33 @@ def test_escaped_tracer_used_inside_a_new_grad_raises():
         grad(lambda x: np.sum(x * escaped))(onp.ones(2))
 
 
+RETURNING_A_LEFTOVER = {  # an escaped tracer handed back untouched would look like a constant: zero gradient
+    "grad": lambda e: wengert.grad(lambda x: e)(onp.ones(2)),
+    "value_and_grad": lambda e: wengert.value_and_grad(lambda x: (np.sum(x), e), has_aux=True)(onp.ones(2)),
+    "elementwise_grad": lambda e: wengert.elementwise_grad(lambda x: e)(onp.ones(2)),
+    "vjp": lambda e: wengert.vjp(lambda x: (x, e), onp.ones(2)),
+    "jacrev": lambda e: wengert.jacrev(lambda x: e)(onp.ones(2)),
+    "jacfwd": lambda e: wengert.jacfwd(lambda x: e)(onp.ones(2)),
+    "jvp": lambda e: wengert.jvp(lambda x: [x, e], (onp.ones(2),), (onp.ones(2),)),
+}
+
+
+@pytest.mark.parametrize("api", RETURNING_A_LEFTOVER)
+def test_returning_an_escaped_tracer_raises(api):
+    with pytest.raises(wengert.EscapedTracerError, match=rf"^{api}: the function returned a traced value left over"):
+        RETURNING_A_LEFTOVER[api](_escape())
+
+
+def test_returning_a_value_of_an_inner_gradient_from_the_outer_one_raises():
+    def outer(x):
+        kept = []
+        wengert.grad(lambda z: kept.append(z * x) or z * x)(1.0)
+        return kept[0]  # z * x, recorded by the inner gradient, which has finished
+    with pytest.raises(wengert.EscapedTracerError, match="^grad: the function returned"):
+        grad(outer)(2.0)
+    assert grad(lambda x: wengert.grad(lambda z: z * x)(1.0))(2.0) == 1.0  # a value of the live outer trace
+
+
 def test_escaped_tracer_can_still_be_inspected_and_stripped():
     escaped = _escape()
     assert escaped.shape == (2,)

@@ -17,7 +17,7 @@ import numpy as np
 
 from . import _core
 from ._anomaly import watch
-from ._core import Box, Trace, check_kept, input_box, keep, recording, strip, sweep
+from ._core import Box, EscapedTracerError, Trace, check_kept, finished, input_box, keep, recording, strip, sweep
 from ._tree import flatten, same_structure, tree_map, unflatten
 from .numpy._wrap import MATRIX, fit
 
@@ -77,6 +77,7 @@ class _Recording:
             self.inputs = [(structure, [trace.entry(b) for b in boxes]) for structure, boxes in self.inputs]
         for usage in _trackers:  # wengert.track_memory blocks
             usage.add(self.nodes)
+        _no_leftovers(api, out, trace)
         self.aux = None
         if has_aux:
             out, aux = _split_aux(api, out)
@@ -105,6 +106,17 @@ class _Recording:
             if free:
                 self.nodes.clear()
         return grads[0] if self.single else tuple(grads)
+
+
+def _no_leftovers(api: str, out: Any, trace: Trace) -> None:
+    """Refuse a result holding a traced value of a computation that finished before ``trace``
+    (the call's own): handed back untouched, it would look like a constant (a silent zero
+    gradient)."""
+    if any(type(leaf) is Box and leaf.trace is not trace and finished(leaf.trace) for leaf in flatten(out)[0]):
+        raise EscapedTracerError(
+            f"{api}: the function returned a traced value left over from a gradient computation that has "
+            "already finished (kept in a global, a closure or a list), so its dependence on the inputs is "
+            "lost. Return a value computed in this call, or wengert.stop_gradient(x) for a constant.")
 
 
 def _split_aux(api: str, out: Any) -> tuple:

@@ -47,6 +47,7 @@ __all__ = [
     "apply",
     "binary",
     "check_kept",
+    "finished",
     "forward_sweep",
     "input_box",
     "keep",
@@ -215,6 +216,11 @@ _trace_ids = itertools.count(1)
 
 class EscapedTracerError(RuntimeError):
     """A traced value outlived the gradient computation that created it."""
+
+
+def finished(trace: Trace) -> bool:
+    """Whether ``trace`` was closed: its computation is over and its boxes are left-overs."""
+    return trace.append is _escaped
 
 
 def _escaped(box: "Box") -> None:

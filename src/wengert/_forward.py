@@ -25,7 +25,7 @@ import numpy as np
 import wengert.numpy as wnp
 
 from ._anomaly import watch
-from ._api import ArgNum, _checked_argnums, _input, _outputs, _Recording, _seed, _split_aux, owner, vjp
+from ._api import ArgNum, _checked_argnums, _input, _no_leftovers, _outputs, _Recording, _seed, _split_aux, owner, vjp
 from ._core import Box, ForwardTrace, Primitive, check_kept, forward_sweep, input_box, strip
 from ._custom import give_rules
 from ._tree import flatten, same_structure, tree_map, unflatten
@@ -88,6 +88,7 @@ def _run_forward(api: str, fun: Callable, primals: tuple, tangents: tuple, batch
         out = fun(*unflatten(structure, boxes))
     finally:
         trace.close()
+    _no_leftovers(api, out, trace)
     aux = None
     if has_aux:
         out, aux = _split_aux(api, out)
