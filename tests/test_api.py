@@ -98,6 +98,62 @@ def test_gradcheck_fails_on_a_nan_derivative_where_finite_differences_are_finite
         wengert.gradcheck(nan_slope, X3, modes=(mode,))
 
 
+@wengert.primitive
+def _doubled_sin(x):  # a deliberately wrong rule: twice the derivative
+    return onp.sin(x)
+
+
+wengert.defvjp(_doubled_sin, lambda g, ans, x: 2 * g * np.cos(x))
+
+
+@pytest.mark.parametrize("f, args, where", [
+    (lambda n, x: n * _doubled_sin(x), (3, X3), r"argument 1 at"),  # the int argument is held fixed
+    (lambda d: d["a"] + _doubled_sin(d["b"]), ({"a": X3, "b": X3[::-1].copy()},), r"argument 0\['b'\] at"),
+    (lambda p: p[0] * _doubled_sin(p[1][1]), ((2.0, (X3, 0.5)),), r"argument 0\[1\]\[1\] at"),
+], ids=["after-an-int", "in-a-dict", "nested"])
+def test_gradcheck_names_the_argument_and_the_place_in_it(f, args, where):
+    with pytest.raises(wengert.GradcheckError, match=where):
+        wengert.gradcheck(f, *args, modes="reverse")
+
+
+@pytest.mark.parametrize("f, args", [
+    (lambda x: x ** 2, (onp.array([7e8, -3e9]),)),  # an absolute step of 1e-6 is lost at 7e8
+    (lambda x, y: np.sin(x) * y, (onp.array([0.7], onp.float32), onp.array([1.0]))),  # float32 beside float64
+    (lambda x: np.exp(-x / 1e7), (onp.array([2e7]),)),
+], ids=["large-values", "mixed-precision", "large-scale"])
+def test_gradcheck_passes_correct_functions_at_large_or_mixed_scales(f, args):
+    wengert.gradcheck(f, *args)
+
+
+@pytest.mark.parametrize("options, match", [
+    (dict(modes=()), "modes must name"),
+    (dict(modes=("reverse", "sideways")), "modes must name"),
+    (dict(directions=0), "directions must be an int of at least 1"),
+    (dict(max_coordinates=-1), "max_coordinates must be an int of at least 0"),
+    (dict(eps=0.0), "eps must be a finite number above 0"),
+    (dict(eps="a"), "eps must be"),
+    (dict(rtol=-1.0), "rtol must be a finite number of at least 0"),
+    (dict(atol=onp.nan), "atol must be"),
+])
+def test_gradcheck_refuses_options_that_would_check_nothing_or_everything(options, match):
+    with pytest.raises(ValueError, match=f"^gradcheck: {match}"):
+        wengert.gradcheck(_doubled_sin, X3, **options)
+
+
+def test_gradcheck_takes_a_single_mode_as_a_string_and_keeps_a_zero_tolerance():
+    with pytest.raises(wengert.GradcheckError, match="reverse mode"):
+        wengert.gradcheck(_doubled_sin, X3, modes="reverse")
+    with pytest.raises(wengert.GradcheckError, match=r"tolerance 1e-13"):  # rtol=0 is kept, not the default
+        wengert.gradcheck(lambda x: x ** 3, onp.array([0.3]), rtol=0, atol=1e-13, modes="reverse")
+
+
+def test_gradcheck_says_when_the_step_leaves_the_domain():
+    with onp.errstate(invalid="ignore"):
+        with pytest.raises(wengert.GradcheckError, match="step 1e-06 may leave the function's domain"):
+            wengert.gradcheck(np.log, onp.array([1e-8]))
+        wengert.gradcheck(np.log, onp.array([1e-8]), eps=1e-14, order=1)
+
+
 # ----------------------------------------------------------------------------- argnum
 def f3(x, y, z):
     return x * x * y + np.sin(z) * y

@@ -12,13 +12,13 @@ themselves (forward mode then runs over reverse mode).
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
 from ._api import grad
 from ._core import strip
-from ._tree import flatten, unflatten
+from ._tree import flatten, paths, unflatten
 
 __all__ = ["gradcheck", "GradcheckError"]
 
@@ -37,34 +37,41 @@ def gradcheck(f: Callable, *args: Any, order: int = 2, modes: tuple = ("reverse"
         *args: where to check; every floating-point argument is differentiated.
         order: 1 checks the gradient; 2 also checks the gradient of the gradient.
         modes: which of ``"reverse"`` and ``"forward"`` mode to check.
-        eps: finite-difference step (default: chosen from the arguments' dtype).
-        rtol, atol: tolerances (default: chosen from the dtype).
+        eps: finite-difference step, relative to the size of the coordinate moved where that
+            is above 1 (default: chosen from each argument's dtype).
+        rtol, atol: tolerances (default: chosen from each argument's dtype).
         directions: how many random directions to check when an argument is large.
         max_coordinates: arguments with at most this many elements in all are checked
             coordinate by coordinate.
         seed: seed of the random cotangents and directions.
 
     Raises:
-        GradcheckError: naming the argument, the coordinate (or direction), both values and
-            the tolerance, for the worst disagreement found.
+        GradcheckError: naming the argument (and the place in it, for nested arguments), the
+            coordinate (or direction), both values and the tolerance, for the worst
+            disagreement found.
     """
     if isinstance(order, bool) or order not in (1, 2):
         raise ValueError(f"gradcheck: order must be 1 (the gradient) or 2 (also the gradient of "
                          f"the gradient), not {order!r}.")
+    modes = _modes(modes)
+    for name, value, least in (("directions", directions, 1), ("max_coordinates", max_coordinates, 0)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            raise ValueError(f"gradcheck: {name} must be an int of at least {least}, not {value!r}.")
+    for name, value in (("eps", eps), ("rtol", rtol), ("atol", atol)):
+        if value is not None and not (isinstance(value, (int, float, np.floating)) and np.isfinite(value)
+                                      and (value > 0 if name == "eps" else value >= 0)):
+            raise ValueError(f"gradcheck: {name} must be a finite number {'above' if name == 'eps' else 'of at least'}"
+                             f" 0 (or None for the default), not {value!r}.")
     rng = np.random.default_rng(seed)
     leaves, structure = flatten(args)
     leaves = [strip(x) for x in leaves]  # called inside a traced function: check at the plain values
+    names = [f"argument {k}{place}" for k, a in enumerate(args) for place in paths(flatten(a)[1])]
     wrt = [i for i, x in enumerate(leaves) if np.result_type(strip(x)).kind in "fc"
            and not isinstance(x, bool)]
     if not wrt:  # nothing to differentiate: the check would pass without checking anything
         raise TypeError("gradcheck: no argument is a floating point or complex number or array, so "
                         "there is nothing to check (integer and bool arguments are held fixed). "
                         "Pass the point as floats, for example x.astype(float) or 3.0 instead of 3.")
-    dtype = np.result_type(*[np.asarray(strip(leaves[i])) for i in wrt]) if wrt else np.float64
-    low = dtype in (np.float32, np.complex64, np.float16)
-    eps = eps or (1e-3 if low else 1e-6)
-    rtol = rtol or (2e-2 if low else 1e-5)
-    atol = atol or (2e-2 if low else 1e-6)
 
     def call(*xs: Any) -> Any:
         # Copies, so that a function assigning into its arguments in place changes nothing here.
@@ -75,13 +82,19 @@ def gradcheck(f: Callable, *args: Any, order: int = 2, modes: tuple = ("reverse"
 
     out_leaves, _ = flatten(call(*[leaves[i] for i in wrt]))
     cotangents = [_random_like(o, rng) for o in out_leaves]
+    # The step suits each argument's own dtype; the tolerances the lowest precision anywhere
+    # (a float32 value rounds what the float64 ones are compared by).
+    rough = any(_low(v) for v in [leaves[i] for i in wrt] + out_leaves)
+    rtol = (2e-2 if rough else 1e-5) if rtol is None else rtol
+    atol = (2e-2 if rough else 1e-6) if atol is None else atol
+    settings = [_Settings(names[i], ((1e-3 if _low(leaves[i]) else 1e-6) if eps is None else eps), rtol, atol)
+                for i in wrt]
 
     def scalar(*xs: Any) -> Any:
         outs, _ = flatten(call(*xs))
         return sum(_real_dot(u, o) for u, o in zip(cotangents, outs))
 
-    _compare(scalar, [leaves[i] for i in wrt], "first", modes, eps, rtol, atol, directions,
-             max_coordinates, rng)
+    _compare(scalar, [leaves[i] for i in wrt], "first", modes, settings, directions, max_coordinates, rng)
     if order >= 2:
         gradient = grad(scalar, argnum=tuple(range(len(wrt))))
         point = [leaves[i] for i in wrt]
@@ -90,7 +103,28 @@ def gradcheck(f: Callable, *args: Any, order: int = 2, modes: tuple = ("reverse"
         def second(*xs: Any) -> Any:
             return sum(_real_dot(v, g) for v, g in zip(probes, gradient(*xs)))
 
-        _compare(second, point, "second", modes, eps, rtol, atol, directions, max_coordinates, rng)
+        _compare(second, point, "second", modes, settings, directions, max_coordinates, rng)
+
+
+def _modes(modes: Any) -> tuple:
+    modes = (modes,) if isinstance(modes, str) else tuple(modes)
+    unknown = set(modes) - {"reverse", "forward"}
+    if unknown or not modes:
+        raise ValueError(f"gradcheck: modes must name 'reverse' and/or 'forward', not {modes!r}.")
+    return modes
+
+
+def _low(x: Any) -> bool:
+    return np.result_type(np.asarray(strip(x))) in (np.float32, np.complex64, np.float16)
+
+
+class _Settings(NamedTuple):
+    """How one argument is checked: its name in errors, the step and the tolerances."""
+
+    name: str
+    eps: float
+    rtol: float
+    atol: float
 
 
 def _random_like(x: Any, rng: np.random.Generator) -> Any:
@@ -106,26 +140,25 @@ def _real_dot(u: Any, v: Any) -> Any:
     return wnp.sum(wnp.real(u * v)) if np.iscomplexobj(u) else wnp.sum(u * v)
 
 
-def _compare(s: Callable, point: list, what: str, modes: tuple, eps: float, rtol: float, atol: float,
-             directions: int, max_coordinates: int, rng: np.random.Generator) -> None:
-    unknown = set(modes) - {"reverse", "forward"}
-    if unknown:
-        raise ValueError(f"gradcheck: unknown mode(s) {sorted(unknown)}; use 'reverse' and/or 'forward'.")
+def _compare(s: Callable, point: list, what: str, modes: tuple, settings: list, directions: int,
+             max_coordinates: int, rng: np.random.Generator) -> None:
     exact = grad(s, argnum=tuple(range(len(point))))(*point) if "reverse" in modes else None
     total = sum(np.size(strip(x)) for x in point)
     worst = None
-    for k, x in enumerate(point):
+    for k, (x, setting) in enumerate(zip(point, settings)):
         x = np.asarray(strip(x), dtype=np.result_type(strip(x), float))
         if total <= max_coordinates:
-            probes = [(f"coordinate {idx}", _unit(x.shape, idx)) for idx in np.ndindex(x.shape)]
+            probes = [(f"coordinate {idx}", _unit(x.shape, idx), abs(x[idx])) for idx in np.ndindex(x.shape)]
         else:
-            probes = [(f"random direction {d}", rng.standard_normal(x.shape)) for d in range(directions)]
-        probes = [(label + (" (imaginary)" if im else ""), 1j * e if im else e)
-                  for label, e in probes for im in ((False, True) if x.dtype.kind == "c" else (False,))]
-        forward = (_forward_derivatives(s, point, k, [p for _, p in probes])
+            size = float(np.max(np.abs(x), initial=0.0))
+            probes = [(f"random direction {d}", rng.standard_normal(x.shape), size) for d in range(directions)]
+        probes = [(label + (" (imaginary)" if im else ""), 1j * e if im else e, size)
+                  for label, e, size in probes for im in ((False, True) if x.dtype.kind == "c" else (False,))]
+        forward = (_forward_derivatives(s, point, k, [p for _, p, _ in probes])
                    if "forward" in modes and probes else None)  # an empty argument has no directions
-        for n, (label, p) in enumerate(probes):
-            numeric = _central(s, point, k, x, p, eps)
+        for n, (label, p, size) in enumerate(probes):
+            step = setting.eps * max(1.0, size)  # relative to large coordinates, where an absolute step is lost
+            numeric = _central(s, point, k, x, p, step)
             found = []
             if exact is not None:
                 # For complex x the gradient is ds/dRe(x) - i ds/dIm(x) (autograd's and JAX's
@@ -137,15 +170,18 @@ def _compare(s: Callable, point: list, what: str, modes: tuple, eps: float, rtol
                 if analytic == numeric or (np.isnan(analytic) and np.isnan(numeric)):
                     continue
                 err = abs(numeric - analytic)
-                bound = atol + rtol * max(abs(numeric), abs(analytic))
+                bound = setting.atol + setting.rtol * float(np.nanmax([abs(numeric), abs(analytic)]))
                 if not err <= bound:  # a NaN (or an infinity) on one side only fails too
                     ratio = err / bound if np.isfinite(err / bound) else np.inf
                     if worst is None or ratio > worst[0]:
-                        worst = (ratio, k, label, mode, analytic, numeric, bound)
+                        worst = (ratio, setting.name, label, mode, analytic, numeric, bound, step)
     if worst is not None:
-        _, k, label, mode, analytic, numeric, bound = worst
-        raise GradcheckError(f"{what}-order derivative of argument {k} at {label}: {mode} mode "
-                             f"gives {analytic!r}, finite differences {numeric!r} (tolerance {bound:.3g})")
+        _, name, label, mode, analytic, numeric, bound, step = worst
+        hint = ("" if np.isfinite(numeric) or not np.isfinite(analytic) else
+                f" The finite differences are not finite: the step {step:.3g} may leave the function's "
+                "domain; pass a smaller eps.")
+        raise GradcheckError(f"{what}-order derivative of {name} at {label}: {mode} mode "
+                             f"gives {analytic!r}, finite differences {numeric!r} (tolerance {bound:.3g}).{hint}")
 
 
 def _forward_derivatives(s: Callable, point: list, k: int, directions: list) -> np.ndarray:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Callable
 
-__all__ = ["flatten", "unflatten", "tree_map", "same_structure"]
+__all__ = ["flatten", "unflatten", "tree_map", "same_structure", "paths"]
 
 _LEAF = None  # the structure of a single leaf
 
@@ -48,6 +48,16 @@ def _keys(d: dict) -> list:
         return sorted(d)
     except TypeError:
         return list(d)
+
+
+def paths(structure: Any, prefix: str = "") -> list[str]:
+    """Where each leaf sits in the tree, in the order :func:`flatten` gives them: ``""`` for
+    a tree that is one leaf, ``"[0]['w']"`` for a leaf inside."""
+    if structure is _LEAF:
+        return [prefix]
+    if type(structure) is _Dict:
+        return [p for key, child in zip(structure[1], structure[2]) for p in paths(child, f"{prefix}[{key!r}]")]
+    return [p for i, child in enumerate(structure[1]) for p in paths(child, f"{prefix}[{i}]")]
 
 
 def unflatten(structure: Any, leaves: list) -> Any:
