@@ -1032,6 +1032,28 @@ def test_track_memory_counts_recordings():
     assert usage.recordings == 3
 
 
+def test_track_memory_counts_this_threads_recordings_only():
+    import threading
+    started, stop = threading.Event(), threading.Event()
+
+    def elsewhere():
+        while not stop.is_set():
+            grad(lambda y: np.sum(y * y))(onp.ones(10_000))
+            started.set()
+    worker = threading.Thread(target=elsewhere)
+    worker.start()
+    try:
+        started.wait()
+        with track_memory() as usage:
+            grad(lambda x: np.sum(x * 2.0))(X3)
+            started.clear()
+            started.wait()  # the other thread recorded again meanwhile
+    finally:
+        stop.set()
+        worker.join()
+    assert usage.recordings == 1 and usage.tape_bytes < 10_000
+
+
 def test_track_memory_reports_the_largest_recording():
     small = lambda x: np.sum(x)
     big = lambda x: np.sum(np.sin(np.cos(np.exp(x))) * x)

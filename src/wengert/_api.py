@@ -25,7 +25,7 @@ __all__ = ["grad", "value_and_grad", "elementwise_grad", "vjp", "make_vjp", "sto
 
 ArgNum = int | Sequence[int]
 
-_trackers: list = []  # the MemoryUsage objects of open track_memory blocks
+_tracking = threading.local()  # .open: the MemoryUsage objects of this thread's track_memory blocks
 
 
 def stop_gradient(x: Any) -> Any:
@@ -75,7 +75,7 @@ class _Recording:
             self.nodes = trace.close()
         if trace.moved:  # inputs assigned into in place: their gradients gather in earlier entries
             self.inputs = [(structure, [trace.entry(b) for b in boxes]) for structure, boxes in self.inputs]
-        for usage in _trackers:  # wengert.track_memory blocks
+        for usage in getattr(_tracking, "open", ()):  # wengert.track_memory blocks
             usage.add(self.nodes)
         _no_leftovers(api, out, trace)
         self.aux = None

@@ -547,7 +547,7 @@ class MemoryUsage:
 
 @contextlib.contextmanager
 def track_memory() -> Iterator[MemoryUsage]:
-    """Report how much the tapes recorded inside the block hold.
+    """Report how much the tapes recorded inside the block (in this thread) hold.
 
     Example:
         >>> import numpy as onp, wengert, wengert.numpy as np
@@ -563,8 +563,9 @@ def track_memory() -> Iterator[MemoryUsage]:
     """
     from . import _api
     usage = MemoryUsage()
-    _api._trackers.append(usage)
+    blocks = _api._tracking.__dict__.setdefault("open", [])
+    blocks.append(usage)
     try:
         yield usage
     finally:
-        _api._trackers.remove(usage)
+        blocks.remove(usage)
