@@ -364,6 +364,13 @@ def test_item_drops_the_gradient_on_purpose():
     assert close(g, expected)
 
 
+@pytest.mark.parametrize("use", [lambda x: {x: 1}, lambda x: {x}, lambda x: hash(x)], ids=["dict", "set", "hash"])
+def test_traced_values_are_unhashable_with_advice(use):
+    for point in (X, 1.5):  # an array, and a Python float (hashable unless traced)
+        with pytest.raises(TypeError, match=r"cannot be a dict key or a set element.*stop_gradient\(x\)"):
+            grad(lambda x: np.sum(x) + 0.0 * len(use(x)))(point)
+
+
 def test_tolist_refuses_where_iteration_keeps_the_gradient():
     # sum(x.tolist()) would otherwise be a silent zero gradient; sum(x) is traced.
     with pytest.raises(wengert.ConversionError, match=r"x\.tolist\(\).*Iterate over x"):
@@ -648,6 +655,7 @@ CONVERSIONS = [
     ("onp.array-of-list", lambda x: onp.array([x[0, 0], x[1, 1]]), r"plain NumPy array"),
     ("tobytes", lambda x: onp.frombuffer(x.tobytes()), r"x\.tobytes\(\).*stop_gradient\(x\)\.tobytes\(\)"),
     ("dumps", lambda x: len(x.dumps()), r"x\.dumps\(\)"),
+    ("pickle", lambda x: len(__import__("pickle").dumps(x)), r"pickle\.dumps\(x\).*stop_gradient"),
 ]
 
 

@@ -66,7 +66,15 @@ B.__rdivmod__ = lambda self, other: (other // self, other % self)
 B.__lt__, B.__le__ = _plain(operator.lt), _plain(operator.le)
 B.__gt__, B.__ge__ = _plain(operator.gt), _plain(operator.ge)
 B.__eq__, B.__ne__ = _plain(operator.eq), _plain(operator.ne)
-B.__hash__ = None  # like ndarray: elementwise == makes boxes unhashable
+
+
+def _unhashable(self: Box) -> int:  # like ndarray's: elementwise == makes boxes unhashable
+    raise TypeError("A traced value cannot be a dict key or a set element (its == is elementwise, as an "
+                    "array's). Key by wengert.stop_gradient(x) (a number, or x.tobytes() of it for an "
+                    "array), or by id(x).")
+
+
+B.__hash__ = _unhashable
 
 # Conversions. bool() and int() of a traced value are piecewise constant, so they are allowed;
 # float(), complex() and tolist() would silently cut the gradient (math.sin(x), "%f" % x,
@@ -92,6 +100,7 @@ B.__format__ = lambda self, spec: format(strip(self), spec)
 B.__repr__ = lambda self: f"Box({strip(self)!r}, trace={self.trace.id})"
 B.__str__ = lambda self: str(strip(self))
 B.__copy__ = lambda self: wnp.copy(self)
+B.__reduce_ex__ = _refuse("pickle.dumps(x)", "Pickle wengert.stop_gradient(x) if you want the plain value on purpose.")
 B.__deepcopy__ = lambda self, memo: wnp.copy(self)
 B.item = lambda self, *args: strip(self).item(*args)
 B.tolist = _refuse("x.tolist()", "Iterate over x or index it (the elements stay traced), or call "
