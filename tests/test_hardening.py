@@ -194,6 +194,24 @@ def test_sqrt_at_zero_under_detect_anomaly_names_sqrt(mode: str) -> None:
     assert quiet(grad(np.sqrt), 0.0) == INF
 
 
+def _sqrt_of_double(x: Any) -> Any:
+    doubled = x * 2.0
+    return np.sqrt(doubled)  # the culprit: its derivative rule divides by 0 at 0
+
+
+@pytest.mark.parametrize("api", ["grad-of-grad", "jacrev", "hessian-of-sum"])
+def test_anomaly_in_a_rule_run_by_an_inner_gradient_names_the_rule_and_the_users_line(api: str) -> None:
+    """The inner sweep's rules run while the outer computation records: the anomaly is named
+    as the rule of 'sqrt', at the line where sqrt was called, not as a 'divide' of the
+    forward pass at the line that called wengert."""
+    calls = {"grad-of-grad": lambda: grad(grad(_sqrt_of_double))(0.0),
+             "jacrev": lambda: jacrev(_sqrt_of_double)(onp.zeros(1)),
+             "hessian-of-sum": lambda: hessian(lambda x: np.sum(_sqrt_of_double(x)))(onp.zeros(1))}
+    with pytest.raises(wengert.AnomalyError, match=r"'sqrt'.*return np\.sqrt\(doubled\)"):
+        with wengert.detect_anomaly():
+            quiet(calls[api])
+
+
 def _long_ties() -> tuple:
     """1000 elements, 25 copies of each value, and the gradient a stable sort implies for
     sum(sort(x) * weights): sorted position i feeds the element a stable sort put there."""

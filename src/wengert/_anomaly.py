@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import Box, Trace, strip
+from ._core import Box, Trace, rule_running, strip
 
 __all__ = ["detect_anomaly", "AnomalyError"]
 
@@ -91,12 +91,18 @@ class Watch:
         trace.append = self.append
 
     def append(self, box: Box) -> None:
-        where = _where_user_called()
+        running = rule_running()  # an operation of a derivative rule (a gradient of a gradient)
+        if running is None:
+            where, what = _where_user_called(), "in the forward pass"
+        else:
+            node, watch = running
+            where = watch.origins.get(id(node), "an unknown place")
+            what = f"in the derivative rule of '{node.prim.name}' (a gradient taken inside another)"
         self.origins[id(box)] = where
         prim, args = box.prim, box.args
         if prim is not None and not _finite(box.value) and all(_finite(a) for a in args):
-            raise AnomalyError(f"detect_anomaly: '{prim.name}' produced a NaN or an infinity in the forward "
-                               f"pass from finite inputs (shapes {_shapes(args)}), at {where}")
+            raise AnomalyError(f"detect_anomaly: '{prim.name}' produced a NaN or an infinity {what} from finite "
+                               f"inputs (shapes {_shapes(args)}), for the operation at {where}")
         self.forward_append(box)
         if prim is not None and box.adj is not None and not _finite(box.adj):  # a forward-mode tangent
             raise AnomalyError(f"detect_anomaly: the JVP rule of '{prim.name}' produced a NaN or an infinity "

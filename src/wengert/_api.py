@@ -95,7 +95,7 @@ class _Recording:
                 if type(o) is Box and o.trace is self.trace:
                     o.adj = c if o.adj is None else o.adj + c
             check_kept(self.trace)
-            sweep(self.nodes, self.watch.check if self.watch else None, free)
+            sweep(self.nodes, self.watch, free)
             grads = []
             own = owner(cotangents + [b.value for _, boxes in self.inputs for b in boxes])
             for structure, boxes in self.inputs:

@@ -56,6 +56,7 @@ __all__ = [
     "rebind",
     "record",
     "recording",
+    "rule_running",
     "same",
     "strip",
     "sweep",
@@ -613,7 +614,7 @@ def _ieee(rule: Callable, g: Any, ans: Any, args: tuple, kwargs: dict) -> Any:
 
 
 # ----------------------------------------------------------------------------- the sweep
-def sweep(nodes: list, check: Callable | None = None, free: bool = False) -> None:
+def sweep(nodes: list, watch: Any = None, free: bool = False) -> None:
     """The reverse sweep: walk the Wengert list backward, turning the cotangents seeded in
     the outputs' ``adj`` slots into cotangents in the inputs' ``adj`` slots (the caller reads
     and clears those). Contributions from every use of a value are summed.
@@ -622,30 +623,41 @@ def sweep(nodes: list, check: Callable | None = None, free: bool = False) -> Non
     as soon as the sweep has passed it (:func:`_release`): the cotangent arrays made later in
     the sweep then reuse memory that the forward pass's values held, instead of adding to it.
 
-    ``check(node, k, g, cotangent)``, if given, sees every cotangent a rule returns (for
-    ``detect_anomaly``); the Python loop then runs even where the compiled one exists."""
+    ``watch.check(node, k, g, cotangent)``, if a watch is given (``detect_anomaly``), sees
+    every cotangent a rule returns, and :func:`rule_running` tells the operations a rule runs
+    whose rule they belong to; the Python loop then runs even where the compiled one exists."""
     try:
-        if check is None:
+        if watch is None:
             _sweep(nodes, free)
         else:
-            _sweep_python(nodes, free, check)
+            _sweep_python(nodes, free, watch)
     except BaseException:
         for node in nodes:  # leave no stale cotangents behind for the next sweep
             node.adj = None
         raise
 
 
-def _sweep_python(nodes: list, free: bool, check: Callable | None = None) -> None:
+def _sweep_python(nodes: list, free: bool, watch: Any = None) -> None:
     node = None
+    outer = getattr(_local, "rule_of", None)
     try:
         for node in reversed(nodes):
-            _sweep_node(node, check)
+            if watch is not None:
+                _local.rule_of = (node, watch)
+            _sweep_node(node, watch.check if watch is not None else None)
             if free:
                 _release(node)
     except Exception as e:
         if node is not None and node.prim is not None and hasattr(e, "add_note"):
             e.add_note(f"(raised by the derivative rule of '{node.prim.name}' during the reverse sweep)")
         raise
+    finally:
+        _local.rule_of = outer
+
+
+def rule_running() -> tuple | None:
+    """``(node, watch)`` while a watched sweep in this thread runs the rules of ``node``."""
+    return getattr(_local, "rule_of", None)
 
 
 def _sweep_node(node: Box, check: Callable | None) -> None:
