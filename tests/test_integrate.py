@@ -366,6 +366,41 @@ def test_forward_and_reverse_jacobians_agree() -> None:
         assert a.shape == b.shape and onp.allclose(a, b, rtol=1e-6, atol=1e-8)
 
 
+# ----------------------------------------------------------------------------- single precision
+CALLS = [0]  # evaluations of counted_lotka_volterra
+
+
+def counted_lotka_volterra(y: Any, t: Any, *p: Any) -> Any:
+    CALLS[0] += 1
+    return lotka_volterra(y, t, *p)
+
+
+SINGLE = [  # (id, a function of the first Lotka-Volterra parameter)
+    ("odeint", lambda a: np.sum(odeint(counted_lotka_volterra, LV_Y0, T5, args=(a, 0.1, 1.5, 0.075), **TIGHT))),
+    ("solve_ivp", lambda a: np.sum(solve_ivp(lambda t, y, *p: counted_lotka_volterra(y, t, *p), (0.0, 2.0), LV_Y0,
+                                             method="DOP853", t_eval=T5, args=(a, 0.1, 1.5, 0.075), **TIGHT).y)),
+]
+
+
+@pytest.mark.parametrize("name, f", SINGLE, ids=[s[0] for s in SINGLE])
+def test_single_precision_parameter_gets_the_double_precision_derivative(name: str, f: Callable) -> None:
+    """SciPy solves in double precision whatever the parameters' dtype, and so do the adjoint and
+    sensitivity solves: a float32 parameter takes the very solves of its float64 value (the same
+    number of steps; float32 rounding noise in them would make the step control work much
+    harder, or give up), and its derivative is the float64 one (itself checked against finite
+    differences), rounded to float32 at the end."""
+    wengert.gradcheck(f, onp.float64(1.0), order=1, **FD)
+    derivatives, counts = [], []
+    for a in (onp.float64(1.0), onp.float32(1.0)):
+        CALLS[0] = 0
+        derivatives += [wengert.grad(f)(a), wengert.jvp(f, (a,), (a,))[1]]
+        counts.append(CALLS[0])
+    g64, t64, g32, t32 = derivatives
+    assert counts[0] == counts[1]
+    assert g32.dtype == onp.float32 and g32 == onp.float32(g64)
+    assert t32 == t64
+
+
 # ----------------------------------------------------------------------------- errors
 RATE = None  # a module global that one error case sets to a traced value
 
@@ -448,6 +483,14 @@ ERRORS = [
     Error("solve_ivp-traced-events", _grad_of(
         lambda k: solve_ivp(lambda t, y, k: -k * y, (0.0, 1.0), Y1, args=(k,), events=lambda t, y, k: y[0] - 0.5).y),
         TypeError, ("solve_ivp", "events cannot be differentiated")),
+    *[Error(f"{name}-traced-{where}", _grad_of(call), wengert.ConversionError,
+            (f"{name}: SciPy's adaptive quadrature", "leggauss", "wengert.stop_gradient"))
+      for name, where, call in [
+          ("quad", "closure", lambda k: integrate.quad(lambda x: k * x, 0.0, 1.0)[0]),
+          ("quad", "args", lambda k: integrate.quad(lambda x, k: k * x, 0.0, 1.0, args=(k,))[0]),
+          ("quad", "limit", lambda k: integrate.quad(onp.sin, 0.0, k)[0]),
+          ("quad_vec", "closure", lambda k: integrate.quad_vec(lambda x: k * x, 0.0, 1.0)[0]),
+          ("dblquad", "closure", lambda k: integrate.dblquad(lambda y, x: k * x * y, 0.0, 1.0, 0.0, 1.0)[0])]],
     Error("solve_ivp-traced-complex", _grad_of(
         lambda k: np.real(solve_ivp(lambda t, y, k: -k * y, (0.0, 1.0), onp.array([1j]), args=(k,)).y)),
         TypeError, ("solve_ivp", "y0 is complex")),
@@ -473,7 +516,8 @@ def test_failed_backward_solve_is_reported() -> None:
 
 
 def test_other_names_are_scipys() -> None:
-    assert integrate.quad is si.quad
+    assert integrate.trapezoid is si.trapezoid and integrate.simpson is si.simpson
+    assert integrate.quad(onp.sin, 0.0, 1.0) == si.quad(onp.sin, 0.0, 1.0)  # on plain values, SciPy's quad
     assert "solve_ivp" in dir(integrate) and "trapezoid" in dir(integrate)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing above warns by accident

@@ -260,8 +260,8 @@ case(onp.linalg.cross, lambda x, y: la.cross(x, y, axis=0), real(3, 2), real(3, 
 for shape, c in [((1, 1), False), ((3, 3), False), ((2, 3, 3), False), ((3, 3), True)]:
     case(sl.expm, sla.expm, 0.5 * (cplx(*shape) if c else real(*shape)), id=f"{shape}{'c' if c else ''}")
 for shape, c in [((3, 3), False), ((2, 2, 2), False), ((3, 3), True)]:
-    case(sl.sqrtm, sla.sqrtm, spd(*shape, c=c), id=f"{shape}{'c' if c else ''}")
-case(sl.sqrtm, sla.sqrtm, well(3, 3), id="nonsymmetric")
+    case((S._root_of, sl.sqrtm), sla.sqrtm, spd(*shape, c=c), id=f"{shape}{'c' if c else ''}")
+case((S._root_of, sl.sqrtm), sla.sqrtm, well(3, 3), id="nonsymmetric")
 case(sl.solve_sylvester, sla.solve_sylvester, well(3, 3), well(2, 2), real(3, 2), id="real")
 case(sl.solve_sylvester, sla.solve_sylvester, well(2, 2, 2, c=True), well(2, 2, c=True), cplx(2, 2), id="complex")
 case(sl.solve_sylvester, lambda q: sla.solve_sylvester(onp.diag([1.0, 2.0]), onp.eye(2), q), real(2, 2), id="q-only")
@@ -310,6 +310,22 @@ case(sl.svd, lambda a: sla.svd(a, compute_uv=False), dense(3, 2, c=True), id="co
 case(sl.norm, sla.norm, dense(3, 2, c=True), id="complex")
 case(sl.pinv, sla.pinv, dense(2, 3, c=True), id="complex")
 case(sl.block_diag, lambda a, b: sla.block_diag(a, b), cplx(2, 2), real(1, 2), id="complex")
+case(sl.block_diag, lambda a, b: sla.block_diag(a, b), real(2, 2, 2), real(1, 3), id="stack")  # SciPy stacks too
+for x in (onp.array(0.7), onp.array([0.7])):  # SciPy takes these as 1x1 matrices
+    case(sl.expm, sla.expm, x, id=f"{x.ndim}-d")
+
+
+def _sqrtm_with_estimate(a: Any) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # SciPy 1.17 deprecates disp
+        return sla.sqrtm(a, disp=False)[0]
+
+
+case((S._root_of, sl.sqrtm), _sqrtm_with_estimate, spd(3, 3), id="disp=False")
+case(sl.eigh, lambda a: sla.eigh(a, eigvals_only=True, overwrite_a=True, overwrite_b=True, type=2, driver="evd",
+                                 check_finite=False), spd(3, 3), id="keywords-that-change-nothing")
+case(sl.cho_solve, lambda b, c=sl.cho_factor(spd(2, 3, 3)): sla.cho_solve(c, b), real(2, 3, 1),
+     id="scipy-stack-factors")  # SciPy's factors of a stack: [c, array([False, False])]
 
 
 def test_scipy_conventions_are_kept() -> None:
@@ -323,6 +339,136 @@ def test_scipy_conventions_are_kept() -> None:
     onp.testing.assert_allclose(traced, onp.sum(sl.cholesky(a)), rtol=1e-12)  # upper, as SciPy
     with pytest.raises(NotImplementedError, match=r"scipy.linalg.solve: assume_a='pos'"):
         wengert.grad(lambda a: np.sum(sla.solve(a, b, assume_a="pos")))(a)
+
+
+def _first(out: Any) -> Any:
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+def _kinds(out: Any) -> Any:
+    """What a result is made of: its containers, and the dtype and shape of each value."""
+    if isinstance(out, (tuple, list)):
+        return type(out).__name__, [_kinds(x) for x in out]
+    value = wengert.stop_gradient(out)
+    return onp.result_type(value), onp.shape(value)
+
+
+# scipy.linalg (``M``) on a Hermitian positive definite m; with ``M = sla`` on a traced m the
+# result has SciPy's containers and dtypes (single precision stays single where SciPy's does).
+SCIPY_CALLS = [
+    ("expm", lambda M, m: M.expm(m)),
+    ("sqrtm", lambda M, m: M.sqrtm(m)),
+    ("solve_sylvester", lambda M, m: M.solve_sylvester(m, m, m)),
+    ("solve_triangular", lambda M, m: M.solve_triangular(m, m[0])),
+    ("lu_factor", lambda M, m: M.lu_factor(m)),
+    ("lu_factor-stack", lambda M, m: M.lu_factor(np.stack([m, 2 * m]))),
+    ("lu_solve", lambda M, m: M.lu_solve(M.lu_factor(m), m[0])),
+    ("cho_factor", lambda M, m: M.cho_factor(m)),
+    ("cho_factor-stack", lambda M, m: M.cho_factor(np.stack([m, 2 * m]), lower=True)),
+    ("cho_solve", lambda M, m: M.cho_solve(M.cho_factor(m), m[0])),
+    ("inv", lambda M, m: M.inv(m)),
+    ("det", lambda M, m: M.det(m)),
+    ("det-stack", lambda M, m: M.det(np.stack([m, 2 * m]))),
+    ("solve", lambda M, m: M.solve(m, m[0])),
+    ("cholesky", lambda M, m: M.cholesky(m)),
+    ("eigh", lambda M, m: M.eigh(m)),
+    ("svd", lambda M, m: M.svd(m)),
+    *[(f"norm-{o}", lambda M, m, o=o: M.norm(m, o)) for o in (None, 1, 2, onp.inf, "fro", "nuc")],
+    ("norm-vector", lambda M, m: M.norm(m[0])),
+    ("norm-vector-1", lambda M, m: M.norm(m[0], 1)),
+    ("norm-strided-1", lambda M, m: M.norm(m[::2], 1)),  # neither C nor Fortran order: NumPy's norm
+    ("norm-axis", lambda M, m: M.norm(m, axis=0)),
+    ("pinv", lambda M, m: M.pinv(m)),
+    ("block_diag", lambda M, m: M.block_diag(m, m[0])),
+    ("block_diag-stack", lambda M, m: M.block_diag(np.stack([m, m]), m[:2, :2])),
+]
+DTYPES = [onp.float32, onp.float64, onp.complex64, onp.complex128]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=[onp.dtype(d).name for d in DTYPES])
+@pytest.mark.parametrize("name, call", SCIPY_CALLS, ids=[c[0] for c in SCIPY_CALLS])
+def test_traced_results_have_scipys_types_and_dtypes(name: str, call: Callable, dtype: Any) -> None:
+    """The gradient keeps the input's dtype, as everywhere in wengert."""
+    m = spd(3, 3, c=onp.dtype(dtype).kind == "c").astype(dtype)
+    seen = {}
+
+    def f(x: Any) -> Any:
+        out = seen["out"] = call(sla, x)
+        return np.sum(np.real(_first(out)))
+
+    assert wengert.grad(f)(m).dtype == dtype
+    assert _kinds(seen["out"]) == _kinds(call(sl, m))
+
+
+NAN = spd(3, 3)
+NAN[1, 2] = onp.nan  # in the upper triangle only: the routines that read the lower one compute
+CHO, LU = sl.cho_factor(spd(3, 3)), sl.lu_factor(well(3, 3))
+CHECKED = [  # (id, call(module, m, **options), whether check_finite=False gives SciPy's numbers)
+    ("inv", lambda M, m, **kw: M.inv(m, **kw), True),
+    ("det", lambda M, m, **kw: M.det(m, **kw), True),
+    ("solve", lambda M, m, **kw: M.solve(m, onp.ones(3), **kw), True),
+    ("cholesky", lambda M, m, **kw: M.cholesky(m, lower=True, **kw), True),
+    ("cho_factor", lambda M, m, **kw: M.cho_factor(m, lower=True, **kw)[0], True),
+    ("cho_solve", lambda M, m, **kw: M.cho_solve(CHO, m, **kw), True),
+    ("lu_solve", lambda M, m, **kw: M.lu_solve(LU, m, **kw), True),
+    ("norm", lambda M, m, **kw: M.norm(m, **kw), True),
+    ("eigh", lambda M, m, **kw: M.eigh(m, **kw)[0], True),
+    ("svd", lambda M, m, **kw: M.svd(m, **kw)[1], False),  # NaN: SciPy and NumPy fail differently
+    ("pinv", lambda M, m, **kw: M.pinv(m, **kw), False),
+]
+
+
+@pytest.mark.parametrize("name, call, unchecked", CHECKED, ids=[c[0] for c in CHECKED])
+def test_check_finite_on_traced_input_is_scipys(name: str, call: Callable, unchecked: bool) -> None:
+    kind, message = _numpy_error(lambda x: call(sl, x), NAN)
+    for run in (lambda: wengert.grad(lambda x: np.sum(np.real(call(sla, x))))(NAN),
+                lambda: wengert.jvp(lambda x: call(sla, x), (NAN,), (onp.ones((3, 3)),))):
+        with pytest.raises(kind, match=re.escape(message)):
+            run()
+    if unchecked:
+        with onp.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            traced = wengert.vjp(lambda x: call(sla, x, check_finite=False), NAN)[0]
+            onp.testing.assert_allclose(traced, call(sl, NAN, check_finite=False), rtol=1e-12, equal_nan=True)
+
+
+def test_sqrtm_error_estimate_is_scipys_plain_number() -> None:
+    a, seen = spd(3, 3), {}
+
+    def f(x: Any) -> Any:
+        root, seen["estimate"] = sla.sqrtm(x, disp=False)
+        return np.sum(weights(root) * root)
+
+    with pytest.warns(DeprecationWarning, match="disp"):
+        g = wengert.grad(f)(a)
+        want = sl.sqrtm(a, disp=False)[1]
+    assert type(seen["estimate"]) is type(want) and seen["estimate"] == want
+    onp.testing.assert_allclose(g, wengert.grad(lambda x: np.sum(weights(x) * sla.sqrtm(x)))(a), rtol=1e-12)
+
+
+REFUSED = [  # (id, call on a traced 3x3 matrix, error, words the message holds)
+    ("eigh-b", lambda a: sla.eigh(a, onp.eye(3)), NotImplementedError,
+     ("scipy.linalg.eigh", "generalized one with b", "cholesky(b, lower=True)")),
+    ("eigh-subset_by_index", lambda a: sla.eigh(a, subset_by_index=(0, 1)), NotImplementedError,
+     ("scipy.linalg.eigh", "subset_by_index", "w[lo:hi + 1]")),
+    ("eigh-subset_by_value", lambda a: sla.eigh(a, subset_by_value=(0.0, 3.0)), NotImplementedError,
+     ("scipy.linalg.eigh", "subset_by_value", "(lo, hi]")),
+    ("eigh-driver", lambda a: sla.eigh(a, driver="gvd"), ValueError, ("scipy.linalg.eigh", "driver='gvd'", "'evr'")),
+    ("svd-lapack_driver", lambda a: sla.svd(a, lapack_driver="gesvx"), ValueError,
+     ("scipy.linalg.svd", "lapack_driver", "'gesvd'")),
+    ("cho_solve-mixed-triangles", lambda a: sla.cho_solve((np.stack([a, a]), onp.array([True, False])),
+                                                          onp.ones((2, 3))), NotImplementedError,
+     ("scipy.linalg.cho_solve", "lower", "same lower=")),
+    ("sqrtm-of-a-number", lambda a: sla.sqrtm(a[0, 0]), ValueError, ("sqrtm", "not a matrix", "reshape(1, 1)")),
+]
+
+
+@pytest.mark.parametrize("name, call, kind, words", REFUSED, ids=[r[0] for r in REFUSED])
+def test_refusals_name_the_function_and_argument(name: str, call: Callable, kind: type, words: tuple) -> None:
+    with pytest.raises(kind) as info:
+        wengert.grad(lambda a: np.sum(np.real(_first(call(a)))))(spd(3, 3))
+    for word in words:
+        assert word in str(info.value), (word, str(info.value))
 
 
 # ============================================================================= derivatives
@@ -356,7 +502,8 @@ def test_values_are_numpys() -> None:
              (lambda m: la.qr(m)[1], lambda m: onp.linalg.qr(m)[1], a),
              (lambda m: la.slogdet(m)[1], lambda m: onp.linalg.slogdet(m)[1], a),
              (lambda m: sla.lu_factor(m)[0], lambda m: sl.lu_factor(m)[0], a[0]),
-             (lambda m: sla.cho_factor(m)[0], lambda m: sl.cho_factor(m)[0], h)]
+             (lambda m: sla.cho_factor(m)[0], lambda m: sl.cho_factor(m)[0], h),
+             (lambda m: sla.block_diag(m, m[0, :2]), lambda m: sl.block_diag(m, m[0, :2]), a)]
     for traced, plain, x in pairs:
         value, _ = wengert.vjp(traced, x)
         onp.testing.assert_allclose(value, plain(x), rtol=1e-13, atol=1e-13)
@@ -466,7 +613,9 @@ def test_repeated_eigenvalues() -> None:
 
 @onp.errstate(invalid="ignore")
 def test_repeated_singular_values() -> None:
-    q = onp.linalg.qr(real(3, 3))[0]
+    # Orthogonal with exact entries (a 3-4-5 rotation times a permutation): LAPACK returns its
+    # singular values as exactly 1. A random orthogonal matrix does so only for some draws.
+    q = onp.array([[0.6, -0.8, 0.0], [0.8, 0.6, 0.0], [0.0, 0.0, 1.0]]) @ onp.eye(3)[[2, 0, 1]]
     onp.testing.assert_allclose(wengert.grad(lambda a: np.sum(la.svd(a)[1]))(q), q, atol=1e-12)  # d nuc = U V^T
     with pytest.warns(RuntimeWarning, match="repeated values"):
         g = wengert.grad(lambda a: np.sum(weights(a) * la.svd(a)[0]))(q)

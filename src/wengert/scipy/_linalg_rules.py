@@ -1,22 +1,30 @@
 """VJP and JVP rules for scipy.linalg (see wengert/numpy/_vjps.py and _jvps.py for the
 conventions, and wengert/numpy/_linalg.py for the linear-algebra helpers).
 
-Primitives: ``expm``, ``sqrtm``, ``solve_sylvester``, ``solve_triangular`` and a private
-``_lu_of`` behind ``lu_factor``. Composites: ``lu_factor``, ``lu_solve`` (two triangular
-solves and a permutation), ``cho_factor`` (NumPy's cholesky), ``cho_solve`` (two triangular
-solves). Every rule calls the recorded functions of this table, so it is differentiable again:
+Primitives: ``expm``, ``solve_sylvester``, ``solve_triangular``, and the private ``_root_of``
+behind ``sqrtm`` and ``_lu_of`` behind ``lu_factor``. Composites: ``sqrtm`` (SciPy's root,
+recorded), ``lu_factor``, ``lu_solve`` (two triangular solves and a permutation),
+``cho_factor`` (NumPy's cholesky), ``cho_solve`` (two triangular solves). Every rule calls
+the recorded functions of this table, so it is differentiable again:
 
 * expm: the derivative at A along E is the top-right block of expm([[A, E], [0, A]]), and the
-  VJP is that at A^T (expm is holomorphic: transposes, no conjugates).
+  VJP is that at A^T (expm is holomorphic: transposes, no conjugates). Like SciPy, a 0-d
+  (or one-element 1-d) A is a 1x1 matrix.
 * sqrtm: X = sqrtm(A) solves X dX + dX X = dA, a Sylvester equation (unique where no two
   eigenvalues of X sum to zero, true of the principal root of a matrix without eigenvalues
-  on the closed negative real axis).
+  on the closed negative real axis). With ``disp=False`` (deprecated by SciPy) the error
+  estimate SciPy returns beside X is a plain number, without a gradient.
 * solve_triangular reads one triangle of ``a`` (without its diagonal for
   ``unit_diagonal=True``): the gradient lives there. ``trans="C"`` conjugates ``a``, so that
   case is not holomorphic and its rule carries the conjugates.
 * lu_factor: square matrices with nonzero pivots; the permutation is piecewise constant.
 * cho_factor: like numpy.linalg.cholesky, reads one triangle; the other triangle of the
   result is ``a``'s own (as SciPy leaves it), with derivative one there.
+
+On traced input the composites keep SciPy's conventions: the result dtypes (single precision
+stays single, but ``det`` and some norms answer in double precision), ``check_finite``
+(SciPy's error for an infinite or NaN entry), and the list SciPy returns for the factors of
+a stack of matrices.
 """
 
 from __future__ import annotations
@@ -32,7 +40,7 @@ from .._core import strip
 from ..numpy._jvps import _bcast, _lead
 from ..numpy._linalg import _H, _T, _cj, _mask, _mm, _traced
 from ..numpy._vjps import _shape
-from ..numpy._wrap import DISPATCH, composite
+from ..numpy._wrap import DISPATCH, _strip_tree, composite
 
 _TRANS = {"N": 0, "T": 1, "C": 2}
 
@@ -40,6 +48,41 @@ _TRANS = {"N": 0, "T": 1, "C": 2}
 def _op(fun: Callable) -> Callable:
     """The recording wrapper of a primitive of this table (made when linalg.py registers it)."""
     return DISPATCH[fun]
+
+
+def _triangle(n: int, lower: bool, strict: bool) -> np.ndarray:
+    """One triangle of an n x n matrix as a boolean mask: multiplying by it keeps the other
+    operand's dtype, where a float64 mask would turn single precision into double."""
+    return _mask(n, lower, strict).astype(bool)
+
+
+def _check_finite(check_finite: bool, *xs: Any) -> None:
+    """SciPy's ``check_finite`` on traced input: its own ValueError when an argument holds an
+    infinity or a NaN (one look at the plain values; the traced computation would not check)."""
+    if check_finite:
+        for x in xs:
+            np.asarray_chkfinite(_strip_tree(x))
+
+
+def _double(x: Any) -> Any:
+    """``x`` in double precision (complex128 if it is complex, else float64)."""
+    dtype = np.dtype(np.complex128 if np.iscomplexobj(strip(x)) else np.float64)
+    return x if np.result_type(strip(x)) == dtype else wnp.astype(x, dtype)
+
+
+def _as_matrix(x: Any, a: Any) -> Any:
+    """``x`` (``a`` or a tangent of it, with leading batch dimensions) with a 0-d or one-element
+    1-d ``a`` made a 1x1 matrix, as SciPy's matrix functions take it."""
+    return x if np.ndim(strip(a)) >= 2 else wnp.reshape(x, _shape(x)[:_lead(x, a)] + (1, 1))
+
+
+def _factors(a: Any, factors: Any, info: Any) -> Any:
+    """A factorization as SciPy returns it: the tuple ``(factors, info)`` for one matrix, and for
+    a stack the list ``[factors, info]`` with ``info`` given per matrix (SciPy's batching)."""
+    batch = _shape(a)[:-2]
+    if not batch:
+        return factors, info
+    return [factors, info if np.ndim(info) else np.full(batch, info)]
 
 
 # ----------------------------------------------------------------------------- matrix functions
@@ -52,6 +95,21 @@ def _frechet(a: Any, e: Any) -> Any:
     zero = np.zeros(shape, dtype=np.result_type(strip(a), strip(e)))
     block = wnp.concatenate([wnp.concatenate([a, e], axis=-1), wnp.concatenate([zero, a], axis=-1)], axis=-2)
     return _op(sl.expm)(block)[..., :n, n:]
+
+
+def _expm_vjp(g: Any, ans: Any, a: Any) -> Any:
+    ga = _frechet(_T(_as_matrix(a, a)), g)
+    return ga if np.ndim(strip(a)) >= 2 else wnp.reshape(ga, _shape(a))
+
+
+def _expm_jvp(t: Any, ans: Any, a: Any) -> Any:
+    return _frechet(_as_matrix(a, a), _as_matrix(t, a))
+
+
+def _root_of(a: Any, x: Any) -> Any:
+    """sqrtm's principal root of ``a``, already computed by SciPy (``x``), recorded as a function
+    of ``a``; the rules read the root from the output, which is traced at higher orders."""
+    return x
 
 
 def _sylvester(a: Any, b: Any, q: Any) -> Any:
@@ -92,11 +150,12 @@ def _solve_triangular(a, b, trans=0, lower=False, unit_diagonal=False, overwrite
 
 def _tri(a: Any, lower: bool, unit: bool) -> np.ndarray:
     """The entries of ``a`` that solve_triangular reads."""
-    return _mask(_shape(a)[-1], lower, strict=unit)
+    return _triangle(_shape(a)[-1], lower, strict=unit)
 
 
 def _st(a: Any, rhs: Any, trans: int, lower: bool, unit: bool = False) -> Any:
-    return _op(sl.solve_triangular)(a, rhs, trans=trans, lower=lower, unit_diagonal=unit)
+    """A recorded triangular solve; its callers have checked the inputs (check_finite) already."""
+    return _op(sl.solve_triangular)(a, rhs, trans=trans, lower=lower, unit_diagonal=unit, check_finite=False)
 
 
 def _st_adjoint(g, ans, a, b, trans=0, lower=False, unit_diagonal=False, **kw):
@@ -144,20 +203,21 @@ def _lu_of(a: Any, lu: Any, piv: Any) -> Any:
 
 
 def _permutation(piv: Any) -> np.ndarray:
-    """P^T as a (stack of) permutation matrices, P^T A = L U, from LAPACK's row interchanges."""
+    """P^T as a (stack of) boolean permutation matrices, P^T A = L U, from LAPACK's row
+    interchanges (boolean: a product with one keeps the other factor's dtype)."""
     piv = np.asarray(piv)
     n, batch = piv.shape[-1], piv.shape[:-1]
     perms = np.tile(np.arange(n), (int(np.prod(batch, dtype=int)), 1))
     for perm, swaps in zip(perms, piv.reshape(-1, n)):
         for i, j in enumerate(swaps):
             perm[i], perm[j] = perm[j], perm[i]
-    return np.eye(n)[perms.reshape(batch + (n,))]
+    return np.eye(n, dtype=bool)[perms.reshape(batch + (n,))]
 
 
 def _lu_parts(lu: Any) -> tuple:
     n = _shape(lu)[-1]
-    strict, upper = _mask(n, True, strict=True), _mask(n, False, strict=False)
-    return lu * strict + np.eye(n), lu * upper, strict, upper
+    strict, upper = _triangle(n, True, strict=True), _triangle(n, False, strict=False)
+    return lu * strict + np.eye(n, dtype=bool), lu * upper, strict, upper
 
 
 def _lu_jvp(t, ans, a, lu, piv):
@@ -176,8 +236,8 @@ def _lu_vjp(g, ans, a, lu, piv):
 
 # ============================================================================= the tables
 VJPS: dict[Any, Any] = {
-    sl.expm:             (lambda g, ans, a: _frechet(_T(a), g),),
-    sl.sqrtm:            (_sqrtm_vjp,),
+    sl.expm:             (_expm_vjp,),
+    _root_of:            (_sqrtm_vjp,                      None),
     sl.solve_sylvester:  (lambda g, ans, a, b, q: -_mm(_sylvester_adjoint(g, a, b), _T(ans)),
                           lambda g, ans, a, b, q: -_mm(_T(ans), _sylvester_adjoint(g, a, b)),
                           lambda g, ans, a, b, q: _sylvester_adjoint(g, a, b)),
@@ -186,8 +246,8 @@ VJPS: dict[Any, Any] = {
 }
 
 JVPS: dict[Any, Any] = {
-    sl.expm:             (lambda t, ans, a: _frechet(a, t),),
-    sl.sqrtm:            (_sqrtm_jvp,),
+    sl.expm:             (_expm_jvp,),
+    _root_of:            (_sqrtm_jvp,                      None),
     sl.solve_sylvester:  (_sylvester_jvp_a,                _sylvester_jvp_b, _sylvester_jvp_q),
     sl.solve_triangular: (_st_jvp_a,                       _st_jvp_b),
     _lu_of:              (_lu_jvp,                         None, None),
@@ -205,14 +265,27 @@ def _composite(fun: Any) -> Callable[[Callable], Callable]:
     return composite(fun)
 
 
+@_composite(sl.sqrtm)
+def sqrtm(A: Any, *args: Any, **kwargs: Any) -> Any:  # SciPy 1.17 deprecates its disp and blocksize
+    if not _traced(A):
+        return sl.sqrtm(A, *args, **kwargs)
+    if np.ndim(strip(A)) < 2:  # SciPy 1.17 answers exp(a) there, which a square root's rule would not match
+        raise ValueError(f"sqrtm: a traced input of shape {np.shape(strip(A))} is not a matrix; pass a square "
+                         "matrix (for a number, a.reshape(1, 1)).")
+    out = sl.sqrtm(strip(A), *args, **kwargs)  # SciPy's value, warnings and errors, computed once
+    if isinstance(out, tuple):  # disp=False: (root, error estimate); the estimate is a plain number
+        return _op(_root_of)(A, out[0]), out[1]
+    return _op(_root_of)(A, out)
+
+
 @_composite(sl.lu_factor)
-def lu_factor(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> tuple:
+def lu_factor(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> Any:
     if not _traced(a):
         return sl.lu_factor(a, overwrite_a, check_finite)
     lu, piv = sl.lu_factor(strip(a), False, check_finite)
     if lu.shape[-1] != lu.shape[-2]:
         raise ValueError(f"lu_factor: derivatives are implemented for square matrices; got shape {lu.shape}.")
-    return _op(_lu_of)(a, lu, piv), piv
+    return _factors(a, _op(_lu_of)(a, lu, piv), piv)
 
 
 @_composite(sl.lu_solve)
@@ -220,6 +293,7 @@ def lu_solve(lu_and_piv: tuple, b: Any, trans: Any = 0, overwrite_b: bool = Fals
     lu, piv = lu_and_piv
     if not _traced(lu, b):
         return sl.lu_solve((lu, piv), b, trans, overwrite_b, check_finite)
+    _check_finite(check_finite, lu, b)
     trans = _TRANS.get(trans, trans)
     pt = _permutation(piv)
     if trans == 0:  # U^-1 L^-1 P^T b
@@ -228,11 +302,23 @@ def lu_solve(lu_and_piv: tuple, b: Any, trans: Any = 0, overwrite_b: bool = Fals
 
 
 @_composite(sl.cho_factor)
-def cho_factor(a: Any, lower: bool = False, overwrite_a: bool = False, check_finite: bool = True) -> tuple:
+def cho_factor(a: Any, lower: bool = False, overwrite_a: bool = False, check_finite: bool = True) -> Any:
     if not _traced(a):
         return sl.cho_factor(a, lower, overwrite_a, check_finite)
+    _check_finite(check_finite, a)
     factor = wnp.linalg.cholesky(a, upper=not lower)  # reads the triangle SciPy reads
-    return factor + a * _mask(_shape(a)[-1], not lower, strict=True), lower
+    return _factors(a, factor + a * _triangle(_shape(a)[-1], not lower, strict=True), lower)
+
+
+def _one_triangle(lower: Any) -> bool:
+    """cho_solve's ``lower``: a flag, or one flag per matrix for the factors of a stack."""
+    flags = np.unique(np.asarray(lower, dtype=bool))
+    if flags.size > 1:
+        raise NotImplementedError("scipy.linalg.cho_solve: the factors of this stack mix lower and upper "
+                                  "triangles (lower holds both True and False); on traced values wengert "
+                                  "solves with one triangle for the whole stack. Factor every matrix with "
+                                  "the same lower=, or call cho_solve on each matrix.")
+    return bool(flags.size and flags[0])
 
 
 @_composite(sl.cho_solve)
@@ -240,7 +326,8 @@ def cho_solve(c_and_lower: tuple, b: Any, overwrite_b: bool = False, check_finit
     c, lower = c_and_lower
     if not _traced(c, b):
         return sl.cho_solve((c, lower), b, overwrite_b, check_finite)
-    if lower:  # A = L L^H
+    _check_finite(check_finite, c, b)
+    if _one_triangle(lower):  # A = L L^H
         return _st(c, _st(c, b, 0, True), 2, True)
     return _st(c, _st(c, b, 2, False), 0, False)  # A = U^H U
 
@@ -250,12 +337,18 @@ def cho_solve(c_and_lower: tuple, b: Any, overwrite_b: bool = False, check_finit
 # conventions (upper Cholesky factors, lower=, eigvals_only= ...), through wengert.numpy.linalg.
 @_composite(sl.inv)
 def inv(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> Any:
-    return wnp.linalg.inv(a) if _traced(a) else sl.inv(a, overwrite_a, check_finite)
+    if not _traced(a):
+        return sl.inv(a, overwrite_a, check_finite)
+    _check_finite(check_finite, a)
+    return wnp.linalg.inv(a)
 
 
 @_composite(sl.det)
 def det(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> Any:
-    return wnp.linalg.det(a) if _traced(a) else sl.det(a, overwrite_a, check_finite)
+    if not _traced(a):
+        return sl.det(a, overwrite_a, check_finite)
+    _check_finite(check_finite, a)
+    return wnp.linalg.det(_double(a))  # SciPy answers in double precision (no overflow in single)
 
 
 @_composite(sl.solve)
@@ -268,6 +361,7 @@ def solve(a: Any, b: Any, lower: bool = False, overwrite_a: bool = False, overwr
         raise NotImplementedError(f"scipy.linalg.solve: assume_a={assume_a!r} reads one triangle of a; "
                                   "wengert differentiates the general solve only. Pass a full matrix "
                                   "with assume_a=None.")
+    _check_finite(check_finite, a, b)
     return wnp.linalg.solve(_T(a) if transposed else a, b)
 
 
@@ -275,33 +369,69 @@ def solve(a: Any, b: Any, lower: bool = False, overwrite_a: bool = False, overwr
 def cholesky(a: Any, lower: bool = False, overwrite_a: bool = False, check_finite: bool = True) -> Any:
     if not _traced(a):
         return sl.cholesky(a, lower, overwrite_a, check_finite)
+    _check_finite(check_finite, a)
     return wnp.linalg.cholesky(a, upper=not lower)
 
 
+_EIGH_DRIVERS = (None, "ev", "evd", "evr", "evx")  # the standard problem's: the same values by other routes
+
+
 @_composite(sl.eigh)
-def eigh(a: Any, b: Any = None, *, lower: bool = True, eigvals_only: bool = False, **kw: Any) -> Any:
+def eigh(a: Any, b: Any = None, *, lower: bool = True, eigvals_only: bool = False, overwrite_a: bool = False,
+         overwrite_b: bool = False, type: int = 1, check_finite: bool = True, subset_by_index: Any = None,
+         subset_by_value: Any = None, driver: Any = None) -> Any:
     if not _traced(a, b):
-        return sl.eigh(a, b, lower=lower, eigvals_only=eigvals_only, **kw)
-    if b is not None or kw:
-        raise NotImplementedError("scipy.linalg.eigh: wengert differentiates the standard problem of one "
-                                  f"matrix only (no b, no {sorted(kw)}); use wengert.numpy.linalg.eigh.")
+        return sl.eigh(a, b, lower=lower, eigvals_only=eigvals_only, overwrite_a=overwrite_a,
+                       overwrite_b=overwrite_b, type=type, check_finite=check_finite,
+                       subset_by_index=subset_by_index, subset_by_value=subset_by_value, driver=driver)
+    if b is not None:
+        raise NotImplementedError(
+            "scipy.linalg.eigh: on traced values wengert differentiates the standard problem a v = w v, "
+            "not the generalized one with b. Reduce it to a standard problem: with L = cholesky(b, lower=True), "
+            "solve C = L^-1 a L^-H with solve_triangular; eigh(C) gives the same eigenvalues, and its "
+            "eigenvectors y give those of (a, b) as solve_triangular(L, y, lower=True, trans='C').")
+    if subset_by_index is not None or subset_by_value is not None:
+        raise NotImplementedError(
+            "scipy.linalg.eigh: subset_by_index and subset_by_value are not supported on traced values. "
+            "Compute every eigenpair and select: w, v = eigh(a), then w[lo:hi + 1] and v[:, lo:hi + 1] "
+            "for indices lo..hi, or the w in (lo, hi] for a range of values.")
+    if driver not in _EIGH_DRIVERS:
+        raise ValueError(f"scipy.linalg.eigh: driver={driver!r} is not a driver of the standard problem "
+                         f"(no b); use one of {list(_EIGH_DRIVERS)}.")
+    _check_finite(check_finite, a)
     uplo = "L" if lower else "U"
     return wnp.linalg.eigvalsh(a, UPLO=uplo) if eigvals_only else tuple(wnp.linalg.eigh(a, UPLO=uplo))
 
 
 @_composite(sl.svd)
-def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, **kw: Any) -> Any:
+def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, overwrite_a: bool = False,
+        check_finite: bool = True, lapack_driver: str = "gesdd") -> Any:
     if not _traced(a):
-        return sl.svd(a, full_matrices, compute_uv, **kw)
+        return sl.svd(a, full_matrices, compute_uv, overwrite_a, check_finite, lapack_driver)
+    if lapack_driver not in ("gesdd", "gesvd"):
+        raise ValueError(f"scipy.linalg.svd: lapack_driver must be 'gesdd' or 'gesvd', not {lapack_driver!r}.")
+    _check_finite(check_finite, a)
     out = wnp.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv)
     return tuple(out) if compute_uv else out
+
+
+def _answers_in_double(a: np.ndarray, ord: Any, axis: Any, keepdims: bool) -> bool:
+    """Whether SciPy's norm of ``a`` comes from BLAS's nrm2 or LAPACK's lange, which return a
+    Python float (double precision) whatever ``a``'s precision; otherwise SciPy calls NumPy's."""
+    if not (a.size and a.dtype.char in "fdFD" and axis is None and not keepdims):
+        return False
+    if a.ndim == 1:
+        return ord is None or (not isinstance(ord, str) and ord == 2)
+    return a.ndim == 2 and not isinstance(ord, str) and ord in (1, np.inf) and (np.isfortran(a) or np.isfortran(a.T))
 
 
 @_composite(sl.norm)
 def norm(a: Any, ord: Any = None, axis: Any = None, keepdims: bool = False, check_finite: bool = True) -> Any:
     if not _traced(a):
         return sl.norm(a, ord, axis, keepdims, check_finite)
-    return wnp.linalg.norm(a, ord, axis, keepdims)
+    _check_finite(check_finite, a)
+    out = wnp.linalg.norm(a, ord, axis, keepdims)
+    return _double(out) if _answers_in_double(strip(a), ord, axis, keepdims) else out
 
 
 @_composite(sl.pinv)
@@ -311,6 +441,7 @@ def pinv(a: Any, *, atol: Any = None, rtol: Any = None, return_rank: bool = Fals
     if atol is not None or return_rank:
         raise NotImplementedError("scipy.linalg.pinv: atol and return_rank are not supported on traced "
                                   "values; use rtol, or wengert.numpy.linalg.pinv.")
+    _check_finite(check_finite, a)
     return wnp.linalg.pinv(a) if rtol is None else wnp.linalg.pinv(a, rtol=rtol)
 
 
@@ -319,11 +450,15 @@ def block_diag(*arrs: Any) -> Any:
     if not _traced(*arrs):
         return sl.block_diag(*arrs)
     blocks = [wnp.atleast_2d(a) for a in arrs]
-    widths = [_shape(b)[1] for b in blocks]
-    rows = []
-    for k, b in enumerate(blocks):
-        left, right = sum(widths[:k]), sum(widths[k + 1:])
-        parts = [np.zeros((_shape(b)[0], left))] if left else []
-        parts += [b] + ([np.zeros((_shape(b)[0], right))] if right else [])
-        rows.append(wnp.concatenate(parts, axis=1))
-    return wnp.concatenate(rows, axis=0)
+    batch = np.broadcast_shapes(*[_shape(b)[:-2] for b in blocks])  # SciPy stacks block matrices too
+    dtype = np.result_type(*[_strip_tree(b) for b in blocks])
+    width = sum(_shape(b)[-1] for b in blocks)
+    rows, left = [], 0
+    for b in blocks:
+        (m, n), right = _shape(b)[-2:], width - left - _shape(b)[-1]
+        parts = [wnp.broadcast_to(b, batch + (m, n)) if _shape(b)[:-2] != batch else b]
+        parts = ([np.zeros(batch + (m, left), dtype)] if left else []) + parts + \
+            ([np.zeros(batch + (m, right), dtype)] if right else [])
+        rows.append(wnp.concatenate(parts, axis=-1))
+        left += n
+    return wnp.concatenate(rows, axis=-2)

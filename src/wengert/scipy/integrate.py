@@ -19,7 +19,9 @@ differentiates it again: second derivatives work.
 Forward mode integrates the sensitivity equations ``δy' = ∂f/∂y δy + ∂f/∂p δp`` next to the
 state (:func:`wengert.jvp` for the products), every tangent direction in one solve.
 
-Everything else in ``scipy.integrate`` is SciPy's own, unchanged.
+Everything else in ``scipy.integrate`` is SciPy's own, unchanged; its adaptive quadratures
+(``quad``, ``quad_vec``, ``dblquad``, ``tplquad``, ``nquad``) refuse traced values with an error
+that names them and suggests a fixed quadrature rule written with ``wengert.numpy``.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from .._core import strip as _strip
 from .._forward import jvp as _jvp
 from .._tree import flatten as _flatten
 from .._tree import unflatten as _unflatten
+from ..numpy._box import ConversionError as _ConversionError
 from ..numpy._vjps import Variadic as _Variadic
 from ..numpy._wrap import fit as _fit
 
@@ -251,6 +254,14 @@ def _real(api: str, name: str, x: Any, complex_ok: bool) -> Any:
     raise TypeError(f"{api}: {name} must hold numbers, not values of dtype {np.result_type(_strip(x))}.")
 
 
+def _double(p: Any) -> Any:
+    """A parameter in double precision, SciPy's working precision (recorded: the gradient comes back
+    in the parameter's own dtype). The backward and sensitivity solves integrate the parameter's
+    cotangent or tangent beside the state; in single precision it would be rounded at every step."""
+    dtype = np.result_type(_strip(p))
+    return _wnp.astype(p, np.float64) if dtype.kind == "f" and dtype.itemsize < 8 else p
+
+
 def _times(api: str, name: str, t: Any, strict: bool) -> Any:
     t = _real(api, name, _array(t), complex_ok=False)
     plain = np.asarray(_strip(t))
@@ -285,7 +296,7 @@ def _parametrize(api: str, fun: Callable, args: tuple, tfirst: bool, vectorized:
     is given ``y`` as one column)."""
     leaves, structure = _flatten(args)
     where = [i for i, x in enumerate(leaves) if type(x) is _Box]
-    params = [_real(api, f"args element {i}", leaves[i], complex_ok=False) for i in where]
+    params = [_double(_real(api, f"args element {i}", leaves[i], complex_ok=False)) for i in where]
     static = [None if type(x) is _Box else x for x in leaves]
     plain_args = _unflatten(structure, [_strip(x) for x in leaves])
 
@@ -484,6 +495,33 @@ def solve_ivp(fun: Callable, t_span: Any, y0: Any, method: Any = "RK45", t_eval:
         y = _wnp.transpose(states if t_eval is None else states[1:])
     return OdeResult(t=t_out, y=y, sol=sol.sol, t_events=sol.t_events, y_events=sol.y_events, nfev=sol.nfev,
                      njev=sol.njev, nlu=sol.nlu, status=sol.status, message=sol.message, success=sol.success)
+
+
+# ----------------------------------------------------------------------------- quadrature
+def _plain_only(name: str) -> Callable:
+    """SciPy's adaptive quadrature ``name``, unchanged on plain values; on a traced value it
+    raises wengert's ConversionError naming itself and saying what to write instead."""
+    scipy_fun = getattr(_si, name)
+    refusal = (f"{name}: SciPy's adaptive quadrature calls the integrand at plain numbers of its own "
+               "choosing, so it cannot differentiate with respect to a traced value (in the limits, in "
+               "args, or read by the integrand). Write the integral as a fixed rule with wengert.numpy "
+               "instead, for instance Gauss-Legendre: x, w = numpy.polynomial.legendre.leggauss(50), then "
+               "(b - a) / 2 * np.sum(w * f((b - a) / 2 * x + (a + b) / 2)); or wrap the value in "
+               "wengert.stop_gradient if no gradient should flow through the integral.")
+
+    @functools.wraps(scipy_fun)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if _traced((args, kwargs)):
+            raise _ConversionError(refusal)
+        try:
+            return scipy_fun(*args, **kwargs)
+        except _ConversionError as error:  # the integrand returned a traced value
+            raise _ConversionError(refusal) from error
+    return call
+
+
+quad, quad_vec, dblquad, tplquad, nquad = (_plain_only(name) for name in
+                                           ("quad", "quad_vec", "dblquad", "tplquad", "nquad"))
 
 
 def __getattr__(name: str) -> Any:

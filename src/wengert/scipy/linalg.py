@@ -4,7 +4,9 @@ Differentiable here: ``expm``, ``sqrtm``, ``solve_sylvester``, ``solve_triangula
 ``lu_factor``, ``lu_solve``, ``cho_factor`` and ``cho_solve``, and SciPy's names for NumPy's
 decompositions and solvers under SciPy's conventions (``inv``, ``det``, ``solve``,
 ``cholesky``, ``eigh``, ``svd``, ``norm``, ``pinv``, ``block_diag``); the rules and their
-limits are in :mod:`wengert.scipy._linalg_rules`. Every other name is SciPy's own.
+limits are in :mod:`wengert.scipy._linalg_rules`. On traced input they keep SciPy's result
+types and dtypes and honour ``check_finite``; gradients have the dtype of their argument.
+Every other name is SciPy's own.
 
 SciPy's linalg functions do not dispatch through NumPy's ``__array_function__``: only calls
 through this module are differentiated. Plain ``scipy.linalg.expm(x)`` on a traced value
