@@ -18,6 +18,14 @@ def _blocks(path: pathlib.Path) -> list:
     return re.findall(r"```python\n(.*?)```", path.read_text(), flags=re.S)
 
 
+def test_links_between_documents_resolve() -> None:
+    """Every relative link of the README and the documents names a file that exists."""
+    broken = [(path.name, target) for path in DOCS + [ROOT / "docs" / "errors.md"]
+              for target in re.findall(r"\]\(([^)\s#:]+)(?:#[^)]*)?\)", path.read_text())
+              if not (path.parent / target).exists()]
+    assert not broken, f"links to missing files: {broken}"
+
+
 def test_readme_has_python_blocks() -> None:
     assert _blocks(ROOT / "README.md"), "the README shows no Python example"
 
