@@ -623,9 +623,39 @@ def test_in_place_functions(name: str, before: tuple, after: tuple) -> None:
         wengert.grad(lambda v: getattr(wnp, name)(onp.zeros((2, 2)), *before, v, *after) or v)(1.5)
 
 
-def test_copyto_refuses_traced_values() -> None:
-    with pytest.raises(TypeError, match=r"^copyto: writes `src` into `dst` in place.*wengert\.numpy\.where"):
+def test_copyto_refuses_a_traced_source_for_a_plain_destination() -> None:
+    with pytest.raises(TypeError, match=r"^copyto: writing a traced `src` into the plain array `dst`.*numpy\.where"):
         wengert.grad(lambda x: onp.copyto(onp.zeros(3), x) or 0.0)(real(3))
+
+
+@pytest.mark.parametrize("name, write", [
+    ("traced-source", lambda w, x: onp.copyto(w, 2.0 * x)),
+    ("plain-source", lambda w, x: onp.copyto(w, onp.arange(3.0))),
+    ("where", lambda w, x: onp.copyto(w, x ** 2, where=onp.array([True, False, True]))),
+    ("broadcast", lambda w, x: onp.copyto(w, x[0])),
+])
+def test_copyto_into_a_traced_array_writes_in_place(name: str, write: Callable) -> None:
+    def f(x, copy):
+        w = x * 1.0
+        copy(w, x)
+        return wnp.sum(w ** 2 * onp.array([1.0, 2.0, 3.0]))
+
+    def by_setitem(w, x):  # what each case means, written with assignment
+        w[...] = {"traced-source": lambda: 2.0 * x, "plain-source": lambda: onp.arange(3.0),
+                  "where": lambda: wnp.where(onp.array([True, False, True]), x ** 2, w),
+                  "broadcast": lambda: x[0]}[name]()
+    x = real(3)
+    onp.testing.assert_allclose(f(x, write), f(x, by_setitem))
+    wengert.gradcheck(lambda x: f(x, write), x)
+    onp.testing.assert_allclose(wengert.grad(lambda x: f(x, write))(x), wengert.grad(lambda x: f(x, by_setitem))(x))
+
+
+def test_copyto_into_a_traced_array_keeps_numpys_casting_rule() -> None:
+    with pytest.raises(TypeError, match="Cannot cast"):
+        wengert.grad(lambda x: onp.copyto(x * 1.0, x * 1j) or 0.0)(real(3))
+
+
+def test_copyto_of_plain_arrays_is_numpys() -> None:
     dst = onp.zeros(3)
     wnp.copyto(dst, 2.0)
     onp.testing.assert_array_equal(dst, 2.0)

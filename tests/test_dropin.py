@@ -667,6 +667,32 @@ def test_conversions_that_drop_the_gradient_raise(name, call, pattern):
     assert isinstance(info.value, TypeError)
 
 
+def _rows_written_into_a_plain_array(x):
+    out = onp.zeros((2, 3))
+    out[0] = x[0]
+    return out
+
+
+PLAIN_CALLS = [  # (a call that converts a traced value to a plain array, what the error must say)
+    (lambda x: __import__("scipy.special").special.logsumexp(x), r"^scipy\.special\.logsumexp .* Call "
+     r"wengert\.scipy\.special\.logsumexp instead"),
+    (lambda x: __import__("scipy.linalg").linalg.cholesky(x.T @ x + onp.eye(3)), r"^scipy\.linalg\.cholesky .* "
+     r"wengert\.scipy\.linalg\.cholesky"),
+    (lambda x: __import__("scipy.stats").stats.norm.logpdf(x), r"^scipy\.stats\.norm\.logpdf .* "
+     r"wengert\.scipy\.stats\.norm\.logpdf"),
+    (lambda x: __import__("scipy.signal").signal.convolve(x[0], x[1]), r"^scipy\.signal\.convolve .* wengert has no "
+     r"version of it"),
+    (_rows_written_into_a_plain_array, r"^a\[i\] = x: writing a traced value into a plain array .*\.at\(a\)\[i\]"),
+]
+
+
+@pytest.mark.parametrize("call,pattern", PLAIN_CALLS, ids=["logsumexp", "cholesky", "norm.logpdf", "convolve",
+                                                           "setitem"])
+def test_conversions_name_the_scipy_function_or_the_assignment_that_asked(call, pattern):
+    with pytest.raises(wengert.ConversionError, match=pattern):
+        grad(lambda x: np.sum(call(x)))(X)
+
+
 OUT_CALLS = [
     ("sin", lambda x: onp.sin(x, out=onp.empty((2, 3)))),
     ("add", lambda x: onp.add(x, 1.0, out=onp.empty((2, 3)))),

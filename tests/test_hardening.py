@@ -629,21 +629,22 @@ def test_numpy_matrix_constant_meeting_a_traced_value_is_refused(name: str, mode
         grad(f)(x) if mode == "grad" else jvp(f, (x,), (x,))
 
 
-LEAF_IN_A_LIST = {  # an int array as the second leaf of the one positional argument
-    "grad": lambda: grad(lambda p: 1.0)([1.0, onp.arange(2)]),
-    "value_and_grad": lambda: value_and_grad(lambda p: 1.0)([1.0, onp.arange(2)]),
-    "vjp": lambda: vjp(lambda p: 1.0, [1.0, onp.arange(2)]),
-    "jvp": lambda: jvp(lambda p: 1.0, ([1.0, onp.arange(2)],), ([1.0, onp.ones(2)],)),
-    "jacfwd": lambda: jacfwd(lambda p: 1.0)([1.0, onp.arange(2)]),
-    "jacrev": lambda: jacrev(lambda p: 1.0)([1.0, onp.arange(2)]),
-    "hessian": lambda: hessian(lambda p: 1.0)([1.0, onp.arange(2)]),
+LEAF_IN_A_LIST = {  # an int array as the second leaf of the one positional argument (a list, then a dict)
+    "grad": lambda p: grad(lambda p: 1.0)(p),
+    "value_and_grad": lambda p: value_and_grad(lambda p: 1.0)(p),
+    "vjp": lambda p: vjp(lambda p: 1.0, p),
+    "jvp": lambda p: jvp(lambda p: 1.0, (p,), (p,)),
+    "jacfwd": lambda p: jacfwd(lambda p: 1.0)(p),
+    "jacrev": lambda p: jacrev(lambda p: 1.0)(p),
+    "hessian": lambda p: hessian(lambda p: 1.0)(p),
 }
 
 
 @pytest.mark.parametrize("api", LEAF_IN_A_LIST)
-def test_invalid_leaf_inside_a_structure_names_the_positional_argument(api: str) -> None:
-    with pytest.raises(TypeError, match=rf"^{api}: argument 0 is an array of dtype int64"):
-        LEAF_IN_A_LIST[api]()
+def test_invalid_leaf_inside_a_structure_names_the_argument_and_its_place(api: str) -> None:
+    for tree, place in [([1.0, onp.arange(2)], r"\[1\]"), ({"w": 1.0, "n": onp.arange(2)}, r"\['n'\]")]:
+        with pytest.raises(TypeError, match=rf"^{api}: argument 0{place} is an array of dtype int64.*argnum"):
+            LEAF_IN_A_LIST[api](tree)
 
 
 ARGNUM_1 = {

@@ -18,7 +18,7 @@ import numpy as np
 from . import _core
 from ._anomaly import watch
 from ._core import Box, EscapedTracerError, Trace, check_kept, finished, input_box, keep, recording, strip, sweep
-from ._tree import flatten, same_structure, tree_map, unflatten
+from ._tree import flatten, paths, same_structure, tree_map, unflatten
 from .numpy._wrap import MATRIX, fit
 
 __all__ = ["grad", "value_and_grad", "elementwise_grad", "vjp", "make_vjp", "stop_gradient"]
@@ -66,7 +66,8 @@ class _Recording:
         self.inputs = []  # per differentiated argument: (structure, input boxes)
         for k in argnums:
             leaves, structure = flatten(args[k])
-            boxes = [input_box(_input(leaf, api, k), trace) for leaf in leaves]
+            places = paths(structure)
+            boxes = [input_box(_input(leaf, api, f"{k}{place}"), trace) for leaf, place in zip(leaves, places)]
             args[k] = unflatten(structure, boxes)
             self.inputs.append((structure, boxes))
         try:
@@ -160,8 +161,9 @@ def _checked_argnums(api: str, args: tuple, argnum: ArgNum) -> tuple:
     return argnums
 
 
-def _input(x: Any, api: str, k: int) -> Any:
-    """Check that ``x`` can be differentiated with respect to; promote Python ints to float."""
+def _input(x: Any, api: str, k: int | str) -> Any:
+    """Check that ``x`` (argument ``k``, or the place ``k`` names inside one: ``"0['n']"``) can
+    be differentiated with respect to; promote Python ints to float."""
     if type(x) is bool or isinstance(x, np.bool_):
         kind = "a bool"
     elif type(x) is int:
@@ -177,9 +179,11 @@ def _input(x: Any, api: str, k: int) -> Any:
         kind = f"{_describe(x)}" if dtype is None else f"an array of dtype {dtype}"
     hint = (" Convert it with x.astype(float)." if "dtype" in kind and np.dtype(x.dtype).kind in "iub"
             else "")
+    fixed = (" To keep it fixed, choose other arguments with argnum." if str(k).isdigit() else
+             " To keep it fixed, pass it in an argument that is not differentiated (see argnum).")
     raise TypeError(f"{api}: argument {k} is {kind}; wengert differentiates with respect to "
                     "floating point or complex numbers and arrays (and lists, tuples and dicts of "
-                    f"them).{hint} To keep it fixed, choose other arguments with argnum.")
+                    f"them).{hint}{fixed}")
 
 
 def _describe(x: Any) -> str:

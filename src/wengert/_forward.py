@@ -28,7 +28,7 @@ from ._anomaly import watch
 from ._api import ArgNum, _checked_argnums, _input, _no_leftovers, _outputs, _Recording, _seed, _split_aux, owner, vjp
 from ._core import Box, ForwardTrace, Primitive, check_kept, forward_sweep, input_box, strip
 from ._custom import give_rules
-from ._tree import flatten, same_structure, tree_map, unflatten
+from ._tree import flatten, paths, same_structure, tree_map, unflatten
 from .numpy._jvps import settle
 
 __all__ = ["jvp", "make_jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian", "hvp",
@@ -72,8 +72,8 @@ def _run_forward(api: str, fun: Callable, primals: tuple, tangents: tuple, batch
                  has_aux: bool = False) -> tuple:
     """Evaluate ``fun(*primals)`` on a forward trace; return (output, output tangents, aux)."""
     p_leaves, structure = flatten(tuple(primals))
-    positions = [k for k, p in enumerate(primals) for _ in flatten(p)[0]]  # the argument of each leaf
-    p_leaves = [_input(p, api, k) for k, p in zip(positions, p_leaves)]
+    places = [f"{k}{place}" for k, p in enumerate(primals) for place in paths(flatten(p)[1])]  # "0['w']"
+    p_leaves = [_input(p, api, place) for place, p in zip(places, p_leaves)]
     t_leaves, _ = flatten(tuple(tangents))
     batch = _batch_of(api, t_leaves, p_leaves, batched) if len(t_leaves) == len(p_leaves) else ()
     t_leaves = _tangent_leaves(api, p_leaves, tuple(tangents), batch, structure)
@@ -225,7 +225,7 @@ def _inputs_of(args: tuple, argnum: ArgNum, api: str) -> _Inputs:
     leaves, structures, counts = [], [], []
     for k in _checked_argnums(api, args, argnum):
         ls, st = flatten(args[k])
-        leaves += [_input(x, api, k) for x in ls]
+        leaves += [_input(x, api, f"{k}{place}") for x, place in zip(ls, paths(st))]
         structures.append(st)
         counts.append(len(ls))
     return _Inputs(leaves, structures, counts, isinstance(argnum, (int, np.integer)))

@@ -7,6 +7,8 @@ also keeps Python floats as floats in scalar programs.
 
 from __future__ import annotations
 
+import dis
+import functools
 import importlib
 import operator
 import sys
@@ -87,11 +89,69 @@ B.__float__ = _refuse("float(x)", "Use wengert.numpy functions instead of math o
                       "f'{x:.3f}', or call x.item() if you want the plain number on purpose.")
 B.__complex__ = _refuse("complex(x)", "Use wengert.numpy functions instead of cmath ones, or "
                         "x.item() if you want the plain number on purpose.")
-B.__array__ = _refuse(
+_to_array = _refuse(
     "Converting to a plain NumPy array (np.asarray, np.array, or NumPy given a list of traced values)",
     "Use `import wengert.numpy as np`, whose array/asarray/stack keep the gradient; a function "
     "given a list of traced values needs the array built first (np.mean(np.array([x, y])), not "
     "np.mean([x, y])); or call wengert.stop_gradient(x) if you want the plain array on purpose.")
+
+
+def _module(frame: Any) -> str:
+    return frame.f_globals.get("__name__", "")
+
+
+def _public_scipy(module: str) -> bool:
+    parts = module.split(".")
+    return parts[0] == "scipy" and len(parts) > 1 and not parts[1].startswith("_")
+
+
+def _what_converts() -> str | None:
+    """Who asked for a plain array, where the call stack tells: a SciPy function (they have no
+    dispatch protocol, so they convert their arguments), or the user's own ``a[i] = x`` on a
+    plain array ``a``. None where neither is recognised."""
+    frame = sys._getframe(2)
+    while frame is not None and _module(frame).split(".")[0] == "wengert":
+        frame = frame.f_back
+    caller, called = frame, None
+    while frame is not None and _module(frame).split(".")[0] in ("numpy", "scipy"):
+        # the outermost function of a public SciPy subpackage is the one the user called; a
+        # private decorator's frame holds the function it wraps
+        owner = frame.f_locals.get("self")  # a method of a named object (or of a frozen one): norm.logpdf
+        label = getattr(owner, "name", None) or getattr(getattr(owner, "dist", None), "name", None)
+        method = f"{label}.{frame.f_code.co_name}" if isinstance(label, str) else frame.f_code.co_name
+        named = [(_module(frame), method)] + [
+            (v.__module__, v.__name__) for v in frame.f_locals.values()
+            if callable(v) and isinstance(getattr(v, "__module__", None), str) and hasattr(v, "__name__")]
+        called = next(((m.split(".")[1], n) for m, n in named if _public_scipy(m)), called)
+        frame = frame.f_back
+    if called is not None:
+        part, function = called
+        name = f"scipy.{part}.{function}"
+        try:
+            ours = functools.reduce(getattr, function.split("."), importlib.import_module(f"wengert.scipy.{part}"))
+        except (ImportError, AttributeError):
+            ours = None
+        return (f"{name} converts its arguments to plain arrays (SciPy has no dispatch protocol), which would "
+                f"drop the gradient of a traced value. " + (f"Call wengert.{name} instead." if ours is not None else
+                "wengert has no version of it: write it with wengert.numpy functions, or pass "
+                "wengert.stop_gradient(x) if you want it without a gradient."))
+    if caller is not None and caller.f_lasti >= 0:
+        at = next((i for i in dis.get_instructions(caller.f_code) if i.offset == caller.f_lasti), None)
+        if at is not None and at.opname == "STORE_SUBSCR":
+            return ("a[i] = x: writing a traced value into a plain array would drop its gradient. Build the array "
+                    "from traced values instead: a = wengert.numpy.at(a)[i].set(x), or collect the rows in a list "
+                    "and stack them (np.stack(rows)).")
+    return None
+
+
+def _array_refusal(self: Box, *args: Any, **kwargs: Any) -> Any:
+    why = _what_converts()
+    if why is None:
+        return _to_array(self)
+    raise ConversionError(why)
+
+
+B.__array__ = _array_refusal
 B.__len__ = lambda self: len(strip(self))
 B.__iter__ = lambda self: (self[i] for i in range(len(self)))
 B.__contains__ = lambda self, item: item in strip(self)

@@ -934,17 +934,21 @@ def _numpy_caller() -> str | None:
 def copyto(dst: Any, src: Any, casting: str = "same_kind", where: Any = True) -> None:
     if not (_has_box(dst) or _has_box(src)):
         return np.copyto(dst, src, casting=casting, where=where)
+    if type(dst) is Box:  # into a traced array: recorded as dst[...] = src where ``where`` holds
+        np.copyto(np.empty_like(strip(dst)), strip(src), casting=casting, where=strip(where))  # NumPy's checks
+        dst[...] = src if where is True else wnp.where(where, src, dst)
+        return None
     caller = _numpy_caller()
     if caller is not None and hasattr(wnp, caller):
         raise TypeError(f"{caller}: NumPy's {caller} writes a traced value into a plain array (through copyto), "
                         f"which would drop its gradient. Call wengert.numpy.{caller} instead: it records the "
                         "result.")
-    raise TypeError("copyto: writes `src` into `dst` in place, which cannot be recorded for traced values. Build the "
+    raise TypeError("copyto: writing a traced `src` into the plain array `dst` would drop its gradient. Build the "
                     "new array instead: wengert.numpy.where(where, src, dst), or wengert.numpy.broadcast_to(src, "
                     "dst.shape).")
 
 
-DISPATCH[np.copyto] = copyto  # no derivative to check: a refusal, tested in tests/test_derived.py
+DISPATCH[np.copyto] = copyto  # a write into a traced array (assignment), or a refusal: tested in tests/test_derived.py
 
 
 # ============================================================================= rearranging
