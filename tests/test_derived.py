@@ -346,6 +346,8 @@ for mode in ("full", "same", "valid"):
     case(onp.correlate, lambda m, a, v, mode=mode: m.correlate(a, v, mode), real(6), real(4), id=mode)
     case(onp.correlate, lambda m, a, v, mode=mode: m.correlate(a, v, mode), real(3), real(5) + 1j * real(5),
          id=mode + "-complex")
+    case(onp.correlate, lambda m, a, v, mode=mode: m.correlate(a, v, mode), real(4), real(7),
+         id=mode + "-even-short-first")  # NumPy swaps the arguments: the "same" window moves
 
 # ----------------------------------------------------------------------------- statistics
 # (functions of functions: the callables may close over traced values)

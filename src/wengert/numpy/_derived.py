@@ -1475,6 +1475,8 @@ derived(np.polymul)(lambda a1, a2: convolve(a1, a2))
 
 @derived(np.correlate)
 def correlate(a: Any, v: Any, mode: str = "valid") -> Any:
+    if _plain(v).size > _plain(a).size:  # NumPy swaps the arguments, which moves the "same" window
+        return wnp.conj(correlate(v, a, mode))[::-1]
     return convolve(a, wnp.conj(wnp.ravel(v))[::-1], mode=mode)
 
 
