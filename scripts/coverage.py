@@ -134,7 +134,15 @@ def table() -> tuple[str, int]:
                  "- Every Python operator of an ndarray, its attributes and methods (`x.sum()`, `x.T`, "
                  "`x.sort()` in place ...) but `x.trace()` (write `np.trace(x)`), `x.flat` and `x.resize()`; "
                  "indexing of every kind, and assignment (`x[i] = v`, `x += y`, `x.at[i].add(v)`).",
-                 "- Complex inputs throughout, with `holomorphic_grad` for holomorphic functions.", ""]
+                 "- Complex inputs throughout, with `holomorphic_grad` for holomorphic functions.", "",
+                 "## Keyword values refused on traced input", "",
+                 "Some differentiable functions refuse a few keyword values on traced values, with an error "
+                 "naming the function and the keyword (never a silent wrong gradient): `quantile`, "
+                 "`percentile`, `nanquantile` and `nanpercentile` take `method='linear'` only and no "
+                 "`weights`; `interp` takes no `period`; `pad` refuses the modes `linear_ramp`, "
+                 "`maximum`, `minimum`, `mean` and `median`; `out=` is refused everywhere (use the "
+                 "returned value); `qr(mode='raw')` has no derivative. The limits of the linear algebra "
+                 "are in [linalg](linalg.md), of the ODE solvers in [ode](ode.md).", ""]
     head = lines + [f"**{total} differentiable functions in all.**", ""] + summary + [""]
     return "\n".join(head + sections), total
 
