@@ -608,6 +608,57 @@ def test_complex_polygamma_matches_50_digit_arithmetic(n: int) -> None:
     onp.testing.assert_allclose(_special_rules._complex_polygamma(n, z.real + 0j), sc.polygamma(n, z.real), rtol=1e-13)
 
 
+def _mp_expit(t: Any) -> Any:
+    return 1 / (1 + mpmath.exp(-t))
+
+
+def _mp_dawson(t: Any) -> Any:
+    return mpmath.sqrt(mpmath.pi) / 2 * mpmath.exp(-t * t) * mpmath.erfi(t)
+
+
+ACCURATE = [  # (name, function, point, the function in 50-digit arithmetic, order): rules that cancel naively
+    ("erfcx-large", sp.erfcx, 1e5, lambda t: mpmath.exp(t * t) * mpmath.erfc(t), 1),
+    ("erfcx-large-second", sp.erfcx, 1e8, lambda t: mpmath.exp(t * t) * mpmath.erfc(t), 2),
+    ("dawsn-large", sp.dawsn, -1e6, _mp_dawson, 1),
+    ("dawsn-large-second", sp.dawsn, 60.0, _mp_dawson, 2),
+    ("log_ndtr-left", sp.log_ndtr, -1e5, lambda t: mpmath.log(mpmath.ncdf(t)), 1),
+    ("log_ndtr-left-second", sp.log_ndtr, -1e3, lambda t: mpmath.log(mpmath.ncdf(t)), 2),
+    ("norm.logcdf-left", lambda x: st.norm.logcdf(x), -1e8, lambda t: mpmath.log(mpmath.ncdf(t)), 1),
+    ("ndtri_exp-left", sp.ndtri_exp, -1e6, None, 1),  # the inverse of log_ndtr: 1 / log_ndtr'(ndtri_exp(y))
+    ("expit-right", sp.expit, 40.0, _mp_expit, 1),
+    ("log_expit-second", sp.log_expit, -40.0, lambda t: mpmath.log(_mp_expit(t)), 2),
+    ("expm1-left", sp.expm1, -40.0, mpmath.expm1, 1),
+    ("powm1-y", lambda y: sp.powm1(0.5, y), 100.0, lambda t: mpmath.power(0.5, t) - 1, 1),
+    ("rel_entr-x", lambda x: sp.rel_entr(x, 1e300), 1e-300, lambda t: t * (mpmath.log(t) - mpmath.log(1e300)), 1),
+    ("kl_div-x", lambda x: sp.kl_div(x, 1e-320), 1.0, lambda t: t * mpmath.log(t / mpmath.mpf(1e-320)) - t, 1),
+    ("i1-second-near-0", sp.i1, 1e-8, lambda t: mpmath.besseli(1, t), 2),
+    ("j1-second-near-0", sp.j1, 1e-8, lambda t: mpmath.besselj(1, t), 2),
+    ("i1e-second-near-0", sp.i1e, 1e-5, lambda t: mpmath.exp(-abs(t)) * mpmath.besseli(1, t), 2),
+    ("i1-second", sp.i1, 0.5, lambda t: mpmath.besseli(1, t), 2),
+]
+
+
+@pytest.mark.parametrize("f, x, exact, order", [c[1:] for c in ACCURATE], ids=[c[0] for c in ACCURATE])
+def test_derivatives_where_the_naive_formula_cancels_keep_their_digits(f: Callable, x: float, exact: Any,
+                                                                        order: int) -> None:
+    with mpmath.workdps(50):
+        if exact is None:  # ndtri_exp: the derivative of an inverse
+            a = mpmath.mpf(float(sc.ndtri_exp(x)))
+            want = 1 / mpmath.diff(lambda t: mpmath.log(mpmath.ncdf(t)), a)
+        else:
+            want = mpmath.diff(exact, mpmath.mpf(x), order, h=abs(mpmath.mpf(x)) * mpmath.mpf("1e-12"))  # stays inside
+    got = wengert.grad(f)(x) if order == 1 else wengert.grad(wengert.grad(f))(x)
+    assert got == pytest.approx(float(want), rel=1e-12, abs=0)
+
+
+def test_softmax_of_huge_values_is_scipys() -> None:
+    for x in (onp.array([1e15, 1e15 + 1]), onp.array([1e308, 1e308]), onp.array([1e5, 1e5 + 1])):
+        for ours, theirs in ((sp.softmax, sc.softmax), (sp.log_softmax, sc.log_softmax)):
+            onp.testing.assert_array_equal(wengert.vjp(ours, x)[0], theirs(x))
+    g = wengert.grad(lambda x: sp.softmax(x)[0])(onp.array([1e15, 1e15 + 1]))
+    onp.testing.assert_allclose(g, [0.19661193324148185, -0.19661193324148185], rtol=1e-12)  # p0 (1 - p0), -p0 p1
+
+
 def test_psi_derivative_far_left_of_the_origin_refuses() -> None:
     with pytest.raises(NotImplementedError, match=r"scipy.special.psi: the derivative at complex z with Re\(z\) <"):
         wengert.grad(lambda z: np.real(sp.psi(z)))(-2e5 + 1j)

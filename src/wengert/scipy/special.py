@@ -76,14 +76,18 @@ def logsumexp(a: Any, axis: Any = None, b: Any = None, keepdims: bool = False,
 def log_softmax(x: Any, axis: Any = None) -> Any:
     if not _traced(x):
         return _sc.log_softmax(x, axis=axis)
-    return x - logsumexp(x, axis=axis, keepdims=True)
+    top = np.amax(_strip(x), axis=axis, keepdims=True)
+    shifted = x - np.where(np.isfinite(top), top, 0)  # SciPy's steps; the constant shift cancels
+    with np.errstate(divide="ignore"):  # log(0) = -inf where every term is -inf, as in SciPy
+        return shifted - _wnp.log(_wnp.sum(_wnp.exp(shifted), axis=axis, keepdims=True))
 
 
 @_wrap.composite(_sc.softmax)
 def softmax(x: Any, axis: Any = None) -> Any:
     if not _traced(x):
         return _sc.softmax(x, axis=axis)
-    return _wnp.exp(log_softmax(x, axis=axis))  # stable where exp(x) / sum(exp(x)) overflows
+    terms = _wnp.exp(x - np.amax(_strip(x), axis=axis, keepdims=True))  # SciPy's steps: no overflow
+    return terms / _wnp.sum(terms, axis=axis, keepdims=True)
 
 
 COMPOSITES = [_sc.logsumexp, _sc.log_softmax, _sc.softmax]
