@@ -112,6 +112,19 @@ def _d_dawsn(g, a, x):  # 1 - 2x D(x), for large |x| -(sum of the odd factorial 
     return g * _large(x, lambda x: -_odd_factorial_series(x, False), lambda x: 1 - 2 * x * a)
 
 
+def _d_rgamma(g, a, x):
+    """(1/Γ)' = -ψ/Γ; at 0 and the negative integers (zeros of 1/Γ, poles of ψ, where that is
+    0 times infinity) from the reflection 1/Γ(x) = Γ(1-x) sin(πx)/π instead, whose derivative
+    is Γ(1-x) (π cos πx - ψ(1-x) sin πx) / π: (-1)^n n! at -n, and smooth for higher orders."""
+    v = strip(x)
+    poles = np.isrealobj(v) & (np.real(v) <= 0) & (v == np.floor(np.real(v)))
+    if not np.any(poles):
+        return -g * a * wsp.psi(x)
+    at = wnp.where(poles, x, -0.5)
+    reflected = wsp.gamma(1 - at) * (np.pi * wnp.cos(np.pi * at) - wsp.psi(1 - at) * wnp.sin(np.pi * at)) / np.pi
+    return g * wnp.where(poles, reflected, -a * wsp.psi(wnp.where(poles, 0.5, x)))
+
+
 def _d_log_ndtr(g, a, x):
     """pdf / cdf; for x < 0 as sqrt(2/pi) / erfcx(-x/sqrt 2), where exp(-x²/2 - log_ndtr(x)) would
     subtract two nearly equal large numbers."""
@@ -227,7 +240,7 @@ VJPS: dict[Any, Any] = {
     sc.gamma:     (lambda g, a, x: g * a * wsp.psi(x),),
     sc.gammaln:   (lambda g, a, x: g * wsp.psi(x),),
     sc.loggamma:  (lambda g, a, x: g * wsp.psi(x),),
-    sc.rgamma:    (lambda g, a, x: -g * a * wsp.psi(x),),
+    sc.rgamma:    (_d_rgamma,),
     sc.psi:       (lambda g, a, x: g * _trigamma(x),),
     sc.polygamma: (None, lambda g, a, n, x: g * wsp.polygamma(n + 1, x)),
     sc.poch:      (_d_poch, lambda g, a, z, m: g * a * wsp.psi(z + m)),
