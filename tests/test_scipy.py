@@ -634,6 +634,7 @@ ACCURATE = [  # (name, function, point, the function in 50-digit arithmetic, ord
     ("i1-second-near-0", sp.i1, 1e-8, lambda t: mpmath.besseli(1, t), 2),
     ("j1-second-near-0", sp.j1, 1e-8, lambda t: mpmath.besselj(1, t), 2),
     ("i1e-second-near-0", sp.i1e, 1e-5, lambda t: mpmath.exp(-abs(t)) * mpmath.besseli(1, t), 2),
+    ("i1e-where-i1-overflows", sp.i1e, 1e3, lambda t: mpmath.exp(-abs(t)) * mpmath.besseli(1, t), 1),
     ("i1-second", sp.i1, 0.5, lambda t: mpmath.besseli(1, t), 2),
     ("rgamma-at-0", sp.rgamma, 0.0, mpmath.rgamma, 1),  # 1/Γ is entire: 0 times a pole of ψ for the usual rule
     ("rgamma-at-0-second", sp.rgamma, 0.0, mpmath.rgamma, 2),

@@ -56,15 +56,18 @@ def _ratio(x: Any, y: Any, pole: float = 0.0) -> Any:
 NEAR_ZERO = 1e-3  # below it f(x) / x is its Taylor series, whose terms after x^6 are below 1e-22
 
 
-def _over_x(f: Any, x: Any, sign: float) -> Any:
-    """f(x) / x for f = i1 (``sign`` +1) or j1 (``sign`` -1), the Bessel recurrences: near 0 the
-    series 1/2 ± x²/16 + x⁴/384 ± x⁶/18432, because there the derivatives of the quotient,
-    f'/x - f/x², cancel to nothing (a second derivative of i1 at 1e-8 came out twice too big)."""
+def _over_x(f: Any, x: Any, sign: float, damped: bool = False) -> Any:
+    """f(x) / x for f = i1 (``sign`` +1), j1 (``sign`` -1) or, ``damped``, i1e = exp(-|x|) i1, the
+    Bessel recurrences: near 0 the series 1/2 ± x²/16 + x⁴/384 ± x⁶/18432 (times exp(-|x|)),
+    because there the derivatives of the quotient, f'/x - f/x², cancel to nothing (a second
+    derivative of i1 at 1e-8 came out twice too big)."""
     near = np.abs(strip(x)) < NEAR_ZERO
     if not np.any(near):
         return f / x
-    y2 = wnp.square(wnp.where(near, x, 0.0))
+    y = wnp.where(near, x, 0.0)
+    y2 = y * y
     series = 0.5 + sign * y2 / 16 + y2 * y2 / 384 + sign * y2 * y2 * y2 / 18432
+    series = series * wnp.exp(-wnp.abs(y)) if damped else series
     return wnp.where(near, series, f / wnp.where(near, 1.0, x))
 
 
@@ -72,8 +75,8 @@ def _d_i1(g, a, x):  # i1' = i0 - i1 / x
     return g * (wsp.i0(x) - _over_x(a, x, 1.0))
 
 
-def _d_i1e(g, a, x):  # i1e = exp(-|x|) i1, so i1e' = i0e - i1e sign(x) - exp(-|x|) i1 / x
-    return g * (wsp.i0e(x) - wnp.sign(x) * a - wnp.exp(-wnp.abs(x)) * _over_x(wsp.i1(x), x, 1.0))
+def _d_i1e(g, a, x):  # i1e = exp(-|x|) i1, so i1e' = i0e - i1e (sign(x) + 1 / x)
+    return g * (wsp.i0e(x) - wnp.sign(x) * a - _over_x(a, x, 1.0, damped=True))
 
 
 def _d_j1(g, a, x):  # j1' = j0 - j1 / x
