@@ -629,6 +629,7 @@ ACCURATE = [  # (name, function, point, the function in 50-digit arithmetic, ord
     ("log_expit-second", sp.log_expit, -40.0, lambda t: mpmath.log(_mp_expit(t)), 2),
     ("expm1-left", sp.expm1, -40.0, mpmath.expm1, 1),
     ("powm1-y", lambda y: sp.powm1(0.5, y), 100.0, lambda t: mpmath.power(0.5, t) - 1, 1),
+    ("powm1-y-huge", lambda y: sp.powm1(0.5, y), -2000.0, lambda t: mpmath.power(0.5, t) - 1, 1),  # inf, not an error
     ("rel_entr-x", lambda x: sp.rel_entr(x, 1e300), 1e-300, lambda t: t * (mpmath.log(t) - mpmath.log(1e300)), 1),
     ("kl_div-x", lambda x: sp.kl_div(x, 1e-320), 1.0, lambda t: t * mpmath.log(t / mpmath.mpf(1e-320)) - t, 1),
     ("i1-second-near-0", sp.i1, 1e-8, lambda t: mpmath.besseli(1, t), 2),

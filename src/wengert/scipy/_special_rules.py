@@ -275,7 +275,8 @@ VJPS: dict[Any, Any] = {
     sc.expm1:     (lambda g, a, x: g * wnp.exp(x),),  # not a + 1, which is 0 below x = -37
     sc.log1p:     (lambda g, a, x: g / (x + 1),),
     sc.cosm1:     (lambda g, a, x: -g * wnp.sin(x),),
-    sc.powm1:     (lambda g, a, x, y: g * y * x ** (y - 1), lambda g, a, x, y: g * wsp.xlogy(x ** y, x)),
+    sc.powm1:     (lambda g, a, x, y: g * y * wnp.power(x, y - 1),  # NumPy's power: inf, not Python's OverflowError
+                   lambda g, a, x, y: g * wsp.xlogy(wnp.power(x, y), x)),
     sc.exp2:      (lambda g, a, x: g * a * LN2,),
     sc.exp10:     (lambda g, a, x: g * a * LN10,),
     # --------------------------------------------------------------- Bessel functions
