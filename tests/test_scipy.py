@@ -653,7 +653,8 @@ def test_derivatives_where_the_naive_formula_cancels_keep_their_digits(f: Callab
         else:
             step = abs(mpmath.mpf(x)) * mpmath.mpf("1e-12") or mpmath.mpf("1e-20")  # stays inside the domain
             want = mpmath.diff(exact, mpmath.mpf(x), order, h=step)
-    got = wengert.grad(f)(x) if order == 1 else wengert.grad(wengert.grad(f))(x)
+    with onp.errstate(over="ignore"):  # powm1-y-huge overflows to inf, as it should
+        got = wengert.grad(f)(x) if order == 1 else wengert.grad(wengert.grad(f))(x)
     assert got == pytest.approx(float(want), rel=1e-12, abs=0)
 
 
