@@ -287,6 +287,18 @@ def test_forward_mode_follows_views() -> None:
     onp.testing.assert_allclose(wengert.jacfwd(f)(X), wengert.jacrev(f)(X), rtol=1e-13)
 
 
+@pytest.mark.parametrize("name", ["write_through_view", "views_see_assignment", "results_that_are_the_array_itself",
+                                  "floordiv_in_place", "attributes_set_in_place"])
+def test_nested_forward_mode_follows_views(name: str) -> None:
+    """Forward mode inside another transformation: the inner trace's values are boxes of the
+    outer one, and its views must still write through (they were dropped from its list)."""
+    f, x, v = PROGRAM_CASES[name], X.copy(), onp.cos(onp.arange(12.0)).reshape(X.shape)
+    second = wengert.hessian(f)(x)  # reverse mode over reverse mode, which was right
+    onp.testing.assert_allclose(wengert.jacfwd(wengert.jacfwd(f))(x), second, rtol=1e-10, atol=1e-12)
+    inner = lambda z: wengert.jvp(f, (z,), (v,))[1]
+    onp.testing.assert_allclose(wengert.grad(inner)(x), onp.einsum("ijkl,kl->ij", second, v), rtol=1e-10, atol=1e-12)
+
+
 # ----------------------------------------------------------------------------- errors
 ERRORS = [
     ("view-by-transpose", lambda x: x.T.__setitem__(0, 1.0), TypeError, r"view made by transpose"),

@@ -165,8 +165,8 @@ class ForwardTrace(Trace):
     def push(self, box: "Box") -> None:
         if box.prim is not None and box.parents:
             box.adj = tangent(box, self.batch, self.settle)
-            value = box.value
-            if getattr(value, "base", None) is None and all(p.value is not value for _, p in box.parents):
+            value = strip(box.value)  # the array itself, also where an outer trace boxes it
+            if getattr(value, "base", None) is None and all(strip(p.value) is not value for _, p in box.parents):
                 box.args = box.parents = ()  # nothing will be swept
             else:  # a view (or its argument itself): listed, so that assignment can write through it or refresh it
                 self.nodes.append(box)
