@@ -732,6 +732,50 @@ def test_checkpointed_loop_replays_random_draws():
     assert tree_close(g1, g0) and onp.array_equal(state0, state1)
 
 
+# ------------------------------------------------- functions that assign into their arguments
+def _halve_first(s):
+    s[0] = s[0] * 0.5  # in place, as NumPy code may do
+    return np.sin(s)
+
+
+def _plain_loop(step, s, n):
+    for _ in range(n):
+        s = step(s)
+    return s
+
+
+IN_PLACE = [  # (id, checkpointed, the same without checkpointing)
+    ("checkpoint", lambda x: checkpoint(_halve_first)(x), _halve_first),
+    ("checkpoint-nested", lambda x: checkpoint(lambda z: checkpoint(_halve_first)(z * 1.0))(x), _halve_first),
+] + [(f"checkpointed_loop-{n}-{k}", lambda x, n=n, k=k: checkpointed_loop(_halve_first, x, n, k),
+      lambda x, n=n: _plain_loop(_halve_first, x, n)) for n, k in [(1, 1), (3, 2), (5, 1), (7, 3)]]
+
+
+@pytest.mark.parametrize("name,ck,plain", IN_PLACE, ids=[c[0] for c in IN_PLACE])
+def test_assignment_inside_a_checkpointed_function_writes_into_nothing_recorded(name, ck, plain):
+    x = onp.array([1.0, 2.0, -0.5])
+    kept = x.copy()
+    loss = lambda f: lambda x: np.sum(x ** 2) + np.sum(f(x))  # x ** 2 saves x: it must survive
+    assert close(grad(loss(ck))(x), grad(loss(plain))(x), rtol=1e-14)
+    assert close(hessian(loss(ck))(x), hessian(loss(plain))(x), rtol=1e-12)
+    onp.testing.assert_array_equal(x, kept)  # the caller's array was not written to
+
+
+def test_assignment_inside_a_checkpointed_while_step_writes_into_nothing_recorded():
+    def step(s):
+        s[0] = s[0] * 0.5
+        return s + 0.1
+
+    def plain(x):
+        while float(wengert.stop_gradient(x)[1]) < 3.0:
+            x = step(x)
+        return x
+    x = onp.array([1.0, 2.0])
+    loss = lambda f: lambda x: np.sum(x ** 2) + np.sum(f(x))
+    assert close(grad(loss(lambda x: checkpointed_while(step, x, lambda s: s[1] < 3.0, 2)))(x), grad(loss(plain))(x))
+    onp.testing.assert_array_equal(x, [1.0, 2.0])
+
+
 # ------------------------------------------------- closures, no_grad, forward mode
 CLOSURES = [
     ("checkpoint", lambda p: np.sum(checkpoint(lambda x: x * p)(p * 2.0))),

@@ -31,7 +31,7 @@ import wengert.numpy as wnp
 from ._api import vjp
 from ._core import Box, ForwardTrace, Primitive, Trace, record, recording, strip
 from ._forward import Transposed
-from ._tree import flatten, unflatten
+from ._tree import flatten, tree_map, unflatten
 from .numpy._vjps import Variadic
 from .numpy._wrap import fit
 
@@ -105,6 +105,13 @@ class _Packing(NamedTuple):
             out.append(piece)
             start += n
         return out
+
+
+def _fresh(tree: Any) -> Any:
+    """``tree`` with its arrays copied: the function runs on plain values outside the tape, and
+    an assignment inside it (``z[0] = 0``) must not write into the recorded arrays, the
+    caller's or a kept snapshot."""
+    return tree_map(lambda v: v.copy() if isinstance(v, np.ndarray) else wnp.copy(v) if type(v) is Box else v, tree)
 
 
 def _top(leaves: list) -> Trace | None:
@@ -190,7 +197,7 @@ def checkpoint(fun: Callable) -> Callable:
             return flatten(fun(*a, **kw))
 
         before = len(top.nodes)
-        out_leaves, out_structure = call([values[i] for i in where])
+        out_leaves, out_structure = call([_fresh(values[i]) for i in where])
         _closed_over_check("checkpoint", top, before)
         _newer_boxes_check("checkpoint", top, out_leaves)
         inexact = [k for k, v in enumerate(out_leaves) if _inexact(v)]
@@ -306,6 +313,7 @@ class _Reversal:
 
     def advance(self, at: tuple, k: int) -> tuple:
         state, randomness = at
+        state = _fresh(state) if k else state  # a snapshot is advanced again later: the steps must not write into it
         with self._replaying(randomness):
             for _ in range(k):
                 state = self.step(state, self.args)
@@ -504,7 +512,7 @@ def checkpointed_while(step: Callable, state: Any, cond: Callable, snapshots: in
         return st, n
 
     def schedule(reversal: _Reversal, start: tuple) -> Any:
-        final, n = run(lambda st: reversal.step(st, reversal.args), start[0])
+        final, n = run(lambda st: reversal.step(st, reversal.args), _fresh(start[0]))
         reversal.live = False
         g = yield final
         return g if n == 0 else _drive(reversal.schedule(start, n, snapshots), g)
