@@ -693,6 +693,19 @@ def test_conversions_name_the_scipy_function_or_the_assignment_that_asked(call, 
         grad(lambda x: np.sum(call(x)))(X)
 
 
+def test_a_traced_number_written_into_a_plain_array_explains_in_the_cause():
+    """NumPy stores one element through float(x) and replaces its error with a ValueError of its
+    own; the ConversionError it chains says what happened."""
+    def f(x):
+        out = onp.zeros(2)
+        out[0] = x[0, 0]
+        return np.sum(out)
+    with pytest.raises(ValueError) as info:
+        grad(f)(X)
+    assert isinstance(info.value.__cause__, wengert.ConversionError)
+    assert str(info.value.__cause__).startswith("a[i] = x: writing a traced value into a plain array")
+
+
 OUT_CALLS = [
     ("sin", lambda x: onp.sin(x, out=onp.empty((2, 3)))),
     ("add", lambda x: onp.add(x, 1.0, out=onp.empty((2, 3)))),

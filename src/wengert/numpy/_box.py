@@ -85,10 +85,10 @@ B.__bool__ = lambda self: bool(strip(self))
 B.__int__ = lambda self: int(strip(self))
 B.__index__ = lambda self: operator.index(strip(self))
 B.__round__ = lambda self, ndigits=None: round(strip(self), ndigits)
-B.__float__ = _refuse("float(x)", "Use wengert.numpy functions instead of math ones, format with "
-                      "f'{x:.3f}', or call x.item() if you want the plain number on purpose.")
-B.__complex__ = _refuse("complex(x)", "Use wengert.numpy functions instead of cmath ones, or "
-                        "x.item() if you want the plain number on purpose.")
+_to_float = _refuse("float(x)", "Use wengert.numpy functions instead of math ones, format with "
+                    "f'{x:.3f}', or call x.item() if you want the plain number on purpose.")
+_to_complex = _refuse("complex(x)", "Use wengert.numpy functions instead of cmath ones, or "
+                      "x.item() if you want the plain number on purpose.")
 _to_array = _refuse(
     "Converting to a plain NumPy array (np.asarray, np.array, or NumPy given a list of traced values)",
     "Use `import wengert.numpy as np`, whose array/asarray/stack keep the gradient; a function "
@@ -144,14 +144,18 @@ def _what_converts() -> str | None:
     return None
 
 
-def _array_refusal(self: Box, *args: Any, **kwargs: Any) -> Any:
-    why = _what_converts()
-    if why is None:
-        return _to_array(self)
-    raise ConversionError(why)
+def _refusal(default: Callable) -> Callable:
+    """A conversion that raises, saying who asked for it where the call stack tells (a[i] = x
+    into a plain array converts through float(x); SciPy through np.asarray)."""
+    def method(self: Box, *args: Any, **kwargs: Any) -> Any:
+        why = _what_converts()
+        if why is None:
+            return default(self)
+        raise ConversionError(why)
+    return method
 
 
-B.__array__ = _array_refusal
+B.__array__, B.__float__, B.__complex__ = _refusal(_to_array), _refusal(_to_float), _refusal(_to_complex)
 B.__len__ = lambda self: len(strip(self))
 B.__iter__ = lambda self: (self[i] for i in range(len(self)))
 B.__contains__ = lambda self, item: item in strip(self)
