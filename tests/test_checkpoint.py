@@ -744,15 +744,27 @@ def _plain_loop(step, s, n):
     return s
 
 
-IN_PLACE = [  # (id, checkpointed, the same without checkpointing)
-    ("checkpoint", lambda x: checkpoint(_halve_first)(x), _halve_first),
-    ("checkpoint-nested", lambda x: checkpoint(lambda z: checkpoint(_halve_first)(z * 1.0))(x), _halve_first),
-] + [(f"checkpointed_loop-{n}-{k}", lambda x, n=n, k=k: checkpointed_loop(_halve_first, x, n, k),
-      lambda x, n=n: _plain_loop(_halve_first, x, n)) for n, k in [(1, 1), (3, 2), (5, 1), (7, 3)]]
+IN_PLACE = [  # (id, checkpointed, the same without checkpointing): a step's state is replaced by its result
+    (f"checkpointed_loop-{n}-{k}", lambda x, n=n, k=k: checkpointed_loop(_halve_first, x, n, k),
+     lambda x, n=n: _plain_loop(_halve_first, x, n)) for n, k in [(1, 1), (3, 2), (5, 1), (7, 3)]]
+
+
+@pytest.mark.parametrize("name,call", [
+    ("one-argument", lambda x: checkpoint(_halve_first)(x)),
+    ("nested", lambda x: checkpoint(lambda z: checkpoint(_halve_first)(z * 1.0))(x)),
+    ("aliased", lambda x: (lambda y: checkpoint(lambda a, b: _halve_first(a) * b)(y, y))(x * 1.0)),
+])
+def test_checkpointed_function_assigning_into_its_argument_is_refused(name, call):
+    """Without checkpoint NumPy would write into the caller's array (and into the other name of
+    an aliased one); the checkpointed function runs on copies and cannot pass that on."""
+    x = onp.array([1.0, 2.0, -0.5])
+    with pytest.raises(TypeError, match="checkpoint: the function assigned into its traced argument"):
+        grad(lambda x: np.sum(call(x)))(x)
+    onp.testing.assert_array_equal(x, [1.0, 2.0, -0.5])
 
 
 @pytest.mark.parametrize("name,ck,plain", IN_PLACE, ids=[c[0] for c in IN_PLACE])
-def test_assignment_inside_a_checkpointed_function_writes_into_nothing_recorded(name, ck, plain):
+def test_assignment_inside_a_checkpointed_step_writes_into_nothing_recorded(name, ck, plain):
     x = onp.array([1.0, 2.0, -0.5])
     kept = x.copy()
     loss = lambda f: lambda x: np.sum(x ** 2) + np.sum(f(x))  # x ** 2 saves x: it must survive

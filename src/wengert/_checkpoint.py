@@ -197,7 +197,13 @@ def checkpoint(fun: Callable) -> Callable:
             return flatten(fun(*a, **kw))
 
         before = len(top.nodes)
-        out_leaves, out_structure = call([_fresh(values[i]) for i in where])
+        fresh = [_fresh(values[i]) for i in where]
+        out_leaves, out_structure = call(fresh)
+        changed = [i for i, v in zip(where, fresh) if not _same_state(strip(v), strip(values[i]))]
+        if changed:  # NumPy would have written into the caller's array, and into an aliased argument
+            raise TypeError(f"checkpoint: the function assigned into its traced argument (leaf {changed[0]} of its "
+                            "arguments) in place, which a checkpointed function cannot pass on to the caller. "
+                            "Return the new value instead, or copy the argument first (x = x.copy()).")
         _closed_over_check("checkpoint", top, before)
         _newer_boxes_check("checkpoint", top, out_leaves)
         inexact = [k for k, v in enumerate(out_leaves) if _inexact(v)]
