@@ -97,10 +97,10 @@ def chained_index(x):
 
 def views_see_assignment(x):
     y = x * 1.0
-    t, r, s = y.T, np.reshape(y, (4, 3)), y[1:, ::2]
+    t, r, s, d = y.T, np.reshape(y, (4, 3)), y[1:, ::2], np.diagonal(y, 1)  # NumPy's diagonal is a view too
     y[1, 2] = x[0, 0] * 7.0
     y[2] += x[0]
-    return np.sum(t * W.T) + np.sum(r ** 2) + np.sum(s)
+    return np.sum(t * W.T) + np.sum(r ** 2) + np.sum(s) + np.sum(d ** 2)
 
 
 def assign_into_argument(x):

@@ -1185,7 +1185,7 @@ def diag(v: Any, k: int = 0) -> Any:
         rows = np.arange(_shape(v)[0]) + max(-k, 0)
         carrier = np.broadcast_to(np.empty((), dtype=np.result_type(strip(v))), (n, n))
         return wnp._untake(v, carrier, (rows, rows + k))
-    return diagonal(v, offset=k)
+    return wnp.diagonal(v, offset=k)
 
 
 @derived(np.diagflat)
@@ -1193,19 +1193,9 @@ def diagflat(v: Any, k: int = 0) -> Any:
     return diag(wnp.ravel(v), k)
 
 
-@derived(np.diagonal)
-def diagonal(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
-    nd = _ndim(a)
-    ax1, ax2 = normalize_axis_index(axis1, nd), normalize_axis_index(axis2, nd)
-    m = wnp.moveaxis(a, (ax1, ax2), (-2, -1))
-    n1, n2 = _shape(m)[-2:]
-    i = np.arange(max(0, min(n1 + min(offset, 0), n2 - max(offset, 0))))
-    return m[..., i - min(offset, 0), i + max(offset, 0)]
-
-
 @derived(np.trace)
 def trace(a: Any, offset: int = 0, axis1: int = 0, axis2: int = 1, dtype: Any = None) -> Any:
-    return wnp.sum(diagonal(a, offset, axis1, axis2), axis=-1, dtype=dtype)
+    return wnp.sum(wnp.diagonal(a, offset, axis1, axis2), axis=-1, dtype=dtype)
 
 
 def _triangle(keep: Callable) -> Callable:
@@ -1574,7 +1564,7 @@ def corrcoef(x: Any, y: Any = None, rowvar: bool = True, *, dtype: Any = None) -
     c = cov(x, y, rowvar)
     if _ndim(c) == 0:
         return c / c
-    d = wnp.sqrt(wnp.real(diagonal(c)))
+    d = wnp.sqrt(wnp.real(wnp.diagonal(c)))
     return c / d[:, None] / d[None, :]
 
 

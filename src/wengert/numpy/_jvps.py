@@ -146,6 +146,11 @@ def _moveaxis(t, a, x, source, destination):
     return wnp.moveaxis(t, _axes(source, x, lead), _axes(destination, x, lead))
 
 
+def _diagonal(t, a, x, offset=0, axis1=0, axis2=1):
+    lead, nd = _lead(t, x), np.ndim(strip(x))
+    return wnp.diagonal(t, offset, lead + normalize_axis_index(axis1, nd), lead + normalize_axis_index(axis2, nd))
+
+
 def _broadcast_to(t, a, x, shape, subok=False):
     lead = _lead(t, x)
     return wnp.broadcast_to(_bcast(t, lead, len(_shape(a))), _shape(t)[:lead] + _shape(a))
@@ -402,6 +407,7 @@ JVPS: dict[Any, Any] = {
     np.transpose:    (_transpose,),
     np.swapaxes:     (_swapaxes,),
     np.moveaxis:     (_moveaxis,),
+    np.diagonal:     (_diagonal,),
     np.expand_dims:  (_reshaped,),
     np.squeeze:      (_reshaped,),
     np.broadcast_to: (_broadcast_to,),

@@ -342,6 +342,17 @@ def _inner(which: Callable) -> Callable:
     return rule
 
 
+def _diagonal(g, a, x, offset=0, axis1=0, axis2=1):
+    """The diagonal's cotangent put back on the diagonal of zeros shaped like ``x`` (moved to the
+    last two axes, where NumPy's diagonal takes it from, and back)."""
+    nd = len(_shape(x))
+    ax1, ax2 = normalize_axis_index(axis1, nd), normalize_axis_index(axis2, nd)
+    moved = np.moveaxis(np.zeros(_shape(x), dtype=np.result_type(strip(g), strip(x))), (ax1, ax2), (-2, -1))
+    i = np.arange(_shape(g)[-1])
+    full = wnp._setitem(moved, g, (..., i - min(offset, 0), i + max(offset, 0)))
+    return wnp.moveaxis(full, (-2, -1), (ax1, ax2))
+
+
 def _matmul_x(g, a, x, y, **kw):
     xnd, ynd = len(_shape(x)), len(_shape(y))
     if ynd == 1:
@@ -562,6 +573,7 @@ VJPS: dict[Any, tuple] = {
     np.transpose:    (_transpose,),
     np.swapaxes:     (lambda g, a, x, axis1, axis2: wnp.swapaxes(g, axis1, axis2),),
     np.moveaxis:     (lambda g, a, x, source, destination: wnp.moveaxis(g, destination, source),),
+    np.diagonal:     (_diagonal,),  # NumPy's diagonal is a view: later writes into x reach it
     np.expand_dims:  (lambda g, a, x, axis: wnp.reshape(g, _shape(x)),),
     np.squeeze:      (lambda g, a, x, axis=None: wnp.reshape(g, _shape(x)),),
     np.broadcast_to: (same,),
