@@ -135,10 +135,8 @@ def _outputs(api: str, out: Any) -> tuple:
     leaves, structure = flatten(out)
     for n, leaf in enumerate(leaves):
         v = strip(leaf)
-        dtype = getattr(v, "dtype", None)
-        if dtype is None and isinstance(v, (bool, int, float, complex)):
-            dtype = np.result_type(v)
-        if dtype is None or np.dtype(dtype).kind not in "fciub":
+        if _numeric_dtype(v) is None:
+            dtype = getattr(v, "dtype", None)
             what = _describe(v) if dtype is None else f"an array of dtype {dtype}"
             where = "" if leaf is out else f" (output leaf {n})"
             raise TypeError(f"{api}: the function must return numbers or arrays of numbers (or lists, "
@@ -242,13 +240,19 @@ def owner(held: list) -> Callable[[Any], Any]:
     return own
 
 
-def _seed(out: Any, api: str, holomorphic: bool = False) -> Any:
-    """The cotangent 1 for a scalar output (real; complex for a holomorphic function)."""
-    v = strip(out)
+def _numeric_dtype(v: Any) -> np.dtype | None:
+    """The dtype of a number or an array of numbers (bools and ints are constants), else None."""
     dtype = getattr(v, "dtype", None)
     if dtype is None and isinstance(v, (bool, int, float, complex)):
         dtype = np.result_type(v)
-    if dtype is None or dtype.kind not in "fciub":
+    return dtype if dtype is not None and np.dtype(dtype).kind in "fciub" else None
+
+
+def _seed(out: Any, api: str, holomorphic: bool = False) -> Any:
+    """The cotangent 1 for a scalar output (real; complex for a holomorphic function)."""
+    v = strip(out)
+    dtype = _numeric_dtype(v)
+    if dtype is None:
         advice = (" Return the loss alone, or use has_aux=True to return (loss, auxiliary data)."
                   if isinstance(v, (list, tuple, dict)) else "")
         raise TypeError(f"{api}: the function must return a single scalar (a real float or an "

@@ -18,7 +18,7 @@ import numpy as np
 
 from ._api import grad
 from ._core import strip
-from ._tree import flatten, paths, unflatten
+from ._tree import argument_paths, flatten, unflatten
 
 __all__ = ["gradcheck", "GradcheckError"]
 
@@ -65,7 +65,7 @@ def gradcheck(f: Callable, *args: Any, order: int = 2, modes: tuple = ("reverse"
     rng = np.random.default_rng(seed)
     leaves, structure = flatten(args)
     leaves = [strip(x) for x in leaves]  # called inside a traced function: check at the plain values
-    names = [f"argument {k}{place}" for k, a in enumerate(args) for place in paths(flatten(a)[1])]
+    names = [f"argument {place}" for place in argument_paths(structure)]
     wrt = [i for i, x in enumerate(leaves) if np.result_type(strip(x)).kind in "fc"
            and not isinstance(x, bool)]
     if not wrt:  # nothing to differentiate: the check would pass without checking anything
@@ -84,26 +84,26 @@ def gradcheck(f: Callable, *args: Any, order: int = 2, modes: tuple = ("reverse"
     cotangents = [_random_like(o, rng) for o in out_leaves]
     # The step suits each argument's own dtype; the tolerances the lowest precision anywhere
     # (a float32 value rounds what the float64 ones are compared by).
-    rough = any(_low(v) for v in [leaves[i] for i in wrt] + out_leaves)
+    point = [leaves[i] for i in wrt]
+    rough = any(_low(v) for v in point + out_leaves)
     rtol = (2e-2 if rough else 1e-5) if rtol is None else rtol
     atol = (2e-2 if rough else 1e-6) if atol is None else atol
-    settings = [_Settings(names[i], ((1e-3 if _low(leaves[i]) else 1e-6) if eps is None else eps), rtol, atol)
-                for i in wrt]
+    steps = [(1e-3 if _low(x) else 1e-6) if eps is None else eps for x in point]
+    how = _How([names[i] for i in wrt], steps, modes, rtol, atol, directions, max_coordinates, rng)
 
     def scalar(*xs: Any) -> Any:
         outs, _ = flatten(call(*xs))
         return sum(_real_dot(u, o) for u, o in zip(cotangents, outs))
 
-    _compare(scalar, [leaves[i] for i in wrt], "first", modes, settings, directions, max_coordinates, rng)
+    _compare(scalar, point, "first", how)
     if order >= 2:
         gradient = grad(scalar, argnum=tuple(range(len(wrt))))
-        point = [leaves[i] for i in wrt]
         probes = [_random_like(x, rng) for x in point]
 
         def second(*xs: Any) -> Any:
             return sum(_real_dot(v, g) for v, g in zip(probes, gradient(*xs)))
 
-        _compare(second, point, "second", modes, settings, directions, max_coordinates, rng)
+        _compare(second, point, "second", how)
 
 
 def _modes(modes: Any) -> tuple:
@@ -118,13 +118,18 @@ def _low(x: Any) -> bool:
     return np.result_type(np.asarray(strip(x))) in (np.float32, np.complex64, np.float16)
 
 
-class _Settings(NamedTuple):
-    """How one argument is checked: its name in errors, the step and the tolerances."""
+class _How(NamedTuple):
+    """How a check is made: each argument's name in errors and finite-difference step, and what
+    every argument shares."""
 
-    name: str
-    eps: float
+    names: list
+    steps: list
+    modes: tuple
     rtol: float
     atol: float
+    directions: int
+    max_coordinates: int
+    rng: np.random.Generator
 
 
 def _random_like(x: Any, rng: np.random.Generator) -> Any:
@@ -140,24 +145,23 @@ def _real_dot(u: Any, v: Any) -> Any:
     return wnp.sum(wnp.real(u * v)) if np.iscomplexobj(u) else wnp.sum(u * v)
 
 
-def _compare(s: Callable, point: list, what: str, modes: tuple, settings: list, directions: int,
-             max_coordinates: int, rng: np.random.Generator) -> None:
-    exact = grad(s, argnum=tuple(range(len(point))))(*point) if "reverse" in modes else None
+def _compare(s: Callable, point: list, what: str, how: _How) -> None:
+    exact = grad(s, argnum=tuple(range(len(point))))(*point) if "reverse" in how.modes else None
     total = sum(np.size(strip(x)) for x in point)
     worst = None
-    for k, (x, setting) in enumerate(zip(point, settings)):
+    for k, x in enumerate(point):
         x = np.asarray(strip(x), dtype=np.result_type(strip(x), float))
-        if total <= max_coordinates:
+        if total <= how.max_coordinates:
             probes = [(f"coordinate {idx}", _unit(x.shape, idx), abs(x[idx])) for idx in np.ndindex(x.shape)]
         else:
             size = float(np.max(np.abs(x), initial=0.0))
-            probes = [(f"random direction {d}", rng.standard_normal(x.shape), size) for d in range(directions)]
+            probes = [(f"random direction {d}", how.rng.standard_normal(x.shape), size) for d in range(how.directions)]
         probes = [(label + (" (imaginary)" if im else ""), 1j * e if im else e, size)
                   for label, e, size in probes for im in ((False, True) if x.dtype.kind == "c" else (False,))]
         forward = (_forward_derivatives(s, point, k, [p for _, p, _ in probes])
-                   if "forward" in modes and probes else None)  # an empty argument has no directions
+                   if "forward" in how.modes and probes else None)  # an empty argument has no directions
         for n, (label, p, size) in enumerate(probes):
-            step = setting.eps * max(1.0, size)  # relative to large coordinates, where an absolute step is lost
+            step = how.steps[k] * max(1.0, size)  # relative to large coordinates, where an absolute step is lost
             numeric = _central(s, point, k, x, p, step)
             found = []
             if exact is not None:
@@ -170,11 +174,11 @@ def _compare(s: Callable, point: list, what: str, modes: tuple, settings: list, 
                 if analytic == numeric or (np.isnan(analytic) and np.isnan(numeric)):
                     continue
                 err = abs(numeric - analytic)
-                bound = setting.atol + setting.rtol * float(np.nanmax([abs(numeric), abs(analytic)]))
+                bound = how.atol + how.rtol * float(np.nanmax([abs(numeric), abs(analytic)]))
                 if not err <= bound:  # a NaN (or an infinity) on one side only fails too
                     ratio = err / bound if np.isfinite(err / bound) else np.inf
                     if worst is None or ratio > worst[0]:
-                        worst = (ratio, setting.name, label, mode, analytic, numeric, bound, step)
+                        worst = (ratio, how.names[k], label, mode, analytic, numeric, bound, step)
     if worst is not None:
         _, name, label, mode, analytic, numeric, bound, step = worst
         hint = ("" if np.isfinite(numeric) or not np.isfinite(analytic) else

@@ -28,7 +28,7 @@ from ._anomaly import watch
 from ._api import ArgNum, _checked_argnums, _input, _no_leftovers, _outputs, _Recording, _seed, _split_aux, owner, vjp
 from ._core import Box, ForwardTrace, Primitive, check_kept, forward_sweep, input_box, strip
 from ._custom import give_rules
-from ._tree import flatten, paths, same_structure, tree_map, unflatten
+from ._tree import argument_paths, flatten, paths, same_structure, tree_map, unflatten
 from .numpy._jvps import settle
 
 __all__ = ["jvp", "make_jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian", "hvp",
@@ -72,8 +72,7 @@ def _run_forward(api: str, fun: Callable, primals: tuple, tangents: tuple, batch
                  has_aux: bool = False) -> tuple:
     """Evaluate ``fun(*primals)`` on a forward trace; return (output, output tangents, aux)."""
     p_leaves, structure = flatten(tuple(primals))
-    places = [f"{k}{place}" for k, p in enumerate(primals) for place in paths(flatten(p)[1])]  # "0['w']"
-    p_leaves = [_input(p, api, place) for place, p in zip(places, p_leaves)]
+    p_leaves = [_input(p, api, place) for place, p in zip(argument_paths(structure), p_leaves)]
     t_leaves, _ = flatten(tuple(tangents))
     batch = _batch_of(api, t_leaves, p_leaves, batched) if len(t_leaves) == len(p_leaves) else ()
     t_leaves = _tangent_leaves(api, p_leaves, tuple(tangents), batch, structure)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Callable
 
-__all__ = ["flatten", "unflatten", "tree_map", "same_structure", "paths"]
+__all__ = ["flatten", "unflatten", "tree_map", "same_structure", "paths", "argument_paths"]
 
 _LEAF = None  # the structure of a single leaf
 
@@ -58,6 +58,12 @@ def paths(structure: Any, prefix: str = "") -> list[str]:
     if type(structure) is _Dict:
         return [p for key, child in zip(structure[1], structure[2]) for p in paths(child, f"{prefix}[{key!r}]")]
     return [p for i, child in enumerate(structure[1]) for p in paths(child, f"{prefix}[{i}]")]
+
+
+def argument_paths(structure: Any) -> list[str]:
+    """:func:`paths` of a flattened tuple of arguments, each led by its argument's position:
+    ``"0"``, ``"1['w']"``."""
+    return [f"{k}{p}" for k, child in enumerate(structure[1]) for p in paths(child)]
 
 
 def unflatten(structure: Any, leaves: list) -> Any:

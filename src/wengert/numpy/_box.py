@@ -19,7 +19,7 @@ import numpy as np
 import wengert.numpy as wnp
 
 from .._core import Box, binary, rebind, strip, unary, unpaused
-from ._wrap import DISPATCH, PRIMITIVES
+from ._wrap import DISPATCH, PRIMITIVES, outside_wengert, package
 
 
 class ConversionError(TypeError):
@@ -109,11 +109,9 @@ def _what_converts() -> str | None:
     """Who asked for a plain array, where the call stack tells: a SciPy function (they have no
     dispatch protocol, so they convert their arguments), or the user's own ``a[i] = x`` on a
     plain array ``a``. None where neither is recognised."""
-    frame = sys._getframe(2)
-    while frame is not None and _module(frame).split(".")[0] == "wengert":
-        frame = frame.f_back
+    frame = outside_wengert()
     caller, called = frame, None
-    while frame is not None and _module(frame).split(".")[0] in ("numpy", "scipy"):
+    while frame is not None and package(frame) in ("numpy", "scipy"):
         # the outermost function of a public SciPy subpackage is the one the user called; a
         # private decorator's frame holds the function it wraps
         owner = frame.f_locals.get("self")  # a method of a named object (or of a frozen one): norm.logpdf

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import builtins
 import functools
-import sys
 import warnings
 from typing import Any, Callable
 
@@ -39,7 +38,7 @@ from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 import wengert.numpy as wnp
 
 from .._core import Box, strip
-from ._wrap import DISPATCH, PRIMITIVES, _strip_tree
+from ._wrap import DISPATCH, PRIMITIVES, _strip_tree, outside_wengert, package
 
 
 def _has_box(tree: Any) -> bool:
@@ -923,11 +922,8 @@ def _numpy_caller() -> str | None:
     """The NumPy function that called the function calling this one, if NumPy made the call
     on the user's behalf (full_like and nan_to_num call copyto on arguments they do not
     dispatch on); None if the user called it."""
-    frame = sys._getframe(2)
-    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "wengert":
-        frame = frame.f_back  # the protocol's own frames
-    is_numpy = frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "numpy"
-    return frame.f_code.co_name if is_numpy else None
+    frame = outside_wengert()
+    return frame.f_code.co_name if frame is not None and package(frame) == "numpy" else None
 
 
 @functools.wraps(np.copyto)

@@ -17,6 +17,7 @@ traced value's ``__array_ufunc__`` and ``__array_function__`` consult when plain
 from __future__ import annotations
 
 import functools
+import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -125,6 +126,21 @@ def fingerprint(a: np.ndarray) -> Any:
         _weights = np.concatenate([_weights, np.random.default_rng(blocks.size).uniform(0.5, 1.5, blocks.size)])
     f = complex(blocks @ _weights[_BLOCK:_BLOCK + blocks.size]) + complex(flat[whole:] @ _weights[:flat.size - whole])
     return f if np.isfinite(f) else (a.shape, flat.tobytes())
+
+
+# ----------------------------------------------------------------------------- who called
+def package(frame: Any) -> str:
+    """The top-level package of the code a frame runs ("wengert", "numpy", the user's ...)."""
+    return frame.f_globals.get("__name__", "").split(".")[0]
+
+
+def outside_wengert() -> Any:
+    """The innermost frame of the call stack that is not in wengert's own code (None if none):
+    where a refusal looks for what the user, NumPy or SciPy was doing."""
+    frame = sys._getframe(1)
+    while frame is not None and package(frame) == "wengert":
+        frame = frame.f_back
+    return frame
 
 
 # ----------------------------------------------------------------------------- wrappers

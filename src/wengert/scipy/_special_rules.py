@@ -46,6 +46,20 @@ def no_derivative(function: str, argument: str, why: str = "it has no closed for
     return rule
 
 
+def inside(mask: Any, z: Any, safe: float, formula: Callable, outside: Any) -> Any:
+    """``formula(z)`` where the plain ``mask`` holds, ``outside`` elsewhere. Points outside are
+    moved to ``safe`` before ``formula`` sees them: a NaN or infinity in the branch that
+    ``where`` drops would still poison the gradient (0 * inf)."""
+    if np.all(mask):
+        return formula(z)
+    return wnp.where(mask, formula(wnp.where(mask, z, safe)), outside)
+
+
+def _patched(mask: Any, x: Any, safe: float, formula: Callable, usual: Any) -> Any:
+    """``usual``, with ``formula`` where the plain ``mask`` holds (see :func:`inside`)."""
+    return inside(mask, x, safe, formula, usual) if np.any(mask) else usual
+
+
 def _ratio(x: Any, y: Any, pole: float = 0.0) -> Any:
     """x / (y - pole), taken as 0 where x = 0 even at y = pole: xlogy(0, y) and friends are 0 for
     every y, so their derivative in y is 0 there, not 0 / 0."""
@@ -64,11 +78,12 @@ def _over_x(f: Any, x: Any, sign: float, damped: bool = False) -> Any:
     near = np.abs(strip(x)) < NEAR_ZERO
     if not np.any(near):
         return f / x
-    y = wnp.where(near, x, 0.0)
-    y2 = y * y
-    series = 0.5 + sign * y2 / 16 + y2 * y2 / 384 + sign * y2 * y2 * y2 / 18432
-    series = series * wnp.exp(-wnp.abs(y)) if damped else series
-    return wnp.where(near, series, f / wnp.where(near, 1.0, x))
+
+    def series(y: Any) -> Any:
+        y2 = y * y
+        s = 0.5 + sign * y2 / 16 + y2 * y2 / 384 + sign * y2 * y2 * y2 / 18432
+        return s * wnp.exp(-wnp.abs(y)) if damped else s
+    return inside(near, x, 0.0, series, f / wnp.where(near, 1.0, x))
 
 
 def _d_i1(g, a, x):  # i1' = i0 - i1 / x
@@ -96,23 +111,20 @@ def _odd_factorial_series(x: Any, alternating: bool) -> Any:
     return total
 
 
-def _large(x: Any, big: Callable, formula: Callable) -> Any:
-    """``formula(x)``, and ``big(x)`` where real ``|x|`` exceeds LARGE (the formula cancels there)."""
+def _far(x: Any, beyond: Callable) -> Any:
+    """Where a real ``x`` is beyond LARGE (``beyond`` picks the side: ``x > LARGE``, ``|x| > LARGE``)."""
     v = strip(x)
-    far = np.isrealobj(v) & (np.abs(v) > LARGE)
-    if not np.any(far):
-        return formula(x)
-    return wnp.where(far, big(wnp.where(far, x, 2 * LARGE)), formula(x))
+    return np.isrealobj(v) & beyond(np.real(v))
 
 
 def _d_erfcx(g, a, x):  # 2x erfcx(x) - 2/sqrt(pi); for large x, 2/sqrt(pi) (x sqrt(pi) erfcx(x) - 1)
-    near_formula = lambda x: 2 * x * a - TWO_OVER_SQRT_PI
-    return g * _large(x, lambda x: wnp.where(x > 0, TWO_OVER_SQRT_PI * _odd_factorial_series(x, True),
-                                              near_formula(x)), near_formula)
+    return g * _patched(_far(x, lambda v: v > LARGE), x, 2 * LARGE,
+                        lambda x: TWO_OVER_SQRT_PI * _odd_factorial_series(x, True), 2 * x * a - TWO_OVER_SQRT_PI)
 
 
 def _d_dawsn(g, a, x):  # 1 - 2x D(x), for large |x| -(sum of the odd factorial series)
-    return g * _large(x, lambda x: -_odd_factorial_series(x, False), lambda x: 1 - 2 * x * a)
+    return g * _patched(_far(x, lambda v: np.abs(v) > LARGE), x, 2 * LARGE,
+                        lambda x: -_odd_factorial_series(x, False), 1 - 2 * x * a)
 
 
 def _d_rgamma(g, a, x):
@@ -123,29 +135,24 @@ def _d_rgamma(g, a, x):
     poles = np.isrealobj(v) & (np.real(v) <= 0) & (v == np.floor(np.real(v)))
     if not np.any(poles):
         return -g * a * wsp.psi(x)
-    at = wnp.where(poles, x, -0.5)
-    reflected = wsp.gamma(1 - at) * (np.pi * wnp.cos(np.pi * at) - wsp.psi(1 - at) * wnp.sin(np.pi * at)) / np.pi
-    return g * wnp.where(poles, reflected, -a * wsp.psi(wnp.where(poles, 0.5, x)))
+
+    def reflected(x: Any) -> Any:
+        return wsp.gamma(1 - x) * (np.pi * wnp.cos(np.pi * x) - wsp.psi(1 - x) * wnp.sin(np.pi * x)) / np.pi
+    return g * inside(poles, x, -0.5, reflected, -a * wsp.psi(wnp.where(poles, 0.5, x)))
 
 
 def _d_log_ndtr(g, a, x):
     """pdf / cdf; for x < 0 as sqrt(2/pi) / erfcx(-x/sqrt 2), where exp(-x²/2 - log_ndtr(x)) would
     subtract two nearly equal large numbers."""
-    left = np.real(strip(x)) < 0
-    if not np.any(left):
-        return g * wnp.exp(-0.5 * x * x - LOG_SQRT_2PI - a)
-    tail = SQRT_2_OVER_PI / wsp.erfcx(-wnp.where(left, x, -1.0) / SQRT_2)
-    return g * wnp.where(left, tail, wnp.exp(-0.5 * x * x - LOG_SQRT_2PI - a))
+    return g * _patched(np.real(strip(x)) < 0, x, -1.0, lambda x: SQRT_2_OVER_PI / wsp.erfcx(-x / SQRT_2),
+                        wnp.exp(-0.5 * x * x - LOG_SQRT_2PI - a))
 
 
 def _d_ndtri_exp(g, a, y):
     """exp(y) / pdf(a) with a = ndtri_exp(y); for a < 0 as sqrt(pi/2) erfcx(-a/sqrt 2), which
     does not cancel as exp(y + a²/2) does."""
-    left = strip(a) < 0
-    if not np.any(left):
-        return g * wnp.exp(y + 0.5 * a * a + LOG_SQRT_2PI)
-    tail = SQRT_PI_OVER_2 * wsp.erfcx(-wnp.where(left, a, -1.0) / SQRT_2)
-    return g * wnp.where(left, tail, wnp.exp(y + 0.5 * a * a + LOG_SQRT_2PI))
+    return g * _patched(strip(a) < 0, a, -1.0, lambda a: SQRT_PI_OVER_2 * wsp.erfcx(-a / SQRT_2),
+                        wnp.exp(y + 0.5 * a * a + LOG_SQRT_2PI))
 
 
 def _d_gammainc(g, ans, a, x):

@@ -32,6 +32,7 @@ import wengert.numpy as wnp
 
 from .._core import strip
 from . import special as sp
+from ._special_rules import inside as _inside
 from ._special_rules import t_logpdf as _t_standard_logpdf
 from ._stats_rules import logdet as _logdet
 from ._stats_rules import solve as _solve
@@ -146,15 +147,6 @@ def _checked(**tests: Callable) -> Callable:
             return wnp.where(ok, fun(*bound.args, **bound.kwargs), np.nan)
         return checked
     return decorate
-
-
-def _inside(inside: Any, z: Any, safe: float, formula: Callable, outside: Any) -> Any:
-    """``formula(z)`` where the plain mask ``inside`` holds, ``outside`` elsewhere. Points
-    outside are moved to ``safe`` before ``formula`` sees them: a NaN or infinity in the
-    branch that ``where`` drops would still poison the gradient (0 * inf)."""
-    if np.all(inside):
-        return formula(z)
-    return wnp.where(inside, formula(wnp.where(inside, z, safe)), outside)
 
 
 def _log_probability(p: Any, complement: Callable[[], Any]) -> Any:
