@@ -89,14 +89,26 @@ class _Recording:
         """``tree`` with this trace's boxes replaced by their values (outer traces stay)."""
         return tree_map(lambda v: v.value if type(v) is Box and v.trace is self.trace else v, tree)
 
+    def _check_constants(self) -> None:
+        """Raise :class:`MutationError` if a constant saved on the tape has changed; the
+        cotangents the sweep left in the inputs are then dropped."""
+        try:
+            check_kept(self.trace)
+        except _core.MutationError:
+            for node in self.nodes:
+                node.adj = None
+            raise
+
     def backward(self, outs: list, cotangents: list, free: bool) -> tuple:
         """Sweep from the given output leaves and cotangents; return the input gradients."""
         with self.lock:  # a recording kept by vjp may be swept from several threads
             for o, c in zip(outs, cotangents):
                 if type(o) is Box and o.trace is self.trace:
                     o.adj = c if o.adj is None else o.adj + c
-            check_kept(self.trace)
-            sweep(self.nodes, self.watch, free)
+            try:
+                sweep(self.nodes, self.watch, free)
+            finally:  # see wengert._core's section on mutation
+                self._check_constants()
             grads = []
             own = owner(cotangents + [b.value for _, boxes in self.inputs for b in boxes])
             for structure, boxes in self.inputs:

@@ -22,20 +22,27 @@ perturbation confusion.
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import os
 import sys
 import threading
 from typing import Any, Callable
 
-# The compiled hot paths (_speedups.c), unless absent or WENGERT_PURE_PYTHON=1 asks for this
-# module's Python versions, which are the reference they mirror.
-try:
+
+def compiled(name: str) -> Any:
+    """The compiled module ``name``, or None where it was not built or the environment variable
+    WENGERT_PURE_PYTHON=1 asks for the Python code that each compiled function mirrors."""
     if os.environ.get("WENGERT_PURE_PYTHON", "") not in ("", "0"):
-        raise ImportError
-    from . import _speedups
-except ImportError:
-    _speedups = None
+        return None
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+# The compiled hot paths (_speedups.c); this module's Python versions are the reference.
+_speedups = compiled("wengert._speedups")
 
 __all__ = [
     "Box",
@@ -332,8 +339,11 @@ class no_grad:
 # A constant array saved on the list (an argument that is not traced) could be changed in
 # place before the sweep reads it, which would make the gradient silently wrong. The NumPy
 # layer names the type of such constants and a fingerprint of their contents (watch); each
-# is fingerprinted once per trace when first saved, and checked before every sweep. The layer
-# may also refuse constants whose operators its rules do not follow (NumPy's matrix).
+# is fingerprinted once per trace when first saved, and checked when a sweep ends, before its
+# result is handed back, and when a sweep fails (a changed constant is then the error reported,
+# not what it led to). Both passes come right after an operation or a rule that read the array,
+# while it is still in the cache. The layer may also refuse constants whose operators its
+# rules do not follow (NumPy's matrix).
 _watched: type | tuple = ()
 _fingerprint: Callable = lambda value: None
 _refusal: Callable = lambda value: None
@@ -367,12 +377,17 @@ def keep(trace: Trace, value: Any, saver: str, name: str, k: int = 0) -> None:
             kept[id(value)] = (value, f, saver, name, k)
 
 
-def _keep_constants(trace: Trace, prim: "Primitive", args: tuple | list) -> None:
+def _refuse_constants(prim: "Primitive", args: tuple | list) -> None:
     for k, a in enumerate(args):
         if isinstance(a, _watched):
             why = _refusal(a)
             if why is not None:
                 raise TypeError(f"{prim.name}: argument {k} is {why}")
+
+
+def _keep_constants(trace: Trace, prim: "Primitive", args: tuple | list) -> None:
+    for k, a in enumerate(args):
+        if isinstance(a, _watched):
             keep(trace, a, "argument {k} of '{name}'", prim.name, k)
         elif type(a) is tuple:  # an index
             for part in a:
@@ -407,7 +422,7 @@ def apply(prim: Primitive, args: tuple | list, kwargs: dict) -> Any:
     if _pausing and _paused(top):
         return prim.fun(*[strip(a) for a in args], **kwargs)
     if _watched:
-        _keep_constants(top, prim, args)
+        _refuse_constants(prim, args)
     vals = list(args)
     parents = []
     deeper = False
@@ -421,6 +436,8 @@ def apply(prim: Primitive, args: tuple | list, kwargs: dict) -> Any:
             else:
                 deeper = True
     ans = apply(prim, vals, kwargs) if deeper else prim.fun(*vals, **kwargs)
+    if _watched:  # after the call, which has just read the constants: they are still in the cache
+        _keep_constants(top, prim, args)
     return record(top, prim, tuple(vals), kwargs, ans, tuple(parents))
 
 
