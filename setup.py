@@ -6,4 +6,5 @@ pure-Python engine (wengert/_core.py), which computes the same results more slow
 
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("wengert._speedups", ["src/wengert/_speedups.c"], optional=True)])
+setup(ext_modules=[Extension("wengert._speedups", ["src/wengert/_speedups.c"], optional=True),
+                   Extension("wengert.numpy._kernels", ["src/wengert/numpy/_kernels.c"], optional=True)])

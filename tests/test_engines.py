@@ -50,3 +50,78 @@ def test_engines_agree_on_an_example() -> None:
     x = onp.linspace(-1, 1, 7)
     here = wengert.grad(lambda x: np.sum(np.tanh(x) * x ** 2 + np.maximum(x, 0.2) * 3.0 - x / 2.0))(x)
     assert eval(out.stdout) == here.tolist()
+
+
+# ----------------------------------------------------------------------------- rule kernels
+# _kernels.c computes a few rules in one pass; each must give the bits of the NumPy expression
+# it replaces (_vjps keeps that as the fallback), and hand back to it what it cannot take.
+def _arrays(dtype: str, shape: tuple = (4, 6)) -> tuple:
+    rng = onp.random.default_rng(3)
+    x, y, g = (rng.normal(size=shape).astype(dtype) for _ in range(3))
+    x.flat[:3] = 0.0, -0.0, 0.25  # ties with the scalars below and with y
+    y.flat[2:4] = 0.25, x.flat[3]
+    g.flat[:2] = -1.5, 0.0
+    return g, x, y
+
+
+TIE_CASES = [  # (name, dtype, make (g, x, y) from _arrays, whether the kernel takes it)
+    ("relu float64", "float64", lambda g, x, y: (g, x, 0.0), True),
+    ("relu float32", "float32", lambda g, x, y: (g, x, 0.0), True),
+    ("scalar first", "float64", lambda g, x, y: (g, 0.25, x), True),
+    ("int scalar", "float32", lambda g, x, y: (g, x, 0), True),
+    ("two arrays", "float64", lambda g, x, y: (g, x, y), True),
+    ("two arrays float32", "float32", lambda g, x, y: (g, y, x), True),
+    ("float32 beside an inexact scalar", "float32", lambda g, x, y: (g, x, 0.1), False),
+    ("infinite scalar", "float64", lambda g, x, y: (g, x, onp.inf), False),
+    ("broadcast row", "float64", lambda g, x, y: (g, x, y[:1]), False),
+    ("transposed", "float64", lambda g, x, y: (g.T, x.T, 0.0), False),
+    ("two dtypes", "float64", lambda g, x, y: (g, x.astype("float32"), 0.0), False),
+    ("complex", "complex128", lambda g, x, y: (g, x.real.copy(), 0.0), False),
+    ("NaN in x", "float64", lambda g, x, y: (g, onp.where(x > 1, onp.nan, x), 0.0), "fallback"),
+    ("infinite g where x loses", "float64", lambda g, x, y: (onp.where(x < -1, onp.inf, g), x, 0.0), "fallback"),
+    ("subnormal half", "float64", lambda g, x, y: (onp.full_like(g, 5e-324), x, 0.0), "fallback"),
+]
+
+
+@pytest.mark.parametrize("name, dtype, make, taken", TIE_CASES, ids=[c[0] for c in TIE_CASES])
+def test_tie_kernel_gives_the_bits_of_its_numpy_expression(name, dtype, make, taken) -> None:
+    from wengert.numpy import _vjps
+    g, x, y = make(*_arrays(dtype))
+    with onp.errstate(all="ignore"):
+        expected = g * _vjps._tie(x, y)
+        got = _vjps._tie_times(g, x, y)
+    assert got.shape == expected.shape
+    assert got.astype(expected.dtype).tobytes() == expected.tobytes(), name  # the same bits
+    kernels = _vjps._kernels
+    if PURE:
+        assert kernels is None
+        return
+    assert kernels is not None, "the C extension wengert.numpy._kernels was not built"
+    eligible = type(g) is onp.ndarray and g.dtype in _vjps._KERNEL_DTYPES and g.flags.c_contiguous and \
+        _vjps._like(x, g) and _vjps._like(y, g)
+    assert eligible == bool(taken), f"{name}: the rule's check disagrees with the table"
+    if eligible:  # the kernel runs, and says whether it met a floating point exception
+        with onp.errstate(all="ignore"):
+            assert kernels.tie_times(onp.empty_like(g), g, x, y) is (taken is True)
+
+
+def test_tie_kernel_leaves_numpy_errors_to_numpy() -> None:
+    """Where the kernel meets a NaN, the rule falls back, so NumPy's error state still applies."""
+    x = onp.array([1.0, onp.nan, -2.0])
+    f = lambda x: np.sum(np.maximum(x, 0.0))
+    assert onp.array_equal(wengert.grad(f)(x), [1.0, 0.0, 0.0])
+    g = onp.array([onp.inf, 1.0, onp.inf])
+    with onp.errstate(invalid="raise"), pytest.raises(FloatingPointError):
+        wengert.vjp(lambda x: np.maximum(x, 0.0), onp.array([1.0, 0.5, -2.0]))[1](g)
+
+
+@pytest.mark.skipif(PURE, reason="this run asked for the Python engine")
+@pytest.mark.parametrize("bad", ["g a number", "both numbers", "out is g", "sizes differ", "int64"])
+def test_tie_kernel_refuses_what_it_cannot_take(bad) -> None:
+    from wengert.numpy import _kernels
+    a, b = onp.ones(4), onp.zeros(4)
+    args = {"g a number": (onp.empty(4), 1.0, a, 0.0), "both numbers": (onp.empty(4), a, 1.0, 0.0),
+            "out is g": (a, a, b, 0.0), "sizes differ": (onp.empty(4), a, onp.zeros(3), 0.0),
+            "int64": (onp.empty(4, "int64"), onp.ones(4, "int64"), onp.zeros(4, "int64"), 0)}[bad]
+    with pytest.raises((ValueError, BufferError)):
+        _kernels.tie_times(*args)
