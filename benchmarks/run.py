@@ -2,8 +2,8 @@
 
 Usage:  python benchmarks/run.py [--quick] [--only chain,mlp,scalar]
 
-Every workload is timed for every contestant in one run, round-robin (contestant A, B, C,
-then A, B, C again ...), and the best of the repeats is kept, so that the ratios compare
+Every workload is timed for every contestant in one run, in turns (contestant A, B, C, then
+A, B, C again ...; see race), and the best time of each is kept, so that the ratios compare
 like with like on a noisy machine. Ratios are to the plain NumPy forward evaluation of the
 same function (or, for the scalar program, to micrograd). Contestants that are not
 installed are reported as such.
@@ -52,17 +52,25 @@ if autograd is not None:
 
 
 def race(contestants: dict[str, Callable[[], Any]], repeat: int, budget: float) -> dict[str, float]:
-    """Best seconds per call of each contestant, timed round-robin.
+    """Best seconds per call of each contestant, over ``repeat`` rounds of about ``budget /
+    repeat`` seconds each.
 
-    As timeit does, the cycle collector is paused while a contestant runs: otherwise a
-    contestant whose objects are tracked by it pays for full collections over everything the
-    other libraries loaded into this process, which is no measure of the contestant itself.
-    Each timed loop starts after one untimed call of its contestant: the worker threads that
-    the previous contestant's library left spinning (OpenMP, thread pools) go idle during it
-    instead of taking a core from the timed calls, and the caches hold the contestant's own
-    data again. Then the garbage of earlier loops is collected, untimed: a contestant that
-    leaves reference cycles (micrograd's nodes hold themselves through their closures) would
-    otherwise start each loop on a heap grown by all the loops before it."""
+    Contestants that run on the same library's worker threads (NumPy's BLAS for NumPy,
+    wengert, autograd and micrograd; PyTorch's; JAX's) are timed in turn, a batch of about
+    5 ms of each, over and over: a machine whose speed drifts from one second to the next
+    then slows them alike, and their ratios hold. Contestants of different libraries are not
+    interleaved that finely, because the threads one library leaves spinning after a call
+    take a core from the next library's call: each library's group runs in a block of its own
+    in each round, after one untimed call of each of its contestants (which also brings their
+    data back into the caches).
+
+    As timeit does, the cycle collector is paused while the contestants run: otherwise one
+    whose objects it tracks pays for full collections over everything the other libraries
+    loaded into this process, which is no measure of the contestant itself. The garbage a
+    batch leaves is collected after it, untimed (micrograd's nodes hold themselves through
+    their closures: left for the next contestant's batch, that garbage made a heap of
+    millions of objects that slowed whoever ran beside it), and a full collection runs
+    before each block."""
     gc.collect()
     gc.disable()
     try:
@@ -71,24 +79,38 @@ def race(contestants: dict[str, Callable[[], Any]], repeat: int, budget: float) 
         gc.enable()
 
 
+def _library(name: str) -> str:
+    """Whose worker threads the contestant ``name`` runs on."""
+    return "torch" if "torch" in name else "jax" if "jax" in name else "numpy"
+
+
 def _race(contestants: dict[str, Callable[[], Any]], repeat: int, budget: float) -> dict[str, float]:
-    loops = {}
-    for name, f in contestants.items():  # warm up, and size the inner loop to ~budget/repeat
+    batch = {}
+    for name, f in contestants.items():  # warm up, and size a batch to about 5 ms
         f()
         t0 = time.perf_counter()
         f()
-        once = max(time.perf_counter() - t0, 1e-7)
-        loops[name] = max(1, int(budget / repeat / once))
+        batch[name] = max(1, int(0.005 / max(time.perf_counter() - t0, 1e-7)))
+    groups: dict[str, list] = {}
+    for name in contestants:
+        groups.setdefault(_library(name), []).append(name)
     best = {name: float("inf") for name in contestants}
     for _ in range(repeat):
-        for name, f in contestants.items():
-            n = loops[name]
-            f()
+        for names in groups.values():
+            for name in names:
+                contestants[name]()
             gc.collect()
-            t0 = time.perf_counter()
-            for _ in range(n):
-                f()
-            best[name] = min(best[name], (time.perf_counter() - t0) / n)
+            spent = dict.fromkeys(names, 0.0)
+            while max(spent.values()) < budget / repeat:
+                for name in names:
+                    f, n = contestants[name], batch[name]
+                    t0 = time.perf_counter()
+                    for _ in range(n):
+                        f()
+                    took = time.perf_counter() - t0
+                    spent[name] += took
+                    best[name] = min(best[name], took / n)
+                    gc.collect(0)  # the batch's garbage cycles, before the next contestant runs
     return best
 
 
@@ -331,7 +353,8 @@ def main() -> None:
     print(f"python {platform.python_version()}, numpy {onp.__version__}, wengert "
           f"{wengert.__version__}" + "".join(f", {m.__name__} {getattr(m, '__version__', '')}" for m in
                                              (torch, jax, autograd) if m is not None))
-    print(f"best of {repeat} round-robin repeats; ratios are to the first column\n")
+    print(f"best time per call over {repeat} rounds, each library's contestants timed in turns (see race); "
+          "ratios are to the row at 1.00×\n")
     for key in opts.only.split(","):
         title, make, target = WORKLOADS[key]
         contestants, base = make()
