@@ -55,22 +55,21 @@ def race(contestants: dict[str, Callable[[], Any]], repeat: int, budget: float) 
     """Best seconds per call of each contestant, over ``repeat`` rounds of about ``budget /
     repeat`` seconds each.
 
-    Contestants that run on the same library's worker threads (NumPy's BLAS for NumPy,
-    wengert, autograd and micrograd; PyTorch's; JAX's) are timed in turn, a batch of about
-    5 ms of each, over and over: a machine whose speed drifts from one second to the next
-    then slows them alike, and their ratios hold. Contestants of different libraries are not
-    interleaved that finely, because the threads one library leaves spinning after a call
-    take a core from the next library's call: each library's group runs in a block of its own
-    in each round, after one untimed call of each of its contestants (which also brings their
-    data back into the caches).
+    What is timed is a contestant's steady state, as in a loop that takes gradient after
+    gradient: a batch of calls lasting about 50 ms, after one untimed call (which brings the
+    contestant's code and data back into the caches, and lets the worker threads another
+    library left spinning go idle). The contestants that run on the same library's threads
+    (NumPy's BLAS for NumPy, wengert, autograd and micrograd; PyTorch's; JAX's) take turns
+    batch by batch: a machine whose speed drifts from one second to the next then slows
+    them alike, and their ratios hold. Each library's group runs in a block of its own in
+    each round. The best batch of each contestant is kept.
 
     As timeit does, the cycle collector is paused while the contestants run: otherwise one
     whose objects it tracks pays for full collections over everything the other libraries
-    loaded into this process, which is no measure of the contestant itself. The garbage a
-    batch leaves is collected after it, untimed (micrograd's nodes hold themselves through
-    their closures: left for the next contestant's batch, that garbage made a heap of
-    millions of objects that slowed whoever ran beside it), and a full collection runs
-    before each block."""
+    loaded into this process, which is no measure of the contestant itself. The garbage
+    cycles a call leaves (micrograd's nodes hold themselves through their closures) are
+    collected, untimed, after the untimed call and after each batch, and everything before
+    each block."""
     gc.collect()
     gc.disable()
     try:
@@ -86,31 +85,31 @@ def _library(name: str) -> str:
 
 def _race(contestants: dict[str, Callable[[], Any]], repeat: int, budget: float) -> dict[str, float]:
     batch = {}
-    for name, f in contestants.items():  # warm up, and size a batch to about 5 ms
+    for name, f in contestants.items():  # warm up, and size a batch to about 50 ms
         f()
         t0 = time.perf_counter()
         f()
-        batch[name] = max(1, int(0.005 / max(time.perf_counter() - t0, 1e-7)))
+        batch[name] = max(1, int(0.05 / max(time.perf_counter() - t0, 1e-7)))
     groups: dict[str, list] = {}
     for name in contestants:
         groups.setdefault(_library(name), []).append(name)
     best = {name: float("inf") for name in contestants}
     for _ in range(repeat):
         for names in groups.values():
-            for name in names:
-                contestants[name]()
             gc.collect()
             spent = dict.fromkeys(names, 0.0)
             while max(spent.values()) < budget / repeat:
                 for name in names:
                     f, n = contestants[name], batch[name]
+                    f()  # untimed, as the first of a loop: the caches hold the contestant's own data
+                    gc.collect(0)
                     t0 = time.perf_counter()
                     for _ in range(n):
                         f()
                     took = time.perf_counter() - t0
                     spent[name] += took
                     best[name] = min(best[name], took / n)
-                    gc.collect(0)  # the batch's garbage cycles, before the next contestant runs
+                    gc.collect(0)
     return best
 
 
