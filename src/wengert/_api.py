@@ -87,19 +87,7 @@ class _Recording:
 
     def _plain(self, tree: Any) -> Any:
         """``tree`` with this trace's boxes replaced by their values (outer traces stay)."""
-        if type(tree) is Box and tree.trace is self.trace:  # the common case: one traced result
-            return tree.value
         return tree_map(lambda v: v.value if type(v) is Box and v.trace is self.trace else v, tree)
-
-    def _check_constants(self) -> None:
-        """Raise :class:`MutationError` if a constant saved on the tape has changed; the
-        cotangents the sweep left in the inputs are then dropped."""
-        try:
-            check_kept(self.trace)
-        except _core.MutationError:
-            for node in self.nodes:
-                node.adj = None
-            raise
 
     def backward(self, outs: list, cotangents: list, free: bool) -> tuple:
         """Sweep from the given output leaves and cotangents; return the input gradients."""
@@ -107,10 +95,8 @@ class _Recording:
             for o, c in zip(outs, cotangents):
                 if type(o) is Box and o.trace is self.trace:
                     o.adj = c if o.adj is None else o.adj + c
-            try:
-                sweep(self.nodes, self.watch, free)
-            finally:  # see wengert._core's section on mutation
-                self._check_constants()
+            check_kept(self.trace)
+            sweep(self.nodes, self.watch, free)
             grads = []
             own = owner(cotangents + [b.value for _, boxes in self.inputs for b in boxes])
             for structure, boxes in self.inputs:
@@ -127,8 +113,6 @@ def _no_leftovers(api: str, out: Any, trace: Trace) -> None:
     """Refuse a result holding a traced value of a computation that finished before ``trace``
     (the call's own): handed back untouched, it would look like a constant (a silent zero
     gradient)."""
-    if type(out) is Box and out.trace is trace:  # the common case: the call's own result
-        return
     if any(type(leaf) is Box and leaf.trace is not trace and finished(leaf.trace) for leaf in flatten(out)[0]):
         raise EscapedTracerError(
             f"{api}: the function returned a traced value left over from a gradient computation that has "
@@ -178,8 +162,6 @@ def _checked_argnums(api: str, args: tuple, argnum: ArgNum) -> tuple:
 def _input(x: Any, api: str, k: int | str) -> Any:
     """Check that ``x`` (argument ``k``, or the place ``k`` names inside one: ``"0['n']"``) can
     be differentiated with respect to; promote Python ints to float."""
-    if type(x) is np.ndarray and x.dtype.kind in "fc":  # the common case first
-        return x
     if type(x) is bool or isinstance(x, np.bool_):
         kind = "a bool"
     elif type(x) is int:

@@ -339,11 +339,8 @@ class no_grad:
 # A constant array saved on the list (an argument that is not traced) could be changed in
 # place before the sweep reads it, which would make the gradient silently wrong. The NumPy
 # layer names the type of such constants and a fingerprint of their contents (watch); each
-# is fingerprinted once per trace when first saved, and checked when a sweep ends, before its
-# result is handed back, and when a sweep fails (a changed constant is then the error reported,
-# not what it led to). Both passes come right after an operation or a rule that read the array,
-# while it is still in the cache. The layer may also refuse constants whose operators its
-# rules do not follow (NumPy's matrix).
+# is fingerprinted once per trace when first saved, and checked before every sweep. The layer
+# may also refuse constants whose operators its rules do not follow (NumPy's matrix).
 _watched: type | tuple = ()
 _fingerprint: Callable = lambda value: None
 _refusal: Callable = lambda value: None
@@ -377,17 +374,12 @@ def keep(trace: Trace, value: Any, saver: str, name: str, k: int = 0) -> None:
             kept[id(value)] = (value, f, saver, name, k)
 
 
-def _refuse_constants(prim: "Primitive", args: tuple | list) -> None:
+def _keep_constants(trace: Trace, prim: "Primitive", args: tuple | list) -> None:
     for k, a in enumerate(args):
         if isinstance(a, _watched):
             why = _refusal(a)
             if why is not None:
                 raise TypeError(f"{prim.name}: argument {k} is {why}")
-
-
-def _keep_constants(trace: Trace, prim: "Primitive", args: tuple | list) -> None:
-    for k, a in enumerate(args):
-        if isinstance(a, _watched):
             keep(trace, a, "argument {k} of '{name}'", prim.name, k)
         elif type(a) is tuple:  # an index
             for part in a:
@@ -422,7 +414,7 @@ def apply(prim: Primitive, args: tuple | list, kwargs: dict) -> Any:
     if _pausing and _paused(top):
         return prim.fun(*[strip(a) for a in args], **kwargs)
     if _watched:
-        _refuse_constants(prim, args)
+        _keep_constants(top, prim, args)
     vals = list(args)
     parents = []
     deeper = False
@@ -436,8 +428,6 @@ def apply(prim: Primitive, args: tuple | list, kwargs: dict) -> Any:
             else:
                 deeper = True
     ans = apply(prim, vals, kwargs) if deeper else prim.fun(*vals, **kwargs)
-    if _watched:  # after the call, which has just read the constants: they are still in the cache
-        _keep_constants(top, prim, args)
     return record(top, prim, tuple(vals), kwargs, ans, tuple(parents))
 
 
