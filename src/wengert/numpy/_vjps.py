@@ -234,8 +234,9 @@ _KERNEL_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 def _tie_times(g: Any, x: Any, y: Any) -> Any:
     """``g * _tie(x, y)``, the cotangent of maximum's ``x``; computed by the compiled kernel
-    (one pass instead of four) where ``g`` is a C-contiguous float64 or float32 array and
-    ``x`` and ``y`` are arrays just like it or Python numbers of that dtype."""
+    (one pass over memory where NumPy makes four) where ``g`` is a C-contiguous float64 or
+    float32 array and ``x`` and ``y`` are arrays just like it or Python numbers its dtype holds
+    exactly."""
     x, y = strip(x), strip(y)
     if (_kernels is not None and type(g) is np.ndarray and g.dtype in _KERNEL_DTYPES and g.flags.c_contiguous
             and (type(x) is np.ndarray or type(y) is np.ndarray) and _like(x, g) and _like(y, g)):
@@ -249,7 +250,7 @@ def _like(x: Any, g: np.ndarray) -> bool:
     """Whether ``x`` is an operand :func:`_tie_times`'s kernel takes beside ``g``."""
     if type(x) is np.ndarray:
         return x.shape == g.shape and x.dtype == g.dtype and x.flags.c_contiguous
-    return type(x) in (float, int) and -2**53 <= x <= 2**53 and float(g.dtype.type(x)) == x
+    return type(x) in (float, int) and -2**53 <= x <= 2**53 and float(g.dtype.type(x)) == x  # (no overflow)
 
 
 # clip(x, lo, hi) is minimum(maximum(x, lo), hi): x where lo <= x <= hi (closed), lo where x
