@@ -71,6 +71,8 @@ TIE_CASES = [  # (name, dtype, make (g, x, y) from _arrays, whether the kernel t
     ("int scalar", "float32", lambda g, x, y: (g, x, 0), True),
     ("two arrays", "float64", lambda g, x, y: (g, x, y), True),
     ("two arrays float32", "float32", lambda g, x, y: (g, y, x), True),
+    ("empty", "float64", lambda g, x, y: (g[:0], x[:0], 0.0), True),
+    ("0-d tie", "float64", lambda g, x, y: (onp.array(g.flat[0]), onp.array(x.flat[0]), 0.0), True),
     ("float32 beside an inexact scalar", "float32", lambda g, x, y: (g, x, 0.1), False),
     ("infinite scalar", "float64", lambda g, x, y: (g, x, onp.inf), False),
     ("broadcast row", "float64", lambda g, x, y: (g, x, y[:1]), False),
