@@ -53,8 +53,9 @@ def test_engines_agree_on_an_example() -> None:
 
 
 # ----------------------------------------------------------------------------- rule kernels
-# _kernels.c computes a few rules in one pass; each must give the bits of the NumPy expression
-# it replaces (_vjps keeps that as the fallback), and hand back to it what it cannot take.
+# _kernels.c computes a few rules in one pass, without branches; each must give the bits of the
+# NumPy expression it replaces (_vjps keeps that as the fallback), and hand back to it what it
+# cannot take.
 def _arrays(dtype: str, shape: tuple = (4, 6)) -> tuple:
     rng = onp.random.default_rng(3)
     x, y, g = (rng.normal(size=shape).astype(dtype) for _ in range(3))
@@ -107,6 +108,38 @@ def test_tie_kernel_gives_the_bits_of_its_numpy_expression(name, dtype, make, ta
             assert kernels.tie_times(onp.empty_like(g), g, x, y) is (taken is True)
 
 
+def _mask(g: onp.ndarray) -> onp.ndarray:
+    return onp.asarray(onp.random.default_rng(4).random(g.shape) < 0.5)
+
+
+SELECT_CASES = [  # (name, dtype, make (c, g) from _arrays' g, whether the kernel takes it)
+    ("float64", "float64", lambda g: (_mask(g), g), True),
+    ("float32", "float32", lambda g: (_mask(g), g), True),
+    ("NaN, infinity and -0 in g", "float64",
+     lambda g: (_mask(g), onp.where(onp.arange(g.size).reshape(g.shape) % 3 == 0, onp.nan,
+                                    onp.where(g > 1, onp.inf, g * 0.0))), True),
+    ("empty", "float64", lambda g: (_mask(g)[:0], g[:0]), True),
+    ("integer condition", "float64", lambda g: (_mask(g).astype(int), g), False),
+    ("broadcast condition", "float64", lambda g: (_mask(g)[:1], g), False),
+    ("transposed", "float64", lambda g: (_mask(g).T, g.T), False),
+    ("complex", "complex128", lambda g: (_mask(g), g), False),
+]
+
+
+@pytest.mark.parametrize("keep", [True, False])
+@pytest.mark.parametrize("name, dtype, make, taken", SELECT_CASES, ids=[c[0] for c in SELECT_CASES])
+def test_select_kernel_gives_the_bits_of_where(name, dtype, make, taken, keep) -> None:
+    from wengert.numpy import _vjps
+    c, g = make(_arrays(dtype)[0])
+    expected = onp.where(c, g, 0) if keep else onp.where(c, 0, g)
+    got = _vjps._select(c, g, keep)
+    assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes(), name
+    if not PURE:
+        eligible = g.dtype in _vjps._KERNEL_DTYPES and g.flags.c_contiguous and c.dtype == bool and \
+            c.shape == g.shape and c.flags.c_contiguous
+        assert eligible == taken, f"{name}: the rule's check disagrees with the table"
+
+
 def test_tie_kernel_leaves_numpy_errors_to_numpy() -> None:
     """Where the kernel meets a NaN, the rule falls back, so NumPy's error state still applies."""
     x = onp.array([1.0, onp.nan, -2.0])
@@ -118,12 +151,21 @@ def test_tie_kernel_leaves_numpy_errors_to_numpy() -> None:
 
 
 @pytest.mark.skipif(PURE, reason="this run asked for the Python engine")
-@pytest.mark.parametrize("bad", ["g a number", "both numbers", "out is g", "sizes differ", "int64"])
-def test_tie_kernel_refuses_what_it_cannot_take(bad) -> None:
+@pytest.mark.parametrize("kernel, bad", [
+    ("tie_times", "g a number"), ("tie_times", "both numbers"), ("tie_times", "out is g"),
+    ("tie_times", "sizes differ"), ("tie_times", "int64"), ("select", "float condition"),
+    ("select", "sizes differ"), ("select", "out is g"), ("select", "g a number")])
+def test_kernels_refuse_what_they_cannot_take(kernel, bad) -> None:
     from wengert.numpy import _kernels
-    a, b = onp.ones(4), onp.zeros(4)
-    args = {"g a number": (onp.empty(4), 1.0, a, 0.0), "both numbers": (onp.empty(4), a, 1.0, 0.0),
-            "out is g": (a, a, b, 0.0), "sizes differ": (onp.empty(4), a, onp.zeros(3), 0.0),
-            "int64": (onp.empty(4, "int64"), onp.ones(4, "int64"), onp.zeros(4, "int64"), 0)}[bad]
+    a, b, c = onp.ones(4), onp.zeros(4), onp.ones(4, bool)
+    args = {("tie_times", "g a number"): (onp.empty(4), 1.0, a, 0.0),
+            ("tie_times", "both numbers"): (onp.empty(4), a, 1.0, 0.0),
+            ("tie_times", "out is g"): (a, a, b, 0.0),
+            ("tie_times", "sizes differ"): (onp.empty(4), a, onp.zeros(3), 0.0),
+            ("tie_times", "int64"): (onp.empty(4, "int64"), onp.ones(4, "int64"), onp.zeros(4, "int64"), 0),
+            ("select", "float condition"): (onp.empty(4), a, b, True),
+            ("select", "sizes differ"): (onp.empty(4), onp.ones(3, bool), a, True),
+            ("select", "out is g"): (a, c, a, True),
+            ("select", "g a number"): (onp.empty(4), c, 1.0, True)}[kernel, bad]
     with pytest.raises((ValueError, BufferError)):
-        _kernels.tie_times(*args)
+        getattr(_kernels, kernel)(*args)

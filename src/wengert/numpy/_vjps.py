@@ -228,7 +228,7 @@ def _tie(x: Any, y: Any) -> Any:
     return (x > y) + 0.5 * tie if np.any(tie) else x > y
 
 
-_kernels = compiled("wengert.numpy._kernels")  # _kernels.c: rules in one pass over memory
+_kernels = compiled("wengert.numpy._kernels")  # _kernels.c: rules in one pass, without branches
 _KERNEL_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
@@ -244,6 +244,20 @@ def _tie_times(g: Any, x: Any, y: Any) -> Any:
         if _kernels.tie_times(out, g, x, y):  # False: a NaN or an underflow, which NumPy reports
             return out
     return g * _tie(x, y)
+
+
+def _select(c: Any, g: Any, keep: bool) -> Any:
+    """``where(c, g, 0)`` (``keep``) or ``where(c, 0, g)``, the cotangents of where's choices;
+    computed by the compiled kernel, without NumPy's branch per element (ten times slower on a
+    mask like a layer's signs), where ``g`` is a C-contiguous float64 or float32 array and
+    ``c`` a C-contiguous bool array of its shape."""
+    c = strip(c)
+    if (_kernels is not None and type(g) is np.ndarray and g.dtype in _KERNEL_DTYPES and g.flags.c_contiguous
+            and type(c) is np.ndarray and c.dtype == np.bool_ and c.shape == g.shape and c.flags.c_contiguous):
+        out = np.empty_like(g)
+        _kernels.select(out, c, g, keep)
+        return out
+    return wnp.where(c, g, 0) if keep else wnp.where(c, 0, g)
 
 
 def _like(x: Any, g: np.ndarray) -> bool:
@@ -579,7 +593,7 @@ VJPS: dict[Any, tuple] = {
     np.real:         (same,),
     np.imag:         (lambda g, a, x: -1j * g,),
     # --------------------------------------------------------------- selection
-    np.where:        (None, lambda g, a, c, x, y: wnp.where(c, g, 0), lambda g, a, c, x, y: wnp.where(c, 0, g)),
+    np.where:        (None, lambda g, a, c, x, y: _select(c, g, True), lambda g, a, c, x, y: _select(c, g, False)),
     np.clip:         (_clip_x, _clip_lo, _clip_hi),
     np.heaviside:    (None, lambda g, a, x, h: g * (x == 0)),
     # --------------------------------------------------------------- reductions
