@@ -100,8 +100,7 @@ def test_tie_kernel_gives_the_bits_of_its_numpy_expression(name, dtype, make, ta
         assert kernels is None
         return
     assert kernels is not None, "the C extension wengert.numpy._kernels was not built"
-    eligible = type(g) is onp.ndarray and g.dtype in _vjps._KERNEL_DTYPES and g.flags.c_contiguous and \
-        _vjps._like(x, g) and _vjps._like(y, g)
+    eligible = _vjps._kernel_takes(g) and _vjps._like(x, g) and _vjps._like(y, g)
     assert eligible == bool(taken), f"{name}: the rule's check disagrees with the table"
     if eligible:  # the kernel runs, and says whether it met a floating point exception
         with onp.errstate(all="ignore"):
@@ -135,7 +134,7 @@ def test_select_kernel_gives_the_bits_of_where(name, dtype, make, taken, keep) -
     got = _vjps._select(c, g, keep)
     assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes(), name
     if not PURE:
-        eligible = g.dtype in _vjps._KERNEL_DTYPES and g.flags.c_contiguous and c.dtype == bool and \
+        eligible = _vjps._kernel_takes(g) and c.dtype == bool and \
             c.shape == g.shape and c.flags.c_contiguous
         assert eligible == taken, f"{name}: the rule's check disagrees with the table"
 

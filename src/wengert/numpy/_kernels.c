@@ -7,8 +7,8 @@
    performs the same floating point operations on each element (or none: a selection). A
    kernel that computes and meets a floating point exception (a NaN, an underflow) returns
    False, and the rule evaluates the expression instead, so that NumPy warns or raises as its
-   error state says. Arrays arrive
-   through the buffer protocol, so building this module needs no NumPy headers. */
+   error state says. Arrays arrive through the buffer protocol, so building this module needs
+   no NumPy headers. */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

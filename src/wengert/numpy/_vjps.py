@@ -232,14 +232,18 @@ _kernels = compiled("wengert.numpy._kernels")  # _kernels.c: rules in one pass, 
 _KERNEL_DTYPES = (np.dtype(np.float64), np.dtype(np.float32))
 
 
+def _kernel_takes(g: Any) -> bool:
+    """Whether the compiled kernels are there and take the cotangent ``g``: a C-contiguous
+    float64 or float32 ndarray (a traced one, in a derivative of a derivative, is recorded)."""
+    return _kernels is not None and type(g) is np.ndarray and g.dtype in _KERNEL_DTYPES and g.flags.c_contiguous
+
+
 def _tie_times(g: Any, x: Any, y: Any) -> Any:
     """``g * _tie(x, y)``, the cotangent of maximum's ``x``; computed by the compiled kernel
-    (one pass over memory where NumPy makes four) where ``g`` is a C-contiguous float64 or
-    float32 array and ``x`` and ``y`` are arrays just like it or Python numbers its dtype holds
-    exactly."""
+    (one pass over memory where NumPy makes four) where it takes ``g`` and ``x`` and ``y`` are
+    arrays just like it or Python numbers its dtype holds exactly."""
     x, y = strip(x), strip(y)
-    if (_kernels is not None and type(g) is np.ndarray and g.dtype in _KERNEL_DTYPES and g.flags.c_contiguous
-            and (type(x) is np.ndarray or type(y) is np.ndarray) and _like(x, g) and _like(y, g)):
+    if _kernel_takes(g) and (type(x) is np.ndarray or type(y) is np.ndarray) and _like(x, g) and _like(y, g):
         out = np.empty_like(g)
         if _kernels.tie_times(out, g, x, y):  # False: a NaN or an underflow, which NumPy reports
             return out
@@ -249,11 +253,11 @@ def _tie_times(g: Any, x: Any, y: Any) -> Any:
 def _select(c: Any, g: Any, keep: bool) -> Any:
     """``where(c, g, 0)`` (``keep``) or ``where(c, 0, g)``, the cotangents of where's choices;
     computed by the compiled kernel, without NumPy's branch per element (ten times slower on a
-    mask like a layer's signs), where ``g`` is a C-contiguous float64 or float32 array and
-    ``c`` a C-contiguous bool array of its shape."""
+    mask like a layer's signs), where it takes ``g`` and ``c`` is a C-contiguous bool array of
+    its shape."""
     c = strip(c)
-    if (_kernels is not None and type(g) is np.ndarray and g.dtype in _KERNEL_DTYPES and g.flags.c_contiguous
-            and type(c) is np.ndarray and c.dtype == np.bool_ and c.shape == g.shape and c.flags.c_contiguous):
+    if (_kernel_takes(g) and type(c) is np.ndarray and c.dtype == np.bool_ and c.shape == g.shape
+            and c.flags.c_contiguous):
         out = np.empty_like(g)
         _kernels.select(out, c, g, keep)
         return out
