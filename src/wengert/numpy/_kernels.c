@@ -47,6 +47,24 @@ static int take(PyObject *obj, Operand *op, int flags, const char *format, Py_ss
     return 0;
 }
 
+/* Read the output `obj[0]` (a writable float64 or float32 buffer), then `obj[1]` ... `obj[k-1]`
+   as `formats` says: "=" the output's format, "?" bools. On a failure all is released. */
+static int take_all(PyObject **obj, Operand *ops, int k, const char *const *formats) {
+    if (take(obj[0], &ops[0], PyBUF_WRITABLE, NULL, 0) < 0) {
+        release(ops, 1);
+        return -1;
+    }
+    Py_ssize_t n = ops[0].view.len / ops[0].view.itemsize;
+    for (int i = 1; i < k; i++) {
+        const char *format = formats[i][0] == '=' ? ops[0].view.format : formats[i];
+        if (take(obj[i], &ops[i], PyBUF_SIMPLE, format, n) < 0) {
+            release(ops, i + 1);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* out = g * (1 where u > v, 1/2 where u == v, 0 elsewhere): the cotangent of maximum's first
    argument (u = x, v = y), as `g * _tie(x, y)` computes it. Written for the compiler to
    vectorize: no branches (the signs of a layer's inputs are a coin toss for a branch
@@ -74,18 +92,10 @@ static PyObject *tie_times(PyObject *module, PyObject *args) {
     PyObject *obj[4];
     if (!PyArg_ParseTuple(args, "OOOO:tie_times", &obj[0], &obj[1], &obj[2], &obj[3])) return NULL;
     Operand ops[4];
-    if (take(obj[0], &ops[0], PyBUF_WRITABLE, NULL, 0) < 0) {
-        release(ops, 1);
-        return NULL;
-    }
+    static const char *const formats[] = {NULL, "=", "=", "="};
+    if (take_all(obj, ops, 4, formats) < 0) return NULL;
     const char *format = ops[0].view.format;
     Py_ssize_t n = ops[0].view.len / ops[0].view.itemsize;
-    for (int k = 1; k < 4; k++) {
-        if (take(obj[k], &ops[k], PyBUF_SIMPLE, format, n) < 0) {
-            release(ops, k + 1);
-            return NULL;
-        }
-    }
     if (ops[1].view.buf == NULL || (ops[2].view.buf == NULL && ops[3].view.buf == NULL)
         || ops[0].view.buf == ops[1].view.buf) {
         PyErr_SetString(PyExc_ValueError, "tie_times: g and u or v must be arrays, out a new one");
@@ -126,20 +136,10 @@ static PyObject *select_where(PyObject *module, PyObject *args) {
     int keep;
     if (!PyArg_ParseTuple(args, "OOOp:select", &obj[0], &obj[1], &obj[2], &keep)) return NULL;
     Operand ops[3];
-    if (take(obj[0], &ops[0], PyBUF_WRITABLE, NULL, 0) < 0) {
-        release(ops, 1);
-        return NULL;
-    }
+    static const char *const formats[] = {NULL, "?", "="};
+    if (take_all(obj, ops, 3, formats) < 0) return NULL;
     const char *format = ops[0].view.format;
     Py_ssize_t n = ops[0].view.len / ops[0].view.itemsize;
-    if (take(obj[1], &ops[1], PyBUF_SIMPLE, "?", n) < 0) {
-        release(ops, 2);
-        return NULL;
-    }
-    if (take(obj[2], &ops[2], PyBUF_SIMPLE, format, n) < 0) {
-        release(ops, 3);
-        return NULL;
-    }
     if (ops[1].view.buf == NULL || ops[2].view.buf == NULL || ops[0].view.buf == ops[2].view.buf) {
         PyErr_SetString(PyExc_ValueError, "select: c and g must be arrays, out a new one");
         release(ops, 3);
