@@ -14,6 +14,10 @@
 #include <Python.h>
 #include <fenv.h>
 
+#ifdef _MSC_VER  /* MSVC's C spells C99's restrict its own way */
+#define restrict __restrict
+#endif
+
 /* An operand: a C-contiguous buffer, or a Python number (`view.buf` is then NULL). */
 typedef struct {
     Py_buffer view;
