@@ -66,8 +66,7 @@ class _Recording:
         self.inputs = []  # per differentiated argument: (structure, input boxes)
         for k in argnums:
             leaves, structure = flatten(args[k])
-            places = paths(structure)
-            boxes = [input_box(_input(leaf, api, f"{k}{place}"), trace) for leaf, place in zip(leaves, places)]
+            boxes = [input_box(v, trace) for v in _inputs(api, leaves, lambda: paths(structure, str(k)))]
             args[k] = unflatten(structure, boxes)
             self.inputs.append((structure, boxes))
         try:
@@ -157,6 +156,15 @@ def _checked_argnums(api: str, args: tuple, argnum: ArgNum) -> tuple:
     if len({k % len(args) for k in argnums}) != len(argnums):
         raise ValueError(f"{api}: argnum {argnum} names the same argument twice.")
     return argnums
+
+
+def _inputs(api: str, leaves: list, places: Callable[[], list[str]]) -> list:
+    """:func:`_input` of every leaf. ``places()`` says where each leaf sits (``"0['n']"``); it
+    is called only to name a refused leaf, so that a call that is accepted builds no names."""
+    try:
+        return [_input(x, api, "") for x in leaves]
+    except TypeError:
+        return [_input(x, api, place) for x, place in zip(leaves, places())]
 
 
 def _input(x: Any, api: str, k: int | str) -> Any:

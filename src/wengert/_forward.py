@@ -25,7 +25,7 @@ import numpy as np
 import wengert.numpy as wnp
 
 from ._anomaly import watch
-from ._api import ArgNum, _checked_argnums, _input, _no_leftovers, _outputs, _Recording, _seed, _split_aux, owner, vjp
+from ._api import ArgNum, _checked_argnums, _inputs, _no_leftovers, _outputs, _Recording, _seed, _split_aux, owner, vjp
 from ._core import Box, ForwardTrace, Primitive, check_kept, forward_sweep, input_box, strip
 from ._custom import give_rules
 from ._tree import argument_paths, flatten, paths, same_structure, tree_map, unflatten
@@ -72,7 +72,7 @@ def _run_forward(api: str, fun: Callable, primals: tuple, tangents: tuple, batch
                  has_aux: bool = False) -> tuple:
     """Evaluate ``fun(*primals)`` on a forward trace; return (output, output tangents, aux)."""
     p_leaves, structure = flatten(tuple(primals))
-    p_leaves = [_input(p, api, place) for place, p in zip(argument_paths(structure), p_leaves)]
+    p_leaves = _inputs(api, p_leaves, lambda: argument_paths(structure))
     t_leaves, _ = flatten(tuple(tangents))
     batch = _batch_of(api, t_leaves, p_leaves, batched) if len(t_leaves) == len(p_leaves) else ()
     t_leaves = _tangent_leaves(api, p_leaves, tuple(tangents), batch, structure)
@@ -224,7 +224,7 @@ def _inputs_of(args: tuple, argnum: ArgNum, api: str) -> _Inputs:
     leaves, structures, counts = [], [], []
     for k in _checked_argnums(api, args, argnum):
         ls, st = flatten(args[k])
-        leaves += [_input(x, api, f"{k}{place}") for x, place in zip(ls, paths(st))]
+        leaves += _inputs(api, ls, lambda: paths(st, str(k)))
         structures.append(st)
         counts.append(len(ls))
     return _Inputs(leaves, structures, counts, isinstance(argnum, (int, np.integer)))

@@ -63,7 +63,7 @@ def paths(structure: Any, prefix: str = "") -> list[str]:
 def argument_paths(structure: Any) -> list[str]:
     """:func:`paths` of a flattened tuple of arguments, each led by its argument's position:
     ``"0"``, ``"1['w']"``."""
-    return [f"{k}{p}" for k, child in enumerate(structure[1]) for p in paths(child)]
+    return [p for k, child in enumerate(structure[1]) for p in paths(child, str(k))]
 
 
 def unflatten(structure: Any, leaves: list) -> Any:

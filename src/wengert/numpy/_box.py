@@ -19,7 +19,7 @@ import numpy as np
 import wengert.numpy as wnp
 
 from .._core import Box, binary, rebind, strip, unary, unpaused
-from ._wrap import DISPATCH, PRIMITIVES, outside_wengert, package
+from ._wrap import DISPATCH, PRIMITIVES, module, outside_wengert, package
 
 
 class ConversionError(TypeError):
@@ -96,10 +96,6 @@ _to_array = _refuse(
     "np.mean([x, y])); or call wengert.stop_gradient(x) if you want the plain array on purpose.")
 
 
-def _module(frame: Any) -> str:
-    return frame.f_globals.get("__name__", "")
-
-
 def _public_scipy(module: str) -> bool:
     parts = module.split(".")
     return parts[0] == "scipy" and len(parts) > 1 and not parts[1].startswith("_")
@@ -117,7 +113,7 @@ def _what_converts() -> str | None:
         owner = frame.f_locals.get("self")  # a method of a named object (or of a frozen one): norm.logpdf
         label = getattr(owner, "name", None) or getattr(getattr(owner, "dist", None), "name", None)
         method = f"{label}.{frame.f_code.co_name}" if isinstance(label, str) else frame.f_code.co_name
-        named = [(_module(frame), method)] + [
+        named = [(module(frame), method)] + [
             (v.__module__, v.__name__) for v in frame.f_locals.values()
             if callable(v) and isinstance(getattr(v, "__module__", None), str) and hasattr(v, "__name__")]
         called = next(((m.split(".")[1], n) for m, n in named if _public_scipy(m)), called)
@@ -302,8 +298,8 @@ def _lookup(func: Any) -> Callable | None:
                               "pip install scipy, or wrap the call in wengert.stop_gradient.") from missing
         return DISPATCH.get(func)
     if wrapper is None and "scipy" in sys.modules:
-        module = getattr(func, "__module__", None) or ("scipy.special" if isinstance(func, np.ufunc) else "")
-        parts = module.split(".")
+        home = getattr(func, "__module__", None) or ("scipy.special" if isinstance(func, np.ufunc) else "")
+        parts = home.split(".")
         if parts[0] == "scipy" and len(parts) > 1:
             try:
                 importlib.import_module(f"wengert.scipy.{parts[1]}")

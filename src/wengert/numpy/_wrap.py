@@ -129,9 +129,14 @@ def fingerprint(a: np.ndarray) -> Any:
 
 
 # ----------------------------------------------------------------------------- who called
+def module(frame: Any) -> str:
+    """The module whose code a frame runs ("scipy.stats._distn_infrastructure", ...)."""
+    return frame.f_globals.get("__name__", "")
+
+
 def package(frame: Any) -> str:
     """The top-level package of the code a frame runs ("wengert", "numpy", the user's ...)."""
-    return frame.f_globals.get("__name__", "").split(".")[0]
+    return module(frame).split(".")[0]
 
 
 def outside_wengert() -> Any:
