@@ -60,12 +60,19 @@ def _cj(x: Any) -> Any:
     return wnp.conj(x) if wnp.iscomplexobj(x) else x
 
 
+def _align(g: Any, x: Any, axis: Any, keepdims: bool) -> Any:
+    """The cotangent (or value) of a reduction of ``x`` with the reduced axes back in place,
+    of length 1: it broadcasts against ``x`` (a rule multiplying it by an array shaped like
+    ``x`` needs no more)."""
+    nd = len(_shape(x))
+    if not keepdims and axis is not None and np.ndim(strip(g)) != nd:
+        g = wnp.expand_dims(g, normalize_axis_tuple(axis, nd))
+    return g
+
+
 def _expand(g: Any, x: Any, axis: Any, keepdims: bool) -> Any:
-    """Broadcast the cotangent of a reduction of ``x`` back to the shape of ``x``."""
-    shape = _shape(x)
-    if not keepdims and axis is not None and np.ndim(strip(g)) != len(shape):
-        g = wnp.expand_dims(g, normalize_axis_tuple(axis, len(shape)))
-    return wnp.broadcast_to(g, shape)
+    """The cotangent of a reduction of ``x`` broadcast back to the shape of ``x`` (a view)."""
+    return wnp.broadcast_to(_align(g, x, axis, keepdims), _shape(x))
 
 
 def _count(x: Any, a: Any) -> float:
@@ -80,7 +87,7 @@ def _sum(g, a, x, axis=None, dtype=None, out=None, keepdims=False, initial=None,
 
 def _mean(g, a, x, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
     if where is True:
-        return _expand(g, x, axis, keepdims) / _count(x, a)
+        return _expand(g / _count(x, a), x, axis, keepdims)
     mask = np.broadcast_to(where, _shape(x))
     return _expand(g, x, axis, keepdims) * (mask / np.sum(mask, axis=axis, keepdims=True))
 
@@ -92,8 +99,8 @@ def _extreme(g, a, x, axis=None, out=None, keepdims=False, initial=None, where=T
 def _share(a: Any, x: Any, axis: Any, keepdims: bool, where: Any) -> np.ndarray:
     """max and min: the share of each element in the extreme ``a`` (a constant): the elements
     equal to it split it evenly among ties (a NaN extreme goes to the NaNs)."""
-    a, x = np.asarray(_expand(strip(a), strip(x), axis, keepdims)), strip(x)
-    hit = (x == a) & where
+    a, x = np.asarray(_align(strip(a), strip(x), axis, keepdims)), strip(x)
+    hit = x == a if where is True else (x == a) & where
     if np.any(np.isnan(a)):
         hit = hit | (np.isnan(x) & np.isnan(a) & where)
     return hit / np.maximum(np.sum(hit, axis=axis, keepdims=True), 1)
