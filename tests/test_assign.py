@@ -412,7 +412,49 @@ def test_arrays_with_nan_and_integer_arrays_are_watched_too(c: Any, new: Any) ->
         wengert.grad(f)(X)
 
 
-def test_unchanged_constants_pass() -> None:
-    buf = onp.ones(4)
-    g = wengert.grad(lambda x: np.sum(x * buf * x))(X)
-    onp.testing.assert_allclose(g, 2 * X)
+# Constants up to 64 kB are compared by a copy of their bytes, larger ones by a weighted sum
+# of their elements in blocks of 1024 (by bytes where that sum is not finite): both sizes (the
+# large one ends in a partial block), every dtype that is watched, and a NaN already there.
+SIZES = {"small": 5, "large": 20_000}
+KINDS = {"float64": lambda n: R.normal(size=n), "float32": lambda n: R.normal(size=n).astype(onp.float32),
+         "complex": lambda n: R.normal(size=n) + 1j * R.normal(size=n), "int": lambda n: R.integers(-9, 9, n),
+         "bool": lambda n: R.random(n) > 0.5,
+         "with a NaN": lambda n: onp.where(onp.arange(n) == 3, onp.nan, R.normal(size=n))}
+
+
+def _other(c: Any, i: int) -> None:
+    c[i] = ~c[i] if c.dtype == bool else c[i] + 1
+
+
+def _swap(c: Any, i: int) -> None:
+    j = onp.flatnonzero(c != c[i])[-1]  # an element that differs, in another block when large
+    c[[i, j]] = c[[j, i]]
+
+
+CHANGES = {"one element": lambda c: _other(c, 1), "the last element": lambda c: _other(c, -1),
+           "two swapped": lambda c: _swap(c, 0), "a NaN written": lambda c: c.__setitem__(2, onp.nan),
+           "all negated": lambda c: onp.negative(c, out=c, where=c != 0)}
+UNFIT = {("int", "a NaN written"), ("bool", "a NaN written"), ("bool", "all negated")}
+MUTATED = [(size, kind, change) for size in SIZES for kind in KINDS for change in CHANGES
+           if (kind, change) not in UNFIT]
+
+
+@pytest.mark.parametrize("size, kind, change", MUTATED, ids=["-".join(case) for case in MUTATED])
+def test_every_change_to_a_watched_constant_is_caught(size: str, kind: str, change: str) -> None:
+    c = KINDS[kind](SIZES[size])
+
+    def f(x):
+        y = x[0, 0] * c  # the rule for x reads c
+        CHANGES[change](c)
+        return np.sum(np.real(y))
+    with pytest.raises(wengert.MutationError, match="argument 1 of 'multiply'"):
+        wengert.grad(f)(X)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_unchanged_constants_pass(size: str, kind: str) -> None:
+    c = KINDS[kind](SIZES[size])
+    g = wengert.grad(lambda x: np.sum(np.real(x[0, 0] * c * x[0, 0])))(X)
+    onp.testing.assert_allclose(g[0, 0], 2 * X[0, 0] * onp.sum(onp.real(c)), rtol=1e-6)
+    assert not g[1:].any()

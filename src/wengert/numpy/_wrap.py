@@ -94,6 +94,7 @@ def _dtype(x: Any) -> np.dtype:
 
 # ----------------------------------------------------------------------------- mutation
 _BLOCK = 1024
+_COPIED = 1 << 16  # bytes: a constant array up to this size is compared by a copy of its bytes
 _weights = np.random.default_rng(20261122).uniform(0.5, 1.5, 2 * _BLOCK)  # [:_BLOCK] within a block, then per block
 
 
@@ -112,13 +113,15 @@ MATRIX = ("a numpy.matrix, whose * and ** are matrix products and whose results 
 
 def fingerprint(a: np.ndarray) -> Any:
     """What a constant array saved on the tape is compared by before the sweep (see
-    :func:`wengert._core.watch`): a weighted sum of its elements, element ``(i, j)`` of its
-    blocks of 1024 weighing ``w[j] · v[i]`` for fixed random ``w`` and ``v``, which a change of
-    any element moves (one pass over the array, at the speed of a matrix-vector product);
-    or its bytes where that sum is not a finite number."""
+    :func:`wengert._core.watch`): a copy of its bytes up to 64 kB; above, a weighted sum of
+    its elements, element ``(i, j)`` of its blocks of 1024 weighing ``w[j] · v[i]`` for fixed
+    random ``w`` and ``v``, which a change of any element moves (one pass over the array, at
+    the speed of a matrix-vector product), or its bytes where that sum is not a finite number."""
     global _weights
     if a.dtype.kind not in "fciub" or a.size == 0:
         return None
+    if a.nbytes <= _COPIED:
+        return a.tobytes()
     flat = a.reshape(-1) if a.dtype.kind in "fc" else a.reshape(-1).astype(np.float64)
     whole = flat.size - flat.size % _BLOCK
     blocks = flat[:whole].reshape(-1, _BLOCK) @ _weights[:_BLOCK]
