@@ -149,6 +149,39 @@ def test_list_and_tuple_operands_act_as_arrays(name, f):
     wengert.gradcheck(lambda x: onp.sum(f(x) * weights(onp.shape(f(POS_X)))), POS_X, order=2)
 
 
+LISTS_OF_TRACED = [  # wengert.numpy reads a list holding traced values as NumPy reads a list
+    ("sum", lambda x: np.sum([x[0, 0], 2 * x[0, 1], x[1, 0] ** 2])),
+    ("sum-tuple-axis", lambda x: np.sum((x[0], x[1] ** 2), axis=0)),
+    ("mean-nested", lambda x: np.mean([[x[0, 0], 1.0], [x[1, 1], x[0, 1] * x[1, 0]]], axis=1)),
+    ("max-prod-var", lambda x: np.max([x[0, 0], x[1, 1]]) + np.prod([x[0, 1], x[1, 0], 2.0])
+     + np.var([x[0, 0], x[1, 0]])),
+    ("exp-unary-ufunc", lambda x: np.exp([x[0, 0], -x[1, 1]])),
+    ("add-both-lists", lambda x: np.add([x[0, 0], 1.0], (2.0, x[1, 0]))),
+    ("maximum-list-first", lambda x: np.maximum([x[0, 0], x[1, 1]], x[0, 1])),
+    ("matmul-lists", lambda x: np.matmul([[x[0, 0], 1.0]], [[2.0], [x[1, 1]]])),
+    ("dot-outer-einsum", lambda x: np.dot([x[0, 0], x[0, 1]], x[1, :2]) + np.sum(np.outer([x[0, 0], 1.0], x[1]))
+     + np.einsum("i,i", [x[1, 0], 2.0], [x[0, 1], x[1, 1]])),
+    ("where-clip", lambda x: np.where([True, False], [x[0, 0], x[0, 1]], 0.0) + np.clip([x[1, 0], 3.0], 0.0, 1.8)),
+    ("concatenate-lists", lambda x: np.concatenate([[x[0, 0], 2 * x[0, 1]], [x[1, 1] ** 2]])),
+    ("average-weights", lambda x: np.average([x[0, 0], 2.0, x[1, 0]], weights=[1.0, x[0, 1], 2.0])),
+    ("sort-median-diff", lambda x: np.sort([x[0, 0] ** 2, x[1, 1]]) + np.median([x[0, 1], x[1, 0], 1.0])
+     + np.diff([x[0, 0], x[1, 0] ** 2])),
+    ("linalg", lambda x: np.linalg.norm([x[0, 0], 2 * x[0, 1]]) + np.linalg.det([[x[0, 0], 1.0], [2.0, x[1, 1]]])
+     + np.sum(np.linalg.solve([[x[0, 0], 1.0], [2.0, x[1, 1] + 3.0]], [1.0, x[1, 0]]))),
+]
+
+
+@pytest.mark.parametrize("name,f", LISTS_OF_TRACED, ids=[c[0] for c in LISTS_OF_TRACED])
+def test_wengert_numpy_reads_lists_of_traced_values_as_arrays(name, f):
+    assert close(wengert.vjp(f, POS_X)[0], f(POS_X))  # the value under tracing is NumPy's
+    wengert.gradcheck(lambda x: np.sum(f(x) * weights(onp.shape(f(POS_X)))), POS_X, order=2)
+
+
+def test_plain_numpy_given_a_list_of_traced_values_says_to_use_wengert_numpy():
+    with pytest.raises(wengert.ConversionError, match=r"wengert.numpy.*np.mean\(\[x, y\]\)"):
+        grad(lambda x: onp.mean([x[0], x[1]]))(onp.array([1.0, 2.0]))
+
+
 def test_unary_plus_minus_abs():
     g = grad(lambda x: np.sum(+x * 2.0 - (-x) * 3.0 + abs(x) * 4.0))(X)
     assert close(g, 2.0 + 3.0 + 4.0 * onp.sign(X))

@@ -505,13 +505,14 @@ def unary(prim: Primitive, fun: Callable, fallback: Callable | None) -> Callable
     """The recording wrapper of a one-argument primitive, with the fast path inlined.
 
     ``fun(x)`` computes the value (it may be a quicker equivalent of ``prim.fun``: a Python
-    operator keeps Python floats as floats). Calls with more arguments go to ``fallback``;
-    nested traces and paused recording to :func:`apply`."""
+    operator keeps Python floats as floats). Calls with more arguments, or with a list or
+    tuple (which may hold traced values), go to ``fallback``; nested traces and paused
+    recording to :func:`apply`."""
     def call(x, *args, **kwargs):
         if args or kwargs:
             return fallback(x, *args, **kwargs)
         if type(x) is not Box:
-            return fun(x)
+            return fallback(x) if (type(x) is list or type(x) is tuple) and fallback else fun(x)
         v = x.value
         if type(v) is Box or _pausing:
             return apply(prim, (x,), NO_KWARGS)
@@ -564,6 +565,8 @@ def binary(prim: Primitive, fun: Callable, fallback: Callable | None) -> Callabl
                 return apply(prim, (x, y), NO_KWARGS)
             t, xv = y.trace, x
             p, parents = scalar if type(x) is float or type(x) is int else prim, ((1, y),)
+        elif type(x) in (list, tuple) or type(y) in (list, tuple):  # they may hold traced values
+            return fallback(x, y)
         else:
             return fun(x, y)
         box = _new(Box)  # Box(...) without the cost of calling __init__

@@ -88,7 +88,8 @@ static long pausing = 0;
    A binary operation with such a constant takes the Python path (apply), which watches it. */
 static PyObject *watched_type = NULL;
 #define WATCHED(o) (watched_type != NULL && PyObject_TypeCheck((o), (PyTypeObject *)watched_type))
-/* A list or tuple constant: the fallback makes it an array, which the rules expect. */
+/* A list or tuple: the fallback makes it an array, which the rules expect (and finds the
+   traced values it may hold). */
 #define SEQUENCE(o) (PyList_CheckExact(o) || PyTuple_CheckExact(o))
 
 #define IS_BOX(o) (Py_TYPE(o) == Box)
@@ -161,7 +162,8 @@ static PyObject *unary_call(RecorderObject *self, PyObject *const *args, size_t 
         return fall_back(self, args, nargsf, kwnames);
     PyObject *x = args[0];
     if (!IS_BOX(x))
-        return PyObject_CallOneArg(self->fun, x);
+        return SEQUENCE(x) && self->fallback != Py_None ? fall_back(self, args, nargsf, kwnames)
+                                                        : PyObject_CallOneArg(self->fun, x);
     BoxObject *bx = (BoxObject *)x;
     PyObject *v = bx->value;
     if (IS_BOX(v) || pausing)
@@ -219,6 +221,9 @@ static PyObject *binary_call(RecorderObject *self, PyObject *const *args, size_t
         PyObject *e = edge(int1, y);
         parents = e ? PyTuple_Pack(1, e) : NULL;
         Py_XDECREF(e);
+    }
+    else if (SEQUENCE(x) || SEQUENCE(y)) {  /* they may hold traced values */
+        return fall_back(self, args, nargsf, kwnames);
     }
     else {
         PyObject *pair[2] = {x, y};

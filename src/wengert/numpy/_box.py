@@ -19,11 +19,7 @@ import numpy as np
 import wengert.numpy as wnp
 
 from .._core import Box, binary, rebind, strip, unary, unpaused
-from ._wrap import DISPATCH, PRIMITIVES, module, outside_wengert, package
-
-
-class ConversionError(TypeError):
-    """A traced value was about to be turned into a plain number or array, dropping its gradient."""
+from ._wrap import DISPATCH, PRIMITIVES, ConversionError, module, outside_wengert, package
 
 
 class NoRuleError(TypeError):
@@ -91,9 +87,11 @@ _to_complex = _refuse("complex(x)", "Use wengert.numpy functions instead of cmat
                       "x.item() if you want the plain number on purpose.")
 _to_array = _refuse(
     "Converting to a plain NumPy array (np.asarray, np.array, or NumPy given a list of traced values)",
-    "Use `import wengert.numpy as np`, whose array/asarray/stack keep the gradient; a function "
-    "given a list of traced values needs the array built first (np.mean(np.array([x, y])), not "
-    "np.mean([x, y])); or call wengert.stop_gradient(x) if you want the plain array on purpose.")
+    "Use `import wengert.numpy as np`, whose array/asarray/stack keep the gradient and whose "
+    "functions read a list of traced values as NumPy reads a list (np.mean([x, y])); NumPy's own "
+    "functions do not look inside lists, so with them build the array first "
+    "(numpy.mean(wengert.numpy.array([x, y]))); or call wengert.stop_gradient(x) if you want the "
+    "plain array on purpose.")
 
 
 def _public_scipy(module: str) -> bool:

@@ -17,14 +17,9 @@ import wengert.numpy as wnp
 
 from .._core import Box, strip
 from ._wrap import PRIMITIVES, _general, composite, nondifferentiable
+from ._wrap import holds_box as _has_box
 
 _nonzero = nondifferentiable(np.nonzero)
-
-
-def _has_box(tree: Any) -> bool:
-    if type(tree) is Box:
-        return True
-    return isinstance(tree, (list, tuple)) and any(_has_box(e) for e in tree)
 
 
 # ----------------------------------------------------------------------------- construction

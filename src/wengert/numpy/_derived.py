@@ -38,7 +38,7 @@ from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 import wengert.numpy as wnp
 
 from .._core import Box, strip
-from ._wrap import DISPATCH, PRIMITIVES, _strip_tree, outside_wengert, package
+from ._wrap import DISPATCH, PRIMITIVES, _strip_tree, outside_wengert, package, reading_lists
 
 
 def _has_box(tree: Any) -> bool:
@@ -59,12 +59,14 @@ def derived(fun: Any, always: bool = False) -> Callable[[Callable], Callable]:
     """Register ``impl`` as the traced version of the NumPy function ``fun`` (``always``: for
     untraced calls too, for functions taking callables that may close over traced values)."""
     def register(impl: Callable) -> Callable:
+        traced = reading_lists(impl)
+
         @functools.wraps(fun)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not (always or _has_box(args) or _has_box(kwargs)):
                 return fun(*args, **kwargs)
             _no_out(fun.__name__, kwargs.pop("out", None))
-            return impl(*args, **kwargs)
+            return traced(*args, **kwargs)
         DISPATCH[fun] = wrapper
         DERIVED.append(fun)
         return wrapper

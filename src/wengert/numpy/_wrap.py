@@ -152,6 +152,10 @@ def outside_wengert() -> Any:
 
 
 # ----------------------------------------------------------------------------- wrappers
+class ConversionError(TypeError):
+    """A traced value was about to be turned into a plain number or array, dropping its gradient."""
+
+
 def _has_box(args: tuple, kwargs: dict) -> bool:
     for a in args:
         if type(a) is Box:
@@ -161,6 +165,36 @@ def _has_box(args: tuple, kwargs: dict) -> bool:
             if type(a) is Box:
                 return True
     return False
+
+
+def holds_box(tree: Any) -> bool:
+    """Whether ``tree`` is a traced value, or a list or tuple holding one at any depth."""
+    return type(tree) is Box or isinstance(tree, (list, tuple)) and any(holds_box(e) for e in tree)
+
+
+def read_lists(args: tuple, every: bool = False) -> tuple | None:
+    """``args`` with each list or tuple that holds traced values (``every``: each list or tuple)
+    made an array, as NumPy reads a list (``np.sum([x, y])``); None where there is none."""
+    def read(a: Any) -> bool:
+        return (type(a) is list or type(a) is tuple) and (every or holds_box(a))
+    if not any(read(a) for a in args):
+        return None
+    return tuple(wnp.array(a) if read(a) else a for a in args)
+
+
+def reading_lists(impl: Callable) -> Callable:
+    """``impl``, called again with :func:`read_lists`'s arguments where a list of traced values
+    met NumPy (which then raises ConversionError) and there is such a list."""
+    @functools.wraps(impl)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return impl(*args, **kwargs)
+        except ConversionError:
+            read = read_lists(args)
+            if read is None:
+                raise
+        return impl(*read, **kwargs)
+    return call
 
 
 def _name(fun: Any) -> str:
@@ -208,9 +242,15 @@ def differentiable(fun: Callable, vjps: Any, name: str | None = None, impl: Call
 
 def _general(prim: Primitive, args: tuple, kwargs: dict) -> Any:
     if not _has_box(args, kwargs):
-        return prim.fun(*args, **kwargs)
-    if isinstance(prim.fun, np.ufunc) and any(type(a) in (list, tuple) for a in args):
-        args = tuple(wnp.array(a) if type(a) in (list, tuple) else a for a in args)  # the rules take arrays
+        try:
+            return prim.fun(*args, **kwargs)
+        except ConversionError:  # NumPy met a list holding traced values
+            if read_lists(args) is None:
+                raise
+    for a in args:
+        if type(a) is list or type(a) is tuple:  # a ufunc's rules take arrays: all lists are read
+            args = read_lists(args, every=isinstance(prim.fun, np.ufunc)) or args
+            break
     if kwargs:
         if kwargs.get("out") is not None:
             raise TypeError(f"{prim.name}: out= cannot be used with traced values, because the "
@@ -295,7 +335,8 @@ def composite(fun: Any) -> Callable[[Callable], Callable]:
     """Decorator: register a function written with wrapped operations as the implementation
     of the NumPy callable ``fun`` (its derivative comes from the operations it uses)."""
     def register(impl: Callable) -> Callable:
-        functools.update_wrapper(impl, fun, assigned=("__doc__",))
-        DISPATCH[fun] = impl
-        return impl
+        wrapper = reading_lists(impl)
+        functools.update_wrapper(wrapper, fun, assigned=("__doc__",))
+        DISPATCH[fun] = wrapper
+        return wrapper
     return register
