@@ -565,7 +565,7 @@ def binary(prim: Primitive, fun: Callable, fallback: Callable | None) -> Callabl
                 return apply(prim, (x, y), NO_KWARGS)
             t, xv = y.trace, x
             p, parents = scalar if type(x) is float or type(x) is int else prim, ((1, y),)
-        elif type(x) in (list, tuple) or type(y) in (list, tuple):  # they may hold traced values
+        elif type(x) is list or type(x) is tuple or type(y) is list or type(y) is tuple:  # may hold traced values
             return fallback(x, y)
         else:
             return fun(x, y)
