@@ -342,6 +342,38 @@ def test_ufunc_at_on_traced_arrays_matches_numpy_and_finite_differences() -> Non
     wengert.gradcheck(ufunc_at, X, order=2)
 
 
+# ----------------------------------------------------------------------------- copies
+# What NumPy returns as a new array is a new traced array: writing into it leaves the traced
+# array it came from alone (and what NumPy returns as the same array, or a view, writes through).
+COPIES = {
+    "np.array": lambda x: np.array(x), "np.array(ndmin=3)": lambda x: np.array(x, ndmin=3),
+    "np.array(dtype)": lambda x: np.array(x, dtype=onp.float64), "x.astype(float)": lambda x: x.astype(float),
+    "np.astype": lambda x: np.astype(x, onp.float64), "x.flatten()": lambda x: x.flatten(),
+    "ascontiguousarray(x.T)": lambda x: np.ascontiguousarray(x.T), "asfortranarray(x)": lambda x: np.asfortranarray(x),
+    "asarray(order='F')": lambda x: np.asarray(x, order="F"), "x.copy()": lambda x: x.copy(),
+}
+SAME = {"np.asarray": lambda x: np.asarray(x), "np.array(copy=False)": lambda x: np.array(x, copy=False),
+        "x.astype(copy=False)": lambda x: x.astype(float, copy=False),
+        "ascontiguousarray(x)": lambda x: np.ascontiguousarray(x)}
+
+
+def written_copy(make: Callable) -> Callable:
+    def f(x):
+        y = x * 1.0
+        c = make(y)
+        c[..., 1] = 5.0
+        return np.sum(np.sin(y) * W) + np.sum(np.cos(c))
+    return f
+
+
+@pytest.mark.parametrize("make", [*COPIES.values(), *SAME.values()], ids=[*COPIES, *SAME])
+def test_writing_into_a_copy_or_the_same_array_follows_numpy(make: Callable) -> None:
+    f = written_copy(make)
+    value, _ = wengert.vjp(f, X)
+    onp.testing.assert_allclose(value, f(X.copy()), rtol=1e-12)  # NumPy's own result
+    wengert.gradcheck(f, X, order=2)
+
+
 # ----------------------------------------------------------------------------- mutation
 def mutate_factor(x):
     buf = onp.ones(4)
@@ -389,6 +421,57 @@ MUTATIONS = {f.__name__: (f, saver) for f, saver in [
 def test_mutating_a_saved_array_is_an_error_naming_the_operation(f: Callable, saver: str) -> None:
     with pytest.raises(wengert.MutationError, match=rf"^{saver}, an array of shape"):
         wengert.grad(f)(X)
+
+
+def mutated_where(x):
+    mask, total = onp.zeros(4, bool), 0.0
+    for k in range(2):
+        mask[:] = onp.arange(4) % 2 == k
+        total = total + (k + 1) * np.sum(x[0] ** 2, where=mask)
+    return total
+
+
+def test_a_mask_given_as_a_keyword_is_watched_too() -> None:
+    with pytest.raises(wengert.MutationError, match=r"^keyword argument 'where' of 'sum', an array of shape \(4,\)"):
+        wengert.grad(mutated_where)(X)
+
+
+def reused_list_index(x):
+    idx, total = [0, 0], 0.0
+    for i in range(3):
+        idx[0], idx[1] = i, i + 1  # the tape keeps the index as it was
+        total = total + np.prod(x[1, idx]) + np.sum(x[(2, idx)] ** 2)
+    return total
+
+
+def reused_list_argument(x):
+    w, total = [1.0, 2.0, 3.0, 4.0], 0.0
+    for i in range(2):
+        w[0] = float(i)
+        total = total + np.sum(np.dot(x, w) ** 2)
+    return total
+
+
+def reused_list_written(x):
+    y, idx = x * 1.0, [0, 1]
+    y[0, idx] = x[1, :2] ** 2
+    idx[0] = 3
+    return np.sum(np.sin(y) * W)
+
+
+def reused_buffer_added(x):
+    buf, total = onp.zeros(4), 0.0
+    for i in range(3):
+        buf[:] = i  # x + buf and buf - x do not keep buf: their derivatives do not read it
+        total = total + np.sum(np.exp(x[i] + buf)) + np.sum(np.exp(buf - x[i]))
+    return total
+
+
+@pytest.mark.parametrize("f", [reused_list_index, reused_list_argument, reused_list_written, reused_buffer_added,
+                               lambda x: np.sum(x[[]]) + np.sum(x[:, []] * 2.0) + np.sum(x ** 3)],
+                         ids=["list index", "list argument", "list index written", "buffer added", "empty list index"])
+def test_lists_and_buffers_changed_after_use_do_not_change_the_derivative(f: Callable) -> None:
+    wengert.gradcheck(f, X, order=2)
 
 
 def test_mutation_between_forward_pass_and_pullback_is_caught() -> None:

@@ -19,7 +19,7 @@ import numpy as np
 import wengert.numpy as wnp
 
 from .._core import Box, binary, rebind, strip, unary, unpaused
-from ._wrap import DISPATCH, PRIMITIVES, ConversionError, module, outside_wengert, package
+from ._wrap import DISPATCH, PRIMITIVES, ConversionError, module, outside_wengert, package, plain_index
 
 
 class NoRuleError(TypeError):
@@ -151,7 +151,7 @@ B.__array__, B.__float__, B.__complex__ = _refusal(_to_array), _refusal(_to_floa
 B.__len__ = lambda self: len(strip(self))
 B.__iter__ = lambda self: (self[i] for i in range(len(self)))
 B.__contains__ = lambda self, item: item in strip(self)
-B.__getitem__ = lambda self, index: wnp._getitem(self, index)
+B.__getitem__ = lambda self, index: wnp._getitem(self, plain_index(index))
 B.__format__ = lambda self, spec: format(strip(self), spec)
 B.__repr__ = lambda self: f"Box({strip(self)!r}, trace={self.trace.id})"
 B.__str__ = lambda self: str(strip(self))
@@ -279,7 +279,7 @@ def _shape_args(args: tuple) -> Any:
 
 B.reshape = lambda self, *shape, order="C": wnp.reshape(self, _shape_args(shape), order=order)
 B.transpose = lambda self, *axes: wnp.transpose(self, _shape_args(axes) if axes else None)
-B.flatten = lambda self, order="C": wnp.ravel(self, order)
+B.flatten = lambda self, order="C": wnp.copy(wnp.ravel(self, order))  # a new array, as NumPy's
 B.clip = lambda self, min=None, max=None, **kwargs: wnp.clip(self, min, max, **kwargs)
 
 

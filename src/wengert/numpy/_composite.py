@@ -29,30 +29,36 @@ def array(object: Any, dtype: Any = None, *, copy: bool = True, order: str = "K"
     if not _has_box(object):
         return np.array(object, dtype=dtype, copy=copy, order=order, subok=subok, ndmin=ndmin,
                         **({} if like is None else {"like": like}))
-    out = object if type(object) is Box else wnp.stack([array(e) for e in object])
-    if dtype is not None:
-        out = wnp.astype(out, dtype)
+    new = type(object) is not Box  # stacked from a list
+    out = wnp.stack([array(e) for e in object]) if new else object
+    if dtype is not None and np.dtype(dtype) != out.dtype:
+        out, new = astype(out, dtype), True
     if ndmin > out.ndim:
-        out = wnp.reshape(out, (1,) * (ndmin - out.ndim) + out.shape)
-    return out
+        out, new = wnp.reshape(out, (1,) * (ndmin - out.ndim) + out.shape), False  # a view
+    return wnp.copy(out) if copy and not new else out  # as NumPy's: writing into it leaves object alone
 
 
 @composite(np.asarray)
 def asarray(a: Any, dtype: Any = None, order: Any = None, **kwargs: Any) -> Any:
     if not _has_box(a):
         return np.asarray(a, dtype=dtype, order=order, **kwargs)
-    return array(a, dtype=dtype) if dtype is not None or type(a) is not Box else a
+    if type(a) is not Box:
+        return array(a, dtype=dtype)
+    if dtype is not None:
+        a = astype(a, dtype, copy=False)
+    # NumPy copies an array that is not laid out in the order asked for.
+    return wnp.copy(a) if order in ("C", "F") and not a.value.flags[order + "_CONTIGUOUS"] else a
 
 
-def _converter(fun: Any) -> Any:
+def _converter(fun: Any, order: str | None) -> Any:
     def convert(a: Any, dtype: Any = None, *args: Any, **kwargs: Any) -> Any:
-        return asarray(a, dtype) if _has_box(a) else fun(a, dtype, *args, **kwargs)
+        return asarray(a, dtype, order) if _has_box(a) else fun(a, dtype, *args, **kwargs)
     return composite(fun)(convert)
 
 
-asanyarray = _converter(np.asanyarray)
-ascontiguousarray = _converter(np.ascontiguousarray)
-asfortranarray = _converter(np.asfortranarray)
+asanyarray = _converter(np.asanyarray, None)
+ascontiguousarray = _converter(np.ascontiguousarray, "C")
+asfortranarray = _converter(np.asfortranarray, "F")
 
 
 @composite(np.astype)
@@ -60,7 +66,9 @@ def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> A
     if type(x) is Box and np.dtype(dtype).kind not in "fc":
         return strip(x).astype(dtype)  # integers and booleans carry no gradient
     if type(x) is Box:
-        return _general(PRIMITIVES[np.astype], (x, dtype), {}) if np.dtype(dtype) != x.dtype else x
+        if np.dtype(dtype) == x.dtype:  # a copy, as NumPy's, unless copy=False
+            return wnp.copy(x) if copy else x
+        return _general(PRIMITIVES[np.astype], (x, dtype), {})
     if hasattr(x, "astype"):
         return x.astype(dtype, copy=copy)
     return np.dtype(dtype).type(x)  # a Python scalar
