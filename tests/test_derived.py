@@ -152,6 +152,9 @@ case(onp.interp, lambda m, x: m.interp(x, [0.0, 1.0, 2.0], [1.0, 3.0, 2.0]), onp
      id="lists")
 case(onp.interp, lambda m, x, f: m.interp(x, [0.0, 1.0, 2.0], [f, 3.0, 2 * f], right=f), onp.array([0.4, 1.3, 2.5]),
      0.7, id="list-traced")
+case(onp.interp, lambda m, x, fp: m.interp(x, [0.5], fp), onp.array([-1.0, 0.5, 2.0]), real(1), id="one-knot")
+case(onp.interp, lambda m, fp: m.interp(onp.array([-1.0, 0.5, 2.0]), [0.5], fp, left=-fp[0], right=2 * fp[0]),
+     real(1), id="one-knot-left-right")  # (in x a step at the knot)
 
 # ----------------------------------------------------------------------------- sorting, selection
 case(onp.sort, lambda m, x: m.sort(x), real(6))

@@ -177,6 +177,23 @@ def test_wengert_numpy_reads_lists_of_traced_values_as_arrays(name, f):
     wengert.gradcheck(lambda x: np.sum(f(x) * weights(onp.shape(f(POS_X)))), POS_X, order=2)
 
 
+TRACED_KEYWORDS = [  # (call with a traced keyword, the error, the call the error suggests or None)
+    (lambda x: np.clip(x, a_min=x[0, 0]), r"^clip: keyword argument 'a_min' is a traced value; pass it positionally "
+     r"\(as argument 1\)", lambda x: np.clip(x, x[0, 0], None)),
+    (lambda x: np.max(x, initial=x[0, 0]), r"^max: keyword argument 'initial' is a traced value, and wengert has no "
+     r"derivative with respect to it", lambda x: np.maximum(np.max(x), x[0, 0])),
+    (lambda x: np.var(x, mean=np.mean(x)), r"^var: keyword argument .mean. is a traced value, and wengert", None),
+]
+
+
+@pytest.mark.parametrize("call,error,instead", TRACED_KEYWORDS, ids=["clip", "max-initial", "var-mean"])
+def test_a_traced_keyword_argument_gets_advice_that_can_be_followed(call, error, instead):
+    with pytest.raises(TypeError, match=error):
+        grad(lambda x: np.sum(call(x)))(POS_X)
+    if instead is not None:
+        wengert.gradcheck(lambda x: np.sum(instead(x)), POS_X, order=2)
+
+
 def test_plain_numpy_given_a_list_of_traced_values_says_to_use_wengert_numpy():
     with pytest.raises(wengert.ConversionError, match=r"wengert.numpy.*np.mean\(\[x, y\]\)"):
         grad(lambda x: onp.mean([x[0], x[1]]))(onp.array([1.0, 2.0]))

@@ -23,6 +23,7 @@ perturbation confusion.
 from __future__ import annotations
 
 import importlib
+import inspect
 import itertools
 import os
 import sys
@@ -360,7 +361,7 @@ def watch(kind: type, fingerprint: Callable, refusal: Callable = lambda value: N
         _speedups.watch(kind)
 
 
-def keep(trace: Trace, value: Any, saver: str, name: str, k: int = 0) -> None:
+def keep(trace: Trace, value: Any, saver: str, name: str, k: int | str = 0) -> None:
     """Fingerprint ``value``, saved on ``trace``; ``saver.format(name=name, k=k)`` describes who
     saved it in the error (formatted only then: this runs for every constant recorded)."""
     if type(trace) is not Trace:  # a forward trace sweeps nothing later
@@ -374,17 +375,24 @@ def keep(trace: Trace, value: Any, saver: str, name: str, k: int = 0) -> None:
             kept[id(value)] = (value, f, saver, name, k)
 
 
-def _keep_constants(trace: Trace, prim: "Primitive", args: tuple | list) -> None:
+def _keep_constants(trace: Trace, prim: "Primitive", args: tuple | list, kwargs: dict) -> None:
+    read = None  # whether a rule may read the constants (x + c's and x - c's read none)
     for k, a in enumerate(args):
         if isinstance(a, _watched):
             why = _refusal(a)
             if why is not None:
                 raise TypeError(f"{prim.name}: argument {k} is {why}")
-            keep(trace, a, "argument {k} of '{name}'", prim.name, k)
+            if read is None:
+                read = any(_rule(prim, j) not in (same, negated) for j, b in enumerate(args) if type(b) is Box)
+            if read:
+                keep(trace, a, "argument {k} of '{name}'", prim.name, k)
         elif type(a) is tuple:  # an index
             for part in a:
                 if isinstance(part, _watched):
                     keep(trace, part, "an index array given to '{name}'", prim.name)
+    for key, a in kwargs.items():  # where= masks ...
+        if isinstance(a, _watched):
+            keep(trace, a, "keyword argument {k!r} of '{name}'", prim.name, key)
 
 
 def check_kept(trace: Trace) -> None:
@@ -408,13 +416,13 @@ def apply(prim: Primitive, args: tuple | list, kwargs: dict) -> Any:
     if kwargs:
         for key, a in kwargs.items():
             if type(a) is Box:
-                raise traced_keyword(prim.name, key)
+                raise traced_keyword(prim.name, key, _position(prim, key))
     if top is None:
         return prim.fun(*args, **kwargs)
     if _pausing and _paused(top):
         return prim.fun(*[strip(a) for a in args], **kwargs)
     if _watched:
-        _keep_constants(top, prim, args)
+        _keep_constants(top, prim, args, kwargs)
     vals = list(args)
     parents = []
     deeper = False
@@ -431,10 +439,33 @@ def apply(prim: Primitive, args: tuple | list, kwargs: dict) -> Any:
     return record(top, prim, tuple(vals), kwargs, ans, tuple(parents))
 
 
-def traced_keyword(name: str, key: str) -> TypeError:
-    """The error for a traced value passed to ``name`` as the keyword argument ``key``."""
-    return TypeError(f"{name}: keyword argument {key!r} is a traced value; pass it positionally "
+def traced_keyword(name: str, key: str, position: int | None = -1) -> TypeError:
+    """The error for a traced value passed to ``name`` as the keyword argument ``key``, which
+    it also takes as positional argument ``position`` with a derivative (-1: it does; None: no
+    position has one)."""
+    if position is None:
+        return TypeError(f"{name}: keyword argument {key!r} is a traced value, and wengert has no derivative with "
+                         "respect to it. Pass a plain value (wengert.stop_gradient(v)), or compute the same with "
+                         "operations that have one (for example, max(x, initial=c) is np.maximum(np.max(x), c)).")
+    where = "" if position < 0 else f" (as argument {position})"
+    return TypeError(f"{name}: keyword argument {key!r} is a traced value; pass it positionally{where} "
                      "so that its gradient can be recorded.")
+
+
+def _position(prim: Primitive, key: str) -> int | None:
+    """Where ``prim`` takes its keyword argument ``key`` positionally with a derivative (None:
+    it does not, or its signature is unknown)."""
+    try:
+        params = list(inspect.signature(prim.fun).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    for k, p in enumerate(params):
+        if p.name == key and p.kind is p.POSITIONAL_OR_KEYWORD:
+            try:
+                return k if _rule(prim, k) is not None else None
+            except TypeError:  # no rule at that position
+                return None
+    return None
 
 
 def record(trace: Trace, prim: Primitive, args: tuple, kwargs: dict, ans: Any, parents: tuple) -> Box:

@@ -32,7 +32,7 @@ import wengert.numpy as wnp
 
 from .._core import Box, apply, rebind, recording, strip, unpaused
 from ._box import _UFUNC_METHODS
-from ._wrap import PRIMITIVES
+from ._wrap import PRIMITIVES, plain_index
 
 _GETITEM = PRIMITIVES[operator.getitem]
 
@@ -88,17 +88,10 @@ def _rebind(x: Box, new: Any) -> None:
 
 
 # ----------------------------------------------------------------------------- x[i] = v
-def _plain_index(index: Any) -> Any:
-    """An index with traced parts (integer arrays computed on the tape) made plain."""
-    if type(index) is tuple:
-        return tuple(strip(p) for p in index)
-    return strip(index)
-
-
 def _setitem(x: Box, index: Any, v: Any) -> None:
     if isinstance(v, (list, tuple)):
         v = wnp.array(v)
-    index = _plain_index(index)
+    index = plain_index(index)
     if recording(x.trace):
         _store(x, wnp._setitem(x, v, index))
     else:  # inside no_grad: the value written carries no gradient, the rest of x keeps its own
@@ -149,7 +142,7 @@ class _At:
         self.x = x
 
     def __getitem__(self, index: Any) -> "_AtIndex":
-        return _AtIndex(self.x, _plain_index(index))
+        return _AtIndex(self.x, plain_index(index))
 
 
 class _AtIndex:

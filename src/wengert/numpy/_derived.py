@@ -588,9 +588,12 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
         raise NotImplementedError("interp: period= is not differentiable in wengert; use stop_gradient.")
     x, xp, fp = wnp.asarray(x), wnp.asarray(xp), wnp.asarray(fp)
     xv, xpv = _plain(x), _plain(xp)
-    i = np.clip(np.searchsorted(xpv, xv, side="right"), 1, len(xpv) - 1)
-    x0, x1, f0, f1 = xp[i - 1], xp[i], fp[i - 1], fp[i]
-    inside = f0 + (f1 - f0) * (x - x0) / (x1 - x0)
+    if len(xpv) == 1:  # one knot: fp[0] at it (the slope between two knots would be 0 / 0)
+        inside = wnp.broadcast_to(fp[0], _shape(x))
+    else:
+        i = np.clip(np.searchsorted(xpv, xv, side="right"), 1, len(xpv) - 1)
+        x0, x1, f0, f1 = xp[i - 1], xp[i], fp[i - 1], fp[i]
+        inside = f0 + (f1 - f0) * (x - x0) / (x1 - x0)
     out = wnp.where(xv < xpv[0], fp[0] if left is None else left, inside)
     return wnp.where(xv > xpv[-1], fp[-1] if right is None else right, out)
 

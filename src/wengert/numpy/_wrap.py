@@ -172,14 +172,34 @@ def holds_box(tree: Any) -> bool:
     return type(tree) is Box or isinstance(tree, (list, tuple)) and any(holds_box(e) for e in tree)
 
 
-def read_lists(args: tuple, every: bool = False) -> tuple | None:
-    """``args`` with each list or tuple that holds traced values (``every``: each list or tuple)
-    made an array, as NumPy reads a list (``np.sum([x, y])``); None where there is none."""
-    def read(a: Any) -> bool:
-        return (type(a) is list or type(a) is tuple) and (every or holds_box(a))
-    if not any(read(a) for a in args):
+def read_lists(args: tuple) -> tuple | None:
+    """``args`` with each list or tuple that holds traced values made an array, as NumPy reads
+    a list (``np.sum([x, y])``); None where there is none."""
+    if not any(type(a) is not Box and holds_box(a) for a in args):
         return None
-    return tuple(wnp.array(a) if read(a) else a for a in args)
+    return tuple(wnp.array(a) if type(a) is not Box and holds_box(a) else a for a in args)
+
+
+def _kept(a: Any, ufunc: bool) -> Any:
+    """A list or tuple argument as the tape keeps it: an array where it holds traced values or
+    goes to a ufunc (whose rules take arrays), else with its lists made tuples, which the
+    caller cannot change after the call."""
+    if type(a) is not list and type(a) is not tuple:
+        return a
+    if ufunc or holds_box(a):
+        return wnp.array(a)
+    return tuple(_kept(e, False) for e in a)
+
+
+def plain_index(index: Any) -> Any:
+    """An index as the tape keeps it: traced parts plain (integer arrays computed on the tape),
+    lists made arrays as NumPy reads them (an empty one an integer array), so that a list the
+    caller changes after the call cannot change the recorded index."""
+    if type(index) is tuple:
+        return tuple(plain_index(p) for p in index)
+    if type(index) is list:
+        return np.asarray(index) if index else np.zeros(0, np.intp)
+    return strip(index)
 
 
 def reading_lists(impl: Callable) -> Callable:
@@ -248,8 +268,9 @@ def _general(prim: Primitive, args: tuple, kwargs: dict) -> Any:
             if read_lists(args) is None:
                 raise
     for a in args:
-        if type(a) is list or type(a) is tuple:  # a ufunc's rules take arrays: all lists are read
-            args = read_lists(args, every=isinstance(prim.fun, np.ufunc)) or args
+        if type(a) is list or type(a) is tuple:
+            ufunc = isinstance(prim.fun, np.ufunc)
+            args = tuple(_kept(a, ufunc) for a in args)
             break
     if kwargs:
         if kwargs.get("out") is not None:
