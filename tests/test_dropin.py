@@ -177,21 +177,36 @@ def test_wengert_numpy_reads_lists_of_traced_values_as_arrays(name, f):
     wengert.gradcheck(lambda x: np.sum(f(x) * weights(onp.shape(f(POS_X)))), POS_X, order=2)
 
 
-TRACED_KEYWORDS = [  # (call with a traced keyword, the error, the call the error suggests or None)
-    (lambda x: np.clip(x, a_min=x[0, 0]), r"^clip: keyword argument 'a_min' is a traced value; pass it positionally "
-     r"\(as argument 1\)", lambda x: np.clip(x, x[0, 0], None)),
-    (lambda x: np.max(x, initial=x[0, 0]), r"^max: keyword argument 'initial' is a traced value, and wengert has no "
-     r"derivative with respect to it", lambda x: np.maximum(np.max(x), x[0, 0])),
-    (lambda x: np.var(x, mean=np.mean(x)), r"^var: keyword argument .mean. is a traced value, and wengert", None),
+TRACED_KEYWORDS = [  # a traced keyword argument goes where the function takes it positionally
+    ("clip", lambda x: np.clip(x, a_min=x[0, 0], a_max=2 * x[1, 0]), lambda x: np.clip(x, x[0, 0], 2 * x[1, 0])),
+    ("clip-a_max", lambda x: np.clip(x, 0.6, a_max=2 * x[1, 0]), lambda x: np.clip(x, 0.6, 2 * x[1, 0])),
+    ("sum-a", lambda x: np.sum(a=x ** 2, axis=0), lambda x: np.sum(x ** 2, axis=0)),
+    ("dot-a-b", lambda x: np.dot(b=x.T, a=x), lambda x: np.dot(x, x.T)),
+    ("where-x-y", lambda x: np.where(x > 1.0, x=x ** 2, y=-x), lambda x: np.where(x > 1.0, x ** 2, -x)),
+    ("tensordot", lambda x: np.tensordot(a=x, b=x.T, axes=1), lambda x: np.tensordot(x, x.T, 1)),
+    ("solve", lambda x: np.linalg.solve(a=x[:, :2] + 2 * onp.eye(2), b=x[:, 2]),
+     lambda x: np.linalg.solve(x[:, :2] + 2 * onp.eye(2), x[:, 2])),
 ]
 
 
-@pytest.mark.parametrize("call,error,instead", TRACED_KEYWORDS, ids=["clip", "max-initial", "var-mean"])
-def test_a_traced_keyword_argument_gets_advice_that_can_be_followed(call, error, instead):
-    with pytest.raises(TypeError, match=error):
+@pytest.mark.parametrize("name,call,positional", TRACED_KEYWORDS, ids=[c[0] for c in TRACED_KEYWORDS])
+def test_traced_keyword_arguments_act_as_positional_ones(name, call, positional):
+    assert close(wengert.vjp(call, POS_X)[0], positional(POS_X))
+    wengert.gradcheck(lambda x: np.sum(call(x) * weights(onp.shape(positional(POS_X)))), POS_X, order=2)
+
+
+@pytest.mark.parametrize("call", [lambda x: np.max(x, initial=x[0, 0]), lambda x: np.var(x, mean=np.mean(x)),
+                                  lambda x: np.clip(x, min=x[0, 0], max=2.0)],
+                         ids=["max-initial", "var-mean", "clip-min"])
+def test_a_traced_keyword_without_a_derivative_is_refused_with_advice(call):
+    with pytest.raises(TypeError, match=r"keyword argument '\w+' is a traced value, and wengert has no derivative "
+                                        r".*np.maximum\(np.max\(x\), c\)"):
         grad(lambda x: np.sum(call(x)))(POS_X)
-    if instead is not None:
-        wengert.gradcheck(lambda x: np.sum(instead(x)), POS_X, order=2)
+
+
+def test_a_missing_argument_beside_a_traced_keyword_gets_numpys_error():
+    with pytest.raises(TypeError, match=r"missing 1 required positional argument: 'a'"):
+        grad(lambda x: np.sum(np.dot(b=x)))(POS_X)
 
 
 def test_plain_numpy_given_a_list_of_traced_values_says_to_use_wengert_numpy():

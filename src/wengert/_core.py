@@ -413,10 +413,8 @@ def apply(prim: Primitive, args: tuple | list, kwargs: dict) -> Any:
     for a in args:
         if type(a) is Box and (top is None or a.trace.id > top.id):
             top = a.trace
-    if kwargs:
-        for key, a in kwargs.items():
-            if type(a) is Box:
-                raise traced_keyword(prim.name, key, _position(prim, key))
+    if kwargs and any(type(a) is Box for a in kwargs.values()):
+        return apply(prim, *_bound(prim, args, kwargs))
     if top is None:
         return prim.fun(*args, **kwargs)
     if _pausing and _paused(top):
@@ -439,33 +437,43 @@ def apply(prim: Primitive, args: tuple | list, kwargs: dict) -> Any:
     return record(top, prim, tuple(vals), kwargs, ans, tuple(parents))
 
 
-def traced_keyword(name: str, key: str, position: int | None = -1) -> TypeError:
+def traced_keyword(name: str, key: str, derivative: bool = True) -> TypeError:
     """The error for a traced value passed to ``name`` as the keyword argument ``key``, which
-    it also takes as positional argument ``position`` with a derivative (-1: it does; None: no
-    position has one)."""
-    if position is None:
+    it takes with a derivative positionally (``derivative``) or not at all."""
+    if not derivative:
         return TypeError(f"{name}: keyword argument {key!r} is a traced value, and wengert has no derivative with "
                          "respect to it. Pass a plain value (wengert.stop_gradient(v)), or compute the same with "
                          "operations that have one (for example, max(x, initial=c) is np.maximum(np.max(x), c)).")
-    where = "" if position < 0 else f" (as argument {position})"
-    return TypeError(f"{name}: keyword argument {key!r} is a traced value; pass it positionally{where} "
+    return TypeError(f"{name}: keyword argument {key!r} is a traced value; pass it positionally "
                      "so that its gradient can be recorded.")
 
 
-def _position(prim: Primitive, key: str) -> int | None:
-    """Where ``prim`` takes its keyword argument ``key`` positionally with a derivative (None:
-    it does not, or its signature is unknown)."""
+def _bound(prim: Primitive, args: tuple | list, kwargs: dict) -> tuple[tuple, dict]:
+    """``args`` and ``kwargs`` with each traced keyword argument moved to the position where
+    ``prim`` also takes it with a derivative (np.clip(x, a_min=lo, a_max=hi)), the positions
+    before it filled with what was given or their defaults; an error where there is none."""
     try:
         params = list(inspect.signature(prim.fun).parameters.values())
-    except (TypeError, ValueError):
-        return None
-    for k, p in enumerate(params):
-        if p.name == key and p.kind is p.POSITIONAL_OR_KEYWORD:
-            try:
-                return k if _rule(prim, k) is not None else None
-            except TypeError:  # no rule at that position
-                return None
-    return None
+    except (TypeError, ValueError):  # a ufunc: its keywords (where=, dtype= ...) have no derivative
+        params = []
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    position = {p.name: k for k, p in enumerate(positional) if p.kind is p.POSITIONAL_OR_KEYWORD}
+    args, kwargs = list(args), dict(kwargs)
+    for key in [key for key, a in kwargs.items() if type(a) is Box]:
+        if key not in kwargs:  # already moved, filling an earlier position
+            continue
+        k = position.get(key)
+        try:
+            rule = None if k is None else _rule(prim, k)
+        except TypeError:  # no rule at that position
+            rule = None
+        if rule is None:
+            raise traced_keyword(prim.name, key, derivative=False)
+        for p in positional[len(args):k + 1]:
+            if p.name not in kwargs and p.default is p.empty:  # a required argument is missing
+                prim.fun(*[strip(a) for a in args], **{n: strip(a) for n, a in kwargs.items()})  # its error
+            args.append(kwargs.pop(p.name) if p.name in kwargs else p.default)
+    return tuple(args), kwargs
 
 
 def record(trace: Trace, prim: Primitive, args: tuple, kwargs: dict, ans: Any, parents: tuple) -> Box:
