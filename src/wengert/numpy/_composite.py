@@ -16,7 +16,7 @@ from numpy.lib.array_utils import normalize_axis_index
 import wengert.numpy as wnp
 
 from .._core import Box, strip
-from ._wrap import PRIMITIVES, _general, composite, nondifferentiable
+from ._wrap import DISPATCH, PRIMITIVES, _general, composite, nondifferentiable
 from ._wrap import holds_box as _has_box
 
 _nonzero = nondifferentiable(np.nonzero)
@@ -82,6 +82,21 @@ def full_like(a: Any, fill_value: Any, dtype: Any = None, order: str = "K", subo
     if type(fill_value) is not Box or plain.dtype.kind not in "fc":
         return plain
     return astype(wnp.broadcast_to(fill_value, plain.shape), plain.dtype)
+
+
+_clip = DISPATCH[np.clip]  # the primitive's wrapper
+
+
+@composite(np.clip)
+def clip(a: Any, a_min: Any = np._NoValue, a_max: Any = np._NoValue, *args: Any, min: Any = np._NoValue,
+         max: Any = np._NoValue, **kwargs: Any) -> Any:
+    """np.clip, whose keyword-only min= and max= (the array API's spelling) are a_min and a_max
+    given positionally, where the derivatives are."""
+    if (type(min) is Box or type(max) is Box) and a_min is np._NoValue and a_max is np._NoValue:
+        a_min, a_max = (None if v is np._NoValue else v for v in (min, max))
+        min = max = np._NoValue
+    bounds = {k: v for k, v in (("min", min), ("max", max)) if v is not np._NoValue}
+    return _clip(a, a_min, a_max, *args, **bounds, **kwargs)
 
 
 # ----------------------------------------------------------------------------- lists of arrays
