@@ -116,6 +116,11 @@ case(onp.quantile, lambda m, x, q: m.quantile(x, q, axis=1, keepdims=True), real
      id="traced-q")
 case(onp.quantile, lambda m, x: m.quantile(x, [0.1, 0.9], axis=(0, 2)), real(3, 2, 4), id="two-axes")
 case(onp.percentile, lambda m, x: m.percentile(x, 40.0, axis=0), real(5, 3))
+for method in ("lower", "higher", "nearest", "midpoint"):  # at q (n - 1) = 1.8, 3.5 and 6 (an element), axis 1
+    case(onp.quantile, lambda m, x, method=method: m.quantile(x, [0.3, 7 / 12, 1.0], axis=1, method=method),
+         real(3, 7), id=method)
+    case(onp.nanpercentile, lambda m, x, method=method: m.nanpercentile(nan_in(x, m), 45.0, axis=0, method=method),
+         real(3, 4), id=method)
 case(onp.quantile, lambda m, x: m.quantile(x, 0.3, 0, None, False, "linear", True), real(4, 3), id="positional")
 case(onp.median, lambda m, x: m.median(x), real(6))
 case(onp.median, lambda m, x: m.median(x, axis=1), real(3, 5), id="axis")
@@ -417,7 +422,7 @@ def test_untraced_calls_are_numpy_itself() -> None:
 
 
 @pytest.mark.parametrize("bad, match", [
-    (lambda x: wnp.quantile(x, 0.5, method="nearest"), "quantile: only method='linear'"),
+    (lambda x: wnp.quantile(x, 0.5, method="weibull"), "quantile: only methods"),
     (lambda x: wnp.pad(x, 1, mode="linear_ramp"), "pad: mode 'linear_ramp'"),
     (lambda x: wnp.interp(x, onp.arange(3.0), onp.arange(3.0), period=2.0), "interp: period="),
     (lambda x: wnp.nansum(x, out=onp.empty(())), "nansum: out= cannot be used"),
@@ -667,7 +672,7 @@ def test_copyto_of_plain_arrays_is_numpys() -> None:
 
 @pytest.mark.parametrize("bad, error, match", [
     (lambda x: wnp.nanmedian(x, out=onp.empty(())), TypeError, "nanmedian: out= cannot be used"),
-    (lambda x: wnp.nanquantile(x, 0.5, method="lower"), NotImplementedError, "nanquantile: only method='linear'"),
+    (lambda x: wnp.nanquantile(x, 0.5, method="hazen"), NotImplementedError, "nanquantile: only methods"),
     (lambda x: wnp.nanpercentile(x, 50.0, weights=onp.ones(3)), NotImplementedError, "nanpercentile: only"),
     (lambda x: wnp.trim_zeros(x, trim="x"), ValueError, "trim_zeros: unexpected character"),
     (lambda x: wnp.piecewise(x, [x > 0], [1.0, 2.0, 3.0]), ValueError, "piecewise: with 1 condition"),
@@ -679,7 +684,7 @@ def test_copyto_of_plain_arrays_is_numpys() -> None:
     (lambda x: wnp.apply_along_axis(wnp.sum, 0, x.reshape(3, 1)[:, :0]), ValueError, "apply_along_axis: cannot"),
     (lambda x: wnp.nanmean(x, 0, None, onp.empty(())), TypeError, "nanmean: out= cannot be used"),
     (lambda x: wnp.median(x, 0, onp.empty(())), TypeError, "median: out= cannot be used"),
-    (lambda x: wnp.quantile(x, 0.5, interpolation="nearest"), NotImplementedError, "quantile: only method='linear'"),
+    (lambda x: wnp.quantile(x, 0.5, interpolation="inverted_cdf"), NotImplementedError, "quantile: only methods"),
     (lambda x: wnp.percentile(x, 50.0, sorted=True), TypeError, r"percentile\(\) got an unexpected keyword argument"),
     (lambda x: wnp.nanstd(x, sorted=True), TypeError, r"nanstd\(\) got an unexpected keyword argument 'sorted'"),
     (lambda x: wnp.nanvar(x, ddof=1, correction=1), ValueError, "nanvar, nanstd: ddof and correction"),

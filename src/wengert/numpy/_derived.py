@@ -387,14 +387,22 @@ def ptp(a: Any, axis: Any = None, out: Any = None, keepdims: bool = False) -> An
     return wnp.max(a, axis=axis, keepdims=keepdims) - wnp.min(a, axis=axis, keepdims=keepdims)
 
 
+# The sorted positions a quantile method reads at the virtual index p = q (n - 1), as NumPy's
+# (linear and midpoint interpolate between the two; the others take the first).
+_QUANTILE_INDEX = {"linear": lambda p: (np.floor(p), np.floor(p) + 1), "midpoint": lambda p: (np.floor(p), np.ceil(p)),
+                   "lower": lambda p: (np.floor(p),) * 2, "higher": lambda p: (np.ceil(p),) * 2,
+                   "nearest": lambda p: (np.around(p),) * 2}
+
+
 def _quantile(a: Any, q: Any, axis: Any, method: str, keepdims: Any, weights: Any, skipnan: bool, name: str) -> Any:
     """Linear interpolation between the sorted values (NumPy's default method); the gradient
     reaches the one or two values each quantile lies between, and ``q`` itself. ``skipnan``:
     NaNs are left out (each slice interpolates among its own values); otherwise a slice
     with a NaN gives NaN."""
-    if method != "linear" or weights is not None:
-        raise NotImplementedError(f"{name}: only method='linear' without weights is differentiable in wengert "
-                                  f"(got method={method!r}); use stop_gradient for the others.")
+    if method not in _QUANTILE_INDEX or weights is not None:
+        raise NotImplementedError(f"{name}: only methods {sorted(_QUANTILE_INDEX)} without weights are "
+                                  f"differentiable in wengert (got method={method!r}); use stop_gradient for "
+                                  "the others.")
     if name not in ("median", "nanmedian") and np.iscomplexobj(_plain(a)):  # as NumPy: no complex quantiles
         raise TypeError(f"{name}: a must be an array of real numbers, as in NumPy; take the {name} of "
                         "wengert.numpy.real(a) or wengert.numpy.abs(a) instead.")
@@ -414,11 +422,15 @@ def _quantile(a: Any, q: Any, axis: Any, method: str, keepdims: Any, weights: An
     last = np.maximum(count - 1, 0)
     q = wnp.asarray(q)
     pos = wnp.reshape(q, (-1,)) * (count - 1)  # (..., number of quantiles)
-    lo = np.minimum(np.clip(np.floor(strip(pos)), 0, None).astype(np.intp), last)
-    hi = np.minimum(lo + 1, last)
+    lo, hi = (np.minimum(np.clip(i, 0, None).astype(np.intp), last) for i in _QUANTILE_INDEX[method](strip(pos)))
     s = wnp.where(nan, 0.0, s) if nan.any() else s  # no NaN on the gradient's path
     v_lo, v_hi = take_along_axis(s, lo, axis=-1), take_along_axis(s, hi, axis=-1)
-    out = v_lo + (v_hi - v_lo) * (pos - lo)
+    if method == "linear":
+        out = v_lo + (v_hi - v_lo) * (pos - lo)
+    elif method == "midpoint":
+        out = v_lo + (v_hi - v_lo) * 0.5
+    else:  # a sorted element itself
+        out = v_lo
     undefined = count == 0 if skipnan else nan[..., -1:]
     if undefined.any():
         out = wnp.where(undefined, np.nan, out)
