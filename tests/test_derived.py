@@ -495,6 +495,12 @@ METHODS = [
     ("subtract.accumulate", lambda x: onp.subtract.accumulate(x, axis=1), real(3, 4)),
     ("divide.accumulate", lambda x: onp.divide.accumulate(x), pos(3, 4)),
     ("logaddexp.accumulate", lambda x: onp.logaddexp.accumulate(x, axis=-1), real(2, 4)),
+    ("add.reduceat", lambda x: onp.add.reduceat(x, [0, 2, 5], axis=1), real(3, 8)),
+    ("add.reduceat-repeats", lambda x: wnp.add.reduceat(x, [0, 0, 3, 2, 7], axis=-1), real(2, 8)),
+    ("add.reduceat-dtype", lambda x: onp.add.reduceat(x, [1, 2], dtype=onp.complex128), real(4, 2)),
+    ("multiply.reduceat", lambda x: onp.multiply.reduceat(x, [0, 3, 3, 5], axis=1), real(2, 7)),
+    ("maximum.reduceat", lambda x: onp.maximum.reduceat(x, [0, 2, 1], axis=0), real(5, 3)),
+    ("minimum.reduceat", lambda x: onp.minimum.reduceat(x.ravel(), [4, 0, 6]), real(2, 4)),
     ("multiply.outer", lambda x, y: onp.multiply.outer(x, y), real(3), real(2, 2)),
     ("multiply.outer-complex", lambda x, y: wnp.multiply.outer(x, y), real(3) + 1j * real(3), real(2)),
     ("add.outer", lambda x, y: onp.add.outer(x, y), real(2, 2), real(3)),
@@ -559,7 +565,9 @@ def test_numpy_functions_that_copy_a_traced_value_in_name_themselves(name: str, 
 
 
 @pytest.mark.parametrize("bad, error, match", [
-    (lambda x: onp.add.reduceat(x, [0, 2]), TypeError, r"^numpy\.add\.reduceat has no derivative rule"),
+    (lambda x: onp.hypot.reduceat(x, [0, 2]), TypeError, r"^numpy\.hypot\.reduceat has no derivative rule"),
+    (lambda x: onp.add.reduceat(x, [0, 4]), IndexError, r"index 4 out-of-bounds"),
+    (lambda x: onp.add.reduceat(x, [0, 2], out=onp.empty(2)), TypeError, r"add\.reduceat: out= cannot be used"),
     (lambda x: onp.maximum.at(x, [0], 2.0), TypeError, r"^numpy\.maximum\.at has no derivative rule"),
     (lambda x: onp.multiply.at(onp.ones(4), [0], x[0]), TypeError, r"^numpy\.multiply\.at: the array written to"),
     (lambda x: onp.add.reduce(x, out=onp.empty(())), TypeError, r"add\.reduce: out= cannot be used"),

@@ -1604,7 +1604,8 @@ _RUNNING = (np.maximum, np.minimum, np.fmax, np.fmin)
 
 def ufunc_method(ufunc: np.ufunc, method: str) -> Callable | None:
     """``ufunc.method`` for traced values, or None where wengert has none (``at``, which works in
-    place, and ``reduceat`` of differentiable ufuncs): the caller then raises NoRuleError."""
+    place, and ``reduceat`` of differentiable ufuncs other than add, multiply, maximum and
+    minimum): the caller then raises NoRuleError."""
     if DISPATCH.get(ufunc) is None or method not in ("reduce", "accumulate", "outer", "reduceat"):
         return None
     if ufunc.nin != 2 or ufunc.signature is not None:  # NumPy refuses these itself
@@ -1614,6 +1615,8 @@ def ufunc_method(ufunc: np.ufunc, method: str) -> Callable | None:
     if ufunc not in PRIMITIVES:  # no gradient (or two outputs, which NumPy refuses to reduce)
         return functools.partial(_plain_method, ufunc, method)
     impl = {"reduce": _reduce, "accumulate": _accumulate}.get(method)
+    if method == "reduceat" and ufunc in _REDUCTIONS:
+        impl = _reduceat
     return functools.partial(impl, ufunc) if impl else None
 
 
@@ -1686,6 +1689,29 @@ def _accumulate(ufunc: np.ufunc, array: Any, axis: int = 0, dtype: Any = None, o
     for k in builtins.range(1, _shape(y)[0]):
         steps.append(f(steps[-1], y[k]))
     return wnp.moveaxis(wnp.stack(steps), 0, axis)
+
+
+def _reduceat(ufunc: np.ufunc, array: Any, indices: Any, axis: int = 0, dtype: Any = None, out: Any = None) -> Any:
+    """add, multiply, maximum, minimum: output j reduces the segment ``x[i[j]:i[j + 1]]`` along
+    ``axis`` (the last runs to the end; where ``i[j] >= i[j + 1]``, ``x[i[j]]`` alone), as NumPy's."""
+    _method_out(ufunc, "reduceat", out)
+    plain = ufunc.reduceat(_plain(array), indices, axis=axis, dtype=dtype)  # NumPy's checks, and the dtype
+    x = wnp.asarray(array)
+    x = x if dtype is None else wnp.astype(x, dtype)
+    axis = normalize_axis_index(axis, _ndim(x))
+    starts = np.asarray(indices, dtype=np.intp)
+    ends = np.append(starts[1:], _shape(x)[axis])
+    ends = np.where(starts < ends, ends, starts + 1)
+    if ufunc is np.add:  # every element of every segment gathered, then summed into its output
+        lengths = ends - starts
+        first = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        members = np.arange(lengths.sum()) - first + np.repeat(starts, lengths)
+        segment = _along(axis, _ndim(x), np.repeat(np.arange(len(starts)), lengths))
+        return _as_dtype(wnp._untake(take(x, members, axis=axis), np.zeros(plain.shape, plain.dtype), segment),
+                         plain.dtype)
+    reduce = getattr(wnp, _REDUCTIONS[ufunc])
+    parts = [reduce(x[_along(axis, _ndim(x), slice(s, e))], axis=axis, keepdims=True) for s, e in zip(starts, ends)]
+    return _as_dtype(wnp.concatenate(parts, axis=axis), plain.dtype)
 
 
 def _holders(run: np.ndarray, axis: int) -> np.ndarray:
