@@ -158,6 +158,10 @@ case(onp.interp, lambda m, x: m.interp(x, [0.0, 1.0, 2.0], [1.0, 3.0, 2.0]), onp
 case(onp.interp, lambda m, x, f: m.interp(x, [0.0, 1.0, 2.0], [f, 3.0, 2 * f], right=f), onp.array([0.4, 1.3, 2.5]),
      0.7, id="list-traced")
 case(onp.interp, lambda m, x, fp: m.interp(x, [0.5], fp), onp.array([-1.0, 0.5, 2.0]), real(1), id="one-knot")
+case(onp.interp, lambda m, x, xp, fp, p: m.interp(x, xp, fp, period=p), onp.array([-7.3, -1.2, 0.4, 2.9, 5.55, 11.0]),
+     onp.array([4.25, 0.55, 2.05, 5.35]), real(4), 2.3, id="period")  # the knots at 1.95, 0.55, 2.05, 0.75
+case(onp.interp, lambda m, x, fp: m.interp(x, [4.25, 0.55, 2.05, 5.35], fp, period=-3.1), onp.array([-1.2, 2.9]),
+     real(4), id="negative-period")
 case(onp.interp, lambda m, fp: m.interp(onp.array([-1.0, 0.5, 2.0]), [0.5], fp, left=-fp[0], right=2 * fp[0]),
      real(1), id="one-knot-left-right")  # (in x a step at the knot)
 
@@ -424,7 +428,6 @@ def test_untraced_calls_are_numpy_itself() -> None:
 @pytest.mark.parametrize("bad, match", [
     (lambda x: wnp.quantile(x, 0.5, method="weibull"), "quantile: only methods"),
     (lambda x: wnp.pad(x, 1, mode="linear_ramp"), "pad: mode 'linear_ramp'"),
-    (lambda x: wnp.interp(x, onp.arange(3.0), onp.arange(3.0), period=2.0), "interp: period="),
     (lambda x: wnp.nansum(x, out=onp.empty(())), "nansum: out= cannot be used"),
 ])
 def test_unsupported_options_are_refused(bad: Callable, match: str) -> None:

@@ -596,9 +596,16 @@ def trapezoid(y: Any, x: Any = None, dx: float = 1.0, axis: int = -1) -> Any:
 
 @derived(np.interp)
 def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period: Any = None) -> Any:
-    if period is not None:
-        raise NotImplementedError("interp: period= is not differentiable in wengert; use stop_gradient.")
     x, xp, fp = wnp.asarray(x), wnp.asarray(xp), wnp.asarray(fp)
+    if period is not None:  # as NumPy: all in [0, period), the knots sorted there and one wrapped to each end
+        if strip(period) == 0:
+            raise ValueError("period must be a non-zero value")
+        period, left, right = abs(period), None, None
+        x, xp = x % period, xp % period
+        order = np.argsort(_plain(xp))
+        xp, fp = xp[order], fp[order]
+        xp = wnp.concatenate([xp[-1:] - period, xp, xp[:1] + period])
+        fp = wnp.concatenate([fp[-1:], fp, fp[:1]])
     xv, xpv = _plain(x), _plain(xp)
     if len(xpv) == 1:  # one knot: fp[0] at it (the slope between two knots would be 0 / 0)
         inside = wnp.broadcast_to(fp[0], _shape(x))
