@@ -467,9 +467,23 @@ def reused_buffer_added(x):
     return total
 
 
-@pytest.mark.parametrize("f", [reused_list_index, reused_list_argument, reused_list_written, reused_buffer_added,
-                               lambda x: np.sum(x[[]]) + np.sum(x[:, []] * 2.0) + np.sum(x ** 3)],
-                         ids=["list index", "list argument", "list index written", "buffer added", "empty list index"])
+def reused_list_mask(x):
+    mask = [True, False, True, True]
+    total = np.sum(x ** 2, where=mask, axis=1)
+    mask[0] = False
+    return np.sum(total * np.sum(x ** 3, where=mask))
+
+
+def empty_list_indices(x):
+    y = x * 1.0
+    y[[[]]] = 5.0
+    return np.sum(x[[]]) + np.sum(x[:, []] * 2.0) + np.sum(x[[[]]]) + np.sum(np.take(x, [])) + np.sum(y ** 3)
+
+
+@pytest.mark.parametrize("f", [reused_list_index, reused_list_argument, reused_list_written, reused_list_mask,
+                               reused_buffer_added, empty_list_indices],
+                         ids=["list index", "list argument", "list index written", "list mask", "buffer added",
+                              "empty list index"])
 def test_lists_and_buffers_changed_after_use_do_not_change_the_derivative(f: Callable) -> None:
     wengert.gradcheck(f, X, order=2)
 

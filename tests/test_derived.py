@@ -158,6 +158,8 @@ case(onp.interp, lambda m, x: m.interp(x, [0.0, 1.0, 2.0], [1.0, 3.0, 2.0]), onp
 case(onp.interp, lambda m, x, f: m.interp(x, [0.0, 1.0, 2.0], [f, 3.0, 2 * f], right=f), onp.array([0.4, 1.3, 2.5]),
      0.7, id="list-traced")
 case(onp.interp, lambda m, x, fp: m.interp(x, [0.5], fp), onp.array([-1.0, 0.5, 2.0]), real(1), id="one-knot")
+case(onp.interp, lambda m, fp: m.interp(onp.array([0.3, 1.0, 1.5, 2.0, 2.7, 3.0]), [0.0, 1.0, 1.0, 2.0, 3.0, 3.0], fp),
+     real(6), id="repeated-knots")
 case(onp.interp, lambda m, x, xp, fp, p: m.interp(x, xp, fp, period=p), onp.array([-7.3, -1.2, 0.4, 2.9, 5.55, 11.0]),
      onp.array([4.25, 0.55, 2.05, 5.35]), real(4), 2.3, id="period")  # the knots at 1.95, 0.55, 2.05, 0.75
 case(onp.interp, lambda m, x, fp: m.interp(x, [4.25, 0.55, 2.05, 5.35], fp, period=-3.1), onp.array([-1.2, 2.9]),

@@ -166,6 +166,9 @@ LISTS_OF_TRACED = [  # wengert.numpy reads a list holding traced values as NumPy
     ("average-weights", lambda x: np.average([x[0, 0], 2.0, x[1, 0]], weights=[1.0, x[0, 1], 2.0])),
     ("sort-median-diff", lambda x: np.sort([x[0, 0] ** 2, x[1, 1]]) + np.median([x[0, 1], x[1, 0], 1.0])
      + np.diff([x[0, 0], x[1, 0] ** 2])),
+    ("keyword-lists", lambda x: np.sum(a=[x[0, 0], x[1, 1]]) + np.dot(a=[x[0, 0], 1.0], b=[x[0, 1], x[1, 2]])),
+    ("ufunc-methods", lambda x: np.add.reduce([x[0], x[1] ** 2]) + np.sum(np.multiply.outer([x[0, 0], 2.0], x[1]))
+     + np.sum(np.maximum.accumulate([x[0, 1], x[1, 0], 0.3]))),
     ("linalg", lambda x: np.linalg.norm([x[0, 0], 2 * x[0, 1]]) + np.linalg.det([[x[0, 0], 1.0], [2.0, x[1, 1]]])
      + np.sum(np.linalg.solve([[x[0, 0], 1.0], [2.0, x[1, 1] + 3.0]], [1.0, x[1, 0]]))),
 ]
@@ -186,6 +189,8 @@ TRACED_KEYWORDS = [  # a traced keyword argument goes where the function takes i
     ("dot-a-b", lambda x: np.dot(b=x.T, a=x), lambda x: np.dot(x, x.T)),
     ("where-x-y", lambda x: np.where(x > 1.0, x=x ** 2, y=-x), lambda x: np.where(x > 1.0, x ** 2, -x)),
     ("tensordot", lambda x: np.tensordot(a=x, b=x.T, axes=1), lambda x: np.tensordot(x, x.T, 1)),
+    ("dot-plain-b", lambda x: np.dot(a=x, b=A[:3]), lambda x: np.dot(x, A[:3])),
+    ("outer-plain-b", lambda x: np.outer(a=x[0], b=A[0]), lambda x: np.outer(x[0], A[0])),
     ("solve", lambda x: np.linalg.solve(a=x[:, :2] + 2 * onp.eye(2), b=x[:, 2]),
      lambda x: np.linalg.solve(x[:, :2] + 2 * onp.eye(2), x[:, 2])),
 ]
@@ -542,7 +547,8 @@ def test_wrapped_functions_on_plain_values_return_numpy_results():
     assert onp.array_equal(np.sin(X), onp.sin(X))
     assert type(np.sum(X)) is type(onp.sum(X))
     assert onp.array_equal(np.concatenate([X, X]), onp.concatenate([X, X]))
-    assert np.add.reduce == onp.add.reduce
+    assert onp.array_equal(np.add.reduce(X, axis=1), onp.add.reduce(X, axis=1))
+    assert np.add.identity == 0 and np.add.nin == 2
 
 
 # ----------------------------------------------------------------------------- non-differentiable functions

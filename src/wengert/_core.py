@@ -386,10 +386,10 @@ def _keep_constants(trace: Trace, prim: "Primitive", args: tuple | list, kwargs:
                 read = any(_rule(prim, j) not in (same, negated) for j, b in enumerate(args) if type(b) is Box)
             if read:
                 keep(trace, a, "argument {k} of '{name}'", prim.name, k)
-        elif type(a) is tuple:  # an index
+        elif type(a) is tuple:  # an index, or a list of arrays as the tape keeps it
             for part in a:
                 if isinstance(part, _watched):
-                    keep(trace, part, "an index array given to '{name}'", prim.name)
+                    keep(trace, part, "an array in a tuple or list given to '{name}'", prim.name)
     for key, a in kwargs.items():  # where= masks ...
         if isinstance(a, _watched):
             keep(trace, a, "keyword argument {k!r} of '{name}'", prim.name, key)
@@ -473,6 +473,10 @@ def _bound(prim: Primitive, args: tuple | list, kwargs: dict) -> tuple[tuple, di
             if p.name not in kwargs and p.default is p.empty:  # a required argument is missing
                 prim.fun(*[strip(a) for a in args], **{n: strip(a) for n, a in kwargs.items()})  # its error
             args.append(kwargs.pop(p.name) if p.name in kwargs else p.default)
+    for p in positional[len(args):]:  # the rules take the arguments after it by position too
+        if p.name not in kwargs:
+            break
+        args.append(kwargs.pop(p.name))
     return tuple(args), kwargs
 
 

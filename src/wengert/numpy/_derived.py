@@ -38,7 +38,7 @@ from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 import wengert.numpy as wnp
 
 from .._core import Box, strip
-from ._wrap import DISPATCH, PRIMITIVES, _strip_tree, outside_wengert, package, reading_lists
+from ._wrap import DISPATCH, PRIMITIVES, _strip_tree, index_array, outside_wengert, package, reading_lists
 
 
 def _has_box(tree: Any) -> bool:
@@ -612,7 +612,12 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
     else:
         i = np.clip(np.searchsorted(xpv, xv, side="right"), 1, len(xpv) - 1)
         x0, x1, f0, f1 = xp[i - 1], xp[i], fp[i - 1], fp[i]
+        width = _plain(x1) - _plain(x0)
+        if np.any(width == 0):  # between repeated knots: no slope (and no 0 / 0 on the gradient's path)
+            x1 = wnp.where(width == 0, x0 + 1.0, x1)
+            f1 = wnp.where(width == 0, f0, f1)
         inside = f0 + (f1 - f0) * (x - x0) / (x1 - x0)
+        inside = wnp.where(xv == xpv[-1], fp[-1], inside)  # NumPy's value at the last knot, repeated or not
     out = wnp.where(xv < xpv[0], fp[0] if left is None else left, inside)
     return wnp.where(xv > xpv[-1], fp[-1] if right is None else right, out)
 
@@ -641,7 +646,7 @@ def take(a: Any, indices: Any, axis: Any = None, out: Any = None, mode: str = "r
     if axis is None:
         a, axis = wnp.ravel(a), 0
     axis = normalize_axis_index(axis, _ndim(a))
-    n, idx = _shape(a)[axis], np.asarray(strip(indices))
+    n, idx = _shape(a)[axis], index_array(strip(indices))
     if mode == "wrap":
         idx = idx % n
     elif mode == "clip":

@@ -197,9 +197,13 @@ def plain_index(index: Any) -> Any:
     caller changes after the call cannot change the recorded index."""
     if type(index) is tuple:
         return tuple(plain_index(p) for p in index)
-    if type(index) is list:
-        return np.asarray(index) if index else np.zeros(0, np.intp)
-    return strip(index)
+    return index_array(index) if type(index) is list else strip(index)
+
+
+def index_array(index: Any) -> np.ndarray:
+    """A list used as an index, as NumPy reads it: an array, of integers where it is empty."""
+    a = np.asarray(index)
+    return a.astype(np.intp) if a.size == 0 and a.dtype.kind == "f" else a
 
 
 def reading_lists(impl: Callable) -> Callable:
@@ -225,10 +229,11 @@ def _finish(wrapper: Callable, fun: Any, name: str) -> Callable:
     wrapper.__name__ = wrapper.__qualname__ = name.rsplit(".", 1)[-1]
     wrapper.__doc__ = getattr(fun, "__doc__", None)
     wrapper.__wrapped__ = fun  # type: ignore[attr-defined]
-    if isinstance(fun, np.ufunc):  # keep add.reduce, multiply.outer ... reachable
-        for attr in ("reduce", "accumulate", "reduceat", "outer", "at", "nin", "nout", "nargs",
-                     "identity", "ntypes", "types", "signature"):
+    if isinstance(fun, np.ufunc):  # keep add.reduce, multiply.outer ... reachable, reading lists
+        for attr in ("at", "nin", "nout", "nargs", "identity", "ntypes", "types", "signature"):
             setattr(wrapper, attr, getattr(fun, attr))
+        for attr in ("reduce", "accumulate", "reduceat", "outer"):
+            setattr(wrapper, attr, reading_lists(getattr(fun, attr)))
     DISPATCH[fun] = wrapper
     return wrapper
 
@@ -265,12 +270,16 @@ def _general(prim: Primitive, args: tuple, kwargs: dict) -> Any:
         try:
             return prim.fun(*args, **kwargs)
         except ConversionError:  # NumPy met a list holding traced values
-            if read_lists(args) is None:
+            if not any(type(a) is not Box and holds_box(a) for a in (*args, *kwargs.values())):
                 raise
     for a in args:
         if type(a) is list or type(a) is tuple:
             ufunc = isinstance(prim.fun, np.ufunc)
             args = tuple(_kept(a, ufunc) for a in args)
+            break
+    for a in kwargs.values():
+        if type(a) is list or type(a) is tuple:  # a where= mask ...
+            kwargs = {k: _kept(a, False) for k, a in kwargs.items()}
             break
     if kwargs:
         if kwargs.get("out") is not None:
