@@ -370,6 +370,11 @@ case(onp.piecewise, lambda m, x, c: m.piecewise(x, [x < 0], [lambda v: v * c, la
 case(onp.piecewise, lambda m, x: m.piecewise(x, x > 0, [lambda v: v * 2.0, lambda v: v ** 3]), 0.7, id="scalar")
 case(onp.apply_along_axis, lambda m, x: m.apply_along_axis(lambda v: m.outer(v, v[:2]), 1, x), real(2, 3, 2))
 case(onp.apply_along_axis, lambda m, x: m.apply_along_axis(lambda v: m.sum(v ** 2), 0, x), real(3, 2), id="scalar")
+case(onp.vectorize, lambda m, x: m.vectorize(lambda a, b: a * b if a > 0 else a - b)(x, 2.0), real(2, 3))
+case(onp.vectorize, lambda m, x, y: m.vectorize(lambda a, b: m.sin(a) * b)(x, y[:, None]), real(3), real(2),
+     id="broadcast")
+case(onp.vectorize, lambda m, x: m.stack(m.vectorize(lambda a, n: (a ** n, 2 * a), otypes=[float, float],
+                                                     excluded={"n"})(x, n=3)), real(4), id="two-outputs-excluded")
 case(onp.apply_along_axis, lambda m, x, c: m.apply_along_axis(lambda v: v * c, -1, x), real(2, 3), real(3),
      id="closure")
 case(onp.apply_over_axes, lambda m, x: m.apply_over_axes(m.sum, x ** 2, [0, 2]), real(2, 3, 2))
@@ -397,7 +402,7 @@ pytestmark = [pytest.mark.filterwarnings("ignore:Arrays of 2-dimensional vectors
 # argument to an array before anything could dispatch; the cases of the in-place functions use the
 # functional form (inplace=False), which NumPy does not have (in place: test_in_place_functions).
 NO_DISPATCH = {onp.full, onp.require, onp.asarray_chkfinite, onp.put_along_axis, onp.put, onp.place, onp.putmask,
-               onp.fill_diagonal}
+               onp.fill_diagonal, onp.vectorize}
 
 
 @pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
@@ -430,6 +435,8 @@ def test_untraced_calls_are_numpy_itself() -> None:
 @pytest.mark.parametrize("bad, match", [
     (lambda x: wnp.quantile(x, 0.5, method="weibull"), "quantile: only methods"),
     (lambda x: wnp.pad(x, 1, mode="linear_ramp"), "pad: mode 'linear_ramp'"),
+    (lambda x: wnp.vectorize(lambda v: v * 2, signature="(n)->(n)")(x), "vectorize: signature= is not supported"),
+    (lambda x: onp.vectorize(lambda v: v * 2)(x), "numpy.vectorize converts .* Use wengert.numpy.vectorize"),
     (lambda x: wnp.nansum(x, out=onp.empty(())), "nansum: out= cannot be used"),
 ])
 def test_unsupported_options_are_refused(bad: Callable, match: str) -> None:

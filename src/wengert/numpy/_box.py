@@ -106,6 +106,9 @@ def _what_converts() -> str | None:
     frame = outside_wengert()
     caller, called = frame, None
     while frame is not None and package(frame) in ("numpy", "scipy"):
+        if isinstance(frame.f_locals.get("self"), np.vectorize):
+            return ("numpy.vectorize converts its arguments to plain arrays, which would drop the gradient of a "
+                    "traced value. Use wengert.numpy.vectorize, which calls the function on traced elements.")
         # the outermost function of a public SciPy subpackage is the one the user called; a
         # private decorator's frame holds the function it wraps
         owner = frame.f_locals.get("self")  # a method of a named object (or of a frozen one): norm.logpdf

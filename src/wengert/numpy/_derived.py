@@ -1551,6 +1551,41 @@ def apply_over_axes(func: Callable, a: Any, axes: Any) -> Any:
     return val
 
 
+class vectorize(np.vectorize):
+    """numpy.vectorize whose function may take traced values: called element by element, as
+    NumPy's is (a Python loop), each call recorded, the results assembled into arrays."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not (_has_box(args) or _has_box(kwargs)):
+            return super().__call__(*args, **kwargs)
+        if self.signature is not None:
+            raise NotImplementedError("vectorize: signature= is not supported on traced values in wengert; "
+                                      "write the function with wengert.numpy operations on whole arrays instead.")
+        names = [k for k in builtins.range(len(args)) if k not in self.excluded] + [
+            k for k in kwargs if k not in self.excluded]
+        given = {**dict(enumerate(args)), **kwargs}
+        arrays = wnp.broadcast_arrays(*[wnp.asarray(given[k]) for k in names])
+        shape = _shape(arrays[0]) if arrays else ()
+        if 0 in shape and not self.otypes:
+            raise ValueError("cannot call `vectorize` on size 0 inputs unless `otypes` is set")
+        results = []
+        for i in np.ndindex(shape):
+            at = {**given, **{k: a[i] for k, a in zip(names, arrays)}}
+            results.append(self.pyfunc(*[at[k] for k in builtins.range(len(args))],
+                                       **{k: at[k] for k in kwargs}))
+        outputs = len(self.otypes) if self.otypes else (len(results[0]) if isinstance(results[0], tuple) else 0)
+        columns = [results] if not outputs else [[r[j] for r in results] for j in builtins.range(outputs)]
+        out = []
+        for j, column in enumerate(columns):
+            dtype = np.dtype(self.otypes[j]) if self.otypes else None
+            a = wnp.reshape(wnp.array(column, dtype=dtype), shape) if column else np.empty(shape, dtype)
+            out.append(a)
+        return tuple(out) if outputs else out[0]
+
+
+DISPATCH[np.vectorize] = vectorize
+
+
 # ============================================================================= statistics
 @derived(np.cov)
 def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: Any = None,
