@@ -712,6 +712,57 @@ def test_bad_argnum_is_a_value_error(argnum, pattern, api, make):
         make(argnum)(1.0, 2.0)
 
 
+@pytest.mark.parametrize("argnum", ["01", 1.0, None, True, (0, 1.5), {0: 1}], ids=repr)
+@pytest.mark.parametrize("api,make", [
+    ("grad", lambda a: grad(lambda x, y: x * y, argnum=a)),
+    ("make_vjp", lambda a: make_vjp(lambda x, y: x * y, argnum=a)),
+    ("jacfwd", lambda a: wengert.jacfwd(lambda x, y: x * y, argnum=a)),
+])
+def test_argnum_of_another_type_is_a_type_error(argnum, api, make):
+    with pytest.raises(TypeError, match=rf"^{api}: argnum must be an int or a tuple of ints .*; got "):
+        make(argnum)(1.0, 2.0)
+
+
+def test_jvp_primals_and_tangents_must_be_sequences():
+    for primals, tangents, name in [(3.0, (1.0,), "primals"), ((3.0,), 1.0, "tangents")]:
+        with pytest.raises(TypeError, match=rf"^jvp: {name} must be a tuple or list .* got float"):
+            wengert.jvp(lambda x: x * x, primals, tangents)
+
+
+def test_no_grad_and_detect_anomaly_decorate_functions():
+    @wengert.no_grad()
+    def constant(y):
+        return y * 2.0
+
+    assert close(grad(lambda x: np.sum(x * constant(x)))(onp.array([1.0, 3.0])), [2.0, 6.0])
+
+    @wengert.detect_anomaly()
+    def gradient_of_sqrt(x):
+        return grad(lambda x: np.sum(np.sqrt(x)))(x)
+    with pytest.raises(wengert.AnomalyError, match="sqrt"):
+        gradient_of_sqrt(onp.array([1.0, 0.0]))
+    assert onp.all(onp.isinf(grad(lambda x: np.sum(np.sqrt(x)))(onp.array([0.0]))))  # outside: no check
+
+
+def test_a_complex_cotangent_for_a_real_output_is_refused():
+    _, pullback = wengert.vjp(lambda x: x ** 2, onp.ones(3))
+    with pytest.raises(ValueError, match=r"^vjp: the cotangent of output 0 is complex, but the output is real"):
+        pullback(1j * onp.ones(3))
+    assert close(wengert.vjp(lambda x: x ** 2, onp.ones(3) + 0j)[1](1j * onp.ones(3))[0], 2j * onp.ones(3))
+
+
+@pytest.mark.parametrize("api", ["vjp", "make_vjp", "linearize"])
+def test_changing_a_differentiated_array_before_the_pullback_is_an_error(api):
+    y = onp.array([1.0, 2.0, 3.0])
+    f = lambda y: np.sin(y) * y  # noqa: E731
+    later = {"vjp": lambda: wengert.vjp(f, y)[1], "make_vjp": lambda: wengert.make_vjp(f)(y)[0],
+             "linearize": lambda: wengert.linearize(f, y)[1]}[api]()
+    later(onp.ones(3))  # unchanged: fine
+    y[0] = 5.0
+    with pytest.raises(wengert.MutationError, match=rf"^the array given as argument 0 of '{api}'"):
+        later(onp.ones(3))
+
+
 def test_grad_with_no_positional_arguments_is_a_value_error():
     with pytest.raises(ValueError, match=r"^grad: argnum 0 is out of range for a call with 0"):
         grad(lambda: 1.0)()

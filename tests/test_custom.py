@@ -639,3 +639,39 @@ def test_primitive_returning_several_outputs_is_refused(output, call):
     with pytest.raises(TypeError, match=r"a primitive must return one array \(or number\); it returned a "
                                         r"(tuple|list|dict)\. Use wengert\.custom_vjp"):
         call(tup)
+
+
+def test_custom_vjp_runs_bwd_once_per_output_for_all_arguments():
+    calls = []
+
+    @wengert.custom_vjp
+    def weighted(p, x):
+        return np.sum(p["w"] * x + p["b"])
+
+    def fwd(p, x):
+        return weighted(p, x), (p, x)
+
+    def bwd(res, g):
+        calls.append(g)
+        p, x = res
+        return {"w": g * x, "b": g * onp.ones_like(p["b"])}, g * p["w"]
+    weighted.defvjp(fwd, bwd)
+    p, x = {"w": onp.array([1.0, 2.0]), "b": onp.array([0.5, 0.5])}, onp.array([3.0, -1.0])
+    gp, gx = grad(lambda p, x: weighted(p, x) * 2.0, argnum=(0, 1))(p, x)
+    assert len(calls) == 1  # three argument leaves, one call
+    assert close(gp["w"], 2 * x) and close(gp["b"], [2.0, 2.0]) and close(gx, 2 * p["w"])
+    grad(lambda p, x: weighted(p, x), argnum=(0, 1))(p, x)
+    assert len(calls) == 2  # and again for the next gradient
+
+
+@pytest.mark.parametrize("fwd, bwd, error", [
+    (lambda x: x * 2.0, lambda res, g: (g,), r"^double: fwd must return a pair \(output, residuals\); it returned"),
+    (lambda x: (x * 2.0, None), 2, r"^double\.defvjp: bwd must be a function; got int"),
+])
+def test_custom_vjp_misuse_of_fwd_and_bwd(fwd, bwd, error):
+    @wengert.custom_vjp
+    def double(x):
+        return x * 2.0
+    with pytest.raises(TypeError, match=error):
+        double.defvjp(fwd, bwd)
+        grad(lambda x: double(x))(1.0)

@@ -14,11 +14,11 @@ import linecache
 import os
 import sys
 import threading
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from ._core import Box, Trace, rule_running, strip
+from ._core import Box, Trace, in_block, rule_running, strip
 
 __all__ = ["detect_anomaly", "AnomalyError"]
 
@@ -50,6 +50,10 @@ class detect_anomaly:
 
     def __exit__(self, *exc: object) -> None:
         _local.depth -= 1
+
+    def __call__(self, fun: Callable) -> Callable:
+        """As a decorator: each call of ``fun`` runs in a block of its own."""
+        return in_block(type(self), fun)
 
 
 def watch(trace: Trace) -> "Watch | None":

@@ -56,7 +56,9 @@ class _Recording:
     __slots__ = ("trace", "nodes", "inputs", "out", "aux", "single", "lock", "watch")
 
     def __init__(self, api: str, fun: Callable, args: tuple, kwargs: dict, argnum: ArgNum,
-                 has_aux: bool):
+                 has_aux: bool, kept: bool = False):
+        """``kept``: the recording outlives the call (vjp hands out its pullback), so the
+        arrays given as the differentiated arguments are watched for changes like constants."""
         self.single = isinstance(argnum, (int, np.integer))
         argnums = _checked_argnums(api, args, argnum)
         self.trace = trace = Trace()
@@ -69,6 +71,9 @@ class _Recording:
             boxes = [input_box(v, trace) for v in _inputs(api, leaves, lambda: paths(structure, str(k)))]
             args[k] = unflatten(structure, boxes)
             self.inputs.append((structure, boxes))
+            for b in boxes if kept else ():
+                if isinstance(b.value, _core._watched):
+                    keep(trace, b.value, "the array given as argument {k} of '{name}'", api, k)
         try:
             out = fun(*args, **kwargs)
         finally:
@@ -147,7 +152,7 @@ def _outputs(api: str, out: Any) -> tuple:
 def _checked_argnums(api: str, args: tuple, argnum: ArgNum) -> tuple:
     """The positions ``argnum`` names, each in range and none twice: the checks of
     :class:`_Recording` and forward mode."""
-    argnums = _argnums(argnum)
+    argnums = _argnums(argnum, api)
     for k in argnums:
         if not -len(args) <= k < len(args):
             raise ValueError(f"{api}: argnum {k} is out of range for a call with {len(args)} "
@@ -321,8 +326,14 @@ def _value_and_grad(fun: Callable, argnum: ArgNum, has_aux: bool, api: str) -> C
     return value_and_gradient
 
 
-def _argnums(argnum: ArgNum) -> tuple:
-    return (int(argnum),) if isinstance(argnum, (int, np.integer)) else tuple(int(k) for k in argnum)
+def _argnums(argnum: ArgNum, api: str = "grad") -> tuple:
+    if isinstance(argnum, (int, np.integer)) and not isinstance(argnum, bool):
+        return (int(argnum),)
+    if isinstance(argnum, (tuple, list)) and all(isinstance(k, (int, np.integer)) and not isinstance(k, bool)
+                                                 for k in argnum):
+        return tuple(int(k) for k in argnum)
+    raise TypeError(f"{api}: argnum must be an int or a tuple of ints (the positions of the arguments to "
+                    f"differentiate with respect to); got {argnum!r}.")
 
 
 def grad(fun: Callable, argnum: ArgNum = 0, has_aux: bool = False) -> Callable:
@@ -424,6 +435,9 @@ def _make_vjp_function(rec: _Recording, api: str) -> Callable:
             if c is not None and np.shape(strip(c)) != np.shape(strip(o)):
                 raise ValueError(f"{api}: the cotangent of output {n} has shape "
                                  f"{np.shape(strip(c))}, but the output has shape {np.shape(strip(o))}.")
+            if c is not None and np.iscomplexobj(strip(c)) and not np.iscomplexobj(strip(o)):
+                raise ValueError(f"{api}: the cotangent of output {n} is complex, but the output is real; its "
+                                 "imaginary part would be dropped. Give a real cotangent (np.real(c)).")
         return rec.backward(outs, cts, free=False)
     return vjp_function
 
@@ -442,7 +456,7 @@ def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:
         with one cotangent per primal: the vector-Jacobian product. It can be called many
         times; the recording it needs lives as long as it does.
     """
-    rec = _Recording("vjp", fun, primals, {}, tuple(range(len(primals))), has_aux)
+    rec = _Recording("vjp", fun, primals, {}, tuple(range(len(primals))), has_aux, kept=True)
     pullback = _make_vjp_function(rec, "vjp")
     out = rec._plain(rec.out)
     return (out, pullback, rec.aux) if has_aux else (out, pullback)
@@ -462,6 +476,6 @@ def make_vjp(fun: Callable, argnum: ArgNum = 0) -> Callable:
     """
     @functools.wraps(fun)
     def make(*args: Any, **kwargs: Any) -> tuple:
-        rec = _Recording("make_vjp", fun, args, kwargs, argnum, False)
+        rec = _Recording("make_vjp", fun, args, kwargs, argnum, False, kept=True)
         return _make_vjp_function(rec, "make_vjp"), rec._plain(rec.out)
     return make

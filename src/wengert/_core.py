@@ -22,6 +22,7 @@ perturbation confusion.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import itertools
@@ -334,6 +335,19 @@ class no_grad:
             _pausing -= 1
             if _speedups:
                 _speedups.set_pausing(_pausing)
+
+    def __call__(self, fun: Callable) -> Callable:
+        """As a decorator: each call of ``fun`` runs in a block of its own."""
+        return in_block(type(self), fun)
+
+
+def in_block(block: type, fun: Callable) -> Callable:
+    """``fun``, each call of it run inside a new ``block()`` (a context manager)."""
+    @functools.wraps(fun)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with block():
+            return fun(*args, **kwargs)
+    return call
 
 
 # ----------------------------------------------------------------------------- mutation

@@ -161,6 +161,15 @@ def primitive(fun: Callable) -> Callable:
     return wrapper
 
 
+class _Memo:
+    """bwd's cotangents for the ``g`` the sweep is pulling back, until it asked for argument ``last``."""
+
+    __slots__ = ("g", "flat", "last")
+
+    def __init__(self, last: int) -> None:
+        self.g, self.flat, self.last = None, None, last
+
+
 def defvjp(fun: Callable, *rules: Callable | None) -> None:
     """Give a function made by :func:`primitive` its vector-Jacobian product rules.
 
@@ -210,6 +219,9 @@ class custom_vjp:
     def defvjp(self, fwd: Callable, bwd: Callable) -> None:
         """Set the forward function ``fwd(*args) -> (output, residuals)`` and the backward
         function ``bwd(residuals, g) -> tuple of cotangents, one per argument``."""
+        for name, f in (("fwd", fwd), ("bwd", bwd)):
+            if not callable(f):
+                raise TypeError(f"{self.__name__}.defvjp: {name} must be a function; got {type(f).__name__}.")
         self.fwd, self.bwd = fwd, bwd
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -227,35 +239,45 @@ class custom_vjp:
                                       "values before .defvjp(fwd, bwd) gave it its rule.")
         values = [x.value if type(x) is Box and x.trace is top else x for x in leaves]
         plain_args = unflatten(structure, values)
-        out, residuals = self.fwd(*plain_args, **kwargs)
+        pair = self.fwd(*plain_args, **kwargs)
+        if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
+            raise TypeError(f"{self.__name__}: fwd must return a pair (output, residuals); it returned "
+                            f"{type(pair).__name__} {pair!r:.60}.")
+        out, residuals = pair
         if any(type(v) is Box for v in values):  # traced one level down too: use the rule there
             out = self(*plain_args, **kwargs)
         outs, out_structure = flatten(out)
         traced = [k for k, x in enumerate(leaves) if type(x) is Box and x.trace is top]
         boxed = []
         for j, o in enumerate(outs):  # one entry per output leaf; each pulls back through bwd
-            rule = functools.partial(self._cotangent, structure, out_structure, outs, residuals, j)
+            rule = functools.partial(self._cotangent, structure, out_structure, outs, residuals, j, _Memo(traced[-1]))
             prim = Primitive(self.fun, self.__name__, Variadic(rule), fit)
             prim.jvps = Transposed(prim)  # forward mode transposes bwd
             parents = tuple((k, leaves[k]) for k in traced)
             boxed.append(record(top, prim, tuple(values), {}, o, parents))
         return unflatten(out_structure, boxed)
 
-    def _cotangent(self, structure: Any, out_structure: Any, outs: list, residuals: Any, j: int,
+    def _cotangent(self, structure: Any, out_structure: Any, outs: list, residuals: Any, j: int, memo: "_Memo",
                    k: int, g: Any, ans: Any, *args: Any) -> Any:
-        """Cotangent of flattened argument ``k`` from output leaf ``j`` (the others get zeros)."""
-        cts = [g if i == j else np.zeros_like(strip(o)) for i, o in enumerate(outs)]
-        result = self.bwd(residuals, unflatten(out_structure, cts))
+        """Cotangent of flattened argument ``k`` from output leaf ``j`` (the others get zeros).
+        The sweep asks for each argument in turn with the same ``g``: bwd runs once for all."""
         arguments = unflatten(structure, list(args))
-        if not isinstance(result, (tuple, list)) or len(result) != len(arguments):
-            raise TypeError(f"{self.__name__}: bwd must return a tuple with one cotangent per "
-                            f"argument ({len(arguments)}); it returned {result!r:.80}.")
-        filled = tuple(tree_map(np.zeros_like, a) if c is None else c
-                       for a, c in zip(arguments, result))
-        flat = flatten(filled)[0]
-        if len(flat) != len(args):
-            raise ValueError(f"{self.__name__}: the cotangents bwd returned do not have the "
-                             "structure of the arguments (an array for an array, not a list).")
+        if memo.g is not g:
+            cts = [g if i == j else np.zeros_like(strip(o)) for i, o in enumerate(outs)]
+            result = self.bwd(residuals, unflatten(out_structure, cts))
+            if not isinstance(result, (tuple, list)) or len(result) != len(arguments):
+                raise TypeError(f"{self.__name__}: bwd must return a tuple with one cotangent per "
+                                f"argument ({len(arguments)}); it returned {result!r:.80}.")
+            filled = tuple(tree_map(np.zeros_like, a) if c is None else c
+                           for a, c in zip(arguments, result))
+            flat = flatten(filled)[0]
+            if len(flat) != len(args):
+                raise ValueError(f"{self.__name__}: the cotangents bwd returned do not have the "
+                                 "structure of the arguments (an array for an array, not a list).")
+            memo.g, memo.flat = g, flat
+        flat = memo.flat
+        if k == memo.last:  # the sweep's last question for this g
+            memo.g = memo.flat = None
         c, shape = flat[k], np.shape(strip(args[k]))
         position = [i for i, a in enumerate(arguments) for _ in flatten(a)[0]][k]
         _check(self.__name__, position, _BWD, c, broadcasts(shape, np.shape(strip(c))), shape)

@@ -131,6 +131,10 @@ def jvp(fun: Callable, primals: Sequence, tangents: Sequence, has_aux: bool = Fa
         >>> wengert.jvp(np.sin, (0.0,), (2.0,))
         (np.float64(0.0), np.float64(2.0))
     """
+    for name, given in (("primals", primals), ("tangents", tangents)):
+        if not isinstance(given, (tuple, list)):
+            raise TypeError(f"jvp: {name} must be a tuple or list with one entry per argument of the function "
+                            f"(jvp(f, (x,), (t,)) for one argument); got {type(given).__name__}.")
     out, tan, aux = _run_forward("jvp", fun, tuple(primals), tuple(tangents), batched, has_aux)
     return (out, tan, aux) if has_aux else (out, tan)
 
@@ -188,7 +192,7 @@ def linearize(fun: Callable, *primals: Any) -> tuple:
         pushing the tangents through the recorded operations (``fun`` is not evaluated again).
         ``f_jvp(*tangents, batched=True)`` takes tangents with a leading batch dimension.
     """
-    rec = _Recording("linearize", fun, primals, {}, tuple(range(len(primals))), False)
+    rec = _Recording("linearize", fun, primals, {}, tuple(range(len(primals))), False, kept=True)
     outs, out_structure = _outputs("linearize", rec.out)
     out = rec._plain(rec.out)
 
