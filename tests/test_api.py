@@ -739,10 +739,10 @@ def test_no_grad_and_detect_anomaly_decorate_functions():
     @wengert.detect_anomaly()
     def gradient_of_sqrt(x):
         return grad(lambda x: np.sum(np.sqrt(x)))(x)
-    with pytest.raises(wengert.AnomalyError, match="sqrt"):
-        gradient_of_sqrt(onp.array([1.0, 0.0]))
-    with onp.errstate(divide="ignore"):  # outside: no check
-        assert onp.all(onp.isinf(grad(lambda x: np.sum(np.sqrt(x)))(onp.array([0.0]))))
+    with onp.errstate(divide="ignore"):  # the rule's own 1 / 0, which the watch then reports
+        with pytest.raises(wengert.AnomalyError, match="sqrt"):
+            gradient_of_sqrt(onp.array([1.0, 0.0]))
+        assert onp.all(onp.isinf(grad(lambda x: np.sum(np.sqrt(x)))(onp.array([0.0]))))  # outside: no check
 
 
 def test_a_complex_cotangent_for_a_real_output_is_refused():
