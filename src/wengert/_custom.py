@@ -161,15 +161,6 @@ def primitive(fun: Callable) -> Callable:
     return wrapper
 
 
-class _Memo:
-    """bwd's cotangents for the ``g`` the sweep is pulling back, until it asked for argument ``last``."""
-
-    __slots__ = ("g", "flat", "last")
-
-    def __init__(self, last: int) -> None:
-        self.g, self.flat, self.last = None, None, last
-
-
 def defvjp(fun: Callable, *rules: Callable | None) -> None:
     """Give a function made by :func:`primitive` its vector-Jacobian product rules.
 
@@ -190,6 +181,15 @@ def defvjp(fun: Callable, *rules: Callable | None) -> None:
         >>> wengert.defvjp(softplus, lambda g, ans, x: g / (1 + np.exp(-x)))
     """
     give_rules("defvjp", fun, rules)
+
+
+class _Memo:
+    """bwd's cotangents for the ``g`` the sweep is pulling back, until it asked for argument ``last``."""
+
+    __slots__ = ("g", "flat", "last")
+
+    def __init__(self, last: int) -> None:
+        self.g, self.flat, self.last = None, None, last
 
 
 class custom_vjp:

@@ -46,8 +46,9 @@ def asarray(a: Any, dtype: Any = None, order: Any = None, **kwargs: Any) -> Any:
         return array(a, dtype=dtype)
     if dtype is not None:
         a = astype(a, dtype, copy=False)
-    # NumPy copies an array that is not laid out in the order asked for.
-    return wnp.copy(a) if order in ("C", "F") and not a.value.flags[order + "_CONTIGUOUS"] else a
+    v = strip(a)  # NumPy copies an array that is not laid out in the order asked for
+    laid_out = order not in ("C", "F") or not isinstance(v, np.ndarray) or v.flags[order + "_CONTIGUOUS"]
+    return a if laid_out else wnp.copy(a)
 
 
 def _converter(fun: Any, order: str | None) -> Any:
