@@ -539,6 +539,22 @@ def test_jacobian_of_float32_input_is_float32(api_name, api):
     assert onp.allclose(J, onp.diag(2 * onp.cos(X3)), rtol=1e-6)
 
 
+@pytest.mark.parametrize("make", [
+    lambda f: wengert.jacfwd(f, has_aux=True), lambda f: wengert.jacrev(f, has_aux=True),
+    lambda f: wengert.jacobian(f, has_aux=True), lambda f: wengert.jacobian(f, mode="forward", has_aux=True),
+    lambda f: wengert.jacobian(f, mode="reverse", has_aux=True),
+    lambda f: (lambda x: wengert.jacobian(f, has_aux=True, return_mode=True)(x)[0]),
+], ids=["jacfwd", "jacrev", "jacobian", "jacobian-forward", "jacobian-reverse", "jacobian-return_mode"])
+def test_jacobians_with_auxiliary_data(make):
+    def f(x):
+        y = np.sin(x) * x[0]
+        return y, {"norm": np.sum(x ** 2), "count": 3, "y": y}
+    J, aux = make(f)(X3)
+    assert close(J, fd_jac(lambda x: f(x)[0], X3))
+    assert close(aux["norm"], onp.sum(X3 ** 2)) and aux["count"] == 3 and close(aux["y"], onp.sin(X3) * X3[0])
+    assert not isinstance(aux["y"], wengert.Box)  # plain values, as grad's has_aux gives
+
+
 NONADJACENT = lambda A: A[onp.array([0, 1]), :, onp.array([2, 3])]  # noqa: E731
 X234 = RNG.normal(size=(2, 3, 4))
 

@@ -304,17 +304,18 @@ def _with(args: tuple, argnum: ArgNum, fun: Callable, kwargs: dict) -> Callable:
     return partial
 
 
-def _jacfwd_at(fun: Callable, args: tuple, kwargs: dict, argnum: ArgNum, api: str) -> Any:
+def _jacfwd_at(fun: Callable, args: tuple, kwargs: dict, argnum: ArgNum, api: str, has_aux: bool = False) -> Any:
     inputs = _inputs_of(args, argnum, api)
     blocks = _identity_blocks(inputs.leaves)
     chosen = inputs.nest(inputs.leaves)
     directions = inputs.nest(blocks)
     primals, tangents = ((chosen,), (directions,)) if inputs.single else (chosen, directions)
     # Without input elements there is no batch to push (the Jacobian holds empty structures).
-    out, tan, _ = _run_forward(api, _with(args, argnum, fun, kwargs), primals, tangents,
-                               batched=bool(inputs.leaves))
+    out, tan, aux = _run_forward(api, _with(args, argnum, fun, kwargs), primals, tangents,
+                                 batched=bool(inputs.leaves), has_aux=has_aux)
     outs, out_structure = flatten(out)
-    return _nest(_from_tangents(flatten(tan)[0], outs, inputs.leaves), out_structure, inputs)
+    jac = _nest(_from_tangents(flatten(tan)[0], outs, inputs.leaves), out_structure, inputs)
+    return (jac, aux) if has_aux else jac
 
 
 def _jacrev_at(rec: _Recording, inputs: _Inputs, api: str) -> Any:
@@ -362,12 +363,14 @@ def _jacfwd_from_record(rec: _Recording, inputs: _Inputs, api: str) -> Any:
     return _nest(_from_tangents(tans, outs, inputs.leaves), out_structure, inputs)
 
 
-def jacfwd(fun: Callable, argnum: ArgNum = 0) -> Callable:
+def jacfwd(fun: Callable, argnum: ArgNum = 0, has_aux: bool = False) -> Callable:
     """The Jacobian by forward mode: all input directions pushed in one batched pass.
 
     Arguments:
         fun: the function (arrays and nested structures in and out).
         argnum: the position(s) of the argument(s) to differentiate with respect to.
+        has_aux: whether ``fun`` returns ``(output, auxiliary data)``; the Jacobian function
+            then returns ``(jacobian, auxiliary data)``.
 
     Returns:
         A function returning the Jacobian: for array input and output, an array of shape
@@ -376,16 +379,17 @@ def jacfwd(fun: Callable, argnum: ArgNum = 0) -> Callable:
     """
     @functools.wraps(fun)
     def jacobian_fwd(*args: Any, **kwargs: Any) -> Any:
-        return _jacfwd_at(fun, args, kwargs, argnum, "jacfwd")
+        return _jacfwd_at(fun, args, kwargs, argnum, "jacfwd", has_aux)
     return jacobian_fwd
 
 
-def jacrev(fun: Callable, argnum: ArgNum = 0) -> Callable:
+def jacrev(fun: Callable, argnum: ArgNum = 0, has_aux: bool = False) -> Callable:
     """The Jacobian by reverse mode: one sweep with a batch of cotangents, one per output element.
 
     Arguments:
         fun: the function (arrays and nested structures in and out).
         argnum: the position(s) of the argument(s) to differentiate with respect to.
+        has_aux: as :func:`jacfwd`'s.
 
     Returns:
         A function returning the Jacobian, laid out as :func:`jacfwd`'s. Cheapest when there
@@ -393,12 +397,14 @@ def jacrev(fun: Callable, argnum: ArgNum = 0) -> Callable:
     """
     @functools.wraps(fun)
     def jacobian_rev(*args: Any, **kwargs: Any) -> Any:
-        rec = _Recording("jacrev", fun, args, kwargs, argnum, False)
-        return _jacrev_at(rec, _inputs_of(args, argnum, "jacrev"), "jacrev")
+        rec = _Recording("jacrev", fun, args, kwargs, argnum, has_aux)
+        jac = _jacrev_at(rec, _inputs_of(args, argnum, "jacrev"), "jacrev")
+        return (jac, rec.aux) if has_aux else jac
     return jacobian_rev
 
 
-def jacobian(fun: Callable, argnum: ArgNum = 0, mode: str = "auto", return_mode: bool = False) -> Callable:
+def jacobian(fun: Callable, argnum: ArgNum = 0, mode: str = "auto", return_mode: bool = False,
+             has_aux: bool = False) -> Callable:
     """The Jacobian, by forward or reverse mode, whichever needs fewer passes.
 
     Arguments:
@@ -410,10 +416,12 @@ def jacobian(fun: Callable, argnum: ArgNum = 0, mode: str = "auto", return_mode:
             the two modes agree on holomorphic functions only (docs/complex.md), so ``"auto"``
             gives reverse mode's answer, :func:`grad`'s convention, whatever the sizes.
         return_mode: also return the mode used.
+        has_aux: as :func:`jacfwd`'s.
 
     Returns:
         A function returning the Jacobian (laid out as :func:`jacfwd`'s), or
-        ``(jacobian, "forward" | "reverse")`` with ``return_mode``.
+        ``(jacobian, "forward" | "reverse")`` with ``return_mode`` (``jacobian`` is
+        ``(jacobian, auxiliary data)`` with ``has_aux``).
     """
     if mode not in ("auto", "forward", "reverse"):
         raise ValueError(f"jacobian: mode must be 'auto', 'forward' or 'reverse', not {mode!r}.")
@@ -421,9 +429,9 @@ def jacobian(fun: Callable, argnum: ArgNum = 0, mode: str = "auto", return_mode:
     @functools.wraps(fun)
     def jac(*args: Any, **kwargs: Any) -> Any:
         if mode == "forward":
-            result, used = _jacfwd_at(fun, args, kwargs, argnum, "jacobian"), "forward"
+            result, used = _jacfwd_at(fun, args, kwargs, argnum, "jacobian", has_aux), "forward"
         else:
-            rec = _Recording("jacobian", fun, args, kwargs, argnum, False)
+            rec = _Recording("jacobian", fun, args, kwargs, argnum, has_aux)
             inputs = _inputs_of(args, argnum, "jacobian")
             n_in = sum(int(np.size(x)) for x in inputs.leaves)
             n_out = sum(int(np.size(strip(o))) for o in flatten(rec.out)[0])
@@ -432,6 +440,8 @@ def jacobian(fun: Callable, argnum: ArgNum = 0, mode: str = "auto", return_mode:
                 result, used = _jacfwd_from_record(rec, inputs, "jacobian"), "forward"
             else:
                 result, used = _jacrev_at(rec, inputs, "jacobian"), "reverse"
+            if has_aux:
+                result = (result, rec.aux)
         return (result, used) if return_mode else result
     return jac
 
