@@ -662,6 +662,7 @@ def test_copyto_refuses_a_traced_source_for_a_plain_destination() -> None:
     ("plain-source", lambda w, x: onp.copyto(w, onp.arange(3.0))),
     ("where", lambda w, x: onp.copyto(w, x ** 2, where=onp.array([True, False, True]))),
     ("broadcast", lambda w, x: onp.copyto(w, x[0])),
+    ("list-of-traced", lambda w, x: wnp.copyto(w, [x[2], x[0] ** 2, 1.0])),
 ])
 def test_copyto_into_a_traced_array_writes_in_place(name: str, write: Callable) -> None:
     def f(x, copy):
@@ -672,7 +673,7 @@ def test_copyto_into_a_traced_array_writes_in_place(name: str, write: Callable) 
     def by_setitem(w, x):  # what each case means, written with assignment
         w[...] = {"traced-source": lambda: 2.0 * x, "plain-source": lambda: onp.arange(3.0),
                   "where": lambda: wnp.where(onp.array([True, False, True]), x ** 2, w),
-                  "broadcast": lambda: x[0]}[name]()
+                  "broadcast": lambda: x[0], "list-of-traced": lambda: wnp.stack([x[2], x[0] ** 2, 1.0])}[name]()
     x = real(3)
     onp.testing.assert_allclose(f(x, write), f(x, by_setitem))
     wengert.gradcheck(lambda x: f(x, write), x)

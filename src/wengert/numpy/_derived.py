@@ -960,6 +960,7 @@ def copyto(dst: Any, src: Any, casting: str = "same_kind", where: Any = True) ->
     if not (_has_box(dst) or _has_box(src)):
         return np.copyto(dst, src, casting=casting, where=where)
     if type(dst) is Box:  # into a traced array: recorded as dst[...] = src where ``where`` holds
+        src = wnp.asarray(src)  # a list of traced values too
         np.copyto(np.empty_like(strip(dst)), strip(src), casting=casting, where=strip(where))  # NumPy's checks
         dst[...] = src if where is True else wnp.where(where, src, dst)
         return None
