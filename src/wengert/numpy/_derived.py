@@ -39,16 +39,12 @@ import wengert.numpy as wnp
 
 from .._core import Box, strip
 from ._wrap import DISPATCH, PRIMITIVES, _strip_tree, index_array, outside_wengert, package, reading_lists
+from ._wrap import holds_box as _has_box
 
 
-def _has_box(tree: Any) -> bool:
-    if type(tree) is Box:
-        return True
-    if isinstance(tree, (list, tuple)):
-        return any(_has_box(x) for x in tree)
-    if isinstance(tree, dict):
-        return any(_has_box(x) for x in tree.values())
-    return False
+def _traced(args: tuple, kwargs: dict) -> bool:
+    """Whether the arguments of a call hold a traced value (in lists and tuples too)."""
+    return _has_box(args) or _has_box(tuple(kwargs.values()))
 
 
 # The NumPy functions this module implements (tests/test_derived.py needs a case for each).
@@ -63,7 +59,7 @@ def derived(fun: Any, always: bool = False) -> Callable[[Callable], Callable]:
 
         @functools.wraps(fun)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not (always or _has_box(args) or _has_box(kwargs)):
+            if not (always or _traced(args, kwargs)):
                 return fun(*args, **kwargs)
             _no_out(fun.__name__, kwargs.pop("out", None))
             return traced(*args, **kwargs)
@@ -896,7 +892,7 @@ def functional(fun: Any, target: str) -> Callable[[Callable], Callable]:
         def wrapper(*args: Any, inplace: bool = True, **kwargs: Any) -> Any:
             if not inplace:
                 return impl(*args, **kwargs)
-            if not (_has_box(args) or _has_box(kwargs)):
+            if not _traced(args, kwargs):
                 return fun(*args, **kwargs)
             array = args[0] if args else kwargs.get(target)
             if type(array) is not Box:
@@ -1557,7 +1553,7 @@ class vectorize(np.vectorize):
     NumPy's is (a Python loop), each call recorded, the results assembled into arrays."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if not (_has_box(args) or _has_box(kwargs)):
+        if not _traced(args, kwargs):
             return super().__call__(*args, **kwargs)
         if self.signature is not None:
             raise NotImplementedError("vectorize: signature= is not supported on traced values in wengert; "

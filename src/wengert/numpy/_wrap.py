@@ -195,8 +195,11 @@ def plain_index(index: Any) -> Any:
     """An index as the tape keeps it: traced parts plain (integer arrays computed on the tape),
     lists made arrays as NumPy reads them (an empty one an integer array), so that a list the
     caller changes after the call cannot change the recorded index."""
-    if type(index) is tuple:
-        return tuple(plain_index(p) for p in index)
+    if type(index) is tuple:  # rebuilt only where a part changes (x[i, j] is common in loops)
+        for p in index:
+            if type(p) is list or type(p) is tuple or type(p) is Box:
+                return tuple(plain_index(p) for p in index)
+        return index
     return index_array(index) if type(index) is list else strip(index)
 
 
