@@ -796,6 +796,41 @@ def test_vjp_cotangent_of_wrong_structure_is_a_value_error():
     assert close(gx, 4.0)
 
 
+@pytest.mark.parametrize("f, ct, want, got", [
+    (lambda x: {"k": x * 2.0}, {"q": onp.ones(3)}, r"1 array\(s\) in a dict with keys \['k'\]",
+     r"1 array\(s\) in a dict with keys \['q'\]"),
+    (lambda x: {"k": x * 2.0}, [onp.ones(3)], r"1 array\(s\) in a dict with keys \['k'\]", r"1 array\(s\) in a list"),
+    (lambda x: [x * 2.0], onp.ones(3), r"1 array\(s\) in a list", r"one array"),
+    (lambda x: x * 2.0, [1.0, 1.0, 1.0], r"one array", r"3 array\(s\) in a list"),
+])
+def test_vjp_cotangent_structure_must_match_even_for_one_leaf(f, ct, want, got):
+    """A cotangent laid out otherwise than the output is refused, whatever its leaf count."""
+    _, fn = vjp(f, X3)
+    with pytest.raises(ValueError, match=rf"^vjp: the cotangent must have the structure of the output \({want}\); "
+                                         rf"got {got}\."):
+        fn(ct)
+
+
+def test_vjp_with_unsortable_dict_keys_in_another_order():
+    _, fn = vjp(lambda x: {1: x * 2.0, "a": x * 3.0}, X3)
+    assert close(fn({"a": onp.ones(3), 1: onp.zeros(3)})[0], 3.0 * onp.ones(3))
+
+
+@pytest.mark.parametrize("ct", [onp.array([100, 100, 100], dtype=onp.int8), onp.ones(3, dtype=onp.uint8),
+                                onp.ones(3, dtype=bool), True])
+def test_vjp_integer_and_bool_cotangents_are_refused(ct):
+    """Integer arithmetic in the sweep would wrap around (int8: 3 * 100 = 44)."""
+    _, fn = vjp(lambda x: 3.0 * np.sum(x) if ct is True else 3.0 * x, X3)
+    with pytest.raises(TypeError, match=r"^vjp: the cotangent of output 0 has dtype (int8|uint8|bool); cotangents "
+                                        r"are floating point or complex"):
+        fn(ct)
+
+
+def test_vjp_python_int_cotangent_is_promoted():
+    g, = vjp(lambda x: 3.0 * np.sum(x), X3)[1](2)
+    assert g.dtype == onp.float64 and close(g, 6.0 * onp.ones(3))
+
+
 # ----------------------------------------------------------------------------- holomorphic_grad
 HOLOMORPHIC = [  # (f, f'), f' written by hand
     (lambda z: z ** 3, lambda z: 3 * z ** 2),

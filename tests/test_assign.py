@@ -172,10 +172,21 @@ def attributes_set_in_place(x):
     return np.sum(np.abs(z) ** 2 * W) + np.sum(y * W.reshape(4, 3) * 2.0) + np.sum(t * W.T)
 
 
+def zero_dim_written(x):
+    """0-d arrays written into, with a result that NumPy makes a scalar (the cotangent then
+    arrives as a number where the rules index an array)."""
+    a = np.array(x[0, 0])  # a 0-d array
+    a[...] = 3.0 * x[1, 1]
+    b = np.asarray(x[2, 2])  # a traced number made a 0-d array, as NumPy makes it
+    b[()] = b * x[0, 1]
+    c = np.at(b * 1.0)[...].add(np.asarray(x[1, 2], dtype=onp.complex128).real)
+    return a * 1.0 + b + c
+
+
 PROGRAM_CASES = {f.__name__: f for f in [aliasing, accumulate, fill_rows, write_through_view, chained_index,
                                          views_see_assignment, assign_into_argument, operators, zero_dim,
                                          complex_values, results_that_are_the_array_itself, nan_to_num_in_place,
-                                         floordiv_in_place, attributes_set_in_place]}
+                                         floordiv_in_place, attributes_set_in_place, zero_dim_written]}
 CASES = {**{f"index-{k}": f for k, f in INDEX_CASES.items()}, **PROGRAM_CASES}
 
 

@@ -570,11 +570,11 @@ def _complex_keys_elsewhere() -> set:
 
 NO_LOOP = "NumPy (SciPy) has no complex version and raises TypeError on complex input"
 REAL_ONLY: dict[Any, str] = {
-    **{f: NO_LOOP for f in (onp.remainder, onp.fmod, onp.cbrt, onp.fabs, onp.copysign, onp.ldexp, onp.logaddexp,
-                            onp.logaddexp2, onp.arctan2, onp.hypot, onp.deg2rad, onp.rad2deg, onp.degrees,
-                            onp.radians, onp.heaviside, onp.frexp, onp.unwrap, onp.quantile, onp.percentile,
-                            onp.nanquantile, onp.nanpercentile, onp.bincount, onp.histogram2d, onp.histogramdd,
-                            onp.i0, onp.fft.rfft, onp.fft.rfft2, onp.fft.rfftn, onp.fft.ihfft)},
+    **{f: NO_LOOP for f in (onp.remainder, onp.fmod, onp.cbrt, onp.fabs, onp.copysign, onp.ldexp, onp.nextafter,
+                            onp.logaddexp, onp.logaddexp2, onp.arctan2, onp.hypot, onp.deg2rad, onp.rad2deg,
+                            onp.degrees, onp.radians, onp.heaviside, onp.frexp, onp.unwrap, onp.quantile,
+                            onp.percentile, onp.nanquantile, onp.nanpercentile, onp.bincount, onp.histogram2d,
+                            onp.histogramdd, onp.i0, onp.fft.rfft, onp.fft.rfft2, onp.fft.rfftn, onp.fft.ihfft)},
     **{f: NO_LOOP for f in (sc.erfinv, sc.erfcinv, sc.ndtri, sc.ndtri_exp, sc.gammaln, sc.polygamma, sc.poch,
                             sc.beta, sc.betaln, sc.gammainc, sc.gammaincc, sc.betainc, sc.betaincc, sc.stdtr,
                             sc.zeta, sc.expit, sc.logit, sc.log_expit, sc.entr, sc.rel_entr, sc.kl_div, sc.cosm1,

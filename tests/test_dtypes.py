@@ -27,6 +27,7 @@ import pytest
 import test_rules as T
 import wengert
 import wengert.numpy as wnp
+from _helpers import fd_grad
 from wengert.numpy import _vjps
 
 R = onp.random.default_rng(7)
@@ -43,6 +44,7 @@ UNARY = dict(T.UNARY)  # function: sampler
 BINARY = {**T.BINARY, onp.copysign: (away, away)}
 SPECIAL = {  # elementwise primitives with an argument that is not differentiated: f(x) of one array
     onp.ldexp: lambda x: wnp.ldexp(x, onp.array([1, -2, 0])),
+    onp.nextafter: lambda x: wnp.nextafter(x, onp.inf),
     onp.heaviside: lambda h: wnp.heaviside(onp.array([-1.0, 0.0, 2.0], wengert.stop_gradient(h).dtype), h),
 }
 REDUCTIONS = [
@@ -275,3 +277,86 @@ def test_numpy_integers_and_bools_are_refused_with_the_fix(x: Any, kind: str) ->
         with pytest.raises(TypeError, match=rf"^{api}: argument 0 is {kind}; wengert differentiates .*{hint}"):
             call()
     assert wengert.grad(lambda x: wnp.sum(x * 1.0))(onp.asarray(x).astype(float)).dtype == onp.float64
+
+
+# ----------------------------------------------------------------------------- dtype= arguments
+X3 = onp.array([1.3, 2.6, 0.4])
+INTEGER_DTYPE_CALLS = {  # computed in integers or booleans: piecewise constant, zero gradient
+    "sum": lambda m, x: m.sum(x, dtype=int),
+    "sum-positional": lambda m, x: m.sum(x, None, int),
+    "method": lambda m, x: x.sum(dtype=int),
+    "mean": lambda m, x: m.mean(x, dtype=int),
+    "prod": lambda m, x: m.prod(x, dtype=int),
+    "cumsum": lambda m, x: m.sum(m.cumsum(x, dtype=int)),
+    "cumsum-positional": lambda m, x: m.sum(m.cumsum(x, 0, int)),
+    "nansum": lambda m, x: m.nansum(x, dtype=int),
+    "std": lambda m, x: m.std(x, dtype=int),
+    "uint8": lambda m, x: m.sum(x * 7, dtype=onp.uint8),
+    "bool": lambda m, x: m.sum(x, dtype=bool),
+    "trace": lambda m, x: m.trace(m.outer(x, x), dtype=int),
+    "ufunc": lambda m, x: m.sum(m.multiply(x, 3.0, dtype=int, casting="unsafe")),
+}
+
+
+@pytest.mark.parametrize("name", INTEGER_DTYPE_CALLS)
+def test_integer_dtype_argument_gives_numpys_value_and_zero_gradient(name: str) -> None:
+    """NumPy casts the elements to the integer dtype first; the result is piecewise constant,
+    so its derivative is zero (central differences agree), in both modes."""
+    f = INTEGER_DTYPE_CALLS[name]
+    value, g = wengert.value_and_grad(lambda x: f(wnp, x) * 1.0)(X3)
+    assert value == f(onp, X3) * 1.0
+    assert onp.array_equal(g, onp.zeros(3)) and onp.array_equal(fd_grad(lambda x: f(onp, x) * 1.0, X3), g)
+    assert wengert.jvp(lambda x: f(wnp, x) * 1.0, (X3,), (onp.ones(3),))[1] == 0.0
+
+
+@pytest.mark.parametrize("name, f", [
+    ("astype", lambda x: x.astype(object)), ("asarray", lambda x: wnp.asarray(x, dtype=object)),
+    ("array", lambda x: wnp.array(x, dtype=object)), ("ufunc", lambda x: wnp.add(x, x, dtype=object)),
+    ("sum", lambda x: wnp.sum(x, dtype=object))])
+def test_object_dtype_is_refused(name: str, f: Callable) -> None:
+    """An object array holds Python numbers whose arithmetic is not recorded: its gradient
+    would be a silent zero, so it is refused."""
+    with pytest.raises(TypeError, match=r"dtype=object is not supported on traced values"):
+        wengert.grad(lambda x: wnp.sum(f(x) * 2))(X3)
+
+
+F16 = onp.array([0.1, 0.9, 0.35, 0.6], dtype=onp.float16)
+KEEPS_DTYPE = {  # functions whose traced result must have NumPy's dtype and type for low precision
+    "median": lambda m, x: m.median(x),
+    "quantile": lambda m, x: m.quantile(x, 0.3),
+    "quantile-list": lambda m, x: m.quantile(x, [0.3, 0.5]),
+    "quantile-float64": lambda m, x: m.quantile(x, onp.float64(0.3)),
+    "percentile": lambda m, x: m.percentile(x, 30),
+    "nanmedian": lambda m, x: m.nanmedian(x),
+    "nanpercentile-lower": lambda m, x: m.nanpercentile(x, 30, method="lower"),
+    "insert": lambda m, x: m.insert(x, 1, 0.1),
+    "frexp": lambda m, x: m.frexp(x)[0],
+    "ediff1d": lambda m, x: m.ediff1d(x, to_begin=onp.float64(0.1), to_end=[2.0]),
+    "gradient": lambda m, x: m.gradient(x, onp.float64(0.3)),
+    "gradient-coordinates": lambda m, x: m.gradient(x, onp.array([0.0, 0.5, 1.5, 1.75])),
+}
+
+
+@pytest.mark.parametrize("dtype", [onp.float16, onp.float32])
+@pytest.mark.parametrize("name", KEEPS_DTYPE)
+def test_traced_results_have_numpys_dtype(name: str, dtype: Any) -> None:
+    f, x = KEEPS_DTYPE[name], F16.astype(dtype)
+    seen = {}
+
+    def traced(x: Any) -> Any:
+        seen["value"] = wengert.stop_gradient(f(wnp, x))
+        return wnp.sum(f(wnp, x))
+    g = wengert.grad(traced)(x)
+    plain = f(onp, x)
+    assert type(seen["value"]) is type(plain) and onp.result_type(seen["value"]) == onp.result_type(plain)
+    assert onp.allclose(seen["value"], plain, rtol=2 * onp.finfo(dtype).eps, atol=0) and g.dtype == dtype
+
+
+def test_scipy_distributions_compute_in_double_precision_as_scipy() -> None:
+    stats = pytest.importorskip("wengert.scipy.stats")
+    import scipy.stats
+    x = F16.astype(onp.float32)
+    seen = {}
+    g = wengert.grad(lambda x: wnp.sum(seen.setdefault("v", stats.norm.cdf(x))))(x)
+    assert onp.result_type(wengert.stop_gradient(seen["v"])) == scipy.stats.norm.cdf(x).dtype == onp.float64
+    assert g.dtype == onp.float32

@@ -629,6 +629,26 @@ def test_numpy_matrix_constant_meeting_a_traced_value_is_refused(name: str, mode
         grad(f)(x) if mode == "grad" else jvp(f, (x,), (x,))
 
 
+_MASKED = onp.ma.array([1.0, 1.0], mask=[False, True])
+MASKED = {  # a masked array as the argument, or as a constant meeting a traced x: its mask would be ignored
+    "argument": (lambda x: grad(lambda m: np.sum(m))(onp.ma.array(x, mask=[False, True])), r"^grad: argument 0"),
+    "x * m": (lambda x: grad(lambda x: np.sum(x * _MASKED))(x), r"^multiply: argument 1"),
+    "np.dot(m, x)": (lambda x: grad(lambda x: np.dot(_MASKED, x))(x), r"^dot: argument 0"),
+    "m * x": (lambda x: grad(lambda x: np.sum(_MASKED * x))(x), r"Converting to a plain NumPy array"),
+    "jvp": (lambda x: jvp(lambda x: np.sum(x * _MASKED), (x,), (x,)), r"^multiply: argument 1"),
+}
+
+
+@pytest.mark.parametrize("name", MASKED)
+def test_masked_arrays_are_refused(name: str) -> None:
+    """The values would follow the mask and the gradients would not (they would count the
+    masked elements): refused, as numpy.matrix is."""
+    call, message = MASKED[name]
+    with pytest.raises(TypeError, match=message) as raised:
+        call(onp.array([0.5, -1.0]))
+    assert "MaskedArray" in str(raised.value) or "Converting" in str(raised.value)
+
+
 LEAF_IN_A_LIST = {  # an int array as the second leaf of the one positional argument (a list, then a dict)
     "grad": lambda p: grad(lambda p: 1.0)(p),
     "value_and_grad": lambda p: value_and_grad(lambda p: 1.0)(p),
@@ -722,6 +742,8 @@ READ_ONLY = {  # name: (computes a gradient-like result from x, the same by hand
     "jvp of identity": (lambda x: jvp(lambda x: x, (x,), (x,))[1], lambda x: x),
     "jvp of a slice": (lambda x: jvp(lambda x: x[1:], (x,), (x,))[1], lambda x: x[1:]),
     "linearize of identity": (lambda x: wengert.linearize(lambda x: x, x)[1](x), lambda x: x),
+    "jacrev of a mean": (lambda x: jacrev(lambda x: 2 * np.mean(x))(x), lambda x: onp.full_like(x, 2 / x.size)),
+    "jacobian of a sum": (lambda x: wengert.jacobian(lambda x: np.sum(x) / 3)(x), lambda x: onp.full_like(x, 1 / 3)),
 }
 
 

@@ -117,7 +117,8 @@ case(onp.power, lambda x: x ** 2, onp.array([0.0, 1.5, -2.0]), id="square-at-zer
 case(onp.power, lambda x: fn(onp.power)(x, onp.array([2.0, 0.0, 1.0])), real(3), id="zero-exponent")
 case(onp.heaviside, lambda h: fn(onp.heaviside)(onp.array([-1.0, 0.0, 2.0, 0.0]), h), real(4))
 
-# one differentiable argument: copysign's y only lends its sign, ldexp's exponent is an integer
+# one differentiable argument: copysign's y only lends its sign, ldexp's exponent is an integer,
+# nextafter's y only the direction of the step
 away = lambda *s: between(0.2, 2, *s) * R.choice([-1, 1], s)  # noqa: E731
 for xs, ys in [((4,), (4,)), ((2, 3), (3,)), ((), ())]:
     case(onp.copysign, fn(onp.copysign), away(*xs), away(*ys), id=f"{xs}x{ys}")
@@ -126,6 +127,8 @@ case(onp.copysign, lambda x: fn(onp.copysign)(x, 1.0), float(away()), id="python
 case(onp.ldexp, lambda x: fn(onp.ldexp)(x, onp.array([-2, 0, 3, 1])), real(4))
 case(onp.ldexp, lambda x: fn(onp.ldexp)(x, 3), real(2, 3), id="scalar-exponent")
 case(onp.ldexp, lambda x: fn(onp.ldexp)(x, onp.array([[1], [-1]])), real(3), id="broadcast")
+case(onp.nextafter, lambda x: fn(onp.nextafter)(x, onp.inf), real(4), id="up")
+case(onp.nextafter, lambda x: fn(onp.nextafter)(x, onp.array([[-onp.inf], [0.0]])), real(3), id="broadcast")
 
 # ----------------------------------------------------------------------------- selection
 mask = onp.array([[True, False, True], [False, False, True]])

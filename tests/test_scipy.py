@@ -33,6 +33,7 @@ import scipy.stats as ss
 
 import wengert
 import wengert.numpy as np
+import wengert.scipy.linalg as sl
 import wengert.scipy.special as sp
 import wengert.scipy.stats as st
 from _helpers import check_transpose
@@ -572,6 +573,23 @@ def test_numpy_i0_loads_scipys_rule_when_needed(scipy: bool) -> None:
     else:
         assert gradient.startswith("NoRuleError numpy.i0") and "pip install scipy" in gradient
         assert loaded == "False"
+
+
+SCIPY_REFUSALS = [  # (call on a traced x, the words the error holds)
+    (lambda x: onp.sum(__import__("scipy.linalg").linalg.expm(onp.diag(x))), "Call wengert.scipy.linalg.expm instead"),
+    (lambda x: np.sum(__import__("scipy.linalg").linalg.logm(np.diag(x))), "wengert has no version of it"),
+    (lambda x: np.sum(sl.logm(np.diag(x))), "wengert has no version of it"),
+    (lambda x: np.sum(st.expon.logpdf(x)), "scipy.stats.expon.logpdf converts its arguments"),
+    (lambda x: np.sum(sp.boxcox(x, 0.5)), "scipy.special.boxcox has no derivative rule"),
+    (lambda x: np.sum(sc.binom(x, 2.0)), "scipy.special.binom has no derivative rule"),
+]
+
+
+@pytest.mark.parametrize("call, words", SCIPY_REFUSALS, ids=[w for _, w in SCIPY_REFUSALS])
+def test_scipy_functions_without_a_rule_are_named_with_the_right_advice(call: Callable, words: str) -> None:
+    with pytest.raises(TypeError, match=words) as raised:
+        wengert.grad(call)(onp.array([0.3, 0.6]))
+    assert ("instead" in str(raised.value)) == ("instead" in words)
 
 
 # ----------------------------------------------------------------------------- stability

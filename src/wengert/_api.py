@@ -19,7 +19,7 @@ from . import _core
 from ._anomaly import watch
 from ._core import Box, EscapedTracerError, Trace, check_kept, finished, input_box, keep, recording, strip, sweep
 from ._tree import flatten, paths, same_structure, tree_map, unflatten
-from .numpy._wrap import MATRIX, fit
+from .numpy._wrap import fit, refusal
 
 __all__ = ["grad", "value_and_grad", "elementwise_grad", "vjp", "make_vjp", "stop_gradient"]
 
@@ -98,6 +98,8 @@ class _Recording:
         with self.lock:  # a recording kept by vjp may be swept from several threads
             for o, c in zip(outs, cotangents):
                 if type(o) is Box and o.trace is self.trace:
+                    if type(c) in (float, complex) and isinstance(o.value, np.generic):
+                        c = np.asarray(c, dtype=o.value.dtype)  # rules may index it, as the output's
                     o.adj = c if o.adj is None else o.adj + c
             check_kept(self.trace)
             sweep(self.nodes, self.watch, free)
@@ -181,8 +183,8 @@ def _input(x: Any, api: str, k: int | str) -> Any:
         return float(x)
     elif isinstance(x, (float, complex)):
         return x
-    elif isinstance(x, np.matrix):
-        raise TypeError(f"{api}: argument {k} is {MATRIX}")
+    elif refusal(x) is not None:
+        raise TypeError(f"{api}: argument {k} is {refusal(x)}")
     else:
         dtype = getattr(x, "dtype", None)
         if dtype is not None and np.dtype(dtype).kind in "fc":
@@ -222,9 +224,13 @@ def _finish(g: Any, x: Any) -> Any:
         g = np.asarray(g, dtype=x.dtype)
     else:  # an ndarray subclass or a duck array: let its own type build the result
         g = fit(np.zeros_like(x) + g, x)
-    if isinstance(g, np.ndarray) and not g.flags.writeable:
-        g = g.copy()
-    return g
+    return writable(g)
+
+
+def writable(g: Any) -> Any:
+    """``g``, or a copy of it where it is an array that cannot be written (a broadcast view a
+    rule handed on): a result the caller may update in place."""
+    return g.copy() if isinstance(g, np.ndarray) and not g.flags.writeable else g
 
 
 def owner(held: list) -> Callable[[Any], Any]:
@@ -427,11 +433,14 @@ def _make_vjp_function(rec: _Recording, api: str) -> Callable:
 
     def vjp_function(cotangent: Any) -> Any:
         cts, ct_structure = flatten(cotangent)
-        if not same_structure(ct_structure, structure) and not (len(outs) == 1 and len(cts) == 1):
+        if not same_structure(ct_structure, structure):
             raise ValueError(f"{api}: the cotangent must have the structure of the output "
-                             f"({len(outs)} array(s) in {type(rec.out).__name__}s); got "
-                             f"{len(cts)} in a {type(cotangent).__name__}.")
+                             f"({_layout(rec.out, len(outs))}); got {_layout(cotangent, len(cts))}.")
+        cts = [float(c) if type(c) is int else c for c in cts]  # as grad promotes a Python int
         for n, (o, c) in enumerate(zip(outs, cts)):
+            if c is not None and np.result_type(strip(c)).kind not in "fc":
+                raise TypeError(f"{api}: the cotangent of output {n} has dtype {np.result_type(strip(c))}; "
+                                "cotangents are floating point or complex (c.astype(float)).")
             if c is not None and np.shape(strip(c)) != np.shape(strip(o)):
                 raise ValueError(f"{api}: the cotangent of output {n} has shape "
                                  f"{np.shape(strip(c))}, but the output has shape {np.shape(strip(o))}.")
@@ -440,6 +449,14 @@ def _make_vjp_function(rec: _Recording, api: str) -> Callable:
                                  "imaginary part would be dropped. Give a real cotangent (np.real(c)).")
         return rec.backward(outs, cts, free=False)
     return vjp_function
+
+
+def _layout(tree: Any, n: int) -> str:
+    """How a cotangent or an output is laid out, for an error: "one array", "2 array(s) in a dict"."""
+    if type(tree) is Box or not isinstance(tree, (list, tuple, dict)):
+        return "one array"
+    keys = f" with keys {list(tree)}" if isinstance(tree, dict) else ""
+    return f"{n} array(s) in a {type(tree).__name__}{keys}"
 
 
 def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:

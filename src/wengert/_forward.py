@@ -25,7 +25,19 @@ import numpy as np
 import wengert.numpy as wnp
 
 from ._anomaly import watch
-from ._api import ArgNum, _checked_argnums, _inputs, _no_leftovers, _outputs, _Recording, _seed, _split_aux, owner, vjp
+from ._api import (
+    ArgNum,
+    _checked_argnums,
+    _inputs,
+    _no_leftovers,
+    _outputs,
+    _Recording,
+    _seed,
+    _split_aux,
+    owner,
+    vjp,
+    writable,
+)
 from ._core import Box, ForwardTrace, Primitive, check_kept, forward_sweep, input_box, strip
 from ._custom import give_rules
 from ._tree import argument_paths, flatten, paths, same_structure, tree_map, unflatten
@@ -284,7 +296,7 @@ def _from_cotangents(cotangents: list, outs: list, ins: list, imaginary: bool) -
         rows = c[a:b]
         if imaginary and np.iscomplexobj(strip(o)) and not np.iscomplexobj(strip(x)):
             rows = rows - 1j * c[n + a: n + b]  # see _jacrev_at
-        return _typed(wnp.reshape(rows, np.shape(strip(o)) + np.shape(strip(x))), o, x)
+        return writable(_typed(wnp.reshape(rows, np.shape(strip(o)) + np.shape(strip(x))), o, x))
     return [[block(c, o, x, a, b) for c, x in zip(cotangents, ins)] for o, a, b in zip(outs, starts[:-1], starts[1:])]
 
 

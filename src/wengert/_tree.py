@@ -46,8 +46,11 @@ def _flatten(tree: Any, leaves: list) -> Any:
 def _keys(d: dict) -> list:
     try:
         return sorted(d)
-    except TypeError:
-        return list(d)
+    except TypeError:  # keys of several types ({1: a, 'b': c}): by type, then within each type
+        try:
+            return sorted(d, key=lambda k: (type(k).__module__, type(k).__qualname__, k))
+        except TypeError:
+            return list(d)
 
 
 def paths(structure: Any, prefix: str = "") -> list[str]:

@@ -8,7 +8,6 @@ also keeps Python floats as floats in scalar programs.
 from __future__ import annotations
 
 import dis
-import functools
 import importlib
 import operator
 import sys
@@ -122,8 +121,11 @@ def _what_converts() -> str | None:
     if called is not None:
         part, function = called
         name = f"scipy.{part}.{function}"
-        try:
-            ours = functools.reduce(getattr, function.split("."), importlib.import_module(f"wengert.scipy.{part}"))
+        try:  # (wengert's SciPy modules hand out SciPy's own functions for names they lack)
+            first = function.split(".")[0]
+            ours = getattr(importlib.import_module(f"wengert.scipy.{part}"), first)
+            if ours is getattr(importlib.import_module(f"scipy.{part}"), first, None):
+                ours = None
         except (ImportError, AttributeError):
             ours = None
         return (f"{name} converts its arguments to plain arrays (SciPy has no dispatch protocol), which would "
@@ -217,7 +219,7 @@ def _method(fun: Any) -> Callable:
 
 for _f in (np.sum, np.mean, np.prod, np.max, np.min, np.var, np.std, np.cumsum, np.cumprod,
            np.dot, np.ravel, np.squeeze, np.swapaxes, np.copy, np.any, np.all,
-           np.argmax, np.argmin, np.argsort, np.nonzero, np.round, np.astype, np.diagonal,
+           np.argmax, np.argmin, np.argsort, np.nonzero, np.round, np.diagonal,
            np.repeat, np.take, np.searchsorted, np.argpartition, np.choose):
     setattr(B, _f.__name__, _method(_f))
 
@@ -239,7 +241,7 @@ def _in_place(make: Callable) -> Callable:
     return method
 
 
-B.sort = _in_place(lambda self, axis=-1, kind=None, order=None: wnp.sort(self, axis, kind, order))
+B.sort = _in_place(lambda self, axis=-1, kind=None, order=None, **stable: wnp.sort(self, axis, kind, order, **stable))
 B.partition = _in_place(lambda self, kth, axis=-1, kind="introselect", order=None:
                         wnp.partition(self, kth, axis, kind, order))
 B.fill = _in_place(lambda self, value: value)
@@ -264,6 +266,18 @@ for _name in ("tobytes", "tofile", "dump", "dumps"):
                               "data on purpose."))
 
 
+B.device = property(lambda self: getattr(strip(self), "device", "cpu"))
+B.to_device = lambda self, device, /, *, stream=None: (strip(self).to_device(device, stream=stream), self)[1]
+B.__array_namespace__ = lambda self, /, *, api_version=None: (
+    strip(self).__array_namespace__(api_version=api_version), wnp)[1]  # NumPy's checks, wengert's namespace
+for _name, _what in (("base", "the array whose memory x views"), ("data", "the buffer of x's memory"),
+                     ("ctypes", "x's memory for ctypes")):
+    setattr(B, _name, property(_unsupported(f"x.{_name} ({_what})", "Its memory is that of the plain value "
+                                            f"under it: use wengert.stop_gradient(x).{_name} to inspect that.")))
+B.setflags = _unsupported("x.setflags()", "A traced array is never written in place (an assignment records a new "
+                          "value), so its flags cannot be set; set them on the plain array before or after.")
+
+
 def _view(self: Box, *args: Any, **kwargs: Any) -> Any:
     """``x.view()``: a new array over the same data, ``x[...]`` (writing into it writes into x)."""
     if args or kwargs:
@@ -276,11 +290,25 @@ def _view(self: Box, *args: Any, **kwargs: Any) -> Any:
 B.view = _view
 
 
+def _astype(self: Box, dtype: Any, order: str = "K", casting: str = "unsafe", subok: bool = True,
+            copy: bool = True) -> Any:
+    """``x.astype(...)``: the values converted as NumPy's method converts them (``casting``
+    checked as NumPy checks it), laid out in ``order``."""
+    if not np.can_cast(strip(self).dtype, dtype, casting):
+        raise TypeError(f"Cannot cast array data from {strip(self).dtype!r} to {np.dtype(dtype)!r} "
+                        f"according to the rule {casting!r}")
+    out = wnp.astype(self, dtype, copy=copy)
+    return wnp.asarray(out, order=order) if order in ("C", "F") else out
+
+
+B.astype = _astype
+
+
 def _shape_args(args: tuple) -> Any:
     return args[0] if len(args) == 1 else args
 
 
-B.reshape = lambda self, *shape, order="C": wnp.reshape(self, _shape_args(shape), order=order)
+B.reshape = lambda self, *shape, order="C", **copy: wnp.reshape(self, _shape_args(shape), order=order, **copy)
 B.transpose = lambda self, *axes: wnp.transpose(self, _shape_args(axes) if axes else None)
 B.flatten = lambda self, order="C": wnp.copy(wnp.ravel(self, order))  # a new array, as NumPy's
 B.clip = lambda self, min=None, max=None, **kwargs: wnp.clip(self, min, max, **kwargs)
@@ -317,7 +345,8 @@ def _array_ufunc(self: Box, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs
     reduction = _UFUNC_METHODS.get((ufunc, method))
     if reduction is not None:
         return reduction(*inputs, **kwargs)
-    what = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
+    home = getattr(ufunc, "__module__", None) or "scipy.special"  # (SciPy's ufuncs name no module)
+    what = f"{home}.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
     raise NoRuleError(f"{what} has no derivative rule in wengert and was called on a traced value. "
                     "Use another function, wrap the call in wengert.stop_gradient if its gradient "
                     "is not needed, or give it a rule with wengert.primitive and defvjp.")

@@ -16,7 +16,7 @@ from numpy.lib.array_utils import normalize_axis_index
 import wengert.numpy as wnp
 
 from .._core import Box, strip
-from ._wrap import DISPATCH, PRIMITIVES, _general, composite, nondifferentiable
+from ._wrap import DISPATCH, PRIMITIVES, _general, composite, nondifferentiable, object_dtype
 from ._wrap import holds_box as _has_box
 
 _nonzero = nondifferentiable(np.nonzero)
@@ -29,8 +29,8 @@ def array(object: Any, dtype: Any = None, *, copy: bool = True, order: str = "K"
     if not _has_box(object):
         return np.array(object, dtype=dtype, copy=copy, order=order, subok=subok, ndmin=ndmin,
                         **({} if like is None else {"like": like}))
-    new = type(object) is not Box  # stacked from a list
-    out = wnp.stack([array(e) for e in object]) if new else object
+    new = type(object) is not Box or _scalar(object)  # stacked from a list, or a 0-d array made
+    out = wnp.stack([array(e) for e in object]) if type(object) is not Box else _as_array(object)
     if dtype is not None and np.dtype(dtype) != out.dtype:
         out, new = astype(out, dtype), True
     if ndmin > out.ndim:
@@ -44,11 +44,22 @@ def asarray(a: Any, dtype: Any = None, order: Any = None, **kwargs: Any) -> Any:
         return np.asarray(a, dtype=dtype, order=order, **kwargs)
     if type(a) is not Box:
         return array(a, dtype=dtype)
+    a = _as_array(a)
     if dtype is not None:
         a = astype(a, dtype, copy=False)
     v = strip(a)  # NumPy copies an array that is not laid out in the order asked for
     laid_out = order not in ("C", "F") or not isinstance(v, np.ndarray) or v.flags[order + "_CONTIGUOUS"]
     return a if laid_out else wnp.copy(a)
+
+
+def _scalar(x: Box) -> bool:
+    """Whether the traced ``x`` is a number (Python's or NumPy's) rather than an array."""
+    return isinstance(x.value, (int, float, complex, np.generic))
+
+
+def _as_array(x: Box) -> Box:
+    """The traced ``x`` as an array: a number becomes a 0-d array, as NumPy's asarray makes it."""
+    return wnp.copy(x) if _scalar(x) else x
 
 
 def _converter(fun: Any, order: str | None) -> Any:
@@ -65,6 +76,8 @@ asfortranarray = _converter(np.asfortranarray, "F")
 @composite(np.astype)
 def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> Any:
     if type(x) is Box and np.dtype(dtype).kind not in "fc":
+        if np.dtype(dtype).kind == "O":
+            raise TypeError(object_dtype("astype"))
         return strip(x).astype(dtype)  # integers and booleans carry no gradient
     if type(x) is Box:
         if np.dtype(dtype) == x.dtype:  # a copy, as NumPy's, unless copy=False

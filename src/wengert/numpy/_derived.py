@@ -153,7 +153,7 @@ def real_if_close(a: Any, tol: float = 100) -> Any:
 @derived(np.frexp)
 def frexp(x: Any) -> tuple:
     exponent = np.frexp(strip(x))[1]
-    return x * np.ldexp(1.0, -exponent), exponent
+    return x * np.ldexp(np.ones((), np.result_type(strip(x))), -exponent), exponent  # in x's precision
 
 
 @derived(np.vecdot)
@@ -403,6 +403,7 @@ def _quantile(a: Any, q: Any, axis: Any, method: str, keepdims: Any, weights: An
         raise TypeError(f"{name}: a must be an array of real numbers, as in NumPy; take the {name} of "
                         "wengert.numpy.real(a) or wengert.numpy.abs(a) instead.")
     a = wnp.asarray(a)
+    dtype = np.result_type(_plain(a), q if type(q) in (int, float) else _plain(wnp.asarray(q)))  # NumPy's
     nd_in = _ndim(a)
     if axis is None:
         a = wnp.ravel(a)
@@ -439,7 +440,8 @@ def _quantile(a: Any, q: Any, axis: Any, method: str, keepdims: Any, weights: An
         for i in (range(nd_in) if axis is None else sorted(normalize_axis_tuple(axis, nd_in))):
             shape.insert(qnd + i, 1)
         out = wnp.reshape(out, tuple(shape))
-    return out
+    out = _as_dtype(out, dtype)
+    return out[()] if _ndim(out) == 0 else out  # a scalar, as NumPy's
 
 
 @derived(np.quantile)
@@ -454,7 +456,12 @@ def percentile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_inpu
                method: str = "linear", keepdims: bool = False, *, weights: Any = None,
                interpolation: Any = None) -> Any:
     _no_out("percentile", out)
-    return _quantile(a, wnp.asarray(q) / 100.0, axis, interpolation or method, keepdims, weights, False, "percentile")
+    return _quantile(a, _hundredth(q), axis, interpolation or method, keepdims, weights, False, "percentile")
+
+
+def _hundredth(q: Any) -> Any:
+    """A percentile as a quantile (a Python number stays one, weak in NumPy's type promotion)."""
+    return q / 100.0 if type(q) in (int, float) else wnp.asarray(q) / 100.0
 
 
 @derived(np.median)
@@ -476,7 +483,7 @@ def nanpercentile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_i
                   method: str = "linear", keepdims: Any = False, *, weights: Any = None,
                   interpolation: Any = None) -> Any:
     _no_out("nanpercentile", out)
-    return _quantile(a, wnp.asarray(q) / 100.0, axis, interpolation or method, keepdims, weights, True,
+    return _quantile(a, _hundredth(q), axis, interpolation or method, keepdims, weights, True,
                      "nanpercentile")
 
 
@@ -511,8 +518,11 @@ def diff(a: Any, n: int = 1, axis: int = -1, prepend: Any = np._NoValue, append:
 @derived(np.ediff1d)
 def ediff1d(ary: Any, to_end: Any = None, to_begin: Any = None) -> Any:
     d = diff(wnp.ravel(ary))
-    parts = ([wnp.ravel(wnp.asarray(to_begin))] if to_begin is not None else []) + [d] + (
-        [wnp.ravel(wnp.asarray(to_end))] if to_end is not None else [])
+
+    def end(e: Any) -> list:  # cast to the differences' dtype, as NumPy casts it
+        return [] if e is None else [_as_dtype(wnp.ravel(wnp.asarray(e)), _plain(d).dtype)]
+
+    parts = end(to_begin) + [d] + end(to_end)
     return wnp.concatenate(parts) if len(parts) > 1 else d
 
 
@@ -534,7 +544,8 @@ def gradient(f: Any, *varargs: Any, axis: Any = None, edge_order: int = 1) -> An
     nd = _ndim(f)
     axes = tuple(range(nd)) if axis is None else normalize_axis_tuple(axis, nd)
     spacings = list(varargs) if len(varargs) > 1 else list(varargs) * len(axes) if varargs else [1.0] * len(axes)
-    out = [_gradient_along(f, ax, h, edge_order) for ax, h in zip(axes, spacings)]
+    dtype = _plain(f).dtype if np.issubdtype(_plain(f).dtype, np.inexact) else np.float64  # NumPy's
+    out = [_as_dtype(_gradient_along(f, ax, h, edge_order), dtype) for ax, h in zip(axes, spacings)]
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -1074,7 +1085,7 @@ def delete(arr: Any, obj: Any, axis: Any = None) -> Any:
 
 @derived(np.insert)
 def insert(arr: Any, obj: Any, values: Any, axis: Any = None) -> Any:
-    values = wnp.asarray(values)
+    values = _as_dtype(wnp.asarray(values), _plain(arr).dtype)  # as NumPy casts them
     return _gather(np.insert(_indices(arr), obj, _indices(values, np.size(strip(arr))), axis=axis), arr, values)
 
 

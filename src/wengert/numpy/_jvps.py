@@ -353,6 +353,7 @@ JVPS: dict[Any, Any] = {
     np.fmin:         DIAGONAL,
     np.copysign:     DIAGONAL,
     np.ldexp:        DIAGONAL,
+    np.nextafter:    DIAGONAL,
     # --------------------------------------------------------------- exponentials and logarithms
     np.exp:          DIAGONAL,
     np.exp2:         DIAGONAL,

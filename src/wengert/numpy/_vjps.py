@@ -529,7 +529,7 @@ def _kept_writes(shape: tuple, index: Any) -> np.ndarray | None:
 
 def _written(g: Any, a: Any, x: Any, v: Any, index: Any) -> Any:
     """The cotangent of the value ``v`` of ``x[index] = v``: ``g`` at ``index``, where the write stayed."""
-    c = g[index]
+    c = wnp.asarray(g)[index]  # (a number, where the result of the write was used as one)
     kept = _kept_writes(_shape(x), index)
     if kept is not None:
         c = wnp.where(kept, c, 0)
@@ -569,6 +569,7 @@ VJPS: dict[Any, tuple] = {
     np.fmin:         (lambda g, a, x, y: g * _numbers_win(_tie(y, x), x, y), lambda g, a, x, y: g * _numbers_win(_tie(x, y), y, x)),
     np.copysign:     (lambda g, a, x, y: g * wnp.sign(x) * wnp.sign(a), None),  # y: only its sign is used
     np.ldexp:        (lambda g, a, x, i: g * wnp.ldexp(1.0, i), None),  # x * 2**i; i: an integer
+    np.nextafter:    (same, None),  # x moved one step toward y (slope 1); y lends only the direction
     # --------------------------------------------------------------- exponentials and logarithms
     np.exp:          (times_ans,),
     np.exp2:         (lambda g, a, x: g * a * LN2,),
@@ -657,7 +658,7 @@ IMPLS: dict[Any, Callable] = {
 # traced arguments pass their plain values and the results carry no gradient.
 NONDIFFERENTIABLE = [
     np.floor, np.ceil, np.trunc, np.rint, np.fix, np.round, np.around, np.signbit,
-    np.floor_divide, np.spacing, np.nextafter, np.isfinite, np.isinf, np.isnan,
+    np.floor_divide, np.spacing, np.isfinite, np.isinf, np.isnan,
     np.isposinf, np.isneginf, np.iscomplex, np.isreal, np.iscomplexobj, np.isrealobj,
     np.greater, np.greater_equal, np.less, np.less_equal, np.equal, np.not_equal,
     np.logical_and, np.logical_or, np.logical_xor, np.logical_not, np.isclose, np.allclose,

@@ -17,6 +17,7 @@ traced value's ``__array_ufunc__`` and ``__array_function__`` consult when plain
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from typing import Any, Callable
 
@@ -103,12 +104,17 @@ def refusal(a: np.ndarray) -> str | None:
     :func:`wengert._core.watch`)."""
     if isinstance(a, np.matrix):
         return MATRIX
+    if isinstance(a, np.ma.MaskedArray):
+        return MASKED
     return None
 
 
 MATRIX = ("a numpy.matrix, whose * and ** are matrix products and whose results stay 2-d; "
           "wengert's rules follow ndarray semantics. Convert it with np.asarray(m), and write "
           "@ for its products.")
+MASKED = ("a numpy.ma.MaskedArray, whose mask wengert's rules would not follow (the gradient would "
+          "count the masked elements). Pass plain arrays, m.filled(value) or m.data, and apply the "
+          "mask yourself (np.where(m.mask, 0, x), np.sum(x, where=~m.mask)).")
 
 
 def fingerprint(a: np.ndarray) -> Any:
@@ -284,6 +290,12 @@ def _general(prim: Primitive, args: tuple, kwargs: dict) -> Any:
         if type(a) is list or type(a) is tuple:  # a where= mask ...
             kwargs = {k: _kept(a, False) for k, a in kwargs.items()}
             break
+    dtype = _dtype_argument(prim, args, kwargs)
+    if dtype is not None and np.dtype(dtype).kind not in "fc":
+        if np.dtype(dtype).kind == "O":
+            raise TypeError(object_dtype(prim.name))
+        # computed in integers or booleans: piecewise constant, so no gradient
+        return prim.fun(*[_strip_tree(a) for a in args], **{k: _strip_tree(a) for k, a in kwargs.items()})
     if kwargs:
         if kwargs.get("out") is not None:
             raise TypeError(f"{prim.name}: out= cannot be used with traced values, because the "
@@ -292,6 +304,30 @@ def _general(prim: Primitive, args: tuple, kwargs: dict) -> Any:
         if isinstance(prim.fun, np.ufunc):
             args, kwargs = _ufunc_options(prim, args, kwargs)
     return apply(prim, args, kwargs or NO_KWARGS)
+
+
+_DTYPE_AT: dict = {}  # primitive -> the position of its dtype parameter (-1: none)
+
+
+def _dtype_argument(prim: Primitive, args: tuple, kwargs: dict) -> Any:
+    """The ``dtype`` a call of ``prim`` asks for, by keyword or by position (None: none)."""
+    if "dtype" in kwargs:
+        return kwargs["dtype"]
+    k = _DTYPE_AT.get(prim)
+    if k is None:
+        try:
+            names = list(inspect.signature(prim.fun).parameters)
+        except (TypeError, ValueError):  # a ufunc: its dtype is a keyword
+            names = []
+        k = _DTYPE_AT[prim] = names.index("dtype") if "dtype" in names else -1
+    return args[k] if 0 <= k < len(args) else None
+
+
+def object_dtype(name: str) -> str:
+    """The refusal of ``dtype=object`` for a traced value in the operation ``name``."""
+    return (f"{name}: dtype=object is not supported on traced values: an object array holds Python "
+            "objects, whose arithmetic wengert does not record, so its gradient would be lost. Keep "
+            "a floating point dtype.")
 
 
 def _ufunc_options(prim: Primitive, args: tuple, kwargs: dict) -> tuple[tuple, dict]:

@@ -66,7 +66,7 @@ class _Family:
 
 
 def _entry(name: str, key: str, fun: Callable) -> Callable:
-    """``fun`` as ``scipy.stats.<name>.<key>``: lists become arrays, as in SciPy, and wrong
+    """``fun`` as ``scipy.stats.<name>.<key>``: arguments read as SciPy reads them, and wrong
     arguments get an error that names the function and shows its signature."""
     signature = inspect.signature(fun)
 
@@ -75,13 +75,22 @@ def _entry(name: str, key: str, fun: Callable) -> Callable:
             signature.bind(*args, **kwargs)
         except TypeError as wrong:
             raise TypeError(f"scipy.stats.{name}.{key}{signature}: {wrong}.") from None
-        args = tuple(wnp.asarray(a) if isinstance(a, (list, tuple)) else a for a in args)
-        kwargs = {k: wnp.asarray(v) if isinstance(v, (list, tuple)) else v for k, v in kwargs.items()}
+        args = tuple(_double(a) for a in args)
+        kwargs = {k: _double(v) for k, v in kwargs.items()}
         return fun(*args, **kwargs)
     call.__name__ = call.__qualname__ = key
     call.__doc__ = f"scipy.stats.{name}.{key}{signature}, differentiable (wengert.scipy.stats)."
     call.__signature__ = signature  # type: ignore[attr-defined]
     return call
+
+
+def _double(a: Any) -> Any:
+    """An argument as SciPy's distributions read it: a list as an array, and single or half
+    precision raised to double (their results are float64)."""
+    if isinstance(a, (list, tuple)):
+        a = wnp.asarray(a)
+    dtype = getattr(strip(a), "dtype", None)
+    return wnp.astype(a, np.float64) if dtype is not None and dtype.kind == "f" and dtype.itemsize < 8 else a
 
 
 class _Frozen:
