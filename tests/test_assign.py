@@ -180,7 +180,12 @@ def zero_dim_written(x):
     b = np.asarray(x[2, 2])  # a traced number made a 0-d array, as NumPy makes it
     b[()] = b * x[0, 1]
     c = np.at(b * 1.0)[...].add(np.asarray(x[1, 2], dtype=onp.complex128).real)
-    return a * 1.0 + b + c
+    d = np.array(x[0, 2])
+    np.put(d, 0, x[2, 3] ** 2)  # NumPy's functions that write in place, into 0-d arrays
+    e = np.array(x[1, 0])
+    np.place(e, True, x[0, 3])
+    np.putmask(e, True, e * x[2, 0])
+    return a * 1.0 + b + c + d * e
 
 
 PROGRAM_CASES = {f.__name__: f for f in [aliasing, accumulate, fill_rows, write_through_view, chained_index,
@@ -199,6 +204,36 @@ def test_value_matches_numpy_and_derivatives_match_finite_differences(f: Callabl
     onp.testing.assert_array_equal(x, X)  # the argument was not written to
     assert g.shape == X.shape and g.dtype == X.dtype
     wengert.gradcheck(f, x, order=2)
+
+
+def _written_into(make: Callable) -> Callable:
+    """A function that writes into the (first) array ``make`` returns, as into NumPy's new array."""
+    def f(x):
+        out = make(x)
+        y = out[0] if isinstance(out, (tuple, list)) else out
+        y[(0,) * y.ndim] = 0.25
+        return np.sum(np.asarray(y) ** 2)
+    return f
+
+
+NEW_ARRAYS = {  # functions whose NumPy result owns its data (wengert builds some from views of intermediates)
+    "eigh": lambda x: np.linalg.eigh(x @ x.T)[::-1], "svd": lambda x: np.linalg.svd(x)[1],
+    "qr": lambda x: np.linalg.qr(x), "cumprod": lambda x: np.cumprod(1 + 0.1 * x, axis=1),
+    "nancumprod": lambda x: np.nancumprod(1 + 0.1 * x), "kron": lambda x: np.kron(x, x[:2, :2]),
+    "cross": lambda x: np.cross(x[:, :3], x[::-1, 1:]), "meshgrid": lambda x: np.meshgrid(x[0], x[1]),
+    "median-axis": lambda x: np.median(x, axis=1), "quantile-axis": lambda x: np.quantile(x, [0.2, 0.7], axis=0),
+    "histogram-weights": lambda x: np.histogram(onp.arange(4.0), bins=2, weights=x[0]),
+    "polyfit": lambda x: np.polyfit(onp.arange(4.0), x[1], 2),
+    "apply_along_axis": lambda x: np.apply_along_axis(lambda r: r[::-1] * 2, 1, x),
+    "matvec": lambda x: np.matvec(x, x[0]), "vecmat": lambda x: np.vecmat(x[0], x.T),
+}
+
+
+@pytest.mark.parametrize("name", NEW_ARRAYS)
+def test_results_that_numpy_makes_new_can_be_written_into(name: str) -> None:
+    f = _written_into(NEW_ARRAYS[name])
+    assert onp.allclose(wengert.value_and_grad(f)(X)[0], f(X.copy()), rtol=1e-12)
+    wengert.gradcheck(f, X.copy(), order=1)
 
 
 def test_repeated_index_keeps_the_write_numpy_keeps() -> None:

@@ -185,6 +185,8 @@ TRACED_KEYWORDS = [  # a traced keyword argument goes where the function takes i
     ("clip-a_max", lambda x: np.clip(x, 0.6, a_max=2 * x[1, 0]), lambda x: np.clip(x, 0.6, 2 * x[1, 0])),
     ("clip-min-max", lambda x: np.clip(x, min=x[0, 0], max=2 * x[1, 0]), lambda x: np.clip(x, x[0, 0], 2 * x[1, 0])),
     ("clip-max-method", lambda x: x.clip(max=2 * x[1, 0]), lambda x: np.clip(x, None, 2 * x[1, 0])),
+    ("clip-plain-min", lambda x: np.clip(x, min=0.6), lambda x: np.clip(x, 0.6, None)),
+    ("clip-plain-max", lambda x: onp.clip(x, max=1.2), lambda x: np.clip(x, None, 1.2)),
     ("sum-a", lambda x: np.sum(a=x ** 2, axis=0), lambda x: np.sum(x ** 2, axis=0)),
     ("dot-a-b", lambda x: np.dot(b=x.T, a=x), lambda x: np.dot(x, x.T)),
     ("where-x-y", lambda x: np.where(x > 1.0, x=x ** 2, y=-x), lambda x: np.where(x > 1.0, x ** 2, -x)),
@@ -714,8 +716,7 @@ def test_argmax_selected_element_gets_the_gradient():
 NO_RULE = [
     ("numpy.logaddexp.reduceat", lambda x: onp.logaddexp.reduceat(x, [0, 1])),
     ("numpy.subtract.reduceat", lambda x: np.subtract.reduceat(x, [0, 1], axis=1)),
-    ("numpy.lib.stride_tricks.sliding_window_view", lambda x: onp.lib.stride_tricks.sliding_window_view(x, 2, axis=1)),
-    ("numpy.lib.stride_tricks.sliding_window_view", lambda x: np.lib.stride_tricks.sliding_window_view(x, 2, 0)),
+    ("numpy.minimum.at", lambda x: (lambda y: (onp.minimum.at(y, [0, 1], 0.5), y)[1])(x * 1.0)),
 ]
 
 

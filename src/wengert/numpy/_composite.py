@@ -106,7 +106,7 @@ def clip(a: Any, a_min: Any = np._NoValue, a_max: Any = np._NoValue, *args: Any,
          max: Any = np._NoValue, **kwargs: Any) -> Any:
     """np.clip, whose keyword-only min= and max= (the array API's spelling) are a_min and a_max
     given positionally, where the derivatives are."""
-    if (type(min) is Box or type(max) is Box) and a_min is np._NoValue and a_max is np._NoValue:
+    if (min is not np._NoValue or max is not np._NoValue) and a_min is np._NoValue and a_max is np._NoValue:
         a_min, a_max = (None if v is np._NoValue else v for v in (min, max))
         min = max = np._NoValue
     bounds = {k: v for k, v in (("min", min), ("max", max)) if v is not np._NoValue}

@@ -38,7 +38,7 @@ from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 import wengert.numpy as wnp
 
 from .._core import Box, strip
-from ._wrap import DISPATCH, PRIMITIVES, _strip_tree, index_array, outside_wengert, package, reading_lists
+from ._wrap import DISPATCH, PRIMITIVES, _strip_tree, index_array, outside_wengert, owning, package, reading_lists
 from ._wrap import holds_box as _has_box
 
 
@@ -55,7 +55,7 @@ def derived(fun: Any, always: bool = False) -> Callable[[Callable], Callable]:
     """Register ``impl`` as the traced version of the NumPy function ``fun`` (``always``: for
     untraced calls too, for functions taking callables that may close over traced values)."""
     def register(impl: Callable) -> Callable:
-        traced = reading_lists(impl)
+        traced = owning(reading_lists(impl))
 
         @functools.wraps(fun)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -97,11 +97,12 @@ def _gather(layout: np.ndarray, *sources: Any) -> Any:
     Functions that only move elements are computed this way: NumPy itself, run on arrays of
     indices, says where each output element comes from."""
     flat = [wnp.ravel(x) for x in sources]
-    return (wnp.concatenate(flat) if len(flat) > 1 else flat[0])[layout]
+    joined = wnp.concatenate(flat) if len(flat) > 1 else flat[0]
+    return joined[layout] if layout.ndim else wnp.reshape(joined[layout[None]], ())  # 0-d stays an array
 
 
 def _indices(x: Any, start: int = 0) -> np.ndarray:
-    return start + np.arange(np.size(strip(x))).reshape(_shape(x))
+    return np.arange(start, start + np.size(strip(x))).reshape(_shape(x))
 
 
 def _as_dtype(x: Any, dtype: Any) -> Any:
@@ -1078,6 +1079,18 @@ def append(arr: Any, values: Any, axis: Any = None) -> Any:
     return wnp.concatenate([arr, values], axis=axis)
 
 
+@derived(np.lib.stride_tricks.sliding_window_view)
+def sliding_window_view(x: Any, window_shape: Any, axis: Any = None, *, subok: bool = False,
+                        writeable: bool = False) -> Any:
+    """The windows as a new array (NumPy's is a read-only view of ``x``; one that can be
+    written, ``writeable=True``, would write through to ``x``, which is refused)."""
+    if writeable:
+        raise TypeError("sliding_window_view: writeable=True makes a view that writes through to x, which "
+                        "wengert does not follow on a traced x. Leave writeable False and build the new "
+                        "array from the windows instead.")
+    return _gather(np.lib.stride_tricks.sliding_window_view(_indices(x), window_shape, axis), x)
+
+
 @derived(np.delete)
 def delete(arr: Any, obj: Any, axis: Any = None) -> Any:
     return _gather(np.delete(_indices(arr), obj, axis=axis), arr)
@@ -1125,9 +1138,8 @@ def meshgrid(*xi: Any, copy: bool = True, sparse: bool = False, indexing: str = 
         for s in shapes[2:]:
             s[:2] = [1, 1]
     grids = [wnp.reshape(wnp.ravel(x), tuple(s)) for x, s in zip(xi, shapes)]
-    if sparse:
-        return tuple(grids)
-    return broadcast_arrays(*grids)
+    grids = grids if sparse else broadcast_arrays(*grids)
+    return tuple(wnp.copy(g) for g in grids) if copy else tuple(grids)  # copy: arrays of their own, as NumPy's
 
 
 def _atleast(nd: int) -> Callable:

@@ -400,11 +400,38 @@ def publish(namespace: dict, source: Any) -> list:
     return names
 
 
+def owning(impl: Callable) -> Callable:
+    """``impl`` (a function written with wrapped operations), its traced results made arrays
+    of their own where they are views of an array made inside it rather than of an argument
+    (a reshape of an intermediate result): NumPy's function returns a new array there, which
+    can be written into, while a view can be written into only where wengert can write
+    through to what it views."""
+    @functools.wraps(impl)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        result = impl(*args, **kwargs)
+        for r in result if isinstance(result, (tuple, list)) else (result,):
+            if type(r) is Box and r.parents and isinstance(r.value, np.ndarray) and r.value.base is not None:
+                given = [strip(a) for a in _leaves((args, kwargs))]
+                if not any(isinstance(a, np.ndarray) and np.may_share_memory(r.value, a) for a in given):
+                    r.value = r.value.copy()  # the same values: the rules recorded see no change
+        return result
+    return call
+
+
+def _leaves(tree: Any) -> list:
+    """The values in nested lists, tuples and dicts (a call's arguments)."""
+    if isinstance(tree, (list, tuple)):
+        return [leaf for part in tree for leaf in _leaves(part)]
+    if isinstance(tree, dict):
+        return _leaves(list(tree.values()))
+    return [tree]
+
+
 def composite(fun: Any) -> Callable[[Callable], Callable]:
     """Decorator: register a function written with wrapped operations as the implementation
     of the NumPy callable ``fun`` (its derivative comes from the operations it uses)."""
     def register(impl: Callable) -> Callable:
-        wrapper = reading_lists(impl)
+        wrapper = owning(reading_lists(impl))
         functools.update_wrapper(wrapper, fun, assigned=("__doc__",))
         DISPATCH[fun] = wrapper
         return wrapper
