@@ -675,3 +675,48 @@ def test_custom_vjp_misuse_of_fwd_and_bwd(fwd, bwd, error):
     with pytest.raises(TypeError, match=error):
         double.defvjp(fwd, bwd)
         grad(lambda x: double(x))(1.0)
+
+
+# ----------------------------------------------------------------------------- jacrev of users' rules
+_K = onp.array([1.0, -2.0, 0.5])
+
+
+@wengert.primitive
+def _convolve(x):
+    """A call into compiled code, which takes plain arrays only (its rule too)."""
+    return onp.convolve(onp.asarray(x), _K)
+
+
+wengert.defvjp(_convolve, lambda g, ans, x: onp.correlate(onp.asarray(g), _K, mode="valid"))
+
+
+@wengert.custom_vjp
+def _clip_gradient(x):
+    return x
+
+
+_clip_gradient.defvjp(lambda x: (x, None), lambda residuals, g: (np.clip(g, -1.0, 1.0),))
+
+JACREV_OF_USER_RULES = {  # name: (function, point, Jacobian worked out by hand)
+    "compiled rule": (lambda x: _convolve(x) * 2.0, onp.array([0.3, -1.0, 2.0, 0.5]),
+                      lambda x: 2.0 * sum(onp.eye(6, 4, -j) * _K[j] for j in range(3))),
+    "compiled rule, scalar out": (lambda x: np.sum(_convolve(x) ** 2), onp.array([0.3, -1.0, 2.0, 0.5]),
+                                  lambda x: fd(lambda x: onp.sum(onp.convolve(x, _K) ** 2), x)),
+    "clipped gradient": (lambda x: np.sum(_clip_gradient(x) * 3.0), onp.array([0.5, 1.0, 2.0]),
+                         lambda x: onp.ones(3)),  # the cotangent 3 clipped to 1, as grad gives
+}
+
+
+@pytest.mark.parametrize("name", JACREV_OF_USER_RULES)
+def test_jacrev_calls_users_rules_on_plain_cotangents_as_grad_does(name):
+    f, x, expected = JACREV_OF_USER_RULES[name]
+    J = wengert.jacrev(f)(x)
+    assert close(J, expected(x), rtol=1e-6)
+    assert close(wengert.jacobian(f, mode="reverse")(x), J)
+    if onp.ndim(J) == 1:
+        assert close(grad(f)(x), J)
+
+
+def test_forward_mode_through_a_compiled_rule_says_to_give_a_jvp_rule():
+    with pytest.raises(wengert.ConversionError, match=r"^_convolve: forward mode .*wengert\.defjvp"):
+        wengert.jvp(_convolve, (onp.ones(4),), (onp.ones(4),))

@@ -744,3 +744,18 @@ def test_quantile_of_a_slice_with_nan_is_nan_and_the_others_keep_their_gradient(
     g = pull(onp.array([0.0, 1.0, 0.0]))[0]
     assert onp.isfinite(g).all() and not g[[0, 2]].any()
     assert g[1].sum() == pytest.approx(1.0)  # interpolation weights
+
+
+@pytest.mark.parametrize("x0", [0.0, 3e-4, 1e-3, 0.2, 0.35, 1.0, 3.3])
+def test_sinc_derivatives_of_high_order_match_mpmath(x0: float) -> None:
+    """Near 0, sin(pi x) / (pi x) and its derivatives lose digits to cancellation (and 0/0 at
+    0): the rule must stay exact to every order there, against 40-digit arithmetic."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 40
+
+    def exact(k: int) -> float:
+        if x0 == 0.0:  # the Taylor coefficient times k!
+            return float(mpmath.taylor(lambda t: mpmath.sinc(mpmath.pi * t), 0, k)[k] * mpmath.factorial(k))
+        return float(mpmath.diff(lambda t: mpmath.sin(mpmath.pi * t) / (mpmath.pi * t), mpmath.mpf(x0), k))
+    for k in range(1, 9):
+        assert wengert.derivative(wnp.sinc, k)(x0) == pytest.approx(exact(k), rel=1e-9, abs=1e-9 * 10.0 ** k)

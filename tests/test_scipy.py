@@ -795,3 +795,15 @@ def test_gradients_match_autograd(f: Callable, fa: Callable, args: tuple) -> Non
     mine = wengert.grad(f, argnum=argnum)(*args)
     for k in argnum:
         onp.testing.assert_allclose(mine[k], autograd.grad(fa, k)(*args), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["i1", "j1"])
+@pytest.mark.parametrize("x0", [0.0, 3e-4, 3e-3, 0.5, 0.99, 1.01, 2.0])
+def test_bessel_derivatives_of_high_order_match_mpmath(name: str, x0: float) -> None:
+    """i1' and j1' hold f(x) / x, whose derivatives cancel near 0: the rules must stay exact to
+    high order on both sides of where they change formula."""
+    mpmath.mp.dps = 40
+    order = {"i1": mpmath.besseli, "j1": mpmath.besselj}[name]
+    for k in (1, 2, 4, 6, 8, 9):
+        exact = float(mpmath.diff(lambda t: order(1, t), mpmath.mpf(x0), k))
+        assert wengert.derivative(getattr(sp, name), k)(x0) == pytest.approx(exact, rel=1e-8, abs=1e-14)

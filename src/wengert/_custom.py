@@ -11,6 +11,7 @@ derivatives differentiate the rules themselves.
 from __future__ import annotations
 
 import functools
+import weakref
 from typing import Any, Callable
 
 import numpy as np
@@ -26,6 +27,8 @@ def Transposed(prim: Primitive) -> Any:  # noqa: N802  (imported late: _forward 
     return T(prim)
 
 __all__ = ["primitive", "defvjp", "custom_vjp"]
+
+USER_PRIMITIVES: weakref.WeakSet = weakref.WeakSet()  # the primitives users' rules define
 
 
 # ----------------------------------------------------------------------------- checking rules
@@ -151,6 +154,7 @@ def primitive(fun: Callable) -> Callable:
     """
     name = getattr(fun, "__qualname__", getattr(fun, "__name__", "primitive"))
     prim = Primitive(_one_output(fun, name), name, _Rules(name, "defvjp"), fit)
+    USER_PRIMITIVES.add(prim)
     prim.jvps = Transposed(prim)  # forward mode until defjvp gives rules of its own
 
     @functools.wraps(fun)
@@ -208,6 +212,13 @@ class custom_vjp:
     zero). Arguments and outputs may be nested lists, tuples and dicts of arrays. Keyword
     arguments are constants, passed on to ``fwd`` (and to the function itself): they are not
     differentiated, and a traced value given by keyword is refused (pass it positionally).
+
+    Reverse mode (``grad``, ``vjp``, ``jacrev``) calls ``bwd`` on plain cotangents, so a
+    ``bwd`` that is not linear in ``g``, as the clipping above, is followed exactly. Forward
+    mode (``jvp``, ``jacfwd``, ``hessian``, and ``jacobian`` where it picks forward mode) has no
+    rule of its own here: it transposes ``bwd``, which is right only where ``bwd`` is linear in
+    ``g``, as a true derivative is (the clipping above has slope 1 near a zero cotangent, so
+    forward mode sees the unclipped derivative).
     """
 
     def __init__(self, fun: Callable):
@@ -252,6 +263,7 @@ class custom_vjp:
         for j, o in enumerate(outs):  # one entry per output leaf; each pulls back through bwd
             rule = functools.partial(self._cotangent, structure, out_structure, outs, residuals, j, _Memo(traced[-1]))
             prim = Primitive(self.fun, self.__name__, Variadic(rule), fit)
+            USER_PRIMITIVES.add(prim)
             prim.jvps = Transposed(prim)  # forward mode transposes bwd
             parents = tuple((k, leaves[k]) for k in traced)
             boxed.append(record(top, prim, tuple(values), {}, o, parents))

@@ -39,9 +39,10 @@ from ._api import (
     writable,
 )
 from ._core import Box, ForwardTrace, Primitive, check_kept, forward_sweep, input_box, strip
-from ._custom import give_rules
+from ._custom import USER_PRIMITIVES, give_rules
 from ._tree import argument_paths, flatten, paths, same_structure, tree_map, unflatten
 from .numpy._jvps import settle
+from .numpy._wrap import ConversionError
 
 __all__ = ["jvp", "make_jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian", "hvp",
            "derivative", "chain_jacobian", "ChainJacobian", "defjvp"]
@@ -346,8 +347,15 @@ def _jacrev_at(rec: _Recording, inputs: _Inputs, api: str) -> Any:
     def pullback(*cts: Any) -> Any:  # linear in the cotangents
         return rec.backward(outs, list(cts), free=False)
 
-    _, cot = jvp(pullback, tuple(zeros), tuple(blocks), batched=bool(outs))  # no outputs, no batch
-    return _nest(_from_cotangents(flatten(cot)[0], outs, inputs.leaves, imaginary), out_structure, inputs)
+    if any(node.prim in USER_PRIMITIVES for node in rec.nodes):
+        # A user's rule may call code that takes plain arrays only, or not be linear in its
+        # cotangent (a clipped gradient): it is called on each row's plain cotangents, as grad does.
+        rows = [flatten(pullback(*[b[i] for b in blocks]))[0] for i in range(len(blocks[0]) if blocks else 0)]
+        cot = [wnp.stack([row[j] for row in rows]) for j in range(len(inputs.leaves))] if rows else []
+    else:  # one sweep pushing the whole batch of cotangents forward through the pullback
+        _, cot = jvp(pullback, tuple(zeros), tuple(blocks), batched=bool(outs))  # no outputs, no batch
+        cot = flatten(cot)[0]
+    return _nest(_from_cotangents(cot, outs, inputs.leaves, imaginary), out_structure, inputs)
 
 
 def _push(rec: _Recording, boxes: list, tangents: list, outs: list, batch: tuple) -> list:
@@ -620,7 +628,13 @@ class Transposed:
             lead = np.ndim(strip(t)) - np.ndim(strip(args[k]))
             zero = np.zeros_like(strip(ans), dtype=np.result_type(strip(ans), float))
             fit = self.prim.fit or (lambda c, x: c)
-            _, pull = vjp(lambda g: fit(vjp_k(g, ans, *args, **kwargs), args[k]), zero)
+            try:
+                _, pull = vjp(lambda g: fit(vjp_k(g, ans, *args, **kwargs), args[k]), zero)
+            except ConversionError as e:
+                raise ConversionError(
+                    f"{self.prim.name}: forward mode (jvp, jacfwd, hessian) has no JVP rule for it, and the "
+                    "transpose of its derivative rule cannot be taken: the rule turns a traced cotangent into a "
+                    f"plain array (it calls code wengert cannot follow). Give it one with wengert.defjvp.") from e
             if lead == 0:
                 return pull(t)[0]
             flat = np.reshape(t, (-1,) + np.shape(strip(args[k])))
