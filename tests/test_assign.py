@@ -601,3 +601,18 @@ def test_unchanged_constants_pass(size: str, kind: str) -> None:
     g = wengert.grad(lambda x: np.sum(np.real(x[0, 0] * c * x[0, 0])))(X)
     onp.testing.assert_allclose(g[0, 0], 2 * X[0, 0] * onp.sum(onp.real(c)), rtol=1e-6)
     assert not g[1:].any()
+
+
+@pytest.mark.parametrize("second", [lambda a: a, lambda a: a[::-1], lambda a: a.reshape(3, 4)[0]],
+                         ids=["same array", "reversed view", "row view"])
+def test_writing_into_an_argument_that_shares_memory_with_another_is_refused(second: Callable) -> None:
+    """NumPy would change both arguments; their traced values are separate, so the value and the
+    gradient would silently differ from NumPy's."""
+    def f(x, y):
+        x[0] = 5.0 * y[1]
+        return np.sum(x * y)
+    a = onp.arange(1.0, 13.0)
+    with pytest.raises(TypeError, match=r"^Assigning into an argument that shares its memory with another"):
+        wengert.grad(f, argnum=(0, 1))(a, second(a))
+    g = wengert.grad(f, argnum=(0, 1))(a, a.copy())  # copies: fine, and reading both is fine too
+    assert g[0][0] == 0.0 and wengert.grad(lambda x, y: np.sum(x * y), argnum=(0, 1))(a, a)[0][0] == 1.0

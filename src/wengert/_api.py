@@ -183,8 +183,8 @@ def _input(x: Any, api: str, k: int | str) -> Any:
         return float(x)
     elif isinstance(x, (float, complex)):
         return x
-    elif refusal(x) is not None:
-        raise TypeError(f"{api}: argument {k} is {refusal(x)}")
+    elif (why := refusal(x)) is not None:
+        raise TypeError(f"{api}: argument {k} is {why}")
     else:
         dtype = getattr(x, "dtype", None)
         if dtype is not None and np.dtype(dtype).kind in "fc":

@@ -75,6 +75,8 @@ def _rebind(x: Box, new: Any) -> None:
     """Rebind ``x`` to ``new``, then recompute the views taken of ``x`` from its new value,
     so that they see the change as NumPy's views would."""
     old_value = strip(x)
+    if x.prim is None and isinstance(old_value, np.ndarray):  # an input, written into for the first time
+        _refuse_shared_input(x, old_value)
     old, users = rebind(x, new)
     if not isinstance(old_value, np.ndarray):
         return
@@ -85,6 +87,18 @@ def _rebind(x: Box, new: Any) -> None:
             for k, p in view.parents:
                 args[k] = x if p is old else p
             _rebind(view, apply(view.prim, args, view.kwargs))
+
+
+def _refuse_shared_input(x: Box, value: np.ndarray) -> None:
+    """Refuse to write into an input whose memory another input shares (the same array given as
+    two arguments): NumPy would change both, while their traced values are separate."""
+    for b in x.trace.nodes:
+        if b.prim is not None:
+            break  # the inputs lead the list
+        if b is not x and isinstance(b.value, np.ndarray) and np.may_share_memory(b.value, value):
+            raise TypeError("Assigning into an argument that shares its memory with another argument being "
+                            "differentiated (the same array given twice, or two views of one array): NumPy would "
+                            "change both, which wengert does not follow. Pass copies (f(a, a.copy())).")
 
 
 # ----------------------------------------------------------------------------- x[i] = v
