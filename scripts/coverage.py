@@ -139,8 +139,8 @@ def table() -> tuple[str, int]:
                  "Some differentiable functions refuse a few keyword values on traced values, with an error "
                  "naming the function and the keyword (never a silent wrong gradient): `quantile`, "
                  "`percentile`, `nanquantile` and `nanpercentile` take the methods `linear`, `lower`, "
-                 "`higher`, `nearest` and `midpoint` and no `weights`; `pad` refuses the modes `linear_ramp`, "
-                 "`maximum`, `minimum`, `mean` and `median`; `out=` is refused everywhere (use the "
+                 "`higher`, `nearest` and `midpoint` and no `weights`; `pad` refuses a function as its "
+                 "mode and `sliding_window_view` `writeable=True`; `out=` is refused everywhere (use the "
                  "returned value); `qr(mode='raw')` has no derivative. The limits of the linear algebra "
                  "are in [linalg](linalg.md), of the ODE solvers in [ode](ode.md).", ""]
     head = lines + [f"**{total} differentiable functions in all.**", ""] + summary + [""]

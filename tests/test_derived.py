@@ -273,6 +273,12 @@ for mode in ("reflect", "symmetric"):
          id=mode + "-odd-2d")
     case(onp.pad, lambda m, x, mode=mode: m.pad(x, ((2, 1), (0, 2)), mode=mode, reflect_type="odd"), real(1, 3),
          id=mode + "-odd-singleton")
+for mode, options in [("mean", {}), ("mean", {"stat_length": 2}), ("median", {}), ("maximum", {"stat_length": (1, 3)}),
+                      ("minimum", {}), ("linear_ramp", {}), ("linear_ramp", {"end_values": (1.5, -2.0)})]:
+    case(onp.pad, lambda m, x, mode=mode, o=options: m.pad(x, ((1, 2), (2, 1)), mode, **o), real(3, 4),
+         id=f"{mode}-{len(options)}")
+case(onp.pad, lambda m, x: m.pad(x, ((1, 0), (0, 2), (3, 1)), "mean", stat_length=1), real(2, 3, 4), id="mean-3d")
+case(onp.pad, lambda m, x, e: m.pad(x, 2, "linear_ramp", end_values=e), real(3), 0.7, id="traced-end")
 case(onp.resize, lambda m, x: m.resize(x, (3, 3)), real(2, 2))
 case(onp.append, lambda m, x, y: m.append(x, y, axis=0), real(2, 3), real(1, 3))
 case(onp.insert, lambda m, x, v: m.insert(x, [1, 3], v), real(4), real(2))
@@ -437,7 +443,7 @@ def test_untraced_calls_are_numpy_itself() -> None:
 
 @pytest.mark.parametrize("bad, match", [
     (lambda x: wnp.quantile(x, 0.5, method="weibull"), "quantile: only methods"),
-    (lambda x: wnp.pad(x, 1, mode="linear_ramp"), "pad: mode 'linear_ramp'"),
+    (lambda x: wnp.pad(x, 1, mode=lambda v, w, i, k: None), "pad: a function as the mode"),
     (lambda x: wnp.vectorize(lambda v: v * 2, signature="(n)->(n)")(x), "vectorize: signature= is not supported"),
     (lambda x: onp.vectorize(lambda v: v * 2)(x), "numpy.vectorize converts .* Use wengert.numpy.vectorize"),
     (lambda x: wnp.nansum(x, out=onp.empty(())), "nansum: out= cannot be used"),

@@ -1035,11 +1035,15 @@ def pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> An
     keywords of each mode). mode='constant' gathers from the constant values too, one for
     each axis and side as NumPy broadcasts them, so that they are differentiable; an odd
     reflection is no gather (see _reflect_odd)."""
-    if mode not in ("constant", "edge", "reflect", "symmetric", "wrap", "empty"):
-        raise NotImplementedError(f"pad: mode {mode!r} is not differentiable in wengert; use one of "
-                                  "constant, edge, reflect, symmetric, wrap.")
+    if callable(mode):
+        raise NotImplementedError("pad: a function as the mode is not differentiable in wengert; compute the "
+                                  "padded array with wengert.numpy functions (np.concatenate) instead.")
     a = wnp.asarray(array)
-    if mode == "constant":
+    if mode in _PAD_STATISTICS or mode == "linear_ramp":
+        np.pad(_plain(a), pad_width, mode, **{k: _strip_tree(v) for k, v in kwargs.items()})  # NumPy's checks
+        widths = np.broadcast_to(np.round(pad_width).astype(np.intp), (_ndim(a), 2))
+        out = _pad_computed(a, widths, mode, kwargs)
+    elif mode == "constant":
         values = wnp.broadcast_to(wnp.asarray(kwargs.pop("constant_values", 0)), (_ndim(a), 2))
         layout = np.pad(_indices(a), pad_width, mode, constant_values=_indices(values, np.size(strip(a))), **kwargs)
         out = _gather(layout, a, values)
@@ -1051,6 +1055,37 @@ def pad(array: Any, pad_width: Any, mode: str = "constant", **kwargs: Any) -> An
         else:
             out = _gather(layout, a)
     return _as_dtype(out, _plain(a).dtype)
+
+
+_PAD_STATISTICS = {"mean": lambda c, ax: wnp.mean(c, axis=ax, keepdims=True),
+                   "median": lambda c, ax: wnp.median(c, axis=ax, keepdims=True),
+                   "maximum": lambda c, ax: wnp.max(c, axis=ax, keepdims=True),
+                   "minimum": lambda c, ax: wnp.min(c, axis=ax, keepdims=True)}
+
+
+def _pad_computed(a: Any, widths: np.ndarray, mode: str, kwargs: dict) -> Any:
+    """np.pad's modes whose padding is computed from the array, in NumPy's own steps: axis after
+    axis (the later axes see the earlier ones' padding), each side filled with a statistic of
+    the ``stat_length`` elements next to it, or (``linear_ramp``) with a ramp from
+    ``end_values`` up to (not including) the edge element."""
+    nd = _ndim(a)
+    lengths = np.broadcast_to(np.asarray(kwargs.get("stat_length", None), dtype=object), (nd, 2))
+    ends = wnp.broadcast_to(wnp.asarray(kwargs.get("end_values", 0.0)), (nd, 2))
+    for axis, widths_here in enumerate(widths):
+        n, dtype = _shape(a)[axis], _plain(a).dtype
+        if mode == "linear_ramp":  # end + (edge - end) k / width, k = 0 .. width - 1; the right side mirrored
+            edges = (a[_along(axis, nd, slice(0, 1))], a[_along(axis, nd, slice(n - 1, n))])
+            steps = [wnp.reshape(np.arange(w) / max(w, 1), (-1,) + (1,) * (nd - axis - 1)) for w in widths_here]
+            first, last = (end + (edge - end) * k for edge, end, k in zip(edges, ends[axis], steps))
+            last = last[_along(axis, nd, slice(None, None, -1))]
+        else:  # the statistic of the stat_length elements next to each side, repeated across it
+            m_left, m_right = (n if m is None else min(int(m), n) for m in lengths[axis])
+            chunks = (a[_along(axis, nd, slice(0, m_left))], a[_along(axis, nd, slice(n - m_right, n))])
+            shape = list(_shape(a))
+            first, last = (wnp.broadcast_to(_PAD_STATISTICS[mode](c, axis), (*shape[:axis], w, *shape[axis + 1:]))
+                           for c, w in zip(chunks, widths_here))
+        a = wnp.concatenate([_as_dtype(first, dtype), a, _as_dtype(last, dtype)], axis=axis)
+    return a
 
 
 def _reflect_odd(a: Any, widths: np.ndarray, symmetric: bool) -> Any:
