@@ -1170,3 +1170,72 @@ def test_checkpointed_loop_zero_steps_returns_the_state():
 def test_more_snapshots_than_steps_runs_each_step_twice_at_most(n):
     step = count_loop(n, 100)
     assert step.calls == 2 * n - 1 and step.recorded == n  # one forward pass, then one recording each
+
+
+# ------------------------------------------------- what the recomputations must replay or refuse
+def _scale_in_place(x, c):
+    c *= 1.1  # the caller's array, changed again by every evaluation
+    return np.sin(x) * c
+
+
+@pytest.mark.parametrize("name, call", [
+    ("checkpoint", lambda x, c: checkpoint(_scale_in_place)(x, c)),
+    ("checkpointed_loop", lambda x, c: checkpointed_loop(_scale_in_place, x, 4, 2, args=(c,))),
+    ("checkpointed_while", lambda x, c: checkpointed_while(_scale_in_place, x, lambda s: s[0] < 0.99, 2,
+                                                           args=(c,), max_steps=50)),
+])
+def test_changing_another_argument_in_place_is_refused(name, call):
+    c = onp.array([1.0, 2.0, 0.5])
+    with pytest.raises(TypeError, match=rf"^{name}: the (function|step) changed its argument .* in place"):
+        grad(lambda x: np.sum(call(x, c)))(onp.array([0.3, 0.5, 0.2]))
+
+
+def _noisy(x, scale, rng, legacy):
+    return x * (1.0 + 0.1 * rng.normal(size=3)) + scale * legacy.normal(size=3)
+
+
+_CLOSED = onp.random.default_rng(3)
+
+
+def _noisy_closed(x, scale):
+    return x * (1.0 + 0.1 * _CLOSED.normal(size=3)) + scale * onp.random.uniform(size=3)
+
+
+RANDOM_SOURCES = {  # a loss of x drawing from generators given as arguments, closed over, or global
+    "arguments": lambda ck: lambda x: np.sum(ck(_noisy)(x, 0.2, onp.random.default_rng(1),
+                                                         onp.random.RandomState(2)) ** 2),
+    "closure": lambda ck: (lambda rng: lambda x: np.sum(ck(lambda x, s: x * rng.normal(size=3) + s)(x, 0.1) ** 2))(
+        onp.random.default_rng(4)),
+    "globals": lambda ck: lambda x: np.sum(ck(_noisy_closed)(x, 0.3) ** 2),
+}
+CHECKPOINTS = {"checkpoint": checkpoint,
+               "checkpointed_loop": lambda f: lambda x, *a: checkpointed_loop(f, x, 5, 2, args=a)}
+
+
+@pytest.mark.parametrize("api", CHECKPOINTS)
+@pytest.mark.parametrize("source", RANDOM_SOURCES)
+def test_draws_from_every_kind_of_generator_are_replayed_in_every_sweep(source, api):
+    """The value and the gradients of a first and a second sweep of the same recording are those
+    of the same draws, as without checkpointing, and the sweeps draw nothing new."""
+    wrap = CHECKPOINTS[api]
+    plain = {"checkpoint": lambda f: f, "checkpointed_loop": lambda f: lambda x, *a: _plain_loop(
+        lambda s: f(s, *a), x, 5)}[api]
+    x = onp.array([0.4, -1.2, 0.7])
+    onp.random.seed(0)
+    global _CLOSED
+    _CLOSED = onp.random.default_rng(3)
+    value0, pull0 = wengert.vjp(RANDOM_SOURCES[source](plain), x)
+    first0 = pull0(1.0)[0]
+    onp.random.seed(0)
+    _CLOSED = onp.random.default_rng(3)
+    value, pull = wengert.vjp(RANDOM_SOURCES[source](wrap), x)
+    state = onp.random.get_state()[1].copy()
+    first, second = pull(1.0)[0], pull(1.0)[0]
+    assert value == value0 and close(first, first0, rtol=RTOL) and close(second, first0, rtol=RTOL)
+    assert onp.array_equal(onp.random.get_state()[1], state)  # the sweeps drew nothing new
+
+
+def test_a_traced_argument_holding_nan_is_not_taken_for_a_changed_one():
+    x = onp.array([1.0, onp.nan, 2.0])
+    clean = lambda z: np.where(np.isnan(z), 0.0, z) ** 2  # noqa: E731
+    assert onp.array_equal(grad(lambda x: np.sum(checkpoint(clean)(x)))(x), [2.0, 0.0, 4.0])

@@ -522,3 +522,19 @@ def test_other_names_are_scipys() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # nothing above warns by accident
         assert integrate.odeint(decay, [1.0], [0.0, 1.0], args=(0.8,)).shape == (2, 1)
+
+
+def test_pulling_back_cotangents_written_into_one_reused_array():
+    """A Jacobian built row by row, the unit cotangent written into the same array each time
+    (handed to the solve's rule as it is): each row is the derivative of its own output, here
+    y(0) = y0 and y(1) = R(1) y0 for the oscillator."""
+    def f(y0):
+        return odeint(lambda y, t: np.stack([y[1], -y[0]]), y0, [0.0, 1.0], rtol=1e-10, atol=1e-12)
+    out, pull = wengert.vjp(f, onp.array([1.0, 0.0]))
+    e, rows = onp.zeros_like(out), []
+    for i in range(out.size):
+        e[...] = 0.0
+        e.flat[i] = 1.0
+        rows.append(pull(e)[0])
+    rotation = onp.array([[math.cos(1.0), math.sin(1.0)], [-math.sin(1.0), math.cos(1.0)]])
+    assert onp.allclose(rows, onp.vstack([onp.eye(2), rotation]), atol=1e-7)

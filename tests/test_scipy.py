@@ -807,3 +807,23 @@ def test_bessel_derivatives_of_high_order_match_mpmath(name: str, x0: float) -> 
     for k in (1, 2, 4, 6, 8, 9):
         exact = float(mpmath.diff(lambda t: order(1, t), mpmath.mpf(x0), k))
         assert wengert.derivative(getattr(sp, name), k)(x0) == pytest.approx(exact, rel=1e-8, abs=1e-14)
+
+
+TAILS = [  # (name, log-probability of x beside a point far in the other tail, a point, the oracle's derivative)
+    ("gamma.logsf", lambda x: st.gamma.logsf(x, 2.0), [1.0, 50.0],
+     lambda x: -ss.gamma.pdf(x, 2.0) / ss.gamma.sf(x, 2.0)),
+    ("gamma.logcdf", lambda x: st.gamma.logcdf(x, 2.0), [5.0, 1e-6],
+     lambda x: ss.gamma.pdf(x, 2.0) / ss.gamma.cdf(x, 2.0)),
+    ("t.logcdf", lambda x: st.t.logcdf(x, 3.0), [3.0, -1e7], lambda x: ss.t.pdf(x, 3.0) / ss.t.cdf(x, 3.0)),
+    ("beta.logsf", lambda x: st.beta.logsf(x, 2.0, 5.0), [0.2, 0.9999],
+     lambda x: -ss.beta.pdf(x, 2.0, 5.0) / ss.beta.sf(x, 2.0, 5.0)),
+]
+
+
+@pytest.mark.parametrize("name, f, x, derivative", TAILS, ids=[t[0] for t in TAILS])
+def test_log_probabilities_mixing_both_halves_have_finite_gradients(name, f, x, derivative):
+    """Where p > 1/2 the logarithm is taken as log1p of minus the complement; an element in the
+    far tail beside it must not get the NaN of the branch it does not take (0 * inf)."""
+    x = onp.array(x)
+    g = wengert.grad(lambda x: np.sum(f(x)))(x)
+    onp.testing.assert_allclose(g, derivative(x), rtol=1e-6)

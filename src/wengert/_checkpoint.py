@@ -11,8 +11,11 @@ vector and whose output is its results packed likewise; recorded pack and unpack
 connect them to the caller's structures, so a single rule pulls every cotangent back at once.
 The function must take what it differentiates through as arguments: one that closes over
 values traced by the same computation is refused with an error (its recomputation could not
-reach them). Random draws from NumPy's and Python's global generators, and from
-``numpy.random.Generator`` arguments, repeat exactly when a function is evaluated again.
+reach them). Random draws from NumPy's and Python's global generators, and from NumPy
+``Generator`` and ``RandomState`` objects among its arguments, in its closure or in the globals
+its code names, repeat exactly when a function is evaluated again (a generator reached only
+through another function it calls is not found). Replaying sets the global generators' state:
+do not draw from them in other threads meanwhile.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import numpy as np
 
 import wengert.numpy as wnp
 
+from . import _core
 from ._api import vjp
 from ._core import Box, ForwardTrace, Primitive, Trace, record, recording, strip
 from ._forward import Transposed
@@ -41,12 +45,14 @@ __all__ = ["checkpoint", "checkpoint_sequential", "checkpointed_loop", "checkpoi
 
 # ----------------------------------------------------------------------------- randomness
 class _Randomness:
-    """The state of the random generators a function may draw from, to replay it."""
+    """The state of the random generators a function may draw from, to replay it: NumPy's and
+    Python's global ones, and the ``numpy.random.Generator`` and ``RandomState`` objects among
+    ``sources`` (see :func:`_random_sources`)."""
 
-    def __init__(self, leaves: list, like: "_Randomness | None" = None):
+    def __init__(self, sources: list, like: "_Randomness | None" = None):
         self.numpy = np.random.get_state()
         self.python = random.getstate()
-        self.generators = [(g, g.bit_generator.state) for g in leaves if isinstance(g, np.random.Generator)]
+        self.generators = [(g, _state(g)) for g in sources]
         if like is not None and self.same(like):  # nothing drawn since: share (states are large)
             self.numpy, self.python, self.generators = like.numpy, like.python, like.generators
 
@@ -57,18 +63,51 @@ class _Randomness:
 
     @contextlib.contextmanager
     def replay(self) -> Iterator[None]:
-        saved = (np.random.get_state(), random.getstate(), [g.bit_generator.state for g, _ in self.generators])
+        saved = (np.random.get_state(), random.getstate(), [_state(g) for g, _ in self.generators])
         np.random.set_state(self.numpy)
         random.setstate(self.python)
         for g, state in self.generators:
-            g.bit_generator.state = state
+            _set_state(g, state)
         try:
             yield
         finally:
             np.random.set_state(saved[0])
             random.setstate(saved[1])
             for (g, _), state in zip(self.generators, saved[2]):
-                g.bit_generator.state = state
+                _set_state(g, state)
+
+
+_GENERATORS = (np.random.Generator, np.random.RandomState)
+
+
+def _state(g: Any) -> Any:
+    return g.bit_generator.state if isinstance(g, np.random.Generator) else g.get_state()
+
+
+def _set_state(g: Any, state: Any) -> None:
+    if isinstance(g, np.random.Generator):
+        g.bit_generator.state = state
+    else:
+        g.set_state(state)
+
+
+def _contents(cell: Any) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:  # a cell not yet filled
+        return None
+
+
+def _random_sources(fun: Callable, leaves: list) -> list:
+    """The random generators ``fun`` may draw from besides the global ones: those among its
+    arguments ``leaves``, in its closure, and in the globals its code names (one level deep:
+    the functions it calls are not searched)."""
+    code = getattr(fun, "__code__", None)
+    found = list(leaves) + [_contents(c) for c in getattr(fun, "__closure__", None) or ()]
+    if code is not None:
+        found += [fun.__globals__.get(name) for name in code.co_names]
+    unique = {id(g): g for g in found if isinstance(g, _GENERATORS)}
+    return list(unique.values())
 
 
 def _same_state(a: Any, b: Any) -> bool:
@@ -76,7 +115,9 @@ def _same_state(a: Any, b: Any) -> bool:
         return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
     if isinstance(a, (tuple, list)):
         return len(a) == len(b) and all(_same_state(x, y) for x, y in zip(a, b))
-    return bool(np.array_equal(a, b)) if isinstance(a, np.ndarray) else a == b
+    if isinstance(a, np.ndarray):
+        return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))  # (a NaN is unchanged)
+    return a == b
 
 
 # ----------------------------------------------------------------------------- packing
@@ -112,6 +153,21 @@ def _fresh(tree: Any) -> Any:
     an assignment inside it (``z[0] = 0``) must not write into the recorded arrays, the
     caller's or a kept snapshot."""
     return tree_map(lambda v: v.copy() if isinstance(v, np.ndarray) else wnp.copy(v) if type(v) is Box else v, tree)
+
+
+def _watched(values: list) -> list:
+    """The arrays among ``values``, with fingerprints of their contents (see :func:`_unchanged`)."""
+    return [(k, v, _core._fingerprint(v)) for k, v in enumerate(values) if isinstance(v, np.ndarray)]
+
+
+def _unchanged(api: str, what: str, watched: list) -> None:
+    """Refuse arrays among a function's arguments that it changed in place: its evaluations
+    during the backward sweep would change them again (and the caller's array with them)."""
+    for k, v, f in watched:
+        if _core._fingerprint(v) != f:
+            raise TypeError(f"{api}: the {what} changed its argument (leaf {k} of its arguments) in place, and "
+                            "the backward sweep evaluates it again, which would change it again. Compute a new "
+                            "value instead (c = c * 1.1 rather than c *= 1.1), or pass a copy.")
 
 
 def _top(leaves: list) -> Trace | None:
@@ -187,7 +243,7 @@ def checkpoint(fun: Callable) -> Callable:
             return fun(*args, **kwargs)  # nothing on a tape to save
         where = [i for i, x in enumerate(leaves) if type(x) is Box and x.trace is top]
         values = [x.value if i in where else x for i, x in enumerate(leaves)]
-        randomness = _Randomness(values)
+        randomness = _Randomness(_random_sources(fun, values))
 
         def call(traced_values: list) -> list:
             full = list(values)
@@ -198,7 +254,9 @@ def checkpoint(fun: Callable) -> Callable:
 
         before = len(top.nodes)
         fresh = [_fresh(values[i]) for i in where]
+        watched = _watched([v if i not in where else None for i, v in enumerate(values)])
         out_leaves, out_structure = call(fresh)
+        _unchanged("checkpoint", "function", watched)
         changed = [i for i, v in zip(where, fresh) if not _same_state(strip(v), strip(values[i]))]
         if changed:  # NumPy would have written into the caller's array, and into an aliased argument
             raise TypeError(f"checkpoint: the function assigned into its traced argument (leaf {changed[0]} of its "
@@ -307,8 +365,8 @@ class _Reversal:
     into ``arg_cotangent``. Until the first state is handed out the loop runs live (draws are
     made for the first time); afterwards each recomputation replays the draws it made then."""
 
-    def __init__(self, step: Callable, args: list, traced: list):
-        self.step, self.args, self.traced = step, args, traced
+    def __init__(self, step: Callable, args: list, traced: list, sources: list):
+        self.step, self.args, self.traced, self.sources = step, args, traced, sources
         self.arg_cotangent: list | None = None
         self.live = True
         self.random = True  # until the live pass shows that the steps draw no random numbers
@@ -323,7 +381,7 @@ class _Reversal:
         with self._replaying(randomness):
             for _ in range(k):
                 state = self.step(state, self.args)
-            return state, (_Randomness(self.args, like=randomness) if self.random else None)
+            return state, (_Randomness(self.sources, like=randomness) if self.random else None)
 
     def tape(self, at: tuple) -> tuple[Any, Callable]:
         state, randomness = at
@@ -418,13 +476,22 @@ def _loop_node(api: str, step: Callable, state: Any, args: tuple, schedule: Call
     traced_args = [k for k, x in enumerate(arg_leaves) if any(x is t for t in traced)]
     initial = unflatten(state_structure, state_values)
 
+    sources = _random_sources(step, arg_values)
+    first: dict = {}  # the live pass's random generators' state, and whether the steps drew from them
+
     def start() -> tuple[Any, Any, _Reversal]:
-        reversal = _Reversal(run_step, arg_values, traced_args)
+        reversal = _Reversal(run_step, arg_values, traced_args, sources)
         before = len(top.nodes)
-        randomness = _Randomness(arg_values)
+        again = bool(first)  # a later sweep replays the live pass's draws from its start
+        if again:
+            reversal.live, reversal.random = False, first["random"]
+        randomness = first.setdefault("randomness", _Randomness(sources))
+        watched = _watched(arg_values)
         gen = schedule(reversal, (initial, randomness))
         final = next(gen)  # the live pass, to the last step
-        reversal.random = not _Randomness(arg_values).same(randomness)  # nothing to replay if nothing was drawn
+        _unchanged(api, "step", watched)
+        if not again:  # nothing to replay if nothing was drawn
+            reversal.random = first["random"] = not _Randomness(sources).same(randomness)
         _closed_over_check(api, top, before)
         _newer_boxes_check(api, top, flatten(final)[0])
         return gen, final, reversal
@@ -518,7 +585,8 @@ def checkpointed_while(step: Callable, state: Any, cond: Callable, snapshots: in
         return st, n
 
     def schedule(reversal: _Reversal, start: tuple) -> Any:
-        final, n = run(lambda st: reversal.step(st, reversal.args), _fresh(start[0]))
+        with reversal._replaying(start[1]):
+            final, n = run(lambda st: reversal.step(st, reversal.args), _fresh(start[0]))
         reversal.live = False
         g = yield final
         return g if n == 0 else _drive(reversal.schedule(start, n, snapshots), g)

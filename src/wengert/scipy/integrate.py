@@ -141,9 +141,18 @@ def _pullback(k: int, g: Any, ans: Any, y0: Any, t: Any, *params: Any, problem: 
     """The cotangent of argument ``k``. One backward solve gives them all: the first rule the
     sweep calls computes them, the others read them."""
     served = problem.served
-    if served is None or served[0] is not g or served[1] is not ans:
-        served = problem.served = (g, ans, _adjoint(problem, g, ans, y0, t, params))
+    if served is None or served[1] is not ans or not _same_cotangent(served[0], g):
+        kept = g.copy() if type(g) is np.ndarray else g  # (a caller may reuse its array for the next pullback)
+        served = problem.served = (kept, ans, _adjoint(problem, g, ans, y0, t, params))
     return served[2][k]
+
+
+def _same_cotangent(kept: Any, g: Any) -> bool:
+    """Whether ``g`` is the cotangent the cached adjoint solve was for: the same values for plain
+    arrays, the same traced value otherwise."""
+    if type(kept) is np.ndarray and type(g) is np.ndarray:
+        return np.array_equal(kept, g, equal_nan=True)
+    return kept is g
 
 
 def _adjoint(problem: _Problem, g: Any, ans: Any, y0: Any, t: Any, params: tuple) -> tuple:

@@ -164,7 +164,9 @@ def _log_probability(p: Any, complement: Callable[[], Any]) -> Any:
     near_one = _plain(p) > 0.5
     if not np.any(near_one):
         return wnp.log(p)
-    return wnp.where(near_one, wnp.log1p(-complement()), wnp.log(p))
+    # (the complement moved to 0 where p <= 1/2: there it may be 1, whose log1p(-1) = -inf would
+    # make the gradient of the branch not taken 0 * inf = NaN)
+    return _inside(near_one, complement(), 0.0, lambda c: wnp.log1p(-c), wnp.log(p))
 
 
 def _log(fun: Callable, complement: Callable) -> Callable:
