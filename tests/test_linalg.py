@@ -611,6 +611,76 @@ def test_repeated_eigenvalues() -> None:
         wengert.jvp(lambda a: la.eigh(a)[1], (a,), (real(3, 3),))
 
 
+REPEATED_VALUES = {  # functions of the eigen- or singular values alone at diag(1, 1, 2): finite in every mode
+    "eigh": lambda a: la.eigh(a)[0], "eigvalsh": lambda a: la.eigvalsh(a), "svd": lambda a: la.svd(a)[1],
+    "svdvals": lambda a: la.svdvals(a), "eig": lambda a: np.real(la.eig(a)[0]),
+    "eigvals": lambda a: np.real(la.eigvals(a)), "sum of eigh": lambda a: np.sum(la.eigh(a)[0] ** 2),
+}
+
+
+@pytest.mark.parametrize("name", REPEATED_VALUES)
+def test_functions_of_repeated_values_alone_are_finite_in_every_mode(name: str) -> None:
+    """jacrev pushes its batch of cotangents through the rules as traced values; the vectors'
+    part, never reached, must still count as zero (it made every entry NaN), and eigvals must
+    pair repeated values with distinct vectors (it raised 'Singular matrix')."""
+    a = onp.diag([1.0, 1.0, 2.0])
+    f = REPEATED_VALUES[name]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # forward mode's own warning about the vectors
+        forward = wengert.jacfwd(f)(a)
+    reverse = wengert.jacrev(f)(a)
+    assert onp.all(onp.isfinite(reverse)) and onp.allclose(reverse, forward)
+    if name == "eigvals":  # d sum(w^2) = 2 a^T, as JAX and PyTorch give
+        onp.testing.assert_allclose(wengert.grad(lambda a: np.sum(np.real(la.eigvals(a)) ** 2))(a), 2 * a.T)
+
+
+def test_cond_of_a_stack_holding_a_singular_matrix_is_numpys() -> None:
+    stack = onp.stack([onp.array([[2.0, 1.0], [0.5, 3.0]]), onp.array([[1.0, 2.0], [2.0, 4.0]])])
+    for p in (1, -1, onp.inf, -onp.inf, "fro"):
+        value, g = wengert.value_and_grad(lambda a: la.cond(a, p)[0])(stack)
+        onp.testing.assert_array_equal(wengert.stop_gradient(la.cond(stack * 1.0, p)), onp.linalg.cond(stack, p))
+        eps = 1e-6
+        fd = [(onp.linalg.cond(stack + eps * e, p)[0] - onp.linalg.cond(stack - eps * e, p)[0]) / (2 * eps)
+              for e in onp.eye(8).reshape(8, 2, 2, 2)]
+        onp.testing.assert_allclose(g.ravel(), fd, rtol=1e-6, atol=1e-8)
+
+
+EMPTY = {  # linear algebra of empty arrays: NumPy's value, and an empty gradient
+    "norm 0x0 2": (lambda a: la.norm(a, 2), (0, 0)), "norm 3x0 1": (lambda a: la.norm(a, 1), (3, 0)),
+    "matrix_norm 0x3 inf": (lambda a: la.matrix_norm(a, ord=onp.inf), (0, 3)),
+    "vector_norm inf": (lambda a: la.vector_norm(a, ord=onp.inf), (0,)),
+    "eigvals 0x0": (lambda a: np.sum(la.eigvals(a)), (0, 0)),
+    "eigvals 2x0x0": (lambda a: np.sum(la.eigvals(a)), (2, 0, 0)),
+    "eigh 0x3x3": (lambda a: np.sum(la.eigh(a)[0]), (0, 3, 3)),
+    "svd 0x3x2": (lambda a: np.sum(la.svd(a)[1]), (0, 3, 2)),
+    "qr 0x3x2": (lambda a: np.sum(la.qr(a)[1]), (0, 3, 2)),
+}
+
+
+@pytest.mark.parametrize("name", EMPTY)
+def test_empty_arrays_give_numpys_value(name: str) -> None:
+    f, shape = EMPTY[name]
+    a = onp.zeros(shape)
+    value, g = wengert.value_and_grad(lambda a: f(a) * 1.0)(a)
+    assert value == f(a) and g.shape == shape
+    assert wengert.jvp(lambda a: f(a) * 1.0, (a,), (a,))[1] == 0.0
+
+
+def test_multi_dot_reads_nested_lists_and_refuses_what_numpy_refuses() -> None:
+    g = wengert.grad(lambda x: np.sum(la.multi_dot([[[x, 1.0]], [[2.0], [x]], [[1.0, 2.0]]])))(1.7)
+    assert g == pytest.approx(9.0)  # the sum is (2x + x)(1 + 2)
+    a = onp.arange(9.0).reshape(3, 3)
+    with pytest.raises(onp.linalg.LinAlgError, match="3-dimensional array given"):
+        wengert.jvp(lambda a: la.multi_dot([a, a[None], a]), (a,), (a,))
+
+
+def test_slogdet_of_complex64_keeps_its_dtype() -> None:
+    a = (real(3, 3) + 1j * real(3, 3) + 3 * onp.eye(3)).astype(onp.complex64)
+    seen = {}
+    wengert.grad(lambda a: np.real(seen.setdefault("sign", la.slogdet(a)[0])) + la.slogdet(a)[1])(a)
+    assert onp.result_type(wengert.stop_gradient(seen["sign"])) == onp.linalg.slogdet(a)[0].dtype == onp.complex64
+
+
 @onp.errstate(invalid="ignore")
 def test_repeated_singular_values() -> None:
     # Orthogonal with exact entries (a 3-4-5 rotation times a permutation): LAPACK returns its

@@ -64,6 +64,7 @@ error about eps / delta (1e-10 at delta = 1e-6, checked with rtol 1e-6).
 
 from __future__ import annotations
 
+import functools
 import operator
 import warnings
 from typing import Any, Callable
@@ -73,7 +74,7 @@ from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 import wengert.numpy as wnp
 
-from .._core import Box, strip
+from .._core import Box, ForwardTrace, strip
 from ._jvps import _axes, _bcast, _lead
 from ._vjps import _cj, _expand, _product_of_others, _shape
 from ._wrap import DISPATCH, composite
@@ -110,9 +111,14 @@ def _re(x: Any) -> Any:
 
 
 def _live(x: Any) -> bool:
-    """Whether a cotangent can be nonzero: a traced one always can (its value may be a
-    placeholder, as when jacrev pushes tangents through a VJP)."""
-    return type(x) is Box or bool(np.any(x))
+    """Whether a cotangent can be nonzero. A traced one can, unless it is traced in forward
+    mode with a zero value and a zero tangent (jacrev pushes a batch of cotangents through a
+    VJP as the tangents of a zero placeholder; the parts that batch never reaches stay zero)."""
+    while type(x) is Box:
+        if not isinstance(x.trace, ForwardTrace) or (x.adj is not None and _live(x.adj)):
+            return True
+        x = x.value
+    return bool(np.any(x))
 
 
 def _traced(*xs: Any) -> bool:
@@ -369,7 +375,15 @@ def _eigvectors(a: Any, ans: Any) -> Any:
     """eig(a)'s eigenvectors in the order of the eigenvalues ``ans`` that eigvals returned
     (LAPACK may order them differently without vectors)."""
     w, v = wnp.linalg.eig(a)
-    near = np.argmin(np.abs(strip(w)[..., None, :] - strip(ans)[..., :, None]), axis=-1)
+    distance = np.abs(strip(w)[..., None, :] - strip(ans)[..., :, None])  # (..., of ans, of w)
+    # each value takes the nearest one not yet taken, the closest pairs first, so that repeated
+    # values pair off one to one
+    near = np.zeros(_shape(ans), dtype=np.intp)
+    for at in np.ndindex(_shape(ans)[:-1]) if _shape(ans)[-1] else ():
+        d = distance[at].copy()
+        for i in np.argsort(d.min(axis=-1), kind="stable"):
+            near[at + (i,)] = j = np.argmin(d[i])
+            d[:, j] = np.inf
     return _mm(v, np.swapaxes(np.eye(_shape(ans)[-1])[near], -1, -2))
 
 
@@ -595,8 +609,19 @@ COMPOSITES: list = []  # the NumPy functions below, for the tests' coverage chec
 
 
 def _composite(fun: Any) -> Callable[[Callable], Callable]:
+    """Register ``impl`` as ``fun`` on traced values; an empty array among the arguments goes
+    to NumPy's own ``fun`` (its result has no element to differentiate, and NumPy knows the
+    shapes, zeros and errors of every empty case)."""
     COMPOSITES.append(fun)
-    return composite(fun)
+
+    def register(impl: Callable) -> Callable:
+        @functools.wraps(impl)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if any(type(a) is Box and np.size(strip(a)) == 0 for a in args):
+                return fun(*[strip(a) for a in args], **kwargs)
+            return impl(*args, **kwargs)
+        return composite(fun)(call)
+    return register
 
 
 @_composite(np.linalg.slogdet)
@@ -612,7 +637,7 @@ def _phase(a: Any, sign: Any) -> Any:
     the phase of det(a0^-1 a) at the constant a0 = a: exact near a0, and the determinant
     there is close to 1, so nothing overflows. A singular matrix keeps its sign 0."""
     singular = np.expand_dims(sign == 0, (-2, -1))
-    a0 = np.where(singular, np.eye(_shape(a)[-1]), strip(a))
+    a0 = np.where(singular, np.eye(_shape(a)[-1], dtype=strip(a).dtype), strip(a))  # (complex64 stays so)
     u = wnp.linalg.det(wnp.linalg.solve(a0, wnp.where(singular, a0, a)))
     return sign * (u / wnp.abs(u))
 
@@ -749,12 +774,16 @@ def vector_norm(x: Any, /, *, axis: Any = None, keepdims: bool = False, ord: Any
 
 @_composite(np.linalg.cond)
 def cond(x: Any, p: Any = None) -> Any:
-    if not _traced(x) or x.size == 0:  # NumPy's error for empty matrices
+    if not _traced(x):
         return np.linalg.cond(strip(x), p)
     if p is None or p in (2, -2):
         s = _op(_singular_values)(x)
         return s[..., -1] / s[..., 0] if p == -2 else s[..., 0] / s[..., -1]
-    return norm(x, p, (-2, -1)) * norm(wnp.linalg.inv(x), p, (-2, -1))
+    infinite = np.isinf(np.linalg.cond(strip(x), p))  # singular (NumPy's inf): left out of the inverse
+    if not np.any(infinite):
+        return norm(x, p, (-2, -1)) * norm(wnp.linalg.inv(x), p, (-2, -1))
+    x = wnp.where(infinite[..., None, None], np.eye(_shape(x)[-1]), x)
+    return wnp.where(infinite, np.inf, norm(x, p, (-2, -1)) * norm(wnp.linalg.inv(x), p, (-2, -1)))
 
 
 # ----------------------------------------------------------------------------- solves and products
@@ -805,7 +834,7 @@ def matrix_power(a: Any, n: int) -> Any:
 
 @_composite(np.linalg.multi_dot)
 def multi_dot(arrays: Any, *, out: Any = None) -> Any:
-    arrays = list(arrays)
+    arrays = [wnp.asarray(a) if isinstance(a, (list, tuple)) else a for a in arrays]  # lists as NumPy reads them
     if not _traced(*arrays):
         return np.linalg.multi_dot(arrays, out=out)
     if out is not None:
@@ -819,6 +848,9 @@ def multi_dot(arrays: Any, *, out: Any = None) -> Any:
         arrays[0] = wnp.reshape(arrays[0], (1, -1))
     if last == 1:
         arrays[-1] = wnp.reshape(arrays[-1], (-1, 1))
+    for a in arrays:
+        if np.ndim(strip(a)) != 2:
+            raise np.linalg.LinAlgError(f"{np.ndim(strip(a))}-dimensional array given. Array must be two-dimensional")
     result = _chain(arrays, _chain_order([_shape(x) for x in arrays]), 0, len(arrays) - 1)
     if first == 1 and last == 1:
         return result[0, 0]

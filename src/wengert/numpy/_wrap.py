@@ -410,7 +410,11 @@ def owning(impl: Callable) -> Callable:
     def call(*args: Any, **kwargs: Any) -> Any:
         result = impl(*args, **kwargs)
         for r in result if isinstance(result, (tuple, list)) else (result,):
-            if type(r) is Box and r.parents and isinstance(r.value, np.ndarray) and r.value.base is not None:
+            if type(r) is not Box or not r.parents:
+                continue
+            while type(r.value) is Box:  # traced at several levels: the array is the innermost box's
+                r = r.value
+            if isinstance(r.value, np.ndarray) and r.value.base is not None:
                 given = [strip(a) for a in _leaves((args, kwargs))]
                 if not any(isinstance(a, np.ndarray) and np.may_share_memory(r.value, a) for a in given):
                     r.value = r.value.copy()  # the same values: the rules recorded see no change
