@@ -120,9 +120,30 @@ def test_gradcheck_names_the_argument_and_the_place_in_it(f, args, where):
     (lambda x: x ** 2, (onp.array([7e8, -3e9]),)),  # an absolute step of 1e-6 is lost at 7e8
     (lambda x, y: np.sin(x) * y, (onp.array([0.7], onp.float32), onp.array([1.0]))),  # float32 beside float64
     (lambda x: np.exp(-x / 1e7), (onp.array([2e7]),)),
-], ids=["large-values", "mixed-precision", "large-scale"])
+    (lambda x: x ** 2, (onp.array([1e4, 1.0]),)),  # outputs of very different sizes: the large one's
+    (np.exp, (onp.array([30.0, 1.0]),)),            # rounding must not swamp the small one's change
+    (lambda x, y: (x * 1e8, np.sin(y)), (1.0, 0.5)),
+], ids=["large-values", "mixed-precision", "large-scale", "square-1e4-and-1", "exp-30-and-1", "1e8x-beside-sin"])
 def test_gradcheck_passes_correct_functions_at_large_or_mixed_scales(f, args):
     wengert.gradcheck(f, *args)
+
+
+@wengert.primitive
+def _sin_one_percent_off(x):
+    return onp.sin(x)
+
+
+wengert.defvjp(_sin_one_percent_off, lambda g, ans, x: g * np.cos(x) * 1.01)
+
+
+@pytest.mark.parametrize("f, args", [
+    (_sin_one_percent_off, (onp.array([0.3, 0.7], onp.float32),)),
+    (lambda x, y: _sin_one_percent_off(x) + y, (onp.array([0.3, 0.7]), onp.float32(1.0))),
+    (_sin_one_percent_off, (onp.array([0.3, 0.7]),)),
+], ids=["float32", "float64-beside-float32", "float64"])
+def test_gradcheck_catches_a_rule_one_percent_off_at_every_precision(f, args):
+    with pytest.raises(wengert.GradcheckError, match="argument 0"):
+        wengert.gradcheck(f, *args, order=1)
 
 
 @pytest.mark.parametrize("options, match", [

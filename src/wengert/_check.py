@@ -4,7 +4,9 @@ For ``f`` and arguments ``args``, a random cotangent ``u`` turns ``f`` into the 
 ``s(args) = Σ u·f(args)``, whose gradient is the vector-Jacobian product ``uᵀJ``. Reverse
 mode's ``uᵀJ`` and forward mode's directional derivatives (all directions in one batched
 pass) are compared with central differences of ``s``: coordinate by coordinate for small
-arguments, along random directions for large ones. For ``order=2`` the same check is run on
+arguments, along random directions for large ones. The differences are taken term by term
+of the sum before it is summed, so that a large output that does not depend on the coordinate
+moved adds no rounding error. For ``order=2`` the same check is run on
 ``h(args) = Σ v·∇s(args)`` for a random ``v``, which differentiates the derivative rules
 themselves (forward mode then runs over reverse mode).
 """
@@ -39,7 +41,10 @@ def gradcheck(f: Callable, *args: Any, order: int = 2, modes: tuple = ("reverse"
         modes: which of ``"reverse"`` and ``"forward"`` mode to check.
         eps: finite-difference step, relative to the size of the coordinate moved where that
             is above 1 (default: chosen from each argument's dtype).
-        rtol, atol: tolerances (default: chosen from each argument's dtype).
+        rtol, atol: tolerances (default: chosen from each argument's dtype and the outputs':
+            1e-5 and 1e-6 in double precision; 2e-3 and a thousandth of the largest derivative
+            seen along the argument where either is single or half precision; 1e-3 and that
+            where only another argument is).
         directions: how many random directions to check when an argument is large.
         max_coordinates: arguments with at most this many elements in all are checked
             coordinate by coordinate.
@@ -82,28 +87,27 @@ def gradcheck(f: Callable, *args: Any, order: int = 2, modes: tuple = ("reverse"
 
     out_leaves, _ = flatten(call(*[leaves[i] for i in wrt]))
     cotangents = [_random_like(o, rng) for o in out_leaves]
-    # The step suits each argument's own dtype; the tolerances the lowest precision anywhere
-    # (a float32 value rounds what the float64 ones are compared by).
+    # The tolerances of an argument's derivatives suit its dtype and the outputs' (single or
+    # half precision in either rounds what they are taken from); one of low precision beside it
+    # only rounds the intermediate values, so its own derivatives are held tighter. Where any
+    # value is of low precision, a step of 1e-6 would be lost in its rounding.
     point = [leaves[i] for i in wrt]
-    rough = any(_low(v) for v in point + out_leaves)
-    rtol = (2e-2 if rough else 1e-5) if rtol is None else rtol
-    atol = (2e-2 if rough else 1e-6) if atol is None else atol
-    steps = [(1e-3 if _low(x) else 1e-6) if eps is None else eps for x in point]
-    how = _How([names[i] for i in wrt], steps, modes, rtol, atol, directions, max_coordinates, rng)
+    rough_out, any_low = any(_low(v) for v in out_leaves), any(_low(v) for v in point + out_leaves)
+    precision = [0 if rough_out or _low(x) else 1 if any_low else 2 for x in point]  # low, mixed, double
+    rtols = [(2e-3, 1e-3, 1e-5)[p] if rtol is None else rtol for p in precision]
+    atols = [(None, None, 1e-6)[p] if atol is None else atol for p in precision]  # None: relative to the sizes seen
+    steps = [(1e-3 if any_low else 1e-6) if eps is None else eps] * len(point)
+    how = _How([names[i] for i in wrt], steps, modes, rtols, atols, directions, max_coordinates, rng)
 
-    def scalar(*xs: Any) -> Any:
+    def terms(*xs: Any) -> list:
         outs, _ = flatten(call(*xs))
-        return sum(_real_dot(u, o) for u, o in zip(cotangents, outs))
+        return [_real_product(u, o) for u, o in zip(cotangents, outs)]
 
-    _compare(scalar, point, "first", how)
+    _compare(terms, point, "first", how)
     if order >= 2:
-        gradient = grad(scalar, argnum=tuple(range(len(wrt))))
+        gradient = grad(_total(terms), argnum=tuple(range(len(wrt))))
         probes = [_random_like(x, rng) for x in point]
-
-        def second(*xs: Any) -> Any:
-            return sum(_real_dot(v, g) for v, g in zip(probes, gradient(*xs)))
-
-        _compare(second, point, "second", how)
+        _compare(lambda *xs: [_real_product(v, g) for v, g in zip(probes, gradient(*xs))], point, "second", how)
 
 
 def _modes(modes: Any) -> tuple:
@@ -119,14 +123,15 @@ def _low(x: Any) -> bool:
 
 
 class _How(NamedTuple):
-    """How a check is made: each argument's name in errors and finite-difference step, and what
-    every argument shares."""
+    """How a check is made: each argument's name in errors, finite-difference step and
+    tolerances (an absolute one of None: a thousandth of the largest derivative seen along that
+    argument, for low precision), and what every argument shares."""
 
     names: list
     steps: list
     modes: tuple
-    rtol: float
-    atol: float
+    rtols: list
+    atols: list
     directions: int
     max_coordinates: int
     rng: np.random.Generator
@@ -140,12 +145,23 @@ def _random_like(x: Any, rng: np.random.Generator) -> Any:
     return r.astype(x.dtype if x.dtype.kind in "fc" else float)
 
 
-def _real_dot(u: Any, v: Any) -> Any:
+def _real_product(u: Any, v: Any) -> Any:
+    """Re(u v) elementwise: the terms whose sum is the checked scalar."""
     import wengert.numpy as wnp
-    return wnp.sum(wnp.real(u * v)) if np.iscomplexobj(u) else wnp.sum(u * v)
+    return wnp.real(u * v) if np.iscomplexobj(u) else u * v
 
 
-def _compare(s: Callable, point: list, what: str, how: _How) -> None:
+def _total(terms: Callable) -> Callable:
+    """The scalar whose derivatives are checked: the sum of ``terms``."""
+    import wengert.numpy as wnp
+    return lambda *xs: sum(wnp.sum(t) for t in terms(*xs))
+
+
+def _compare(terms: Callable, point: list, what: str, how: _How) -> None:
+    """Check the derivatives of the sum of ``terms`` (elementwise arrays): the finite differences
+    are taken term by term before summing, so that a large term that does not depend on the
+    coordinate moved adds no rounding error (it cancels exactly)."""
+    s = _total(terms)
     exact = grad(s, argnum=tuple(range(len(point))))(*point) if "reverse" in how.modes else None
     total = sum(np.size(strip(x)) for x in point)
     worst = None
@@ -160,9 +176,11 @@ def _compare(s: Callable, point: list, what: str, how: _How) -> None:
                   for label, e, size in probes for im in ((False, True) if x.dtype.kind == "c" else (False,))]
         forward = (_forward_derivatives(s, point, k, [p for _, p, _ in probes])
                    if "forward" in how.modes and probes else None)  # an empty argument has no directions
+        numerics = [_central(terms, point, k, x, p, how.steps[k] * max(1.0, size)) for _, p, size in probes]
+        atol = how.atols[k] if how.atols[k] is not None else 1e-3 * max([abs(v) for v in numerics], default=0.0)
         for n, (label, p, size) in enumerate(probes):
             step = how.steps[k] * max(1.0, size)  # relative to large coordinates, where an absolute step is lost
-            numeric = _central(s, point, k, x, p, step)
+            numeric = numerics[n]
             found = []
             if exact is not None:
                 # For complex x the gradient is ds/dRe(x) - i ds/dIm(x) (autograd's and JAX's
@@ -174,7 +192,7 @@ def _compare(s: Callable, point: list, what: str, how: _How) -> None:
                 if analytic == numeric or (np.isnan(analytic) and np.isnan(numeric)):
                     continue
                 err = abs(numeric - analytic)
-                bound = how.atol + how.rtol * float(np.nanmax([abs(numeric), abs(analytic)]))
+                bound = atol + how.rtols[k] * float(np.nanmax([abs(numeric), abs(analytic)]))
                 if not err <= bound:  # a NaN (or an infinity) on one side only fails too
                     ratio = err / bound if np.isfinite(err / bound) else np.inf
                     if worst is None or ratio > worst[0]:
@@ -207,8 +225,8 @@ def _unit(shape: tuple, idx: tuple) -> np.ndarray:
     return e
 
 
-def _central(s: Callable, point: list, k: int, x: np.ndarray, direction: np.ndarray, eps: float) -> float:
-    def at(t: float) -> float:
+def _central(terms: Callable, point: list, k: int, x: np.ndarray, direction: np.ndarray, eps: float) -> float:
+    def at(t: float) -> list:
         moved = list(point)
         shifted = x + t * direction
         original = strip(point[k])
@@ -217,5 +235,5 @@ def _central(s: Callable, point: list, k: int, x: np.ndarray, direction: np.ndar
         elif hasattr(original, "dtype"):
             shifted = np.asarray(shifted).astype(original.dtype)
         moved[k] = shifted
-        return float(np.real(strip(s(*moved))))
-    return (at(eps) - at(-eps)) / (2 * eps)
+        return [np.real(np.asarray(strip(t), dtype=np.result_type(strip(t), float))) for t in terms(*moved)]
+    return float(sum(np.sum(a - b) for a, b in zip(at(eps), at(-eps)))) / (2 * eps)
