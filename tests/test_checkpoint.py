@@ -1239,3 +1239,8 @@ def test_a_traced_argument_holding_nan_is_not_taken_for_a_changed_one():
     x = onp.array([1.0, onp.nan, 2.0])
     clean = lambda z: np.where(np.isnan(z), 0.0, z) ** 2  # noqa: E731
     assert onp.array_equal(grad(lambda x: np.sum(checkpoint(clean)(x)))(x), [2.0, 0.0, 4.0])
+
+
+def test_a_step_changing_the_state_structure_is_named():
+    with pytest.raises(TypeError, match=r"^checkpointed_loop: the step returned a state laid out otherwise"):
+        grad(lambda x: np.sum(checkpointed_loop(lambda s: (s, s), x, 3, 2)[0]))(onp.ones(2))

@@ -1051,6 +1051,14 @@ def _tanh_stage(W):
     return lambda v: np.tanh(W @ v)
 
 
+@pytest.mark.parametrize("dtype", [onp.float32, onp.float64, onp.complex64])
+def test_chain_jacobian_keeps_the_dtype_other_jacobians_have(dtype):
+    x = (onp.array([1, 2, 3]) * 0.1).astype(dtype)
+    stages = [np.sin, np.cos]
+    assert chain_jacobian(stages, x).jacobian.dtype == jacfwd(lambda v: np.cos(np.sin(v)))(x).dtype == dtype
+    assert chain_jacobian(stages, onp.array([1, 2])).jacobian.dtype == onp.float64  # integers: promoted
+
+
 def test_chain_jacobian_seed_example_counts_and_jacobian():
     nx, na, nb, ny = 3, 5, 7, 11
     rng = onp.random.default_rng(12)
@@ -1138,8 +1146,9 @@ def test_chain_jacobian_of_holomorphic_stages_keeps_a_complex_input_complex(stag
             v = s(v)
         return v
     res = chain_jacobian(stages, x)
-    assert res.jacobian.dtype == onp.complex128
-    assert close(res.jacobian, fd_jac(composed, x))  # a holomorphic map: the step along 1 is enough
+    assert res.jacobian.dtype == x.dtype  # complex64 stays complex64, as jacfwd's does
+    exact = fd_jac(composed, x.astype(onp.complex128))  # a holomorphic map: the step along 1 is enough
+    assert close(res.jacobian, exact, rtol=1e-5 if x.dtype == onp.complex64 else 1e-7)
 
 
 def test_chain_jacobian_needs_a_stage():

@@ -538,3 +538,12 @@ def test_pulling_back_cotangents_written_into_one_reused_array():
         rows.append(pull(e)[0])
     rotation = onp.array([[math.cos(1.0), math.sin(1.0)], [-math.sin(1.0), math.cos(1.0)]])
     assert onp.allclose(rows, onp.vstack([onp.eye(2), rotation]), atol=1e-7)
+
+
+def test_a_traced_value_read_late_from_the_closure_is_named_as_such():
+    """The up-front check sees what the function reads at the start; a value read only later
+    reaches SciPy's solver, and the error says where it came from (not to call what was called)."""
+    with pytest.raises(wengert.ConversionError, match=r"reads from outside its arguments.*args=") as raised:
+        wengert.grad(lambda k: odeint(lambda y, t: -y * (k if t > 0.5 else 1.0), onp.array([1.0]),
+                                      [0.0, 1.0])[-1, 0])(0.5)
+    assert "instead" not in str(raised.value)

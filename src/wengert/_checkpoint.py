@@ -32,10 +32,10 @@ import numpy as np
 import wengert.numpy as wnp
 
 from . import _core
-from ._api import vjp
+from ._api import _layout, vjp
 from ._core import Box, ForwardTrace, Primitive, Trace, record, recording, strip
 from ._forward import Transposed
-from ._tree import flatten, tree_map, unflatten
+from ._tree import flatten, same_structure, tree_map, unflatten
 from .numpy._vjps import Variadic
 from .numpy._wrap import fit
 
@@ -490,6 +490,11 @@ def _loop_node(api: str, step: Callable, state: Any, args: tuple, schedule: Call
         gen = schedule(reversal, (initial, randomness))
         final = next(gen)  # the live pass, to the last step
         _unchanged(api, "step", watched)
+        if not same_structure(flatten(final)[1], state_structure):
+            raise TypeError(f"{api}: the step returned a state laid out otherwise than the one it was given "
+                            f"({_layout(final, len(flatten(final)[0]))} instead of "
+                            f"{_layout(initial, len(state_leaves))}); the state must keep its "
+                            "structure from step to step.")
         if not again:  # nothing to replay if nothing was drawn
             reversal.random = first["random"] = not _Randomness(sources).same(randomness)
         _closed_over_check(api, top, before)

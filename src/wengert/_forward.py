@@ -554,7 +554,7 @@ def chain_jacobian(stages: Sequence[Callable], x: Any) -> ChainJacobian:
     if not stages:
         raise ValueError("chain_jacobian: give at least one stage.")
     x = np.asarray(x)
-    values, jacs = [np.asarray(x, dtype=np.result_type(x, float))], []  # complex stays complex
+    values, jacs = [np.asarray(x, dtype=np.result_type(x, 1.0))], []  # float32 and complex stay so
     for stage in stages:
         j = jacobian(stage)(values[-1])
         out = np.asarray(strip(stage(values[-1])))

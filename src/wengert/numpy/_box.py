@@ -98,6 +98,14 @@ def _public_scipy(module: str) -> bool:
     return parts[0] == "scipy" and len(parts) > 1 and not parts[1].startswith("_")
 
 
+def _within(name: str) -> bool:
+    """Whether a function of the module ``name`` is running further up the call stack."""
+    frame = sys._getframe(1)
+    while frame is not None and module(frame) != name:
+        frame = frame.f_back
+    return frame is not None
+
+
 def _what_converts() -> str | None:
     """Who asked for a plain array, where the call stack tells: a SciPy function (they have no
     dispatch protocol, so they convert their arguments), or the user's own ``a[i] = x`` on a
@@ -128,6 +136,10 @@ def _what_converts() -> str | None:
                 ours = None
         except (ImportError, AttributeError):
             ours = None
+        if ours is not None and _within(f"wengert.scipy.{part}"):  # ours called SciPy's: a value slipped in
+            return (f"{name}, which wengert.{name} runs on plain values, met a traced value: one the function "
+                    "given to it reads from outside its arguments (its closure, or a global), which the "
+                    "up-front check cannot always see. Pass such values through args=.")
         return (f"{name} converts its arguments to plain arrays (SciPy has no dispatch protocol), which would "
                 f"drop the gradient of a traced value. " + (f"Call wengert.{name} instead." if ours is not None else
                 "wengert has no version of it: write it with wengert.numpy functions, or pass "
