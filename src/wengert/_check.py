@@ -176,11 +176,11 @@ def _compare(terms: Callable, point: list, what: str, how: _How) -> None:
                   for label, e, size in probes for im in ((False, True) if x.dtype.kind == "c" else (False,))]
         forward = (_forward_derivatives(s, point, k, [p for _, p, _ in probes])
                    if "forward" in how.modes and probes else None)  # an empty argument has no directions
-        numerics = [_central(terms, point, k, x, p, how.steps[k] * max(1.0, size)) for _, p, size in probes]
+        steps = [how.steps[k] * max(1.0, size) for _, _, size in probes]  # relative to large coordinates,
+        numerics = [_central(terms, point, k, x, p, step)                   # where an absolute step is lost
+                    for (_, p, _), step in zip(probes, steps)]
         atol = how.atols[k] if how.atols[k] is not None else 1e-3 * max([abs(v) for v in numerics], default=0.0)
-        for n, (label, p, size) in enumerate(probes):
-            step = how.steps[k] * max(1.0, size)  # relative to large coordinates, where an absolute step is lost
-            numeric = numerics[n]
+        for n, ((label, p, _), step, numeric) in enumerate(zip(probes, steps, numerics)):
             found = []
             if exact is not None:
                 # For complex x the gradient is ds/dRe(x) - i ds/dIm(x) (autograd's and JAX's
