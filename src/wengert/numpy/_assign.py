@@ -92,13 +92,22 @@ def _rebind(x: Box, new: Any) -> None:
 def _refuse_shared_input(x: Box, value: np.ndarray) -> None:
     """Refuse to write into an input whose memory another input shares (the same array given as
     two arguments): NumPy would change both, while their traced values are separate."""
+    root = _root(value)
     for b in x.trace.nodes:
         if b.prim is not None:
             break  # the inputs lead the list
-        if b is not x and isinstance(b.value, np.ndarray) and np.may_share_memory(b.value, value):
+        if b is not x and isinstance(b.value, np.ndarray) and _root(b.value) is root and \
+                np.may_share_memory(b.value, value):
             raise TypeError("Assigning into an argument that shares its memory with another argument being "
                             "differentiated (the same array given twice, or two views of one array): NumPy would "
                             "change both, which wengert does not follow. Pass copies (f(a, a.copy())).")
+
+
+def _root(a: Any) -> Any:
+    """The object that owns the memory the array ``a`` views (``a`` itself if it owns its data)."""
+    while isinstance(a, np.ndarray) and a.base is not None:
+        a = a.base
+    return a
 
 
 # ----------------------------------------------------------------------------- x[i] = v
