@@ -462,12 +462,14 @@ NOT_DIFFERENTIABLE = [  # (id, what it covers, function, point, the error messag
     ("riemann-zeta", sc.zeta, lambda x: sp.zeta(x), 3.0, "x \\(argument 0\\)"),
     ("plain-zeta", _special_rules._zeta, lambda x: sc.zeta(x, 1.5), 3.0, "zeta.*x \\(argument 0\\)"),
     ("plain-riemann-zeta", _special_rules._riemann_zeta, lambda x: sc.zeta(x), 3.0, "zeta.*x \\(argument 0\\)"),
-    ("gamma.cdf", "gamma.cdf", lambda a: st.gamma.cdf(1.2, a), 2.0, "gammainc.*argument 0"),
-    ("gamma.logsf", "gamma.logsf", lambda a: st.gamma.logsf(1.2, a), 2.0, "gammaincc?.*argument 0"),
-    ("t.cdf", "t.cdf", lambda df: st.t.cdf(0.4, df), 3.0, "stdtr.*df"),
-    ("t.sf", "t.sf", lambda df: st.t.sf(0.4, df), 3.0, "stdtr.*df"),
-    ("beta.cdf", "beta.cdf", lambda b: st.beta.cdf(0.4, 2.0, b), 3.0, "betainc.*b \\(argument 1\\)"),
-    ("beta.sf", "beta.sf", lambda a: st.beta.sf(0.4, a, 2.0), 3.0, "betaincc.*a \\(argument 0\\)"),
+    ("gamma.cdf", "gamma.cdf", lambda a: st.gamma.cdf(1.2, a), 2.0, "stats.gamma.cdf: .* shape parameter 'a'"),
+    ("gamma.logsf", "gamma.logsf", lambda a: st.gamma.logsf(1.2, a), 2.0, "stats.gamma.logsf: .* parameter 'a'"),
+    ("gamma.sf-list", "gamma.sf", lambda a: st.gamma.sf(1.2, [a, 2.0]), 2.0, "stats.gamma.sf: .* parameter 'a'"),
+    ("t.cdf", "t.cdf", lambda df: st.t.cdf(0.4, df), 3.0, "stats.t.cdf: .* parameter 'df'"),
+    ("t.logcdf-keyword", "t.logcdf", lambda df: st.t.logcdf(0.4, df=df), 3.0, "stats.t.logcdf: .* parameter 'df'"),
+    ("t.sf-frozen", "t.sf", lambda df: st.t(df).sf(0.4), 3.0, "stats.t.sf: .* parameter 'df'"),
+    ("beta.cdf", "beta.cdf", lambda b: st.beta.cdf(0.4, 2.0, b), 3.0, "stats.beta.cdf: .* parameter 'b'"),
+    ("beta.sf", "beta.sf", lambda a: st.beta.sf(0.4, a, 2.0), 3.0, "stats.beta.sf: .* parameter 'a'"),
 ]
 
 

@@ -30,7 +30,7 @@ import scipy.stats as _st
 
 import wengert.numpy as wnp
 
-from .._core import strip
+from .._core import Box, strip
 from . import special as sp
 from ._special_rules import inside as _inside
 from ._special_rules import t_logpdf as _t_standard_logpdf
@@ -43,12 +43,14 @@ LOG_2PI = float(np.log(2 * np.pi))
 
 class _Family:
     """A distribution's differentiable functions; its other attributes are SciPy's. Calling
-    it freezes its parameters, as in SciPy."""
+    it freezes its parameters, as in SciPy. ``constant`` names the shape parameters that must
+    not be traced in its distribution functions (:data:`_TAILS`)."""
 
-    def __init__(self, name: str, **functions: Callable):
+    def __init__(self, name: str, constant: tuple = (), **functions: Callable):
         self.__name__ = name
         self._scipy = getattr(_st, name)
-        self._functions = {key: _entry(name, key, fun) for key, fun in functions.items()}
+        self._functions = {key: _entry(name, key, fun, constant if key in _TAILS else ())
+                           for key, fun in functions.items()}
         for key, fun in self._functions.items():
             setattr(self, key, fun)
 
@@ -65,9 +67,13 @@ class _Family:
         return f"<wengert.scipy.stats.{self.__name__}: {', '.join(self._functions)}>"
 
 
-def _entry(name: str, key: str, fun: Callable) -> Callable:
+_TAILS = ("cdf", "logcdf", "sf", "logsf")
+
+
+def _entry(name: str, key: str, fun: Callable, constant: tuple) -> Callable:
     """``fun`` as ``scipy.stats.<name>.<key>``: arguments read as SciPy reads them, and wrong
-    arguments get an error that names the function and shows its signature."""
+    arguments get an error that names the function and shows its signature, as does a traced
+    value given for a parameter in ``constant`` (one wengert has no derivative in)."""
     signature = inspect.signature(fun)
 
     def call(*args: Any, **kwargs: Any) -> Any:
@@ -77,6 +83,13 @@ def _entry(name: str, key: str, fun: Callable) -> Callable:
             raise TypeError(f"scipy.stats.{name}.{key}{signature}: {wrong}.") from None
         args = tuple(_double(a) for a in args)
         kwargs = {k: _double(v) for k, v in kwargs.items()}
+        for p, v in signature.bind(*args, **kwargs).arguments.items() if constant else ():
+            if p in constant and type(v) is Box:
+                raise NotImplementedError(
+                    f"scipy.stats.{name}.{key}: no derivative with respect to the shape parameter {p!r}, "
+                    "an infinite series that wengert does not sum (the derivatives in the point, loc and "
+                    f"scale are there). Pass a plain value for {p!r} (wengert.stop_gradient) if its "
+                    "gradient is not needed.")
         return fun(*args, **kwargs)
     call.__name__ = call.__qualname__ = key
     call.__doc__ = f"scipy.stats.{name}.{key}{signature}, differentiable (wengert.scipy.stats)."
@@ -242,7 +255,7 @@ def _t_sf(x, df, loc=0.0, scale=1.0):
 
 
 t = _Family(
-    "t",
+    "t", ("df",),
     logpdf=_t_logpdf,
     pdf=lambda x, df, loc=0.0, scale=1.0: wnp.exp(_t_logpdf(x, df, loc, scale)),
     cdf=_t_cdf,
@@ -272,7 +285,7 @@ def _gamma_tail(regularised: Any, below: float, log: bool = False) -> Callable:
 
 
 gamma = _Family(
-    "gamma",
+    "gamma", ("a",),
     logpdf=_gamma_logpdf,
     pdf=lambda x, a, loc=0.0, scale=1.0: wnp.exp(_gamma_logpdf(x, a, loc, scale)),
     cdf=_gamma_tail(sp.gammainc, 0.0),
@@ -305,7 +318,7 @@ def _beta_tail(regularised: Any, below: float, log: bool = False) -> Callable:
 
 
 beta = _Family(
-    "beta",
+    "beta", ("a", "b"),
     logpdf=_beta_logpdf,
     pdf=lambda x, a, b, loc=0.0, scale=1.0: wnp.exp(_beta_logpdf(x, a, b, loc, scale)),
     cdf=_beta_tail(sp.betainc, 0.0),
