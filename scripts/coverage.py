@@ -141,8 +141,17 @@ def table() -> tuple[str, int]:
                  "`percentile`, `nanquantile` and `nanpercentile` take the methods `linear`, `lower`, "
                  "`higher`, `nearest` and `midpoint` and no `weights`; `pad` refuses a function as its "
                  "mode and `sliding_window_view` `writeable=True`; `out=` is refused everywhere (use the "
-                 "returned value); `qr(mode='raw')` has no derivative. The limits of the linear algebra "
-                 "are in [linalg](linalg.md), of the ODE solvers in [ode](ode.md).", ""]
+                 "returned value); `qr(mode='raw')` has no derivative; `scipy.linalg.eigh` refuses `b` "
+                 "(the generalized problem) and `subset_by_index`/`subset_by_value`. The limits of the "
+                 "linear algebra are in [linalg](linalg.md), of the ODE solvers in [ode](ode.md).", "",
+                 "## Arguments without a derivative", "",
+                 "A few differentiable functions have no derivative in one of their arguments (an "
+                 "infinite series wengert does not sum); a traced value there raises "
+                 "`NotImplementedError` naming the function and the argument: `gammainc` and "
+                 "`gammaincc` in `a`, `betainc` and `betaincc` in `a` and `b`, `stdtr` in `df`, `zeta` "
+                 "in `x`, and the shape parameters of the distribution functions (`cdf`, `sf` and their "
+                 "logarithms) of `gamma` (`a`), `beta` (`a`, `b`) and `t` (`df`). `poisson` differentiates "
+                 "in `mu`, not in the count `k`.", ""]
     head = lines + [f"**{total} differentiable functions in all.**", ""] + summary + [""]
     return "\n".join(head + sections), total
 

@@ -292,6 +292,22 @@ case(sl.inv, sla.inv, well(3, 3), id="plain")
 case(sl.det, sla.det, well(3, 3, c=True), id="complex")
 case(sl.solve, lambda a, b: sla.solve(a, b), well(3, 3), real(3, 2), id="matrix")
 case(sl.solve, lambda a, b: sla.solve(a, b, transposed=True), well(3, 3), real(3), id="transposed")
+# assume_a: SciPy's solvers read part of a (a triangle, a band): the matrices here are not of that
+# structure, so the part left unread must get no gradient (and the values are SciPy's, below)
+SOLVE_STRUCTURES = [  # (assume_a, lower, transposed, a, b)
+    ("sym", False, False, well(3, 3), real(3)), ("symmetric", True, True, well(3, 3), real(3, 2)),
+    ("sym", True, False, well(3, 3, c=True), cplx(3)), ("her", False, False, well(3, 3, c=True), cplx(3, 2)),
+    ("hermitian", True, False, well(2, 3, 3, c=True), cplx(3)), ("her", True, True, well(3, 3), real(3)),
+    ("pos", False, False, spd(3, 3) + onp.tril(real(3, 3), -1), real(3)),
+    ("positive definite", True, True, spd(2, 3, 3) + onp.triu(real(3, 3), 1), real(3, 2)),
+    ("pos", True, False, spd(3, 3, c=True) + onp.triu(cplx(3, 3), 1) + 0.3j * onp.eye(3), cplx(3)),
+    ("upper triangular", True, False, well(3, 3), real(3)), ("lower triangular", False, True, well(3, 3), real(3, 2)),
+    ("diagonal", False, True, well(3, 3), real(3, 2)), ("tridiagonal", False, False, well(4, 4), real(4)),
+    ("banded", False, False, well(3, 3), real(3)), ("gen", False, True, well(3, 3), real(3)),
+]
+for assume_a, lower, transposed, a, b in SOLVE_STRUCTURES:
+    case(sl.solve, lambda a, b, k=assume_a, lo=lower, t=transposed: sla.solve(a, b, lower=lo, assume_a=k, transposed=t),
+         a, b, id=f"{assume_a}-lower={lower}-transposed={transposed}-{a.shape}{'c' if onp.iscomplexobj(a) else ''}")
 for lower in (False, True):
     case(sl.cholesky, lambda a, lo=lower: sla.cholesky(a, lower=lo), spd(3, 3), id=f"lower={lower}")
     case(sl.eigh, lambda a, lo=lower: sla.eigh(a, lower=lo, eigvals_only=True), spd(3, 3), id=f"values-lower={lower}")
@@ -337,8 +353,14 @@ def test_scipy_conventions_are_kept() -> None:
         onp.testing.assert_allclose(got, want, rtol=1e-12)  # untraced: SciPy itself
     traced = wengert.value_and_grad(lambda a: np.sum(sla.cholesky(a)))(a)[0]
     onp.testing.assert_allclose(traced, onp.sum(sl.cholesky(a)), rtol=1e-12)  # upper, as SciPy
-    with pytest.raises(NotImplementedError, match=r"scipy.linalg.solve: assume_a='pos'"):
-        wengert.grad(lambda a: np.sum(sla.solve(a, b, assume_a="pos")))(a)
+
+
+@pytest.mark.parametrize("assume_a, lower, transposed, a, b", SOLVE_STRUCTURES,
+                         ids=[str(s[:3]) for s in SOLVE_STRUCTURES])
+def test_structured_solves_give_scipys_values(assume_a: str, lower: bool, transposed: bool, a: Any, b: Any) -> None:
+    traced, _ = wengert.vjp(lambda a, b: sla.solve(a, b, lower=lower, assume_a=assume_a, transposed=transposed), a, b)
+    onp.testing.assert_allclose(traced, sl.solve(a, b, lower=lower, assume_a=assume_a, transposed=transposed),
+                                rtol=1e-12, atol=1e-14)
 
 
 def _first(out: Any) -> Any:
@@ -459,6 +481,12 @@ REFUSED = [  # (id, call on a traced 3x3 matrix, error, words the message holds)
     ("cho_solve-mixed-triangles", lambda a: sla.cho_solve((np.stack([a, a]), onp.array([True, False])),
                                                           onp.ones((2, 3))), NotImplementedError,
      ("scipy.linalg.cho_solve", "lower", "same lower=")),
+    ("solve-not-positive-definite", lambda a: sla.solve(a - 9 * onp.eye(3), onp.ones(3), assume_a="pos"),
+     onp.linalg.LinAlgError, ("positive definite",)),
+    ("solve-unknown-structure", lambda a: sla.solve(a, onp.ones(3), assume_a="spd"), ValueError,
+     ("scipy.linalg.solve", "assume_a='spd'", "'positive definite'")),
+    ("solve-complex-transposed", lambda a: sla.solve(a * 1j, onp.ones(3), transposed=True), NotImplementedError,
+     ("scipy.linalg.solve", "transposed=True", "swapaxes")),
     ("sqrtm-of-a-number", lambda a: sla.sqrtm(a[0, 0]), ValueError, ("sqrtm", "not a matrix", "reshape(1, 1)")),
 ]
 

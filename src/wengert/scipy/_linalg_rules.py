@@ -351,17 +351,51 @@ def det(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> Any:
     return wnp.linalg.det(_double(a))  # SciPy answers in double precision (no overflow in single)
 
 
+# What SciPy's solver for each assume_a reads of a: the matrix it solves with is made of that
+# part alone (a triangle mirrored, a band, the diagonal), so the rest of a gets no gradient.
+_STRUCTURES = {None: "general", "gen": "general", "general": "general", "banded": "general",
+               "sym": "symmetric", "symmetric": "symmetric", "her": "hermitian", "hermitian": "hermitian",
+               "pos": "positive definite", "positive definite": "positive definite",
+               "upper triangular": "upper triangular", "lower triangular": "lower triangular",
+               "diagonal": "diagonal", "tridiagonal": "tridiagonal"}
+
+
+def _structured(a: Any, structure: str, lower: bool) -> Any:
+    """The matrix SciPy's solver for ``structure`` solves with, from the part of ``a`` it reads
+    (a Hermitian one's diagonal is real: LAPACK ignores its imaginary part)."""
+    n = _shape(a)[-1]
+    if structure in ("symmetric", "hermitian", "positive definite"):
+        part = a * _triangle(n, lower, strict=True)
+        diagonal = a * np.eye(n, dtype=bool)
+        if structure == "symmetric":
+            return part + _T(part) + diagonal
+        return part + _H(part) + (wnp.real(diagonal) if np.iscomplexobj(strip(a)) else diagonal)
+    if structure.endswith("triangular"):
+        return a * _triangle(n, structure == "lower triangular", strict=False)
+    if structure != "general":  # the diagonal, or three of them
+        i = np.arange(n)
+        return a * (abs(i[:, None] - i) <= (structure == "tridiagonal"))
+    return a
+
+
 @_composite(sl.solve)
 def solve(a: Any, b: Any, lower: bool = False, overwrite_a: bool = False, overwrite_b: bool = False,
           check_finite: bool = True, assume_a: Any = None, transposed: bool = False) -> Any:
     if not _traced(a, b):
         return sl.solve(a, b, lower=lower, overwrite_a=overwrite_a, overwrite_b=overwrite_b,
                         check_finite=check_finite, assume_a=assume_a, transposed=transposed)
-    if assume_a not in (None, "gen", "general"):
-        raise NotImplementedError(f"scipy.linalg.solve: assume_a={assume_a!r} reads one triangle of a; "
-                                  "wengert differentiates the general solve only. Pass a full matrix "
-                                  "with assume_a=None.")
+    structure = _STRUCTURES.get(assume_a) if isinstance(assume_a, (str, type(None))) else None
+    if structure is None:
+        raise ValueError(f"scipy.linalg.solve: assume_a={assume_a!r} is not one of SciPy's matrix structures "
+                         f"{[k for k in _STRUCTURES if k]}.")
+    if transposed and np.iscomplexobj(strip(a)):
+        raise NotImplementedError("scipy.linalg.solve: transposed=True with a complex a is not supported "
+                                  "(nor by SciPy): pass np.swapaxes(a, -1, -2) (or its conjugate) with "
+                                  "transposed=False.")
     _check_finite(check_finite, a, b)
+    a = _structured(a, structure, lower)
+    if structure == "positive definite":  # a Cholesky factor, which refuses a matrix that is not
+        return cho_solve((wnp.linalg.cholesky(a), True), b, check_finite=False)
     return wnp.linalg.solve(_T(a) if transposed else a, b)
 
 
