@@ -200,9 +200,15 @@ def _pow_y(g, a, x, y):
     return g * a * wnp.log(wnp.where(x == 0, 1.0, x))
 
 
+def _nonzero(a: Any) -> Any:
+    """``a`` with its zeros replaced by 1: the divisor of a length's derivative, whose
+    numerator is 0 where the length is (slope 0 there)."""
+    return wnp.where(a == 0, 1.0, a)
+
+
 def _abs(g, a, x):
     if wnp.iscomplexobj(x):
-        return g * wnp.conj(x) / wnp.where(a == 0, 1.0, a)
+        return g * wnp.conj(x) / _nonzero(a)
     return g * wnp.sign(x)
 
 
@@ -588,7 +594,7 @@ VJPS: dict[Any, tuple] = {
     np.arccos:       (lambda g, a, x: -g / wnp.sqrt(1 - x * x),),
     np.arctan:       (lambda g, a, x: g / (1 + x * x),),
     np.arctan2:      (lambda g, a, y, x: g * x / (x * x + y * y), lambda g, a, y, x: -g * y / (x * x + y * y)),
-    np.hypot:        (lambda g, a, x, y: g * x / a,    lambda g, a, x, y: g * y / a),
+    np.hypot:        (lambda g, a, x, y: g * x / _nonzero(a), lambda g, a, x, y: g * y / _nonzero(a)),
     np.deg2rad:      (lambda g, a, x: g * DEG,),
     np.rad2deg:      (lambda g, a, x: g / DEG,),
     np.degrees:      (lambda g, a, x: g / DEG,),
