@@ -60,6 +60,8 @@ case(onp.angle, lambda m, z: m.angle(z), real(4) + 1j * real(4))
 case(onp.angle, lambda m, z: m.angle(z, deg=True), real(3) + 1j * real(3), id="deg")
 case(onp.nan_to_num, lambda m, x: m.nan_to_num(nan_in(x, m), nan=2.0), real(3, 4))
 case(onp.real_if_close, lambda m, z: m.real_if_close(z * 1.0 + 0j), real(3))
+case(onp.real_if_close, lambda m, x: m.real_if_close(x[0]), real(2), id="a-scalar-gives-0-d")
+case(onp.nan_to_num, lambda m, x: m.nan_to_num(m.reshape(x, ())), real(1), id="0-d-gives-a-scalar")
 case(onp.frexp, lambda m, x: m.frexp(x)[0], real(5) * 10)
 case(onp.vecdot, lambda m, x, y: m.vecdot(x, y), real(3, 4), real(4))
 case(onp.vecdot, lambda m, x, y: m.vecdot(x, y, axis=0), real(3, 2) + 1j * real(3, 2), real(3, 2), id="complex")
@@ -87,6 +89,9 @@ case(onp.nanmin, lambda m, x: m.nan_to_num(m.nanmin(m.where(W, onp.nan, x), axis
 case(onp.nanmean, lambda m, x: m.nanmean(nan_in(x, m), axis=1, where=W), real(3, 4), id="where")
 case(onp.nanmean, lambda m, x: m.nanmean(nan_in(x, m), where=W, keepdims=True), real(3, 4), id="where-all")
 case(onp.nanvar, lambda m, x: m.nanvar(nan_in(x, m), axis=1, correction=1), real(3, 4), id="correction")
+case(onp.nanvar, lambda m, x: m.nanvar(nan_in(x, m)), real(3, 4), id="all-a-scalar")
+case(onp.nanstd, lambda m, x: m.nanstd(nan_in(x, m)), real(3, 4), id="all-a-scalar")
+case(onp.nanmin, lambda m, x: m.nanmin(nan_in(x, m)), real(3, 4), id="all-a-scalar")
 case(onp.nanvar, lambda m, x: m.nanvar(nan_in(x, m), axis=1, where=W, ddof=1), real(3, 4), id="where")
 case(onp.nanvar, lambda m, x, c: m.nanvar(nan_in(x, m), axis=1, keepdims=True, mean=c), real(3, 4), real(3, 1),
      id="mean")
@@ -102,6 +107,7 @@ case(onp.cumprod, lambda m, x: m.cumprod(x, axis=1), real(3, 4) * (R.random((3, 
 case(onp.cumprod, lambda m, x: m.cumprod(x, axis=0), real(4, 2), id="axis0")
 case(onp.cumulative_sum, lambda m, x: m.cumulative_sum(x, axis=1, include_initial=True), real(2, 3))
 case(onp.cumulative_prod, lambda m, x: m.cumulative_prod(x), real(4))
+case(onp.cumulative_prod, lambda m, x: m.cumulative_prod(x, include_initial=True), onp.array(1.7), id="0-d")
 case(onp.average, lambda m, x: m.average(x, axis=1), real(3, 4))
 case(onp.average, lambda m, x, w: m.average(x, axis=1, weights=w), real(3, 4), pos(4), id="weights")
 case(onp.average, lambda m, x, w: m.average(x, weights=w), real(3, 4), pos(3, 4), id="full-weights")
@@ -124,6 +130,8 @@ for method in ("lower", "higher", "nearest", "midpoint"):  # at q (n - 1) = 1.8,
 case(onp.quantile, lambda m, x: m.quantile(x, 0.3, 0, None, False, "linear", True), real(4, 3), id="positional")
 case(onp.median, lambda m, x: m.median(x), real(6))
 case(onp.median, lambda m, x: m.median(x, axis=1), real(3, 5), id="axis")
+case(onp.median, lambda m, x: m.median(x, axis=0), real(0, 3), id="empty-slices-nan")
+case(onp.nanmedian, lambda m, x: m.nanmedian(x), real(0), id="empty-nan")
 case(onp.nanmedian, lambda m, x: m.nanmedian(nan_in(x, m)), real(3, 4))
 case(onp.nanmedian, lambda m, x: m.nanmedian(nan_in(x, m), axis=1, keepdims=True), real(3, 4), id="axis")
 case(onp.nanquantile, lambda m, x, q: m.nanquantile(nan_in(x, m), q, axis=0), real(3, 4), onp.array([0.2, 0.7]))
@@ -150,9 +158,11 @@ case(onp.gradient, lambda m, f: m.stack(m.gradient(f)), real(3, 4), id="2d")
 case(onp.trapezoid, lambda m, y: m.trapezoid(y), real(6))
 case(onp.trapezoid, lambda m, y, x: m.trapezoid(y, x), real(5), onp.cumsum(pos(5)), id="x")
 case(onp.trapezoid, lambda m, y: m.trapezoid(y, dx=0.3, axis=0), real(4, 3), id="axis")
+case(onp.trapezoid, lambda m, y, x: m.trapezoid(y, x), real(3), onp.cumsum(pos(2, 3), axis=1), id="2-d-x-1-d-y")
 xp_ = onp.cumsum(pos(6))
 case(onp.interp, lambda m, x, xp, fp: m.interp(x, xp, fp), onp.array([xp_[0] - 0.3, xp_[1] + 0.1, xp_[3] + 0.2,
      xp_[-1] + 1.0]), xp_, real(6))
+case(onp.interp, lambda m, x, fp: m.interp(x[0], [0.0, 1.0], fp), real(1), real(2), id="a-scalar")
 case(onp.interp, lambda m, x: m.interp(x, [0.0, 1.0, 2.0], [1.0, 3.0, 2.0]), onp.array([-0.5, 0.4, 1.3, 2.5]),
      id="lists")
 case(onp.interp, lambda m, x, f: m.interp(x, [0.0, 1.0, 2.0], [f, 3.0, 2 * f], right=f), onp.array([0.4, 1.3, 2.5]),
@@ -199,6 +209,7 @@ case(onp.sort_complex, lambda m, z: m.sort_complex(z), real(5) + 1j * real(5))
 case(onp.sort_complex, lambda m, x: m.sort_complex(x), real(4), id="real")
 case(onp.trim_zeros, lambda m, x: m.trim_zeros(x * onp.array([0.0, 0.0, 1.0, 0.0, 1.0, 0.0])), real(6))
 case(onp.trim_zeros, lambda m, x: m.trim_zeros(x * onp.array([0.0, 1.0, 0.0]), trim="b"), real(3), id="back")
+case(onp.trim_zeros, lambda m, x: m.trim_zeros(m.reshape(x, ())), real(1), id="0-d")
 case(onp.trim_zeros, lambda m, x: m.trim_zeros(x * onp.array([[0.0, 0.0, 0.0], [0.0, 1.0, 1.0]]), axis=1), real(2, 3),
      id="axis")
 case(onp.trim_zeros, lambda m, x: m.trim_zeros(x * onp.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])), real(2, 3),
@@ -224,6 +235,16 @@ case(onp.histogram_bin_edges, lambda m, a: m.histogram_bin_edges(a, bins=[0.0, 1
 case(onp.histogram, lambda m, a: m.histogram(a, bins=3, density=True)[0], DATA, id="density-follows-data")
 case(onp.histogram, lambda m, a, r: m.histogram(a, bins=3, range=(r[0], r[1]), density=True)[0],
      DATA, onp.array([-1.0, 3.5]), id="traced-range")
+# Edges given as a traced array are the edges returned; the densities follow their widths.
+case(onp.histogram, lambda m, b: _all_of(*m.histogram(DATA, bins=b, density=True)), onp.array([-1.0, 0.5, 1.0, 3.5]),
+     id="traced-edges")
+case(onp.histogram_bin_edges, lambda m, b: m.histogram_bin_edges(DATA, bins=b), onp.array([-1.0, 1.0, 3.5]),
+     id="traced-edges")
+case(onp.histogram2d, lambda m, b: _all_of(*m.histogram2d(DATA, DATA[::-1], bins=b, density=True)),
+     onp.array([-1.0, 1.0, 3.5]), id="traced-edges")
+case(onp.histogramdd, lambda m, b: _all_of(*(lambda h, e: (h, *e))(*m.histogramdd(
+    onp.stack([DATA, DATA ** 2], 1), bins=[b, [0.0, 2.0, 10.0]], density=True))), onp.array([-1.0, 1.0, 3.5]),
+    id="traced-edges")
 
 
 def _all_of(counts: Any, *edges: Any, m: Any = onp) -> Any:
@@ -348,6 +369,8 @@ case(onp.polyder, lambda m, p: m.polyder(p, 2), real(5))
 case(onp.polyint, lambda m, p: m.polyint(p, 2, k=[1.0, 2.0]), real(3))
 case(onp.polyadd, lambda m, a, b: m.polyadd(a, b), real(3), real(5))
 case(onp.polysub, lambda m, a, b: m.polysub(a, b), real(4), real(2))
+case(onp.polyadd, lambda m, a: m.polyadd(a, 1.5), real(2), id="a-number")
+case(onp.polysub, lambda m, a, b: m.polysub(a, b), real(3), onp.array(0.4), id="0-d")
 case(onp.polymul, lambda m, a, b: m.polymul(a, b), real(3), real(4))
 case(onp.polydiv, lambda m, u, v: m.polydiv(u, v)[0], real(5), real(3))
 case(onp.polydiv, lambda m, u, v: m.polydiv(u, v)[1], real(5), real(3), id="remainder")
@@ -422,6 +445,13 @@ def test_value_matches_numpy(c: Case) -> None:
         out, _ = wengert.vjp(lambda *xs: c.f(module, *xs), *c.args)
         onp.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
         assert onp.result_type(wengert.stop_gradient(out)) == onp.result_type(expected)
+        same_kind(out, expected)
+
+
+def same_kind(out: Any, expected: Any) -> None:
+    """Each result is a scalar, a 0-d array or an array of the shape NumPy gives."""
+    for o, e in zip(*(x if isinstance(x, (tuple, list)) else [x] for x in (out, expected))):
+        assert (type(o), onp.shape(o)) == (type(e), onp.shape(e))
 
 
 @pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
@@ -433,6 +463,20 @@ def test_every_derived_function_has_a_case() -> None:
     covered = {c.key for c in CASES}
     missing = [f.__name__ for f in _derived.DERIVED if f not in covered]
     assert not missing, f"derived functions without a case: {missing}"
+
+
+@pytest.mark.parametrize("f, x", [(lambda m, x: m.cov(x), real(3, 0)), (lambda m, x: m.cov(x), real(2, 1)),
+                                  (lambda m, x: m.cov(x, ddof=3), real(2, 3)),
+                                  (lambda m, x: m.cov(x, aweights=[1.0, 2.0], ddof=2), real(2, 2))],
+                         ids=["no-observation", "one-observation", "ddof=n", "weights"])
+def test_cov_without_degrees_of_freedom_is_numpys_nan_or_inf_with_its_warning(f: Callable, x: Any) -> None:
+    with pytest.warns(RuntimeWarning, match="Degrees of freedom <= 0") as caught:
+        expected = f(onp, x)
+    with pytest.warns(RuntimeWarning, match="Degrees of freedom <= 0") as traced:
+        out = wengert.vjp(lambda x: f(wnp, x), x)[0]
+    onp.testing.assert_array_equal(out, expected)
+    for seen in (caught, traced):  # shown at the caller's line, as NumPy's
+        assert [w.filename for w in seen if "Degrees of freedom" in str(w.message)] == [__file__]
 
 
 def test_untraced_calls_are_numpy_itself() -> None:
@@ -469,6 +513,8 @@ DTYPES = [
     ("trace", lambda m, x: m.trace(x, dtype=onp.float32)),
     ("pad-float32", lambda m, x: m.pad(m.astype(x, onp.float32), 1, constant_values=0.5)),
     ("pad-odd-float32", lambda m, x: m.pad(m.astype(x, onp.float32), 2, mode="reflect", reflect_type="odd")),
+    ("roots-float32", lambda m, x: m.roots(m.astype(x[1, :3], onp.float32))),
+    ("poly-float32", lambda m, x: m.poly(m.astype(x[1, :2], onp.float32))),
 ]
 
 
@@ -534,6 +580,8 @@ METHODS = [
     ("divmod.outer", lambda x: onp.divmod.outer(x, onp.array([0.7, 1.3]))[1], pos(3)),
     ("greater.outer", lambda x: onp.greater.outer(x[0], x[1]) * x[0], real(2, 3)),
     ("logical_or.reduce", lambda x: onp.logical_or.reduce(x > 0.5, axis=0) * x, real(3, 4)),
+    ("fmax.reduce-all", lambda x: onp.fmax.reduce(x, axis=None), real(2, 3)),
+    ("hypot.reduce-all", lambda x: onp.hypot.reduce(x, axis=None), real(4)),
 ]
 
 
@@ -543,6 +591,7 @@ def test_ufunc_method_value_matches_numpy(f: Callable, args: tuple) -> None:
     out, _ = wengert.vjp(f, *args)
     onp.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
     assert onp.result_type(wengert.stop_gradient(out)) == onp.result_type(expected)
+    same_kind(out, expected)
 
 
 @pytest.mark.parametrize("f, args", [(m[1], m[2:]) for m in METHODS], ids=[m[0] for m in METHODS])

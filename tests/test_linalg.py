@@ -499,6 +499,13 @@ def test_refusals_name_the_function_and_argument(name: str, call: Callable, kind
         assert word in str(info.value), (word, str(info.value))
 
 
+def test_slogdet_at_a_singular_matrix_says_why_it_has_no_derivative() -> None:
+    f = lambda a: la.slogdet(a)[1]  # noqa: E731
+    for run in (lambda a: wengert.grad(f)(a), lambda a: wengert.jvp(f, (a,), (a,))):
+        with pytest.raises(onp.linalg.LinAlgError, match=r"^slogdet: the derivative of log\|det\(a\)\| is inv"):
+            run(onp.ones((2, 2)))
+
+
 # ============================================================================= derivatives
 @pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])
 def test_rule_matches_finite_differences(c: Case) -> None:

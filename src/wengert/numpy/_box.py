@@ -357,11 +357,15 @@ def _array_ufunc(self: Box, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs
     reduction = _UFUNC_METHODS.get((ufunc, method))
     if reduction is not None:
         return reduction(*inputs, **kwargs)
+    if ufunc.__name__.endswith("(vectorized)"):  # made by numpy.frompyfunc
+        raise NoRuleError(f"numpy.frompyfunc's ufunc {ufunc.__name__!r} has no derivative rule in wengert and "
+                          "was called on a traced value. Use wengert.numpy.vectorize(f), which differentiates "
+                          "f element by element, or wrap the call in wengert.stop_gradient.")
     home = getattr(ufunc, "__module__", None) or "scipy.special"  # (SciPy's ufuncs name no module)
     what = f"{home}.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
     raise NoRuleError(f"{what} has no derivative rule in wengert and was called on a traced value. "
-                    "Use another function, wrap the call in wengert.stop_gradient if its gradient "
-                    "is not needed, or give it a rule with wengert.primitive and defvjp.")
+                      "Use another function, wrap the call in wengert.stop_gradient if its gradient "
+                      "is not needed, or give it a rule with wengert.primitive and defvjp.")
 
 
 def _array_function(self: Box, func: Any, types: Any, args: tuple, kwargs: dict) -> Any:

@@ -63,8 +63,13 @@ def _as_array(x: Box) -> Box:
 
 
 def _converter(fun: Any, order: str | None) -> Any:
+    """asanyarray, or ascontiguousarray and asfortranarray (``order``), which make a 0-d array 1-d."""
     def convert(a: Any, dtype: Any = None, *args: Any, **kwargs: Any) -> Any:
-        return asarray(a, dtype, order) if _has_box(a) else fun(a, dtype, *args, **kwargs)
+        if not _has_box(a):
+            return fun(a, dtype, *args, **kwargs)
+        out = asarray(a, dtype, order)
+        return wnp.reshape(out, (1,)) if order and np.ndim(strip(out)) == 0 else out
+    convert.__name__ = convert.__qualname__ = fun.__name__
     return composite(fun)(convert)
 
 
@@ -105,10 +110,14 @@ _clip = DISPATCH[np.clip]  # the primitive's wrapper
 def clip(a: Any, a_min: Any = np._NoValue, a_max: Any = np._NoValue, *args: Any, min: Any = np._NoValue,
          max: Any = np._NoValue, **kwargs: Any) -> Any:
     """np.clip, whose keyword-only min= and max= (the array API's spelling) are a_min and a_max
-    given positionally, where the derivatives are."""
-    if (min is not np._NoValue or max is not np._NoValue) and a_min is np._NoValue and a_max is np._NoValue:
+    given positionally, where the derivatives are; a bound given neither way is None, as in NumPy
+    (which also wants both a_min and a_max when one is given)."""
+    if a_min is np._NoValue and a_max is np._NoValue:
         a_min, a_max = (None if v is np._NoValue else v for v in (min, max))
         min = max = np._NoValue
+    elif a_min is np._NoValue or a_max is np._NoValue:
+        missing = "a_min" if a_min is np._NoValue else "a_max"
+        raise TypeError(f"clip() missing 1 required positional argument: '{missing}'")
     bounds = {k: v for k, v in (("min", min), ("max", max)) if v is not np._NoValue}
     return _clip(a, a_min, a_max, *args, **bounds, **kwargs)
 

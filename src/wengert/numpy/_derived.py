@@ -30,6 +30,7 @@ from __future__ import annotations
 import builtins
 import functools
 import math
+import sys
 import warnings
 from typing import Any, Callable
 
@@ -82,6 +83,11 @@ def _shape(x: Any) -> tuple:
 
 def _ndim(x: Any) -> int:
     return np.ndim(strip(x))
+
+
+def _scalar(out: Any) -> Any:
+    """A 0-d result as NumPy's reductions and elementwise functions give it: a scalar."""
+    return out[()] if _ndim(out) == 0 else out
 
 
 def _plain(x: Any) -> Any:
@@ -150,11 +156,12 @@ def nan_to_num(x: Any, copy: bool = True, nan: float = 0.0, posinf: Any = None, 
     if not copy and type(x) is Box and isinstance(strip(x), np.ndarray):  # NumPy writes into x and returns it
         x[...] = out
         return x
-    return out
+    return _scalar(out)
 
 
 @derived(np.real_if_close)
 def real_if_close(a: Any, tol: float = 100) -> Any:
+    a = wnp.asarray(a)
     v = _plain(a)
     if v.dtype.kind != "c":
         return a
@@ -251,7 +258,7 @@ def _nan_extreme(fun: Any, extreme: Callable, fill: float, a: Any, axis: Any, ou
     _no_out(fun.__name__, out)
     kw = _initial(fun.__name__, initial)
     none = np.isnan(fun(_plain(a), axis, None, keepdims, initial, where))
-    return wnp.where(none, np.nan, extreme(_fill(a, fill), axis=axis, keepdims=keepdims, where=where, **kw))
+    return _scalar(wnp.where(none, np.nan, extreme(_fill(a, fill), axis=axis, keepdims=keepdims, where=where, **kw)))
 
 
 def _kept(a: Any, where: Any) -> np.ndarray:
@@ -299,7 +306,7 @@ def nanvar(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: f
     sq = wnp.real(centred * wnp.conj(centred)) if wnp.iscomplexobj(centred) else centred * centred
     dof = np.sum(kept, axis=axis, keepdims=keepdims) - ddof
     var = _per(wnp.sum(sq, axis=axis, dtype=dtype, keepdims=keepdims), np.where(dof > 0, dof, 1))
-    return wnp.where(dof > 0, var, np.nan)
+    return _scalar(wnp.where(dof > 0, var, np.nan))
 
 
 @derived(np.nanstd)
@@ -309,7 +316,7 @@ def nanstd(a: Any, axis: Any = None, dtype: Any = None, out: Any = None, ddof: f
     var = nanvar(a, axis, dtype, None, ddof, keepdims, where=where, mean=mean, correction=correction)
     alone = np.sum(_kept(a, where), axis=axis, keepdims=keepdims) == 1
     if mean is np._NoValue and np.any(alone):  # one number about its own mean: std 0 whatever it is,
-        return wnp.where(alone, 0.0 * var, wnp.sqrt(wnp.where(alone, 1.0, var)))  # so slope 0, not 0 / 0
+        return _scalar(wnp.where(alone, 0.0 * var, wnp.sqrt(wnp.where(alone, 1.0, var))))  # slope 0, not 0 / 0
     return wnp.sqrt(var)
 
 
@@ -347,7 +354,7 @@ def _cumulative(op: Callable, identity: float) -> Callable:
             if _ndim(x) > 1:
                 raise ValueError("cumulative_sum, cumulative_prod: give an axis for arrays of more than one dimension")
             axis = 0
-        out = op(x, axis=axis, dtype=dtype)
+        out = op(atleast_1d(x), axis=axis, dtype=dtype)  # a 0-d x counts as one element, as NumPy's
         if include_initial:
             first = wnp.full_like(out, identity, shape=_shape(wnp.take(out, [0], axis=axis)))
             out = wnp.concatenate([first, out], axis=axis)
@@ -453,7 +460,7 @@ def _quantile(a: Any, q: Any, axis: Any, method: str, keepdims: Any, weights: An
             shape.insert(qnd + i, 1)
         out = wnp.reshape(out, tuple(shape))
     out = _as_dtype(out, dtype)
-    return out[()] if _ndim(out) == 0 else out  # a scalar, as NumPy's
+    return _scalar(out)
 
 
 @derived(np.quantile)
@@ -479,6 +486,8 @@ def _hundredth(q: Any) -> Any:
 @derived(np.median)
 def median(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False, keepdims: bool = False) -> Any:
     _no_out("median", out)
+    if np.size(strip(a)) == 0:  # NaN (or an empty result) and NumPy's warning; nothing to differentiate
+        return np.median(_plain(a), axis, keepdims=keepdims)
     return _quantile(a, 0.5, axis, "linear", keepdims, None, False, "median")
 
 
@@ -502,6 +511,8 @@ def nanpercentile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_i
 @derived(np.nanmedian)
 def nanmedian(a: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False, keepdims: Any = False) -> Any:
     _no_out("nanmedian", out)
+    if np.size(strip(a)) == 0:
+        return np.nanmedian(_plain(a), axis, keepdims=keepdims)
     return _quantile(a, 0.5, axis, "linear", keepdims, None, True, "nanmedian")
 
 
@@ -599,18 +610,18 @@ def _gradient_along(f: Any, ax: int, h: Any, edge_order: int) -> Any:
 
 @derived(np.trapezoid)
 def trapezoid(y: Any, x: Any = None, dx: float = 1.0, axis: int = -1) -> Any:
+    """NumPy's steps: ``axis`` is y's, and also x's when x is not 1-d (the product broadcasts)."""
     y = wnp.asarray(y)
     nd = _ndim(y)
-    axis = normalize_axis_index(axis, nd)
+    ay = normalize_axis_index(axis, nd)
     if x is None:
         d = dx
     else:
         x = wnp.asarray(x)
         d = diff(x, axis=-1 if _ndim(x) == 1 else axis)
         if _ndim(x) == 1:
-            d = wnp.reshape(d, tuple(-1 if i == axis else 1 for i in range(nd)))
-    return wnp.sum(d * (y[_along(axis, nd, slice(1, None))] + y[_along(axis, nd, slice(None, -1))]) / 2.0,
-                   axis=axis)
+            d = wnp.reshape(d, tuple(-1 if i == ay else 1 for i in range(nd)))
+    return wnp.sum(d * (y[_along(ay, nd, slice(1, None))] + y[_along(ay, nd, slice(None, -1))]) / 2.0, axis=axis)
 
 
 @derived(np.interp)
@@ -638,7 +649,7 @@ def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period
         inside = f0 + (f1 - f0) * (x - x0) / (x1 - x0)
         inside = wnp.where(xv == xpv[-1], fp[-1], inside)  # NumPy's value at the last knot, repeated or not
     out = wnp.where(xv < xpv[0], fp[0] if left is None else left, inside)
-    return wnp.where(xv > xpv[-1], fp[-1] if right is None else right, out)
+    return _scalar(wnp.where(xv > xpv[-1], fp[-1] if right is None else right, out))
 
 
 # ============================================================================= sorting and selection
@@ -806,6 +817,8 @@ def trim_zeros(filt: Any, trim: str = "fb", axis: Any = None) -> Any:
     trim = trim.lower()
     if trim not in {"fb", "bf", "f", "b"}:
         raise ValueError(f"trim_zeros: unexpected character(s) in `trim`: {trim!r}; use 'f', 'b' or 'fb'")
+    if v.ndim == 0:  # nothing to cut
+        return filt
     axes = tuple(range(v.ndim)) if axis is None else normalize_axis_tuple(axis, v.ndim)
     nonzero = np.argwhere(v)
     if nonzero.size == 0:  # all zeros: an empty slice
@@ -828,8 +841,10 @@ def _binned(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
 def _following(edges: np.ndarray, x: Any, bins: Any, span: Any) -> Any:
     """Bin edges ``edges`` (NumPy's values), traced where they follow traced values: evenly
     spaced bins (``bins`` a count or a rule's name) run from min(x) to max(x), or over ``span``
-    (the range) when it is given; edges given as an array are constants."""
-    if np.ndim(bins) != 0 or not (_has_box(span) or (span is None and type(x) is Box)):
+    (the range) when it is given; edges given as an array are those (traced if they are)."""
+    if np.ndim(bins) != 0:
+        return wnp.asarray(bins) if _has_box(bins) else edges
+    if not (_has_box(span) or (span is None and type(x) is Box)):
         return edges
     lo, hi = (wnp.min(x), wnp.max(x)) if span is None else span
     t = np.linspace(0.0, 1.0, len(edges))
@@ -852,12 +867,13 @@ def histogramdd(sample: Any, bins: Any = 10, range: Any = None, density: Any = N
     points = _strip_tree(sample)  # (N, D), or D arrays of N values as NumPy reads them
     by_rows = hasattr(points, "shape") and np.ndim(points) == 2
     points = points if by_rows else np.atleast_2d(points).T
-    hist, plain = np.histogramdd(points, bins, _strip_tree(range), density, _strip_tree(weights))
+    hist, plain = np.histogramdd(points, _strip_tree(bins), _strip_tree(range), density, _strip_tree(weights))
     d = len(plain)
     flat = np.ndim(points) == 2 and not by_rows and np.ndim(_strip_tree(sample)) == 1  # one dimension
     columns = [sample[:, i] if by_rows else sample if flat else sample[i] for i in builtins.range(d)]
-    edges = [_following(e, wnp.asarray(c), bins if np.ndim(bins) == 0 else bins[i], None if range is None else range[i])
-             for i, (e, c) in enumerate(zip(plain, columns))]
+    each = bins if isinstance(bins, (list, tuple)) or np.ndim(strip(bins)) else [bins] * d  # per dimension
+    edges = [_following(e, wnp.asarray(c), b, None if range is None else range[i])
+             for i, (e, c, b) in enumerate(zip(plain, columns, each))]
     if not _has_box(weights) and not (density and _has_box(edges)):
         return hist, edges
     if _has_box(weights):
@@ -873,7 +889,8 @@ def histogramdd(sample: Any, bins: Any = 10, range: Any = None, density: Any = N
 
 @derived(np.histogram)
 def histogram(a: Any, bins: Any = 10, range: Any = None, density: Any = None, weights: Any = None) -> tuple:
-    hist, plain = np.histogram(_plain(a), bins, _strip_tree(range), density=density, weights=_strip_tree(weights))
+    hist, plain = np.histogram(_plain(a), _strip_tree(bins), _strip_tree(range), density=density,
+                               weights=_strip_tree(weights))
     edges = _following(plain, wnp.asarray(a), bins, range)
     if not _has_box(weights) and not (density and type(edges) is Box):
         return hist, edges
@@ -891,7 +908,7 @@ def histogram(a: Any, bins: Any = 10, range: Any = None, density: Any = None, we
 
 @derived(np.histogram_bin_edges)
 def histogram_bin_edges(a: Any, bins: Any = 10, range: Any = None, weights: Any = None) -> Any:
-    return _following(np.histogram_bin_edges(_plain(a), bins, _strip_tree(range), _strip_tree(weights)),
+    return _following(np.histogram_bin_edges(_plain(a), _strip_tree(bins), _strip_tree(range), _strip_tree(weights)),
                       wnp.asarray(a), bins, range)
 
 
@@ -1321,8 +1338,8 @@ def cross(a: Any, b: Any, axisa: int = -1, axisb: int = -1, axisc: int = -1, axi
         raise ValueError("cross: incompatible dimensions for cross product (dimension must be 2 or 3)")
     a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2] if na == 3 else 0.0
     b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2] if nb == 3 else 0.0
-    if na == 2 and nb == 2:
-        return a0 * b1 - a1 * b0
+    if na == 2 and nb == 2:  # the z component alone, an array even for two vectors (as NumPy's)
+        return wnp.asarray(a0 * b1 - a1 * b0)
     c = wnp.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
     return wnp.moveaxis(c, -1, axisc)
 
@@ -1438,6 +1455,7 @@ def polyint(p: Any, m: int = 1, k: Any = None) -> Any:
 
 @derived(np.polyadd)
 def polyadd(a1: Any, a2: Any) -> Any:
+    a1, a2 = atleast_1d(a1), atleast_1d(a2)
     n1, n2 = _shape(a1)[0], _shape(a2)[0]
     n = max(n1, n2)
     return wnp.pad(a1, (n - n1, 0)) + wnp.pad(a2, (n - n2, 0))
@@ -1475,7 +1493,8 @@ def poly(seq_of_zeros: Any) -> Any:
         return 1.0
     a = np.ones(1, dtype=_plain(z).dtype)
     for k in builtins.range(_shape(z)[0]):  # a * (x - z_k)
-        a = wnp.concatenate([a, np.zeros(1)]) - z[k] * wnp.concatenate([np.zeros(1), a])
+        zero = np.zeros(1, a.dtype)
+        a = wnp.concatenate([a, zero]) - z[k] * wnp.concatenate([zero, a])
     roots = _plain(z)
     if roots.dtype.kind == "c" and np.all(np.sort(roots) == np.sort(roots.conjugate())):
         a = wnp.real(a)
@@ -1496,7 +1515,7 @@ def roots(p: Any) -> Any:
     n = _shape(p)[0]
     r = np.array([])
     if n > 1:
-        companion = wnp.concatenate([wnp.reshape(-p[1:] / p[0], (1, -1)), np.eye(n - 2, n - 1)])
+        companion = wnp.concatenate([wnp.reshape(-p[1:] / p[0], (1, -1)), np.eye(n - 2, n - 1, dtype=_plain(p).dtype)])
         r = wnp.linalg.eigvals(companion)
     return wnp.concatenate([r, np.zeros(trailing, _plain(r).dtype)]) if trailing else r
 
@@ -1672,17 +1691,32 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
         w = wnp.asarray(aweights) if w is None else w * wnp.asarray(aweights)
     if w is None:
         mean = wnp.mean(x, axis=1, keepdims=True)
-        fact = n - (0 if bias else 1) if ddof is None else n - ddof
         xc = x - mean
-        c = wnp.matmul(xc, wnp.conj(wnp.transpose(xc))) / fact
+        c = wnp.matmul(xc, wnp.conj(wnp.transpose(xc))) / _dof(n - (0 if bias else 1) if ddof is None else n - ddof)
     else:
         v1 = wnp.sum(w)
         mean = wnp.sum(x * w, axis=1, keepdims=True) / v1
         ddof = (0 if bias else 1) if ddof is None else ddof
         fact = v1 - ddof * (wnp.sum(w * wnp.asarray(aweights)) / v1 if aweights is not None else 1.0)
         xc = x - mean
-        c = wnp.matmul(xc * w, wnp.conj(wnp.transpose(xc))) / fact
+        c = wnp.matmul(xc * w, wnp.conj(wnp.transpose(xc))) / _dof(fact)
     return wnp.squeeze(c) if _shape(c) == (1, 1) else c
+
+
+def _dof(fact: Any) -> Any:
+    """cov's divisor, as NumPy's: where it is not positive, a warning, and 0 (the result NaN or inf)."""
+    if strip(fact) <= 0:
+        _warn("Degrees of freedom <= 0 for slice")
+        return 0.0
+    return fact
+
+
+def _warn(message: str) -> None:
+    """A RuntimeWarning shown at the line that called into wengert, as NumPy's own are."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and package(frame) == "wengert":
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, RuntimeWarning, stacklevel=level)
 
 
 @derived(np.corrcoef)
@@ -1778,8 +1812,8 @@ def _reduce(ufunc: np.ufunc, array: Any, axis: Any = 0, dtype: Any = None, out: 
     for k in builtins.range(_shape(y)[0]):
         step = y[k] if acc is None else f(acc, y[k])
         acc = step if mask is None else wnp.where(mask[k], step, acc)
-    acc = wnp.reshape(wnp.broadcast_to(acc, kept), np.shape(plain))
-    return _as_dtype(acc, plain.dtype)
+    acc = _as_dtype(wnp.reshape(wnp.broadcast_to(acc, kept), np.shape(plain)), plain.dtype)
+    return acc if isinstance(plain, np.ndarray) else _scalar(acc)
 
 
 def _accumulate(ufunc: np.ufunc, array: Any, axis: int = 0, dtype: Any = None, out: Any = None) -> Any:

@@ -283,8 +283,22 @@ def _det_jvp(t, ans, a):
     return wnp.sum(_cofactor(a, ans) * t, axis=(-2, -1))
 
 
+def _logabsdet_vjp(g, ans, a):
+    return wnp.expand_dims(g, (-2, -1)) * _inverse_t(a)
+
+
 def _logabsdet_jvp(t, ans, a):
-    return _re(wnp.sum(_T(wnp.linalg.inv(a)) * t, axis=(-2, -1)))
+    return _re(wnp.sum(_inverse_t(a) * t, axis=(-2, -1)))
+
+
+def _inverse_t(a: Any) -> Any:
+    """inv(a)^T, the derivative of log|det a|; at a singular matrix, an error that says so."""
+    try:
+        return _T(wnp.linalg.inv(a))
+    except LinAlgError:
+        raise LinAlgError("slogdet: the derivative of log|det(a)| is inv(a)^T, which does not exist at this "
+                          "singular matrix (log|det(a)| is -inf there). Differentiate det(a) instead where a "
+                          "may be singular, or keep a away from singularity (a + eps * I).") from None
 
 
 # ----------------------------------------------------------------------------- cholesky
@@ -572,7 +586,7 @@ VJPS: dict[Any, Any] = {
     np.linalg.solve:    (_solve_vjp_a,                    lambda g, ans, a, b: _solve_adjoint(g, a, b)),
     np.linalg.pinv:     (_pinv_vjp,),
     np.linalg.det:      (_det_vjp,),
-    _logabsdet:         (lambda g, ans, a: wnp.expand_dims(g, (-2, -1)) * _T(wnp.linalg.inv(a)),),
+    _logabsdet:         (_logabsdet_vjp,),
     np.linalg.cholesky: (_cholesky_vjp,),
     _eigh:              (_eigh_vjp,),
     np.linalg.eigvalsh: (_eigvalsh_vjp,),
