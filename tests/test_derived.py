@@ -106,6 +106,7 @@ case(onp.nanstd, lambda m, x: m.nanstd(m.where(onp.array([[0, 1, 1], [0, 0, 0]],
 case(onp.cumprod, lambda m, x: m.cumprod(x), real(5))
 case(onp.cumprod, lambda m, x: m.cumprod(x, axis=1), real(3, 4) * (R.random((3, 4)) > 0.3), id="zeros")
 case(onp.cumprod, lambda m, x: m.cumprod(x, axis=0), real(4, 2), id="axis0")
+case(onp.cumprod, lambda m, x: m.cumprod(x), onp.array([3e-160, 2e-160, 1.5, 4e-1]), id="underflow")
 case(onp.cumulative_sum, lambda m, x: m.cumulative_sum(x, axis=1, include_initial=True), real(2, 3))
 case(onp.cumulative_prod, lambda m, x: m.cumulative_prod(x), real(4))
 case(onp.cumulative_prod, lambda m, x: m.cumulative_prod(x, include_initial=True), onp.array(1.7), id="0-d")
@@ -482,6 +483,13 @@ def test_cov_without_degrees_of_freedom_is_numpys_nan_or_inf_with_its_warning(f:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         onp.testing.assert_array_equal(wengert.vjp(lambda x: f(wnp, x), x)[0], f(onp, x))
+
+
+@pytest.mark.parametrize("dtype", [onp.float32, onp.float64, onp.complex64])
+def test_cumprod_gives_numpys_own_values(dtype: Any) -> None:
+    x = (R.uniform(0.5, 1.5, (3, 40)) + (1j if dtype is onp.complex64 else 0) * R.normal(size=(3, 40))).astype(dtype)
+    for kw in ({}, {"axis": 0}, {"axis": -1}):
+        onp.testing.assert_array_equal(wengert.vjp(lambda x: wnp.cumprod(x, **kw), x)[0], onp.cumprod(x, **kw))
 
 
 def test_untraced_calls_are_numpy_itself() -> None:

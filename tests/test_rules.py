@@ -186,6 +186,9 @@ case(onp.prod, lambda x: fn(onp.prod)(x, axis=(0, 2)), real(2, 3, 2) * (R.random
      id="zeros-3d")
 for kw in (dict(), dict(axis=0), dict(axis=1), dict(axis=-1)):
     case(onp.cumsum, lambda x, kw=kw: fn(onp.cumsum)(x, **kw), real(2, 3), id=str(kw))
+for axis in (-1, -2):  # the running products of cumprod where all are normal numbers
+    case(_vjps.running_product, lambda x, a=axis: np._running_product(x, a), real(3, 4), id=f"axis={axis}")
+case(_vjps.running_product, lambda z: np._running_product(z, -1), real(4) + 1j * real(4), id="complex")
 
 # ----------------------------------------------------------------------------- shapes
 case(onp.reshape, lambda x: fn(onp.reshape)(x, (4, 3)), real(3, 4))

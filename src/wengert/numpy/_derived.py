@@ -334,12 +334,19 @@ def nancumprod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> 
 
 @derived(np.cumprod)
 def cumprod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
-    """A log-depth scan of multiplications: exact at zeros, to every order."""
+    """NumPy's running products, whose derivative divides by ``a`` where every running product
+    is a normal number; elsewhere (a zero, an underflow or an overflow) a log-depth scan of
+    multiplications, exact at zeros to every order."""
     _no_out("cumprod", out)
     a = wnp.asarray(a, dtype=dtype)
     if axis is None:
         a, axis = wnp.ravel(a), 0
     axis = normalize_axis_index(axis, _ndim(a))
+    if _plain(a).dtype.kind in "fc":
+        fast = wnp._running_product(a, axis - _ndim(a))
+        products = np.abs(_plain(fast))
+        if np.all((products >= np.finfo(products.dtype).tiny) & (products <= np.finfo(products.dtype).max)):
+            return fast
     y = wnp.moveaxis(a, axis, -1)
     n, step = _shape(y)[-1], 1
     while step < n:

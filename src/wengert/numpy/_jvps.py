@@ -403,6 +403,7 @@ JVPS: dict[Any, Any] = {
     np.var:          (_var,),
     np.std:          (_std,),
     np.cumsum:       (_cumsum,),
+    V.running_product: (lambda t, a, x, axis: a * wnp.cumsum(t / x, axis=axis), None),
     # --------------------------------------------------------------- shapes
     np.reshape:      (_reshaped,),
     np.transpose:    (_transpose,),

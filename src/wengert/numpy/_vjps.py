@@ -189,6 +189,17 @@ def _cumsum(g, a, x, axis=None, dtype=None, out=None):
     return wnp.flip(wnp.cumsum(wnp.flip(g, axis), axis), axis)
 
 
+def running_product(x: Any, axis: int) -> Any:
+    """``np.cumprod(x, axis)`` (``axis`` negative) where every running product is a normal
+    number, as wengert.numpy.cumprod checks: then its derivatives may divide by ``x``."""
+    return np.cumprod(x, axis=axis)
+
+
+def _running_product(g, a, x, axis):
+    """Element i of x is in every running product from i on: the sum of g * a from i on, over x."""
+    return wnp.flip(wnp.cumsum(wnp.flip(g * a, axis), axis), axis) / x
+
+
 # --- powers: x ** y has a finite derivative in x when y == 0 and in y when x == 0
 def _pow_x(g, a, x, y):
     if isinstance(y, (int, float)):  # the common x ** 2
@@ -625,6 +636,7 @@ VJPS: dict[Any, tuple] = {
     np.var:          (_var,),
     np.std:          (_std,),
     np.cumsum:       (_cumsum,),
+    running_product: (_running_product, None),
     # --------------------------------------------------------------- shapes
     np.reshape:      (_reshape,),
     np.transpose:    (_transpose,),
