@@ -521,20 +521,15 @@ def rebind(box: Box, new: Any) -> tuple[Box, list]:
     nodes = trace.nodes
     forward = isinstance(trace, ForwardTrace)  # it lists only views (see ForwardTrace.push)
     last = bool(nodes) and nodes[-1] is new
-    i = len(nodes) - 1 - last
-    while i >= 0 and nodes[i] is not box:
-        i -= 1
+    i, users = _uses(nodes, box, len(nodes) - last)
     if not forward and (i < 0 or not last):
         raise RuntimeError("In-place assignment: the traced array is not on its trace's list.")
     old = Box(box.value, trace, box.prim, box.args, box.kwargs, box.parents)
     old.adj = box.adj
     if i >= 0:
         nodes[i] = old
-    users = []
-    for n in nodes[i + 1:len(nodes) - last] + [new]:
-        if any(p is box for _, p in n.parents):
-            n.parents = tuple((k, old if p is box else p) for k, p in n.parents)
-            users.append(n)
+    for n in users + [new]:
+        n.parents = tuple((k, old if p is box else p) for k, p in n.parents)
     if last:
         nodes[-1] = box
     if box.prim is None:  # an input: its gradient is now collected by the copy
@@ -542,7 +537,16 @@ def rebind(box: Box, new: Any) -> tuple[Box, list]:
         trace.moved[id(box)] = old
     box.value, box.prim, box.args, box.kwargs, box.parents, box.adj = (
         new.value, new.prim, new.args, new.kwargs, new.parents, new.adj)
-    return old, users[:-1] if users and users[-1] is new else users
+    return old, users
+
+
+def _uses(nodes: list, box: Box, stop: int) -> tuple[int, list]:
+    """Where ``box`` last stands in ``nodes[:stop]`` (-1: nowhere), and the entries after it
+    there that use it (compiled in _speedups: rebind runs it for every in-place write)."""
+    i = stop - 1
+    while i >= 0 and nodes[i] is not box:
+        i -= 1
+    return i, [n for n in nodes[i + 1:stop] if any(p is box for _, p in n.parents)]
 
 
 # A value given to a traced array while recording was paused: it carries no gradient.
@@ -777,6 +781,6 @@ _UNSHARED = _unshared()
 
 if _speedups is not None:
     _speedups.configure(apply, NO_KWARGS, (same, negated, times_second, times_first, times_ans), _ieee)
-    unary, binary, _sweep = _speedups.unary, _speedups.binary, _speedups.sweep  # noqa: F811
+    unary, binary, _sweep, _uses = _speedups.unary, _speedups.binary, _speedups.sweep, _speedups.uses  # noqa: F811
 else:
     _sweep = _sweep_python

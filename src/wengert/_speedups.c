@@ -466,7 +466,40 @@ static PyObject *set_pausing(PyObject *module, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+/* uses(nodes, box, stop): see wengert._core._uses (the loops of rebind, one pointer compare
+   per entry instead of a Python step). */
+static PyObject *uses(PyObject *module, PyObject *args) {
+    PyObject *nodes, *box;
+    Py_ssize_t stop;
+    if (!PyArg_ParseTuple(args, "O!On:uses", &PyList_Type, &nodes, &box, &stop))
+        return NULL;
+    if (stop > PyList_GET_SIZE(nodes)) stop = PyList_GET_SIZE(nodes);
+    Py_ssize_t i = stop - 1;
+    while (i >= 0 && PyList_GET_ITEM(nodes, i) != box) i--;
+    PyObject *users = PyList_New(0);
+    if (users == NULL) return NULL;
+    for (Py_ssize_t j = i + 1; j < stop; j++) {
+        PyObject *n = PyList_GET_ITEM(nodes, j);
+        if (Py_TYPE(n) != Box) {
+            Py_DECREF(users);
+            PyErr_SetString(PyExc_TypeError, "uses(): an entry of the list is not a Box");
+            return NULL;
+        }
+        PyObject *parents = ((BoxObject *)n)->parents;
+        if (parents == NULL || !PyTuple_Check(parents)) continue;
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(parents); k++) {
+            PyObject *pair = PyTuple_GET_ITEM(parents, k);
+            if (PyTuple_Check(pair) && PyTuple_GET_SIZE(pair) == 2 && PyTuple_GET_ITEM(pair, 1) == box) {
+                if (PyList_Append(users, n) < 0) { Py_DECREF(users); return NULL; }
+                break;
+            }
+        }
+    }
+    return Py_BuildValue("nN", i, users);
+}
+
 static PyMethodDef methods[] = {
+    {"uses", uses, METH_VARARGS, "uses(nodes, box, stop): see wengert._core._uses."},
     {"configure", configure, METH_VARARGS,
      "configure(apply, NO_KWARGS, (same, negated, times_second, times_first, times_ans), retry)"},
     {"set_pausing", set_pausing, METH_O, "Mirror _core._pausing (open no_grad blocks)."},
