@@ -30,6 +30,7 @@ demo: $(VENV)/.core
 bench: $(VENV)/.bench
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/checkpointing.py
+	$(PY) benchmarks/patterns.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache
