@@ -677,6 +677,13 @@ def test_set_functions_give_repeated_values_to_first_occurrences() -> None:
     onp.testing.assert_array_equal(gy, [2.0, 0.0])
 
 
+def test_histogram_edges_in_a_list_holding_a_traced_one_are_read_as_an_array() -> None:
+    densities = [lambda t: wnp.histogram(DATA, bins=[-1.0, t, 3.5], density=True)[0],  # wengert.numpy reads lists
+                 lambda t: wnp.histogram(DATA, bins=wnp.stack([-1.0, t, 3.5]), density=True)[0]]
+    for traced in (lambda f: wengert.vjp(f, 1.2)[0], lambda f: wengert.jacrev(f)(1.2)):
+        onp.testing.assert_allclose(*(traced(f) for f in densities), rtol=1e-14)
+
+
 def test_histogram_counts_are_linear_in_the_weights() -> None:
     sample = onp.array([0.1, 0.9, 0.5, 0.2, 1.0])
     j = wengert.jacobian(lambda w: wnp.histogram(sample, bins=2, range=(0.0, 1.0), weights=w)[0])(onp.ones(5))

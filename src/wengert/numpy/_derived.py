@@ -849,7 +849,7 @@ def _following(edges: np.ndarray, x: Any, bins: Any, span: Any) -> Any:
     """Bin edges ``edges`` (NumPy's values), traced where they follow traced values: evenly
     spaced bins (``bins`` a count or a rule's name) run from min(x) to max(x), or over ``span``
     (the range) when it is given; edges given as an array are those (traced if they are)."""
-    if np.ndim(bins) != 0:
+    if np.ndim(_strip_tree(bins)) != 0:
         return wnp.asarray(bins) if _has_box(bins) else edges
     if not (_has_box(span) or (span is None and type(x) is Box)):
         return edges
