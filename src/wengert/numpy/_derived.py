@@ -342,7 +342,7 @@ def cumprod(a: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any
     if axis is None:
         a, axis = wnp.ravel(a), 0
     axis = normalize_axis_index(axis, _ndim(a))
-    if _plain(a).dtype.kind in "fc":
+    if _plain(a).dtype.kind in "fc" and np.all(_plain(a) != 0):  # (forward mode divides at once)
         fast = wnp._running_product(a, axis - _ndim(a))
         products = np.abs(_plain(fast))
         if np.all((products >= np.finfo(products.dtype).tiny) & (products <= np.finfo(products.dtype).max)):
