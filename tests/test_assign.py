@@ -310,6 +310,34 @@ def test_assignment_under_no_grad_carries_no_gradient() -> None:
     onp.testing.assert_allclose(wengert.grad(f)(X), expected)
 
 
+def _through_a_view(x):
+    y = x * 2.0
+    v = y[1:]
+    with wengert.no_grad():
+        v[0, 0] = 100.0 * x[0, 0]  # writes y[1, 0]: a constant there, y's other elements keep theirs
+    return np.sum(y * W)
+
+
+def _beside_a_view(x):
+    y = x * 2.0
+    v = y[1:]
+    with wengert.no_grad():
+        y[1, 0] = 100.0 * x[0, 0]  # v sees the write, and keeps the gradient of what was not written
+    return np.sum(v * W[1:])
+
+
+@pytest.mark.parametrize("f, rows", [(_through_a_view, slice(None)), (_beside_a_view, slice(1, None))],
+                         ids=["through-a-view", "beside-a-view"])
+def test_a_write_under_no_grad_leaves_the_other_elements_their_gradient(f: Callable, rows: slice) -> None:
+    expected = onp.zeros_like(W)
+    expected[rows] = 2.0 * W[rows]
+    expected[1, 0] = 0.0
+    onp.testing.assert_allclose(wengert.grad(f)(X), expected)
+    t = onp.zeros_like(X)
+    t[1, 1] = 1.0
+    onp.testing.assert_allclose(wengert.jvp(f, (X,), (t,))[1], expected[1, 1])
+
+
 def test_assignment_inside_nested_gradients() -> None:
     def inner(x, c):
         y = x * 1.0

@@ -67,8 +67,8 @@ def _store(x: Box, new: Any) -> None:
     if base is None:
         _rebind(x, new)
     else:
-        array, index = base
-        _store(array, wnp._setitem(array, new, index))  # x is refreshed from its new base
+        array, index = base  # x is refreshed from its new base; recorded inside no_grad too, where
+        _store(array, unpaused(wnp._setitem, array, new, index))  # the base keeps the gradient of the rest
 
 
 def _rebind(x: Box, new: Any) -> None:
@@ -86,7 +86,7 @@ def _rebind(x: Box, new: Any) -> None:
             args = list(view.args)
             for k, p in view.parents:
                 args[k] = x if p is old else p
-            _rebind(view, apply(view.prim, args, view.kwargs))
+            _rebind(view, unpaused(apply, view.prim, args, view.kwargs))  # (inside no_grad too)
 
 
 def _refuse_shared_input(x: Box, value: np.ndarray) -> None:
