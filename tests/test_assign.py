@@ -338,6 +338,24 @@ def test_a_write_under_no_grad_leaves_the_other_elements_their_gradient(f: Calla
     onp.testing.assert_allclose(wengert.jvp(f, (X,), (t,))[1], expected[1, 1])
 
 
+def test_writing_into_a_plain_view_made_under_no_grad_is_refused() -> None:
+    def f(x):
+        y = x * x
+        with wengert.no_grad():
+            view = y[1:]  # a plain array sharing the recorded value's memory
+        view[0] = 7.0
+        return np.sum(y * y)
+    with pytest.raises(wengert.MutationError, match="viewed inside no_grad by 'getitem'"):
+        wengert.grad(f)(X)
+
+    def reads(x):  # reading through such a view is fine
+        y = x * x
+        with wengert.no_grad():
+            top = float(y[1:].max())
+        return np.sum(y * top)
+    onp.testing.assert_allclose(wengert.grad(reads)(X), 2.0 * X * float((X * X)[1:].max()))
+
+
 def test_assignment_inside_nested_gradients() -> None:
     def inner(x, c):
         y = x * 1.0

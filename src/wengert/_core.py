@@ -409,6 +409,14 @@ def _keep_constants(trace: Trace, prim: "Primitive", args: tuple | list, kwargs:
             keep(trace, a, "keyword argument {k!r} of '{name}'", prim.name, key)
 
 
+def _keep_viewed(trace: Trace, prim: "Primitive", args: tuple | list) -> None:
+    """A plain view made inside no_grad of a recorded value (``y[1:]`` of a traced ``y``):
+    writing into it would change that value behind the tape's back, so the values are watched."""
+    for a in args:
+        if type(a) is Box and a.trace is trace and isinstance(a.value, _watched):
+            keep(trace, a.value, "a traced array viewed inside no_grad by '{name}'", prim.name)
+
+
 def check_kept(trace: Trace) -> None:
     """Raise :class:`MutationError` if a constant saved on ``trace`` has changed since."""
     for value, f, saver, name, k in (trace.kept or {}).values():
@@ -432,7 +440,10 @@ def apply(prim: Primitive, args: tuple | list, kwargs: dict) -> Any:
     if top is None:
         return prim.fun(*args, **kwargs)
     if _pausing and _paused(top):
-        return prim.fun(*[strip(a) for a in args], **kwargs)
+        out = prim.fun(*[strip(a) for a in args], **kwargs)
+        if isinstance(out, _watched) and getattr(out, "base", None) is not None:
+            _keep_viewed(top, prim, args)
+        return out
     if _watched:
         _keep_constants(top, prim, args, kwargs)
     vals = list(args)
