@@ -649,16 +649,32 @@ def test_unchanged_constants_pass(size: str, kind: str) -> None:
     assert not g[1:].any()
 
 
-@pytest.mark.parametrize("second", [lambda a: a, lambda a: a[::-1], lambda a: a.reshape(3, 4)[0]],
-                         ids=["same array", "reversed view", "row view"])
-def test_writing_into_an_argument_that_shares_memory_with_another_is_refused(second: Callable) -> None:
-    """NumPy would change both arguments; their traced values are separate, so the value and the
-    gradient would silently differ from NumPy's."""
-    def f(x, y):
-        x[0] = 5.0 * y[1]
-        return np.sum(x * y)
-    a = onp.arange(1.0, 13.0)
+SHARED_A = onp.arange(1.0, 13.0)
+
+
+def _writes(x, y):
+    x[0] = 5.0 * y[1]
+    return np.sum(x * y)
+
+
+SHARING = [  # (id, a gradient whose function writes into an argument another way of reaching it shares)
+    ("same array", lambda a: wengert.grad(_writes, argnum=(0, 1))(a, a)),
+    ("reversed view", lambda a: wengert.grad(_writes, argnum=(0, 1))(a, a[::-1])),
+    ("row view", lambda a: wengert.grad(_writes, argnum=(0, 1))(a, a.reshape(3, 4)[0])),
+    ("an argument not differentiated", lambda a: wengert.grad(_writes)(a, a)),
+    ("in a list", lambda a: wengert.grad(lambda x, ys: _writes(x, ys[0]))(a, [a[2:]])),
+    ("a keyword argument", lambda a: wengert.grad(lambda x, y=None: _writes(x, y))(a, y=a)),
+    ("a closure", lambda a: wengert.grad(lambda x: _writes(x, a))(a)),
+    ("a global", lambda _: wengert.grad(lambda x: _writes(x, SHARED_A))(SHARED_A)),
+]
+
+
+@pytest.mark.parametrize("call", [c[1] for c in SHARING], ids=[c[0] for c in SHARING])
+def test_writing_into_an_argument_that_shares_memory_with_another_is_refused(call: Callable) -> None:
+    """NumPy would change both; their traced values are separate, so the value and the gradient
+    would silently differ from NumPy's."""
     with pytest.raises(TypeError, match=r"^Assigning into an argument that shares its memory with another"):
-        wengert.grad(f, argnum=(0, 1))(a, second(a))
-    g = wengert.grad(f, argnum=(0, 1))(a, a.copy())  # copies: fine, and reading both is fine too
+        call(SHARED_A.copy())
+    a = SHARED_A.copy()
+    g = wengert.grad(_writes, argnum=(0, 1))(a, a.copy())  # copies: fine, and reading both is fine too
     assert g[0][0] == 0.0 and wengert.grad(lambda x, y: np.sum(x * y), argnum=(0, 1))(a, a)[0][0] == 1.0

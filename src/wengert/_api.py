@@ -66,6 +66,7 @@ class _Recording:
         self.lock = threading.Lock()
         args = list(args)
         self.inputs = []  # per differentiated argument: (structure, input boxes)
+        trace.reach = (fun, [a for k, a in enumerate(args) if k not in argnums], kwargs)
         for k in argnums:
             leaves, structure = flatten(args[k])
             boxes = [input_box(v, trace) for v in _inputs(api, leaves, lambda: paths(structure, str(k)))]

@@ -129,7 +129,7 @@ class Trace:
 
     ``append`` is the list's bound method, looked up once instead of at every operation."""
 
-    __slots__ = ("id", "nodes", "append", "moved", "kept")
+    __slots__ = ("id", "nodes", "append", "moved", "kept", "reach")
 
     def __init__(self) -> None:
         self.id = next(_trace_ids)
@@ -137,6 +137,7 @@ class Trace:
         self.append = self.nodes.append
         self.moved: dict | None = None  # see rebind
         self.kept: dict | None = None  # see watch
+        self.reach: tuple = ()  # (function, its other arguments): what else it may read an input's memory through
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # A traced array's .trace is this object, which hides ndarray.trace().

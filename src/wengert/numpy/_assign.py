@@ -31,6 +31,7 @@ import numpy as np
 import wengert.numpy as wnp
 
 from .._core import Box, apply, rebind, recording, strip, unpaused
+from .._tree import flatten
 from ._box import _UFUNC_METHODS
 from ._wrap import PRIMITIVES, plain_index
 
@@ -93,14 +94,41 @@ def _refuse_shared_input(x: Box, value: np.ndarray) -> None:
     """Refuse to write into an input whose memory another input shares (the same array given as
     two arguments): NumPy would change both, while their traced values are separate."""
     root = _root(value)
+    for other in _other_inputs(x) + _reachable(x.trace):
+        if isinstance(other, np.ndarray) and _root(other) is root and np.may_share_memory(other, value):
+            raise TypeError("Assigning into an argument that shares its memory with another argument or with an "
+                            "array the function reads from its closure (the same array given twice, or two views "
+                            "of one array): NumPy would change both, which wengert does not follow. Pass copies "
+                            "(f(a, a.copy())).")
+
+
+def _other_inputs(x: Box) -> list:
+    """The values of the other inputs of ``x``'s trace (the inputs lead its list)."""
+    values = []
     for b in x.trace.nodes:
         if b.prim is not None:
-            break  # the inputs lead the list
-        if b is not x and isinstance(b.value, np.ndarray) and _root(b.value) is root and \
-                np.may_share_memory(b.value, value):
-            raise TypeError("Assigning into an argument that shares its memory with another argument being "
-                            "differentiated (the same array given twice, or two views of one array): NumPy would "
-                            "change both, which wengert does not follow. Pass copies (f(a, a.copy())).")
+            break
+        if b is not x:
+            values.append(b.value)
+    return values
+
+
+def _reachable(trace: Any) -> list:
+    """What the differentiated function may read besides its differentiated arguments: its other
+    arguments, its closure and the globals its code names (one level deep)."""
+    if not trace.reach:
+        return []
+    fun, args, kwargs = trace.reach
+    seen = []
+    for cell in getattr(fun, "__closure__", None) or ():
+        try:
+            seen.append(cell.cell_contents)
+        except ValueError:  # a cell not yet filled
+            pass
+    code = getattr(fun, "__code__", None)
+    names = getattr(fun, "__globals__", {})
+    seen += [names.get(name) for name in (code.co_names if code is not None else ())]
+    return flatten((args, kwargs))[0] + seen
 
 
 def _root(a: Any) -> Any:
