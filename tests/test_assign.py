@@ -188,10 +188,21 @@ def zero_dim_written(x):
     return a * 1.0 + b + c + d * e
 
 
+def views_of_temporaries(x):
+    """Views made by reshape or transpose of arrays nothing else refers to (the softmax idiom):
+    no one could see a write through them, so they are written as arrays of their own."""
+    a = np.exp(x).reshape(2, 6)
+    a /= a.sum(axis=1, keepdims=True)
+    t = (x * 1.0).reshape(4, 3).T
+    t[0, 1] = x[2, 2] ** 2
+    return np.sum(a * a) + np.sum(t * x.reshape(3, 4))
+
+
 PROGRAM_CASES = {f.__name__: f for f in [aliasing, accumulate, fill_rows, write_through_view, chained_index,
                                          views_see_assignment, assign_into_argument, operators, zero_dim,
                                          complex_values, results_that_are_the_array_itself, nan_to_num_in_place,
-                                         floordiv_in_place, attributes_set_in_place, zero_dim_written]}
+                                         floordiv_in_place, attributes_set_in_place, zero_dim_written,
+                                         views_of_temporaries]}
 CASES = {**{f"index-{k}": f for k, f in INDEX_CASES.items()}, **PROGRAM_CASES}
 
 
@@ -394,6 +405,8 @@ def test_nested_forward_mode_follows_views(name: str) -> None:
 # ----------------------------------------------------------------------------- errors
 ERRORS = [
     ("view-by-transpose", lambda x: x.T.__setitem__(0, 1.0), TypeError, r"view made by transpose"),
+    ("view-by-reshape-of-a-held-array", lambda x: (lambda e: (e.reshape(4, 3).__setitem__(0, 1.0), e)[1])(x * 1.0),
+     TypeError, r"view made by reshape"),
     ("shape", lambda x: x[0].__iadd__(x), ValueError, r"x \+= y: y of shape \(3, 4\) does not broadcast"),
     ("dtype", lambda x: (x * 1.0).__imul__(1j), TypeError, r"x \*= y: the result has dtype complex128"),
 ]

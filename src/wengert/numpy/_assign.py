@@ -8,6 +8,9 @@ keep the value they saw. NumPy's aliasing is kept where it is visible:
 
 * a traced array that is a view of another one (``row = x[0]``, made by basic indexing)
   writes through to it: ``row[1] = v`` changes ``x`` as well;
+* a view made otherwise (``reshape``, ``.T``) of an array nothing else refers to, a temporary
+  like the ``exp(x)`` of ``exp(x).reshape(2, 3)``, is written as an array of its own (no one could
+  see the write through it); of any other array, a write into it is refused;
 * views taken of an array before it was assigned into (``x[0]``, ``x.T``, ``x.reshape``)
   see the assignment, because they are recomputed from the new value.
 
@@ -24,6 +27,7 @@ write per element, the one NumPy keeps.
 from __future__ import annotations
 
 import operator
+import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -53,12 +57,33 @@ def _view_of(x: Box) -> tuple | None:
         if value.base is not None and isinstance(strip(p), np.ndarray) and np.may_share_memory(value, strip(p)):
             if x.prim is _GETITEM:
                 return p, x.args[1]
+            if _refs(p) <= _TEMPORARY:  # a temporary (exp(x).reshape(2, 3)): no one could see the write
+                return None
             raise TypeError(f"Assigning into a traced array that is a view made by "
                             f"{x.prim.name} of another traced array: NumPy would write through "
                             "to that array, which wengert follows only for views made by "
                             "indexing. Assign into the original array, or copy the view first "
                             "(x = x.copy()).")
     return None
+
+
+def _refs(base: Box) -> int:
+    return sys.getrefcount(base)
+
+
+def _temporary_refs() -> int:
+    """What :func:`_refs` says, inside :func:`_view_of`'s loop, of a traced array that nothing
+    but the list and the entry of one view made of it refers to."""
+    base = Box(None, None, None, (), {}, ())
+    nodes = [base]  # noqa: F841  (the list's reference)
+    view = Box(None, None, None, (), {}, ((0, base),))
+    del base
+    for _, p in view.parents:
+        return _refs(p)
+    raise AssertionError
+
+
+_TEMPORARY = _temporary_refs()
 
 
 def _store(x: Box, new: Any) -> None:
