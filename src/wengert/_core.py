@@ -526,8 +526,10 @@ def rebind(box: Box, new: Any) -> tuple[Box, list]:
     if type(new) is not Box or new.trace is not trace:
         if type(new) is Box and new.trace.id > trace.id:
             raise TypeError("In-place assignment: the value assigned is traced by a gradient "
-                            "computation nested inside the one the array belongs to, so the array "
-                            "would outlive it. Build a new array instead (x = x.at[i].set(v)).")
+                            "computation nested inside the one the array belongs to (the array was made "
+                            "from values of the outer computation, or before the inner one began), so the "
+                            "array would hold a value of a computation that ends before it. Build a new "
+                            "array instead (y = y.at[i].set(v), or y = np.concatenate(...)).")
         new = Box(new, trace, _CONSTANT, (), NO_KWARGS, ())  # recording paused: no gradient flows
         trace.append(new)
     nodes = trace.nodes
