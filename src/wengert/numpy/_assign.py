@@ -116,15 +116,16 @@ def _rebind(x: Box, new: Any) -> None:
 
 
 def _refuse_shared_input(x: Box, value: np.ndarray) -> None:
-    """Refuse to write into an input whose memory another input shares (the same array given as
-    two arguments): NumPy would change both, while their traced values are separate."""
+    """Refuse to write into an input whose memory the function can reach another way (the same
+    array given as two arguments, or read from its closure): NumPy would change both, while
+    their traced values are separate."""
     root = _root(value)
     for other in _other_inputs(x) + _reachable(x.trace):
         if isinstance(other, np.ndarray) and _root(other) is root and np.may_share_memory(other, value):
             raise TypeError("Assigning into an argument that shares its memory with another argument or with an "
-                            "array the function reads from its closure (the same array given twice, or two views "
-                            "of one array): NumPy would change both, which wengert does not follow. Pass copies "
-                            "(f(a, a.copy())).")
+                            "array the function reads from its closure or globals (the same array given twice, or "
+                            "two views of one array): NumPy would change both, which wengert does not follow. "
+                            "Pass copies (f(a, a.copy())).")
 
 
 def _other_inputs(x: Box) -> list:
