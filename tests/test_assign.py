@@ -198,11 +198,19 @@ def views_of_temporaries(x):
     return np.sum(a * a) + np.sum(t * x.reshape(3, 4))
 
 
+def windows_see_writes(x):
+    """sliding_window_view is a view: a later write into its array shows through it, as in NumPy."""
+    y = x * 1.0
+    w = np.lib.stride_tricks.sliding_window_view(y, (2, 2))
+    y[1, 1] = x[0, 0] ** 3
+    return np.sum(w * x[1:, 1:, None, None])
+
+
 PROGRAM_CASES = {f.__name__: f for f in [aliasing, accumulate, fill_rows, write_through_view, chained_index,
                                          views_see_assignment, assign_into_argument, operators, zero_dim,
                                          complex_values, results_that_are_the_array_itself, nan_to_num_in_place,
                                          floordiv_in_place, attributes_set_in_place, zero_dim_written,
-                                         views_of_temporaries]}
+                                         views_of_temporaries, windows_see_writes]}
 CASES = {**{f"index-{k}": f for k, f in INDEX_CASES.items()}, **PROGRAM_CASES}
 
 

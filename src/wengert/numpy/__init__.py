@@ -19,6 +19,7 @@ from ._vjps import VJPS as _VJPS
 from ._vjps import running_product as _running_product_impl
 from ._vjps import setitem as _setitem_impl
 from ._vjps import untake as _untake_impl
+from ._vjps import windows as _windows_impl
 
 _wrap.register(_VJPS, _JVPS, _IMPLS, _NONDIFFERENTIABLE)
 _watch(_np.ndarray, _wrap.fingerprint, _wrap.refusal)  # constant arrays: checked for mutation
@@ -33,6 +34,7 @@ _getitem = _wrap.DISPATCH[__import__("operator").getitem]
 _untake = _wrap.DISPATCH[_untake_impl]
 _setitem = _wrap.DISPATCH[_setitem_impl]
 _running_product = _wrap.DISPATCH[_running_product_impl]
+_windows = _wrap.DISPATCH[_windows_impl]
 at = _assign.at
 _wrap.publish(globals(), _np)
 

@@ -1152,13 +1152,17 @@ def append(arr: Any, values: Any, axis: Any = None) -> Any:
 @derived(np.lib.stride_tricks.sliding_window_view)
 def sliding_window_view(x: Any, window_shape: Any, axis: Any = None, *, subok: bool = False,
                         writeable: bool = False) -> Any:
-    """The windows as a new array (NumPy's is a read-only view of ``x``; one that can be
-    written, ``writeable=True``, would write through to ``x``, which is refused)."""
+    """NumPy's read-only view of the windows (one that can be written, ``writeable=True``, would
+    write through to ``x``, which is refused)."""
     if writeable:
         raise TypeError("sliding_window_view: writeable=True makes a view that writes through to x, which "
                         "wengert does not follow on a traced x. Leave writeable False and build the new "
                         "array from the windows instead.")
-    return _gather(np.lib.stride_tricks.sliding_window_view(_indices(x), window_shape, axis), x)
+    x = wnp.asarray(x)
+    nd = _ndim(x)
+    window_shape = tuple(window_shape) if np.iterable(window_shape) else (window_shape,)
+    axis = tuple(range(nd)) if axis is None else normalize_axis_tuple(axis, nd, allow_duplicate=True)
+    return wnp._windows(x, window_shape, tuple(a - nd for a in axis))
 
 
 @derived(np.delete)

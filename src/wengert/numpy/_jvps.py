@@ -429,5 +429,6 @@ JVPS: dict[Any, Any] = {
     # --------------------------------------------------------------- indexing
     operator.getitem: (_getitem, None),
     untake:           (_untake, None, None),
+    V.windows:        (lambda t, a, x, window_shape, axis: wnp._windows(t, window_shape, axis), None, None),
     V.setitem:        Joint(_setitem),
 }

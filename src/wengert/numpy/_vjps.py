@@ -524,6 +524,20 @@ def untake(g: Any, x: Any, index: Any) -> Any:
     return z
 
 
+def windows(x: Any, window_shape: tuple, axis: tuple) -> Any:
+    """NumPy's sliding windows of ``x``, a read-only view of it, so that they see later writes
+    into ``x`` as NumPy's do (``axis`` negative: a tangent with leading batch dimensions takes its
+    windows along the same axes)."""
+    return np.lib.stride_tricks.sliding_window_view(x, window_shape, axis)
+
+
+def _windows(g, a, x, window_shape, axis):
+    """Each window's cotangent added back onto the elements it holds."""
+    shape = _shape(x)
+    at = np.lib.stride_tricks.sliding_window_view(np.arange(np.prod(shape, dtype=int)).reshape(shape), window_shape, axis)
+    return wnp._untake(g, x, np.unravel_index(at, shape))
+
+
 def setitem(x: Any, v: Any, index: Any) -> Any:
     """``x`` with ``v`` written at ``index``, as a new array: ``x[index] = v`` without the mutation."""
     z = np.copy(x, subok=True)
@@ -661,6 +675,7 @@ VJPS: dict[Any, tuple] = {
     # --------------------------------------------------------------- indexing (each the other's transpose)
     operator.getitem: (lambda g, a, x, index: wnp._untake(g, x, index), None),
     untake:           (lambda g, a, c, x, index: g[index], None, None),
+    windows:          (_windows, None, None),
     setitem:          (lambda g, a, x, v, index: wnp._setitem(g, 0, index), _written, None),
 }
 
