@@ -150,8 +150,8 @@ def table() -> tuple[str, int]:
                  "`NotImplementedError` naming the function and the argument: `gammainc` and "
                  "`gammaincc` in `a`, `betainc` and `betaincc` in `a` and `b`, `stdtr` in `df`, `zeta` "
                  "in `x`, and the shape parameters of the distribution functions (`cdf`, `sf` and their "
-                 "logarithms) of `gamma` (`a`), `beta` (`a`, `b`) and `t` (`df`). `poisson` differentiates "
-                 "in `mu`, not in the count `k`.", ""]
+                 "logarithms) of `gamma` (`a`), `beta` (`a`, `b`) and `t` (`df`). Whole-number arguments "
+                 "have a zero gradient, as `floor` has: `poisson`'s count `k` and `polygamma`'s order `n`.", ""]
     head = lines + [f"**{total} differentiable functions in all.**", ""] + summary + [""]
     return "\n".join(head + sections), total
 

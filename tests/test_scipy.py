@@ -297,6 +297,19 @@ EDGES = [  # (function, arguments) evaluated on plain and traced values, against
     ("t.logpdf", (onp.array([0.5, -2.0]), onp.array([onp.inf, 1e12]))),  # the normal distribution
     ("t.cdf", (onp.array([0.5, -2.0]), onp.inf)),
 ]
+NAN_POINTS = [(f"{family}.{m}", rest)
+              for family, rest in (("gamma", (2.5,)), ("beta", (2.5, 1.5)), ("poisson", (2.0,)))
+              for m in (("logpmf", "pmf") if family == "poisson" else ("logpdf", "pdf"))
+              + ("cdf", "logcdf", "sf", "logsf")]
+
+
+@pytest.mark.parametrize("path, rest", NAN_POINTS, ids=[p for p, _ in NAN_POINTS])
+def test_a_nan_point_gives_scipys_nan_not_an_edge_value(path: str, rest: tuple) -> None:
+    point = onp.array([onp.nan, 0.4, 3.0, -1.0])
+    with onp.errstate(all="ignore"):
+        expected = _method(ss, path)(point, *rest)
+        for out in (_method(st, path)(point, *rest), wengert.vjp(lambda x: _method(st, path)(x, *rest), point)[0]):
+            onp.testing.assert_allclose(out, expected, rtol=1e-12)  # NaN where SciPy's is
 
 
 def _method(owner: Any, path: str) -> Callable:
@@ -414,9 +427,12 @@ def test_dirichlet_rejects_what_scipy_rejects() -> None:
         st.dirichlet.logpdf(onp.array([0.2, 0.2, 0.2]), onp.ones(3))
     with pytest.raises(ValueError, match="simplex"):
         st.dirichlet.logpdf(onp.array([1.2, -0.2, 0.0]), onp.ones(3))
-    for bad in (onp.array([0.2, 0.2, 0.2]), onp.array([1.2, -0.2, 0.0])):  # SciPy rejects them too
+    with pytest.raises(ValueError, match="is 0 where its alpha is below 1"):
+        st.dirichlet.logpdf(onp.array([0.0, 0.5, 0.5]), onp.array([0.5, 2.0, 3.0]))
+    for bad, alpha in ((onp.array([0.2, 0.2, 0.2]), onp.ones(3)), (onp.array([1.2, -0.2, 0.0]), onp.ones(3)),
+                       (onp.array([0.0, 0.5, 0.5]), onp.array([0.5, 2.0, 3.0]))):  # SciPy rejects them too
         with pytest.raises(ValueError):
-            ss.dirichlet.logpdf(bad, onp.ones(3))
+            ss.dirichlet.logpdf(bad, alpha)
 
 
 MVN_MISUSE = [  # (arguments, keywords, the error message's pattern)

@@ -269,7 +269,7 @@ t = _Family(
 @_checked(a=_positive, scale=_positive)
 def _gamma_logpdf(x, a, loc=0.0, scale=1.0):
     z = (x - loc) / scale
-    return _inside(_plain(z) >= 0, z, 1.0, lambda z: sp.xlogy(a - 1, z) - z - sp.gammaln(a), -np.inf) \
+    return _inside(~(_plain(z) < 0), z, 1.0, lambda z: sp.xlogy(a - 1, z) - z - sp.gammaln(a), -np.inf) \
         - wnp.log(scale)
 
 
@@ -280,7 +280,7 @@ def _gamma_tail(regularised: Any, below: float, log: bool = False) -> Callable:
     def f(x, a, loc=0.0, scale=1.0):
         z = (x - loc) / scale
         formula = (lambda z: _log_regularised(regularised, a, z)) if log else (lambda z: regularised(a, z))
-        return _inside(_plain(z) > 0, z, 1.0, formula, _end(below, log))
+        return _inside(~(_plain(z) <= 0), z, 1.0, formula, _end(below, log))  # (NaN: the formula's NaN)
     return f
 
 
@@ -300,7 +300,7 @@ gamma = _Family(
 def _beta_logpdf(x, a, b, loc=0.0, scale=1.0):
     z = (x - loc) / scale
     zp = _plain(z)
-    return _inside((zp >= 0) & (zp <= 1), z, 0.5,
+    return _inside(~((zp < 0) | (zp > 1)), z, 0.5,
                    lambda z: sp.xlogy(a - 1, z) + sp.xlog1py(b - 1, -z) - sp.betaln(a, b), -np.inf) \
         - wnp.log(scale)
 
@@ -313,7 +313,7 @@ def _beta_tail(regularised: Any, below: float, log: bool = False) -> Callable:
         z = (x - loc) / scale
         zp = _plain(z)
         formula = (lambda z: _log_regularised(regularised, a, b, z)) if log else (lambda z: regularised(a, b, z))
-        return _inside((zp > 0) & (zp < 1), z, 0.5, formula, _end(np.where(zp <= 0, below, 1.0 - below), log))
+        return _inside(~((zp <= 0) | (zp >= 1)), z, 0.5, formula, _end(np.where(zp <= 0, below, 1.0 - below), log))
     return f
 
 
@@ -333,9 +333,8 @@ beta = _Family(
 def _poisson_logpmf(k, mu, loc=0):
     k = _plain(k) - _plain(loc)  # counts: no derivative
     ok = (k >= 0) & (k == np.floor(k))
-    k = np.where(ok, k, 0.0)
-    value = sp.xlogy(k, mu) - sp.gammaln(k + 1) - mu
-    return value if np.all(ok) else wnp.where(ok, value, -np.inf)
+    value = sp.xlogy(np.where(ok, k, 0.0), mu) - sp.gammaln(np.where(ok, k, 0.0) + 1) - mu
+    return value if np.all(ok) else wnp.where(ok, value, np.where(np.isnan(k), np.nan, -np.inf))
 
 
 def _poisson_tail(regularised: Any, below: float, log: bool = False) -> Callable:
@@ -347,7 +346,7 @@ def _poisson_tail(regularised: Any, below: float, log: bool = False) -> Callable
         ok = k >= 0
         n = np.where(ok, k, 0.0) + 1
         value = _log_regularised(regularised, n, mu) if log else regularised(n, mu)
-        return value if np.all(ok) else wnp.where(ok, value, _end(below, log))
+        return value if np.all(ok) else wnp.where(ok, value, np.where(np.isnan(k), np.nan, _end(below, log)))
     return f
 
 
@@ -431,6 +430,9 @@ def _dirichlet_logpdf(x, alpha):
     if np.any(xp < 0) or np.any(xp > 1) or np.any(np.abs(np.sum(xp, axis=0) - 1) > SIMPLEX_TOLERANCE):
         raise ValueError("dirichlet: x must lie in the simplex (components between 0 and 1, summing "
                          f"to 1 along the first axis); its sums are {np.sum(xp, axis=0)}.")
+    if np.any((xp == 0) & (alpha_p.reshape((k,) + (1,) * (xp.ndim - 1)) < 1)):
+        raise ValueError("dirichlet: a component of x is 0 where its alpha is below 1 (the density is "
+                         "infinite there); SciPy refuses it too.")
     log_b = wnp.sum(sp.gammaln(alpha)) - sp.gammaln(wnp.sum(alpha))
     a = wnp.reshape(alpha - 1, (k,) + (1,) * (xp.ndim - 1))
     return _squeeze(wnp.sum(sp.xlogy(a, x), axis=0) - log_b)
