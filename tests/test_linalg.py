@@ -329,6 +329,8 @@ case(sl.block_diag, lambda a, b: sla.block_diag(a, b), cplx(2, 2), real(1, 2), i
 case(sl.block_diag, lambda a, b: sla.block_diag(a, b), real(2, 2, 2), real(1, 3), id="stack")  # SciPy stacks too
 for x in (onp.array(0.7), onp.array([0.7])):  # SciPy takes these as 1x1 matrices
     case(sl.expm, sla.expm, x, id=f"{x.ndim}-d")
+    case(sl.solve, lambda a, b: sla.solve(a, b), x, onp.array(1.3), id=f"{x.ndim}-d")
+case(sl.norm, sla.norm, 0.7, id="a-python-number")
 
 
 def _sqrtm_with_estimate(a: Any) -> Any:

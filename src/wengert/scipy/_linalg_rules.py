@@ -393,6 +393,10 @@ def solve(a: Any, b: Any, lower: bool = False, overwrite_a: bool = False, overwr
                                   "(nor by SciPy): pass np.swapaxes(a, -1, -2) (or its conjugate) with "
                                   "transposed=False.")
     _check_finite(check_finite, a, b)
+    if np.ndim(strip(a)) < 2 and np.size(strip(a)) == 1:  # a number, which SciPy takes as a 1x1 matrix
+        a = wnp.reshape(a, (1, 1))
+    if np.ndim(strip(b)) == 0:  # and a number b as a vector
+        b = wnp.reshape(b, (1,))
     a = _structured(a, structure, lower)
     if structure == "positive definite":  # a Cholesky factor, which refuses a matrix that is not
         return cho_solve((wnp.linalg.cholesky(a), True), b, check_finite=False)
@@ -465,7 +469,7 @@ def norm(a: Any, ord: Any = None, axis: Any = None, keepdims: bool = False, chec
         return sl.norm(a, ord, axis, keepdims, check_finite)
     _check_finite(check_finite, a)
     out = wnp.linalg.norm(a, ord, axis, keepdims)
-    return _double(out) if _answers_in_double(strip(a), ord, axis, keepdims) else out
+    return _double(out) if _answers_in_double(np.asarray(strip(a)), ord, axis, keepdims) else out
 
 
 @_composite(sl.pinv)
