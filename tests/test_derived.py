@@ -57,6 +57,7 @@ def nan_in(x: Any, m: Any) -> Any:
 
 # ----------------------------------------------------------------------------- elementwise
 case(onp.sinc, lambda m, x: m.sinc(x), onp.array([-1.3, -0.2, 0.0, 1e-5, 0.7, 2.5]))
+case(onp.sinc, lambda m, x: m.sinc(x[0]), onp.array([0.0, 0.3]), id="a-scalar-at-0")
 case(onp.angle, lambda m, z: m.angle(z), real(4) + 1j * real(4))
 case(onp.angle, lambda m, z: m.angle(z, deg=True), real(3) + 1j * real(3), id="deg")
 case(onp.nan_to_num, lambda m, x: m.nan_to_num(nan_in(x, m), nan=2.0), real(3, 4))

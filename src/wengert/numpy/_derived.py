@@ -133,7 +133,7 @@ def sinc(x: Any) -> Any:
     series = _SINC_SERIES[-1]
     for c in _SINC_SERIES[-2::-1]:
         series = series * y2 + c
-    return wnp.where(small, series, wnp.sin(safe) / safe)
+    return _scalar(wnp.where(small, series, wnp.sin(safe) / safe))
 
 
 @derived(np.angle)
