@@ -707,6 +707,19 @@ def test_psi_derivative_far_left_of_the_origin_refuses() -> None:
         wengert.grad(lambda z: np.real(sp.psi(z)))(-2e5 + 1j)
 
 
+@pytest.mark.parametrize("a, kw", [(onp.array([1.0, 2.0]), {}), (onp.array([1.0, 2.0]), {"keepdims": True}),
+                                   (onp.array(1.0), {}), (onp.array(1.0), {"keepdims": True}),
+                                   (onp.ones((2, 3)), {"axis": 1}), (onp.ones((2, 3)), {"axis": (0, 1)}),
+                                   (onp.array([1.0, 2.0]), {"b": onp.array([1.0, -2.0]), "return_sign": True})],
+                         ids=["all", "all-keepdims", "0-d", "0-d-keepdims", "axis", "axes", "sign"])
+def test_logsumexp_results_have_scipys_types_and_shapes(a: Any, kw: dict) -> None:
+    expected = sc.logsumexp(a, **kw)
+    out = wengert.vjp(lambda a: sp.logsumexp(a, **kw), a)[0]
+    for o, e in zip(*((x,) if not isinstance(x, tuple) else x for x in (out, expected))):
+        assert (type(o), onp.shape(o)) == (type(e), onp.shape(e))
+        onp.testing.assert_allclose(o, e, rtol=1e-14)
+
+
 def test_logsumexp_edge_values_match_scipy() -> None:
     for a, kw in [(onp.array([-onp.inf, -onp.inf]), {}), (onp.array([-onp.inf, 0.0, 1.0]), {}),
                   (onp.array([[1.0, 2.0], [3.0, -onp.inf]]), dict(axis=1, keepdims=True)),

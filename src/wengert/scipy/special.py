@@ -36,6 +36,8 @@ def logsumexp(a: Any, axis: Any = None, b: Any = None, keepdims: bool = False,
               return_sign: bool = False) -> Any:
     if not _traced(a, b):
         return _sc.logsumexp(a, axis=axis, b=b, keepdims=keepdims, return_sign=return_sign)
+    if np.ndim(_strip(a)) == 0:  # as SciPy reads a number: keepdims=True then gives shape (1,)
+        a = _wnp.reshape(a, (1,))
     # Shift by the largest element that counts (a plain constant: the shift cancels, so it
     # carries no derivative) so that exp cannot overflow.
     plain = np.asarray(_strip(a))
@@ -66,9 +68,11 @@ def logsumexp(a: Any, axis: Any = None, b: Any = None, keepdims: bool = False,
         if not return_sign and np.any(sign < 0):
             out = _wnp.where(sign < 0, np.nan, out)  # SciPy's value for a negative sum
     out = out + shift
-    if not keepdims:
+    if not keepdims:  # a full reduction gives NumPy scalars, as SciPy's
         out = _wnp.squeeze(out, axis=axis)
         sign = _wnp.squeeze(sign, axis=axis)
+        if np.ndim(_strip(out)) == 0:
+            out, sign = out[()], sign[()]
     return (out, sign) if return_sign else out
 
 
