@@ -303,6 +303,24 @@ NAN_POINTS = [(f"{family}.{m}", rest)
               + ("cdf", "logcdf", "sf", "logsf")]
 
 
+SCALAR_CALLS = [  # (id, call on the traced x, x): SciPy returns a NumPy scalar for each
+    ("norm.ppf-outside", lambda m, x: m.norm.ppf(x), 1.5),
+    ("gamma.cdf-left-of-the-support", lambda m, x: m.gamma.cdf(x, 2.0), -1.0),
+    ("beta.logsf-right-of-the-support", lambda m, x: m.beta.logsf(x, 2.0, 3.0), 2.0),
+    ("poisson.logpmf-not-a-count", lambda m, x: m.poisson.logpmf(3.5, x), 2.5),
+    ("multivariate_normal.logpdf-one-point", lambda m, x: m.multivariate_normal.logpdf(x, onp.zeros(2), onp.eye(2)),
+     onp.array([0.1, 0.2])),
+]
+
+
+@pytest.mark.parametrize("call, x", [c[1:] for c in SCALAR_CALLS], ids=[c[0] for c in SCALAR_CALLS])
+def test_a_single_value_is_a_numpy_scalar_as_scipys(call: Callable, x: Any) -> None:
+    with onp.errstate(all="ignore"):
+        expected, out = call(ss, x), wengert.vjp(lambda x: call(st, x), x)[0]
+    assert type(out) is type(expected) and onp.shape(out) == ()
+    onp.testing.assert_allclose(out, expected, rtol=1e-12)
+
+
 @pytest.mark.parametrize("path, rest", NAN_POINTS, ids=[p for p, _ in NAN_POINTS])
 def test_a_nan_point_gives_scipys_nan_not_an_edge_value(path: str, rest: tuple) -> None:
     point = onp.array([onp.nan, 0.4, 3.0, -1.0])

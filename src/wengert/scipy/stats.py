@@ -90,7 +90,8 @@ def _entry(name: str, key: str, fun: Callable, constant: tuple) -> Callable:
                     "an infinite series that wengert does not sum (the derivatives in the point, loc and "
                     f"scale are there). Pass a plain value for {p!r} (wengert.stop_gradient) if its "
                     "gradient is not needed.")
-        return fun(*args, **kwargs)
+        out = fun(*args, **kwargs)
+        return out[()] if np.ndim(strip(out)) == 0 else out  # a 0-d result is a NumPy scalar, as SciPy's
     call.__name__ = call.__qualname__ = key
     call.__doc__ = f"scipy.stats.{name}.{key}{signature}, differentiable (wengert.scipy.stats)."
     call.__signature__ = signature  # type: ignore[attr-defined]
