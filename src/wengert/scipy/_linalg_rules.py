@@ -20,6 +20,9 @@ the recorded functions of this table, so it is differentiable again:
 * lu_factor: square matrices with nonzero pivots; the permutation is piecewise constant.
 * cho_factor: like numpy.linalg.cholesky, reads one triangle; the other triangle of the
   result is ``a``'s own (as SciPy leaves it), with derivative one there.
+* solve: each ``assume_a`` reads part of ``a`` (a triangle mirrored, a triangle, one or three
+  diagonals), and the matrix solved with is built from that part, so the gradient lives there;
+  ``positive definite`` solves through a Cholesky factor.
 
 On traced input the composites keep SciPy's conventions: the result dtypes (single precision
 stays single, but ``det`` and some norms answer in double precision), ``check_finite``
@@ -374,7 +377,7 @@ def _structured(a: Any, structure: str, lower: bool) -> Any:
         return a * _triangle(n, structure == "lower triangular", strict=False)
     if structure != "general":  # the diagonal, or three of them
         i = np.arange(n)
-        return a * (abs(i[:, None] - i) <= (structure == "tridiagonal"))
+        return a * (abs(i[:, None] - i) <= (1 if structure == "tridiagonal" else 0))
     return a
 
 
