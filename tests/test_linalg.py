@@ -691,6 +691,8 @@ EMPTY = {  # linear algebra of empty arrays: NumPy's value, and an empty gradien
     "eigh 0x3x3": (lambda a: np.sum(la.eigh(a)[0]), (0, 3, 3)),
     "svd 0x3x2": (lambda a: np.sum(la.svd(a)[1]), (0, 3, 2)),
     "qr 0x3x2": (lambda a: np.sum(la.qr(a)[1]), (0, 3, 2)),
+    "scipy lu_factor 0x0": (lambda a: np.sum(sla.lu_factor(a)[0]), (0, 0)),
+    "scipy lu_factor 2x0x0": (lambda a: np.sum(sla.lu_factor(a)[0]), (2, 0, 0)),
 }
 
 

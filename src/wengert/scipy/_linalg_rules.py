@@ -211,7 +211,7 @@ def _permutation(piv: Any) -> np.ndarray:
     piv = np.asarray(piv)
     n, batch = piv.shape[-1], piv.shape[:-1]
     perms = np.tile(np.arange(n), (int(np.prod(batch, dtype=int)), 1))
-    for perm, swaps in zip(perms, piv.reshape(-1, n)):
+    for perm, swaps in zip(perms, piv.reshape(perms.shape)):  # (one matrix of each stack, even a 0 x 0 one)
         for i, j in enumerate(swaps):
             perm[i], perm[j] = perm[j], perm[i]
     return np.eye(n, dtype=bool)[perms.reshape(batch + (n,))]
