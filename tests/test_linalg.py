@@ -355,6 +355,9 @@ def test_scipy_conventions_are_kept() -> None:
         onp.testing.assert_allclose(got, want, rtol=1e-12)  # untraced: SciPy itself
     traced = wengert.value_and_grad(lambda a: np.sum(sla.cholesky(a)))(a)[0]
     onp.testing.assert_allclose(traced, onp.sum(sl.cholesky(a)), rtol=1e-12)  # upper, as SciPy
+    for f, x in [(sla.svd, dense(2, 3, 3)), (sla.eigh, spd(2, 3, 3)), (sla.svd, dense(3, 3)), (sla.eigh, spd(3, 3))]:
+        # several results: a list for a stack, a tuple for one matrix, as SciPy's
+        assert type(wengert.vjp(f, x)[0]) is type(getattr(sl, f.__name__)(x))
 
 
 @pytest.mark.parametrize("assume_a, lower, transposed, a, b", SOLVE_STRUCTURES,

@@ -88,6 +88,11 @@ def _factors(a: Any, factors: Any, info: Any) -> Any:
     return [factors, info if np.ndim(info) else np.full(batch, info)]
 
 
+def _parts(a: Any, parts: Any) -> Any:
+    """Several results as SciPy returns them: a tuple for one matrix, a list for a stack."""
+    return list(parts) if len(_shape(a)) > 2 else tuple(parts)
+
+
 # ----------------------------------------------------------------------------- matrix functions
 def _frechet(a: Any, e: Any) -> Any:
     """The Fréchet derivative of expm at ``a`` along ``e``: the top-right block of
@@ -441,7 +446,7 @@ def eigh(a: Any, b: Any = None, *, lower: bool = True, eigvals_only: bool = Fals
                          f"(no b); use one of {list(_EIGH_DRIVERS)}.")
     _check_finite(check_finite, a)
     uplo = "L" if lower else "U"
-    return wnp.linalg.eigvalsh(a, UPLO=uplo) if eigvals_only else tuple(wnp.linalg.eigh(a, UPLO=uplo))
+    return wnp.linalg.eigvalsh(a, UPLO=uplo) if eigvals_only else _parts(a, wnp.linalg.eigh(a, UPLO=uplo))
 
 
 @_composite(sl.svd)
@@ -453,7 +458,7 @@ def svd(a: Any, full_matrices: bool = True, compute_uv: bool = True, overwrite_a
         raise ValueError(f"scipy.linalg.svd: lapack_driver must be 'gesdd' or 'gesvd', not {lapack_driver!r}.")
     _check_finite(check_finite, a)
     out = wnp.linalg.svd(a, full_matrices=full_matrices, compute_uv=compute_uv)
-    return tuple(out) if compute_uv else out
+    return _parts(a, out) if compute_uv else out
 
 
 def _answers_in_double(a: np.ndarray, ord: Any, axis: Any, keepdims: bool) -> bool:
