@@ -64,9 +64,9 @@ class _Recording:
         self.trace = trace = Trace()
         self.watch = watch(trace)  # inside detect_anomaly
         self.lock = threading.Lock()
+        trace.reach = (fun, args, argnums, kwargs)
         args = list(args)
         self.inputs = []  # per differentiated argument: (structure, input boxes)
-        trace.reach = (fun, [a for k, a in enumerate(args) if k not in argnums], kwargs)
         for k in argnums:
             leaves, structure = flatten(args[k])
             boxes = [input_box(v, trace) for v in _inputs(api, leaves, lambda: paths(structure, str(k)))]

@@ -91,22 +91,10 @@ def _set_state(g: Any, state: Any) -> None:
         g.set_state(state)
 
 
-def _contents(cell: Any) -> Any:
-    try:
-        return cell.cell_contents
-    except ValueError:  # a cell not yet filled
-        return None
-
-
 def _random_sources(fun: Callable, leaves: list) -> list:
     """The random generators ``fun`` may draw from besides the global ones: those among its
-    arguments ``leaves``, in its closure, and in the globals its code names (one level deep:
-    the functions it calls are not searched)."""
-    code = getattr(fun, "__code__", None)
-    found = list(leaves) + [_contents(c) for c in getattr(fun, "__closure__", None) or ()]
-    if code is not None:
-        found += [fun.__globals__.get(name) for name in code.co_names]
-    unique = {id(g): g for g in found if isinstance(g, _GENERATORS)}
+    arguments ``leaves`` and those it reads (:func:`wengert._core.read_by`)."""
+    unique = {id(g): g for g in list(leaves) + _core.read_by(fun) if isinstance(g, _GENERATORS)}
     return list(unique.values())
 
 

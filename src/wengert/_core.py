@@ -137,7 +137,7 @@ class Trace:
         self.append = self.nodes.append
         self.moved: dict | None = None  # see rebind
         self.kept: dict | None = None  # see watch
-        self.reach: tuple = ()  # (function, its other arguments): what else it may read an input's memory through
+        self.reach: tuple = ()  # (function, args, argnums, kwargs) of the call recorded: see _assign._reachable
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # A traced array's .trace is this object, which hides ndarray.trace().
@@ -781,6 +781,19 @@ def _release(node: Box) -> None:
         node.args, node.parents, node.kwargs = (), (), NO_KWARGS
         if sys.getrefcount(node) <= _UNSHARED:
             node.value = None
+
+
+def read_by(fun: Callable) -> list:
+    """What ``fun`` reads besides its arguments: the values of its closure and the globals its
+    code names (one level deep: the functions it calls are not searched)."""
+    found = []
+    for cell in getattr(fun, "__closure__", None) or ():
+        try:
+            found.append(cell.cell_contents)
+        except ValueError:  # a cell not yet filled
+            pass
+    code = getattr(fun, "__code__", None)
+    return found + ([fun.__globals__.get(name) for name in code.co_names] if code is not None else [])
 
 
 def _unshared() -> int:

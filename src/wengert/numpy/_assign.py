@@ -34,7 +34,7 @@ import numpy as np
 
 import wengert.numpy as wnp
 
-from .._core import Box, apply, rebind, recording, strip, unpaused
+from .._core import _UNSHARED, Box, apply, read_by, rebind, recording, strip, unpaused
 from .._tree import flatten
 from ._box import _UFUNC_METHODS
 from ._wrap import PRIMITIVES, plain_index
@@ -71,19 +71,10 @@ def _refs(base: Box) -> int:
     return sys.getrefcount(base)
 
 
-def _temporary_refs() -> int:
-    """What :func:`_refs` says, inside :func:`_view_of`'s loop, of a traced array that nothing
-    but the list and the entry of one view made of it refers to."""
-    base = Box(None, None, None, (), {}, ())
-    nodes = [base]  # noqa: F841  (the list's reference)
-    view = Box(None, None, None, (), {}, ((0, base),))
-    del base
-    for _, p in view.parents:
-        return _refs(p)
-    raise AssertionError
-
-
-_TEMPORARY = _temporary_refs()
+# What _refs says, in _view_of's loop, of a traced array that nothing but the list and the entry
+# of one view made of it refers to: an entry only the list holds (as _core._release sees it, from
+# one call deep in a loop over the list), and the view's entry.
+_TEMPORARY = _UNSHARED + 1
 
 
 def _store(x: Box, new: Any) -> None:
@@ -141,20 +132,12 @@ def _other_inputs(x: Box) -> list:
 
 def _reachable(trace: Any) -> list:
     """What the differentiated function may read besides its differentiated arguments: its other
-    arguments, its closure and the globals its code names (one level deep)."""
+    arguments, its closure and the globals its code names (:func:`wengert._core.read_by`)."""
     if not trace.reach:
         return []
-    fun, args, kwargs = trace.reach
-    seen = []
-    for cell in getattr(fun, "__closure__", None) or ():
-        try:
-            seen.append(cell.cell_contents)
-        except ValueError:  # a cell not yet filled
-            pass
-    code = getattr(fun, "__code__", None)
-    names = getattr(fun, "__globals__", {})
-    seen += [names.get(name) for name in (code.co_names if code is not None else ())]
-    return flatten((args, kwargs))[0] + seen
+    fun, args, argnums, kwargs = trace.reach
+    others = [a for k, a in enumerate(args) if k not in argnums]
+    return flatten((others, kwargs))[0] + read_by(fun)
 
 
 def _root(a: Any) -> Any:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import builtins
 import functools
 import math
-import sys
 import warnings
 from typing import Any, Callable
 
@@ -40,7 +39,17 @@ from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 import wengert.numpy as wnp
 
 from .._core import Box, strip
-from ._wrap import DISPATCH, PRIMITIVES, _strip_tree, index_array, outside_wengert, owning, package, reading_lists
+from ._wrap import (
+    DISPATCH,
+    PRIMITIVES,
+    _strip_tree,
+    index_array,
+    module,
+    outside_wengert,
+    owning,
+    package,
+    reading_lists,
+)
 from ._wrap import holds_box as _has_box
 
 
@@ -1724,10 +1733,9 @@ def _dof(fact: Any) -> Any:
 
 def _warn(message: str) -> None:
     """A RuntimeWarning shown at the line that called into wengert, as NumPy's own are."""
-    frame, level = sys._getframe(1), 2
-    while frame is not None and package(frame) == "wengert":
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, RuntimeWarning, stacklevel=level)
+    frame = outside_wengert()
+    warnings.warn_explicit(message, RuntimeWarning, frame.f_code.co_filename, frame.f_lineno,
+                           module=module(frame), registry=frame.f_globals.setdefault("__warningregistry__", {}))
 
 
 @derived(np.corrcoef)

@@ -79,18 +79,16 @@ def _as_matrix(x: Any, a: Any) -> Any:
     return x if np.ndim(strip(a)) >= 2 else wnp.reshape(x, _shape(x)[:_lead(x, a)] + (1, 1))
 
 
+def _parts(a: Any, parts: Any) -> Any:
+    """Several results as SciPy returns them: a tuple for one matrix, a list for a stack."""
+    return list(parts) if len(_shape(a)) > 2 else tuple(parts)
+
+
 def _factors(a: Any, factors: Any, info: Any) -> Any:
     """A factorization as SciPy returns it: the tuple ``(factors, info)`` for one matrix, and for
     a stack the list ``[factors, info]`` with ``info`` given per matrix (SciPy's batching)."""
     batch = _shape(a)[:-2]
-    if not batch:
-        return factors, info
-    return [factors, info if np.ndim(info) else np.full(batch, info)]
-
-
-def _parts(a: Any, parts: Any) -> Any:
-    """Several results as SciPy returns them: a tuple for one matrix, a list for a stack."""
-    return list(parts) if len(_shape(a)) > 2 else tuple(parts)
+    return _parts(a, (factors, info if not batch or np.ndim(info) else np.full(batch, info)))
 
 
 # ----------------------------------------------------------------------------- matrix functions

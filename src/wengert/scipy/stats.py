@@ -30,7 +30,8 @@ import scipy.stats as _st
 
 import wengert.numpy as wnp
 
-from .._core import Box, strip
+from .._core import strip
+from ..numpy._wrap import holds_box
 from . import special as sp
 from ._special_rules import inside as _inside
 from ._special_rules import t_logpdf as _t_standard_logpdf
@@ -78,19 +79,17 @@ def _entry(name: str, key: str, fun: Callable, constant: tuple) -> Callable:
 
     def call(*args: Any, **kwargs: Any) -> Any:
         try:
-            signature.bind(*args, **kwargs)
+            bound = signature.bind(*args, **kwargs)
         except TypeError as wrong:
             raise TypeError(f"scipy.stats.{name}.{key}{signature}: {wrong}.") from None
-        args = tuple(_double(a) for a in args)
-        kwargs = {k: _double(v) for k, v in kwargs.items()}
-        for p, v in signature.bind(*args, **kwargs).arguments.items() if constant else ():
-            if p in constant and type(v) is Box:
+        for p in constant:
+            if holds_box(bound.arguments.get(p)):
                 raise NotImplementedError(
                     f"scipy.stats.{name}.{key}: no derivative with respect to the shape parameter {p!r}, "
                     "an infinite series that wengert does not sum (the derivatives in the point, loc and "
                     f"scale are there). Pass a plain value for {p!r} (wengert.stop_gradient) if its "
                     "gradient is not needed.")
-        out = fun(*args, **kwargs)
+        out = fun(*(_double(a) for a in args), **{k: _double(v) for k, v in kwargs.items()})
         return out[()] if np.ndim(strip(out)) == 0 else out  # a 0-d result is a NumPy scalar, as SciPy's
     call.__name__ = call.__qualname__ = key
     call.__doc__ = f"scipy.stats.{name}.{key}{signature}, differentiable (wengert.scipy.stats)."
