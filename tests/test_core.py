@@ -587,6 +587,65 @@ def test_no_grad_nested_and_restored_after_exception():
     assert grad(f)(2.0) == pytest.approx(120.0)
 
 
+def test_one_no_grad_object_entered_again_inside_its_own_block():
+    block = wengert.no_grad()
+
+    def f(x):
+        with block:
+            with block:  # the same object: the state to restore is kept per entry, not on it
+                a = x * 2.0
+            b = x * 3.0
+        return a * b * x  # a * b constant (6x^2 = 24 at x = 2): the gradient is 24
+    holding, done = threading.Event(), threading.Event()
+
+    def pausing() -> None:  # another thread inside a block makes any stale state of this one show
+        with wengert.no_grad():
+            holding.set()
+            done.wait(10)
+    other = threading.Thread(target=pausing)
+    other.start()
+    holding.wait(10)
+    try:
+        assert grad(f)(2.0) == pytest.approx(24.0)
+    finally:
+        done.set()
+        other.join()
+
+
+def test_no_grad_decorating_a_generator_covers_its_body_at_each_resume():
+    @wengert.no_grad()
+    def doubled(x):
+        sent = yield x * 2.0
+        yield sent * x
+        return "finished"
+
+    def f(x):
+        steps = doubled(x)
+        a = next(steps)  # computed inside the block: a constant
+        b = steps.send(x)  # so is this
+        with pytest.raises(StopIteration) as stop:
+            next(steps)
+        assert stop.value.value == "finished"
+        assert not isinstance(a, wengert.Box) and not isinstance(b, wengert.Box)
+        return np.sum(a * x) + np.sum(b * x)  # d/dx = a + b = 2x + x^2
+    x = onp.array([1.0, 3.0])
+    assert close(grad(f)(x), 2 * x + x * x)
+    assert isinstance(grad(lambda x: x * x)(3.0), float)  # recording resumed between and after
+
+
+@pytest.mark.parametrize("block", [wengert.no_grad, wengert.detect_anomaly])
+def test_blocks_refuse_to_decorate_async_functions(block):
+    async def coroutine(x):
+        return x
+
+    async def generator(x):
+        yield x
+    for fun in (coroutine, generator):
+        with pytest.raises(TypeError, match=rf"^wengert.{block.__name__}\(\) cannot decorate the async function "
+                                            rf".*{fun.__name__}.*with wengert.{block.__name__}\(\):"):
+            block()(fun)
+
+
 def test_grad_started_inside_no_grad_records_as_usual():
     with wengert.no_grad():
         assert grad(lambda x: x ** 3)(2.0) == pytest.approx(12.0)

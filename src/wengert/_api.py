@@ -97,12 +97,12 @@ class _Recording:
     def backward(self, outs: list, cotangents: list, free: bool) -> tuple:
         """Sweep from the given output leaves and cotangents; return the input gradients."""
         with self.lock:  # a recording kept by vjp may be swept from several threads
+            check_kept(self.trace)  # before seeding: a refused sweep leaves no cotangent behind
             for o, c in zip(outs, cotangents):
                 if type(o) is Box and o.trace is self.trace:
                     if type(c) in (float, complex) and isinstance(o.value, np.generic):
                         c = np.asarray(c, dtype=o.value.dtype)  # rules may index it, as the output's
                     o.adj = c if o.adj is None else o.adj + c
-            check_kept(self.trace)
             sweep(self.nodes, self.watch, free)
             grads = []
             own = owner(cotangents + [b.value for _, boxes in self.inputs for b in boxes])

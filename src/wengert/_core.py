@@ -321,7 +321,9 @@ class no_grad:
 
     def __enter__(self) -> "no_grad":
         global _pausing
-        self._saved = getattr(_local, "below", 0)
+        # The state to restore goes on the thread's own stack, not on this object: one
+        # instance may be entered again inside its own block, or from several threads.
+        _local.__dict__.setdefault("saved", []).append(getattr(_local, "below", 0))
         _local.below = next(_trace_ids)  # every trace started before this point is paused
         with _lock:
             _pausing += 1
@@ -331,7 +333,7 @@ class no_grad:
 
     def __exit__(self, *exc: object) -> None:
         global _pausing
-        _local.below = self._saved
+        _local.below = _local.saved.pop()
         with _lock:
             _pausing -= 1
             if _speedups:
@@ -343,7 +345,38 @@ class no_grad:
 
 
 def in_block(block: type, fun: Callable) -> Callable:
-    """``fun``, each call of it run inside a new ``block()`` (a context manager)."""
+    """``fun``, each call of it run inside a new ``block()`` (a context manager). The body of
+    a generator function runs in a block each time it is resumed (not across its yields, where
+    the caller's code runs); an async function is refused, its body running when awaited."""
+    if inspect.iscoroutinefunction(fun) or inspect.isasyncgenfunction(fun):
+        raise TypeError(f"wengert.{block.__name__}() cannot decorate the async function "
+                        f"{getattr(fun, '__qualname__', fun)!r}: its body runs when it is awaited, after "
+                        f"the call has returned and the block has closed. Open the block inside it "
+                        f"instead: with wengert.{block.__name__}(): ...")
+    if inspect.isgeneratorfunction(fun):
+        @functools.wraps(fun)
+        def resumed(*args: Any, **kwargs: Any) -> Any:
+            inner = fun(*args, **kwargs)
+            try:
+                with block():
+                    out = next(inner)
+                while True:
+                    try:
+                        sent = yield out
+                    except GeneratorExit:
+                        with block():
+                            inner.close()
+                        raise
+                    except BaseException as e:
+                        with block():
+                            out = inner.throw(e)
+                    else:
+                        with block():
+                            out = inner.send(sent)
+            except StopIteration as stop:
+                return stop.value
+        return resumed
+
     @functools.wraps(fun)
     def call(*args: Any, **kwargs: Any) -> Any:
         with block():
