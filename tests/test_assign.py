@@ -622,9 +622,9 @@ def test_arrays_with_nan_and_integer_arrays_are_watched_too(c: Any, new: Any) ->
         wengert.grad(f)(X)
 
 
-# Constants up to 64 kB are compared by a copy of their bytes, larger ones by a weighted sum
-# of their elements in blocks of 1024 (by bytes where that sum is not finite): both sizes (the
-# large one ends in a partial block), every dtype that is watched, and a NaN already there.
+# Constants up to 64 kB are compared by a copy of their bytes, larger ones by their bits folded
+# into columns and weighted sums of their blocks of 1024 elements: both sizes (the large one
+# ends in a partial block), every dtype that is watched, and a NaN already there.
 SIZES = {"small": 5, "large": 20_000}
 KINDS = {"float64": lambda n: R.normal(size=n), "float32": lambda n: R.normal(size=n).astype(onp.float32),
          "complex": lambda n: R.normal(size=n) + 1j * R.normal(size=n), "int": lambda n: R.integers(-9, 9, n),
@@ -643,7 +643,8 @@ def _swap(c: Any, i: int) -> None:
 
 CHANGES = {"one element": lambda c: _other(c, 1), "the last element": lambda c: _other(c, -1),
            "two swapped": lambda c: _swap(c, 0), "a NaN written": lambda c: c.__setitem__(2, onp.nan),
-           "all negated": lambda c: onp.negative(c, out=c, where=c != 0)}
+           "all negated": lambda c: onp.negative(c, out=c, where=c != 0),
+           "reshaped in place": lambda c: setattr(c, "shape", (c.size, 1))}
 UNFIT = {("int", "a NaN written"), ("bool", "a NaN written"), ("bool", "all negated")}
 MUTATED = [(size, kind, change) for size in SIZES for kind in KINDS for change in CHANGES
            if (kind, change) not in UNFIT]
@@ -657,6 +658,33 @@ def test_every_change_to_a_watched_constant_is_caught(size: str, kind: str, chan
         y = x[0, 0] * c  # the rule for x reads c
         CHANGES[change](c)
         return np.sum(np.real(y))
+    with pytest.raises(wengert.MutationError, match="argument 1 of 'multiply'"):
+        wengert.grad(f)(X)
+
+
+def _large(dtype: Any, first: Any) -> Any:
+    c = onp.ones(20_000, dtype)
+    c[0] = first
+    return c
+
+
+HIDDEN = {  # (a large constant, a change that one of the two summaries does not see)
+    "beside a much larger element": (lambda: _large(float, 1e20), lambda c: c.__setitem__(5, 1000.0)),
+    "beside a much larger element, float32": (lambda: _large(onp.float32, 1e30), lambda c: c.__setitem__(5, 9.0)),
+    "beside an infinity": (lambda: _large(float, onp.inf), lambda c: c.__setitem__(5, 2.0)),
+    "beside a large integer": (lambda: _large(onp.int64, 2 ** 62), lambda c: c.__setitem__(5, 2)),
+    "two elements 8 kB apart set alike": (lambda: _large(float, 1.0), lambda c: c.__setitem__([3, 1027], 0.0)),
+}
+
+
+@pytest.mark.parametrize("make, change", HIDDEN.values(), ids=HIDDEN.keys())
+def test_changes_one_summary_of_a_large_constant_misses_are_caught(make: Callable, change: Callable) -> None:
+    c = make()
+
+    def f(x):
+        y = x[0, 0] * c
+        change(c)
+        return np.sum(y)
     with pytest.raises(wengert.MutationError, match="argument 1 of 'multiply'"):
         wengert.grad(f)(X)
 

@@ -14,6 +14,7 @@ float64 (``fd_grad``); none is copied from wengert's output.
 
 from __future__ import annotations
 
+import array
 import gc
 import json
 import math
@@ -647,6 +648,32 @@ def test_masked_arrays_are_refused(name: str) -> None:
     with pytest.raises(TypeError, match=message) as raised:
         call(onp.array([0.5, -1.0]))
     assert "MaskedArray" in str(raised.value) or "Converting" in str(raised.value)
+
+
+BUFFERS = {"array.array": lambda: array.array("d", [1.0, 2.0]), "memoryview": lambda: memoryview(onp.ones(2)),
+           "bytearray": lambda: bytearray(b"ab")}
+MEETING_A_BUFFER = {  # a traced x meets a buffer b, which could change behind the tape's back
+    "x * b": (lambda x, b: np.sum(x * b), r"^multiply: argument 1"),
+    "b * x": (lambda x, b: np.sum(b * x), r"^multiply: argument 0"),
+    "x @ b": (lambda x, b: x @ b, r"^matmul: argument 1"),
+    "np.dot(b, x)": (lambda x, b: np.dot(b, x), r"^dot: argument 0"),
+    "plain numpy: onp.multiply(x, b)": (lambda x, b: np.sum(onp.multiply(x, b)), r"^multiply: argument 1"),
+    "argument": (None, r"^grad: argument 0"),
+}
+
+
+@pytest.mark.parametrize("buffer", BUFFERS)
+@pytest.mark.parametrize("name", MEETING_A_BUFFER)
+def test_python_buffers_meeting_traced_values_are_refused(name: str, buffer: str) -> None:
+    """NumPy reads them in place, so a change after the operation would reach the derivative
+    rule unseen (the tape watches NumPy arrays): refused, naming what to pass instead."""
+    f, message = MEETING_A_BUFFER[name]
+    b = BUFFERS[buffer]()
+    x = onp.array([0.5, -1.0])
+    with pytest.raises(TypeError, match=message + rf" is an object of type {buffer}: .*np.asarray\(a\)"):
+        grad(lambda b: np.sum(b))(b) if f is None else grad(f)(x, b)
+    if f is not None:  # the advice works
+        assert close(grad(f)(x, onp.asarray(b)), fd_grad(lambda x: f(x, onp.asarray(b)), x))
 
 
 LEAF_IN_A_LIST = {  # an int array as the second leaf of the one positional argument (a list, then a dict)

@@ -399,10 +399,10 @@ class MutationError(RuntimeError):
     """An array saved on the tape was changed in place before the backward sweep."""
 
 
-def watch(kind: type, fingerprint: Callable, refusal: Callable = lambda value: None) -> None:
-    """Watch constants of type ``kind``; ``fingerprint(value)`` returns something that compares
-    equal for unchanged contents (``None``: nothing to watch); ``refusal(value)`` says why a
-    constant cannot meet a traced value (``None``: it can)."""
+def watch(kind: type | tuple, fingerprint: Callable, refusal: Callable = lambda value: None) -> None:
+    """Watch constants of type ``kind`` (a type or a tuple of types); ``fingerprint(value)``
+    returns something that compares equal for unchanged contents (``None``: nothing to watch);
+    ``refusal(value)`` says why a constant cannot meet a traced value (``None``: it can)."""
     global _watched, _fingerprint, _refusal
     _watched, _fingerprint, _refusal = kind, fingerprint, refusal
     if _speedups is not None:

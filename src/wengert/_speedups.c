@@ -84,10 +84,18 @@ static PyObject *str_append = NULL, *str_fit = NULL, *str_vjps = NULL, *str_name
 static PyObject *str_add_note = NULL;
 static PyObject *int0 = NULL, *int1 = NULL;
 static long pausing = 0;
-/* The type of constants whose values are watched for mutation (set by watch(); NULL: none).
-   A binary operation with such a constant takes the Python path (apply), which watches it. */
-static PyObject *watched_type = NULL;
-#define WATCHED(o) (watched_type != NULL && PyObject_TypeCheck((o), (PyTypeObject *)watched_type))
+/* The types of constants whose values are watched for mutation (set by watch()). A binary
+   operation with such a constant takes the Python path (apply), which watches it. */
+#define MAX_WATCHED 8
+static PyObject *watched_types = NULL; /* the tuple given, kept alive */
+static Py_ssize_t n_watched = 0;
+static PyTypeObject *watched[MAX_WATCHED];
+static int is_watched(PyObject *o) {
+    for (Py_ssize_t i = 0; i < n_watched; i++)
+        if (PyObject_TypeCheck(o, watched[i])) return 1;
+    return 0;
+}
+#define WATCHED(o) (n_watched && is_watched(o))
 /* A list or tuple: the fallback makes it an array, which the rules expect (and finds the
    traced values it may hold). */
 #define SEQUENCE(o) (PyList_CheckExact(o) || PyTuple_CheckExact(o))
@@ -451,11 +459,18 @@ static PyObject *configure(PyObject *module, PyObject *args) {
 }
 
 static PyObject *watch(PyObject *module, PyObject *arg) {
-    if (arg != Py_None && !PyType_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "watch() takes a type or None");
+    PyObject *types = PyType_Check(arg) ? PyTuple_Pack(1, arg) : (PyTuple_Check(arg) ? Py_NewRef(arg) : NULL);
+    int ok = types != NULL && PyTuple_GET_SIZE(types) <= MAX_WATCHED;
+    for (Py_ssize_t i = 0; ok && i < PyTuple_GET_SIZE(types); i++)
+        ok = PyType_Check(PyTuple_GET_ITEM(types, i));
+    if (!ok) {
+        Py_XDECREF(types);
+        PyErr_SetString(PyExc_TypeError, "watch() takes a type or a tuple of at most 8 types");
         return NULL;
     }
-    Py_XSETREF(watched_type, arg == Py_None ? NULL : Py_NewRef(arg));
+    Py_XSETREF(watched_types, types);
+    n_watched = PyTuple_GET_SIZE(types);
+    for (Py_ssize_t i = 0; i < n_watched; i++) watched[i] = (PyTypeObject *)PyTuple_GET_ITEM(types, i);
     Py_RETURN_NONE;
 }
 
@@ -503,7 +518,7 @@ static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(apply, NO_KWARGS, (same, negated, times_second, times_first, times_ans), retry)"},
     {"set_pausing", set_pausing, METH_O, "Mirror _core._pausing (open no_grad blocks)."},
-    {"watch", watch, METH_O, "watch(type): constants of this type take apply (see _core.watch)."},
+    {"watch", watch, METH_O, "watch(types): constants of these types (a type or a tuple) take apply (see _core.watch)."},
     {"unary", unary, METH_VARARGS, "unary(prim, fun, fallback): see wengert._core.unary."},
     {"binary", binary, METH_VARARGS, "binary(prim, fun, fallback): see wengert._core.binary."},
     {"sweep", sweep, METH_VARARGS, "sweep(nodes, free): see wengert._core._sweep."},

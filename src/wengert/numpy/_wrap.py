@@ -16,6 +16,7 @@ traced value's ``__array_ufunc__`` and ``__array_function__`` consult when plain
 
 from __future__ import annotations
 
+import array
 import functools
 import inspect
 import sys
@@ -94,9 +95,10 @@ def _dtype(x: Any) -> np.dtype:
 
 
 # ----------------------------------------------------------------------------- mutation
-_BLOCK = 1024
+_BLOCK = 1024  # elements: a large constant is summed in blocks of this many
+_COLUMNS = 1024  # 8-byte words: its bits are folded into this many columns
 _COPIED = 1 << 16  # bytes: a constant array up to this size is compared by a copy of its bytes
-_weights = np.random.default_rng(20261122).uniform(0.5, 1.5, 2 * _BLOCK)  # [:_BLOCK] within a block, then per block
+_weights = np.random.default_rng(20261122).uniform(0.5, 1.5, _BLOCK)
 
 
 def refusal(a: np.ndarray) -> str | None:
@@ -106,35 +108,50 @@ def refusal(a: np.ndarray) -> str | None:
         return MATRIX
     if isinstance(a, np.ma.MaskedArray):
         return MASKED
+    if isinstance(a, _BUFFERS):
+        kind = type(a)  # array.array, memoryview
+        return BUFFER.format(kind.__qualname__ if kind.__module__ == "builtins" else f"array.{kind.__qualname__}")
     return None
 
 
 MATRIX = ("a numpy.matrix, whose * and ** are matrix products and whose results stay 2-d; "
           "wengert's rules follow ndarray semantics. Convert it with np.asarray(m), and write "
           "@ for its products.")
+BUFFER = ("an object of type {}: a buffer that can be changed after the operation without wengert seeing it (the "
+          "tape watches constant NumPy arrays for changes). Pass np.asarray(a), a NumPy view of it "
+          "that is watched, or np.array(a), a copy.")
+_BUFFERS = (array.array, memoryview, bytearray)
+WATCHED = (np.ndarray, *_BUFFERS)  # the constants checked for changes (and refused, for the buffers)
 MASKED = ("a numpy.ma.MaskedArray, whose mask wengert's rules would not follow (the gradient would "
           "count the masked elements). Pass plain arrays, m.filled(value) or m.data, and apply the "
           "mask yourself (np.where(m.mask, 0, x), np.sum(x, where=~m.mask)).")
 
 
-def fingerprint(a: np.ndarray) -> Any:
+def fingerprint(a: Any) -> Any:
     """What a constant array saved on the tape is compared by before the sweep (see
-    :func:`wengert._core.watch`): a copy of its bytes up to 64 kB; above, a weighted sum of
-    its elements, element ``(i, j)`` of its blocks of 1024 weighing ``w[j] · v[i]`` for fixed
-    random ``w`` and ``v``, which a change of any element moves (one pass over the array, at
-    the speed of a matrix-vector product), or its bytes where that sum is not a finite number."""
-    global _weights
+    :func:`wengert._core.watch`): its shape, its dtype and a copy of its bytes up to 64 kB.
+    Above, two summaries that each pass over the array once, and that a change must leave
+    both alone to go unseen:
+
+    - its bits folded by exclusive or into 1024 columns of 8-byte words, which any change of
+      a single element moves, whatever the magnitudes around it;
+    - for each block of 1024 elements, their sum weighted by fixed random weights (one
+      matrix-vector product), which a change of several elements moves too (a swap, or a
+      row set to another row's values) unless it drowns in much larger elements of its block.
+    """
+    a = np.asarray(a) if not isinstance(a, np.ndarray) else a
     if a.dtype.kind not in "fciub" or a.size == 0:
         return None
+    flat = a.reshape(-1)  # a copy if a is not contiguous
     if a.nbytes <= _COPIED:
-        return a.tobytes()
-    flat = a.reshape(-1) if a.dtype.kind in "fc" else a.reshape(-1).astype(np.float64)
+        return a.shape, a.dtype.str, flat.tobytes()
+    raw = flat.view(np.uint8)
+    folded = raw.size - raw.size % (8 * _COLUMNS)
+    bits = np.bitwise_xor.reduce(raw[:folded].view(np.uint64).reshape(-1, _COLUMNS), axis=0)
     whole = flat.size - flat.size % _BLOCK
-    blocks = flat[:whole].reshape(-1, _BLOCK) @ _weights[:_BLOCK]
-    if _BLOCK + blocks.size > _weights.size:
-        _weights = np.concatenate([_weights, np.random.default_rng(blocks.size).uniform(0.5, 1.5, blocks.size)])
-    f = complex(blocks @ _weights[_BLOCK:_BLOCK + blocks.size]) + complex(flat[whole:] @ _weights[:flat.size - whole])
-    return f if np.isfinite(f) else (a.shape, flat.tobytes())
+    numbers = flat[:whole] if a.dtype.kind in "fc" else flat[:whole].astype(np.float64)
+    sums = numbers.reshape(-1, _BLOCK) @ _weights
+    return a.shape, a.dtype.str, bits.tobytes(), raw[folded:].tobytes(), sums.tobytes(), flat[whole:].tobytes()
 
 
 # ----------------------------------------------------------------------------- who called
