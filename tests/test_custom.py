@@ -435,6 +435,75 @@ def test_custom_vjp_bwd_with_wrong_count_for_two_arguments():
         grad(mul)(2.0, 3.0)
 
 
+@wengert.custom_vjp
+def _affine(p, x):
+    return np.sum(p["W"] * x + p["b"])
+
+
+_P, _XA = {"W": onp.array([2.0, 3.0]), "b": onp.array([10.0, 20.0])}, onp.array([5.0, 7.0])
+AFFINE_BWDS = {  # name: (bwd, the error's text where refused, else which gradients finite differences give)
+    "keys as the argument's": (lambda r, g: ({"W": g * r[1], "b": g * onp.ones(2)}, g * r[0]["W"]), "all"),
+    "None for zeros, nested": (lambda r, g: ({"W": g * r[1], "b": None}, None), "b and x zero"),
+    "a key misspelt": (lambda r, g: ({"W": g * r[1], "B": g * onp.ones(2)}, g * r[0]["W"]),
+                       r"positional argument 0 is a dict with keys 'B', 'W', but the argument there is a dict "
+                       r"with keys 'W', 'b'"),
+    "a list for the dict": (lambda r, g: ([g * r[1], g * onp.ones(2)], g * r[0]["W"]),
+                            r"positional argument 0 is a list of length 2, but the argument there is a dict"),
+    "a list for an array": (lambda r, g: ({"W": g * r[1], "b": g * onp.ones(2)}, [g * r[0]["W"]]),
+                            r"positional argument 1 is a list of length 1, but the argument there is a value"),
+    "a dict inside": (lambda r, g: ({"W": {"w": g * r[1]}, "b": g * onp.ones(2)}, g * r[0]["W"]),
+                      r"positional argument 0\['W'\] is a dict with keys 'w', but the argument there is a value"),
+}
+
+
+@pytest.mark.parametrize("name", AFFINE_BWDS)
+def test_custom_vjp_bwd_cotangents_must_have_the_arguments_structure(name):
+    """Matched leaf by leaf in flattened order, a misspelt key or another container would hand
+    the arrays to the wrong parameters: refused, naming where."""
+    bwd, expected = AFFINE_BWDS[name]
+    _affine.defvjp(lambda p, x: (_affine(p, x), (p, x)), bwd)
+    if isinstance(expected, str) and expected.startswith("positional"):
+        with pytest.raises(TypeError, match=r"^_affine: the cotangent bwd returned for " + expected):
+            grad(_affine, argnum=(0, 1))(_P, _XA)
+        return
+    gp, gx = grad(_affine, argnum=(0, 1))(_P, _XA)
+    zero = expected == "b and x zero"
+    assert close(gp["W"], fd(lambda w: _affine({"W": w, "b": _P["b"]}, _XA), _P["W"]))
+    assert close(gp["b"], 0 * _P["b"] if zero else fd(lambda b: _affine({"W": _P["W"], "b": b}, _XA), _P["b"]))
+    assert close(gx, 0 * _XA if zero else fd(lambda x: _affine(_P, x), _XA))
+
+
+def test_custom_vjp_bwd_may_give_a_tuple_for_a_list_argument():
+    @wengert.custom_vjp
+    def product(pair):
+        return pair[0] * pair[1]
+
+    product.defvjp(lambda pair: (product(pair), pair), lambda r, g: ((g * r[1], g * r[0]),))
+    assert grad(product)([2.0, 3.0]) == [3.0, 2.0]
+
+
+@wengert.primitive
+def _rounded(d):
+    return np.round(d["x"] if isinstance(d, dict) else d[0])
+
+
+wengert.defvjp(_rounded, lambda g, ans, d: g)  # straight through
+
+
+@pytest.mark.parametrize("call, where", [
+    (lambda x: _rounded({"x": x}), "positional argument 0 is a dict holding traced values"),
+    (lambda x: _rounded([x, 2.0]), "positional argument 0 is a list holding traced values"),
+    (lambda x: _rounded(([x],)), "positional argument 0 is a tuple holding traced values"),
+])
+def test_primitive_refuses_containers_holding_traced_values(call, where):
+    """Its rules take arrays: called on a container, the body ran on the traced values inside and
+    recorded its own operations, and the rule was silently not used."""
+    with pytest.raises(TypeError, match=rf"^_rounded: {where}, but a primitive's arguments are arrays "
+                                        r"and numbers.*wengert.custom_vjp"):
+        grad(call)(1.3)
+    assert _rounded({"x": 1.3}) == 1.0 and _rounded([1.6]) == 2.0  # plain values: the function itself
+
+
 def test_custom_vjp_fwd_runs_on_plain_values():
     seen = []
 

@@ -159,6 +159,15 @@ def primitive(fun: Callable) -> Callable:
 
     @functools.wraps(fun)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        for k, a in enumerate(args):
+            if isinstance(a, (list, tuple, dict)) and any(type(x) is Box for x in flatten(a)[0]):
+                raise TypeError(f"{name}: positional argument {k} is a {type(a).__name__} holding traced values, "
+                                "but a primitive's arguments are arrays and numbers (its rules would not see "
+                                "them). Pass them as arguments of their own, or use wengert.custom_vjp, whose "
+                                "arguments may be nested lists, tuples and dicts.")
+        for key, a in kwargs.items():
+            if type(a) is not Box and isinstance(a, (list, tuple, dict)) and any(type(x) is Box for x in flatten(a)[0]):
+                raise traced_keyword(name, key)
         return _general(prim, args, kwargs)
 
     wrapper.__wengert_primitive__ = prim  # type: ignore[attr-defined]  # what defvjp sets rules on
@@ -194,6 +203,33 @@ class _Memo:
 
     def __init__(self, last: int) -> None:
         self.g, self.flat, self.last = None, None, last
+
+
+def _cotangent_leaves(name: str, position: int, where: str, a: Any, c: Any) -> list:
+    """The cotangent ``c`` that bwd returned for the argument ``a`` (positional argument
+    ``position``; ``where`` inside it), as the leaves :func:`flatten` gives ``a``: zeros where
+    ``c`` has None. Refused where ``c`` does not have ``a``'s containers, lengths and keys
+    (a list may stand for a tuple): matched leaf by leaf, its arrays would go to the wrong
+    parameters."""
+    if c is None:
+        return [np.zeros_like(x) for x in flatten(a)[0]]
+    sequence = type(a) in (list, tuple) or isinstance(a, tuple) and hasattr(a, "_fields")
+    if isinstance(a, dict) and isinstance(c, dict) and set(a) == set(c):
+        return [leaf for key in flatten(a)[1][1]
+                for leaf in _cotangent_leaves(name, position, f"{where}[{key!r}]", a[key], c[key])]
+    if sequence and isinstance(c, (list, tuple)) and len(c) == len(a):
+        return [leaf for i, (x, y) in enumerate(zip(a, c))
+                for leaf in _cotangent_leaves(name, position, f"{where}[{i}]", x, y)]
+    if not (isinstance(a, dict) or sequence or isinstance(c, (list, tuple, dict))):
+        return [c]
+
+    def what(v: Any) -> str:
+        if isinstance(v, dict):
+            return f"a {type(v).__name__} with keys {', '.join(sorted(map(repr, v)))}"
+        return f"a {type(v).__name__} of length {len(v)}" if isinstance(v, (list, tuple)) else "a value"
+    raise TypeError(f"{name}: the cotangent bwd returned for positional argument {position}{where} is {what(c)}, "
+                    f"but the argument there is {what(a)}. bwd returns for each argument a cotangent with its "
+                    "lists, tuples and dicts (the same lengths and keys), or None for zeros.")
 
 
 class custom_vjp:
@@ -280,12 +316,8 @@ class custom_vjp:
             if not isinstance(result, (tuple, list)) or len(result) != len(arguments):
                 raise TypeError(f"{self.__name__}: bwd must return a tuple with one cotangent per "
                                 f"argument ({len(arguments)}); it returned {result!r:.80}.")
-            filled = tuple(tree_map(np.zeros_like, a) if c is None else c
-                           for a, c in zip(arguments, result))
-            flat = flatten(filled)[0]
-            if len(flat) != len(args):
-                raise ValueError(f"{self.__name__}: the cotangents bwd returned do not have the "
-                                 "structure of the arguments (an array for an array, not a list).")
+            flat = [leaf for i, (a, c) in enumerate(zip(arguments, result))
+                    for leaf in _cotangent_leaves(self.__name__, i, "", a, c)]
             memo.g, memo.flat = g, flat
         flat = memo.flat
         if k == memo.last:  # the sweep's last question for this g
