@@ -371,6 +371,8 @@ NON_NUMERIC_CALLS = {
     "jacrev": lambda f: jacrev(f)(X3),
     "jacobian": lambda f: jacobian(f)(X3),  # auto: 3 inputs, 1 output element -> reverse
     "elementwise_grad": lambda f: wengert.elementwise_grad(f)(X3),
+    "vjp": lambda f: wengert.vjp(f, X3),
+    "make_vjp": lambda f: wengert.make_vjp(f)(X3),
 }
 
 

@@ -430,7 +430,7 @@ def _cotangent_dtype(o: Any) -> Any:
 
 
 def _make_vjp_function(rec: _Recording, api: str) -> Callable:
-    outs, structure = flatten(rec.out)
+    outs, structure = _outputs(api, rec.out)
 
     def vjp_function(cotangent: Any) -> Any:
         cts, ct_structure = flatten(cotangent)
