@@ -504,6 +504,40 @@ def test_primitive_refuses_containers_holding_traced_values(call, where):
     assert _rounded({"x": 1.3}) == 1.0 and _rounded([1.6]) == 2.0  # plain values: the function itself
 
 
+def _closing_custom_vjp(w, in_fwd: bool):
+    @wengert.custom_vjp
+    def f(y):
+        return np.tanh(y) * w if in_fwd else np.tanh(y)
+    f.defvjp(lambda y: (f(y), np.tanh(y)), lambda t, g: (g * (1 - t ** 2) * (1.0 if in_fwd else w),))
+    return f
+
+
+def _closing_primitive(w):
+    @wengert.primitive
+    def f(y):
+        return np.tanh(y) * w
+    wengert.defvjp(f, lambda g, ans, y: g * (1 - np.tanh(y) ** 2))
+    return f
+
+
+CLOSED_OVER = {  # the function of w: a user rule whose function closes over the traced w
+    "custom_vjp, fwd": (lambda w: _closing_custom_vjp(w, True)(2.0 * w), TypeError, r"f: fwd uses values traced"),
+    "custom_vjp, bwd": (lambda w: _closing_custom_vjp(w, False)(2.0 * w), wengert.EscapedTracerError,
+                        r"f: bwd uses a traced value from its closure or a global"),
+    "primitive": (lambda w: _closing_primitive(w)(2.0 * w), TypeError,
+                  r"_closing_primitive.<locals>.f: the primitive's function uses values traced"),
+}
+
+
+@pytest.mark.parametrize("name", CLOSED_OVER)
+def test_user_rules_closing_over_traced_values_are_refused(name):
+    """The rule sees only the arguments: the dependence through the closure was dropped
+    silently (a wrong gradient), or bwd failed with a message about another error."""
+    f, error, message = CLOSED_OVER[name]
+    with pytest.raises(error, match="^" + message):
+        grad(f)(0.5)
+
+
 def test_custom_vjp_fwd_runs_on_plain_values():
     seen = []
 

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._core import Box, Primitive, record, recording, strip, traced_keyword
+from ._core import Box, EscapedTracerError, Primitive, record, recording, strip, traced_keyword
 from ._tree import flatten, tree_map, unflatten
 from .numpy._vjps import Variadic
 from .numpy._wrap import _general, broadcasts, fit
@@ -126,10 +126,18 @@ def give_rules(api: str, fun: Callable, rules: tuple) -> None:
         prim.jvps = _Rules(prim.name, api, rules)
 
 
+_CLOSURE = ("{name}: {fun} uses values traced by the surrounding computation that are not among its "
+            "arguments (it closes over them, or reads them from a global), so the rule would not see them "
+            "and their gradient would be lost. Pass them as arguments instead.")
+
+
 def _one_output(fun: Callable, name: str) -> Callable:
-    """``fun``, refusing to return several outputs (a primitive's rules get one ``g``)."""
+    """``fun``, refusing to return several outputs (a primitive's rules get one ``g``), or a
+    traced value (it runs on plain values: one it returns was traced outside its arguments)."""
     def call(*args: Any, **kwargs: Any) -> Any:
         out = fun(*args, **kwargs)
+        if type(out) is Box:
+            raise TypeError(_CLOSURE.format(name=name, fun="the primitive's function"))
         if isinstance(out, (tuple, list, dict)):
             raise TypeError(f"{name}: a primitive must return one array (or number); it returned a "
                             f"{type(out).__name__}. Use wengert.custom_vjp for a function with several outputs.")
@@ -286,7 +294,10 @@ class custom_vjp:
                                       "values before .defvjp(fwd, bwd) gave it its rule.")
         values = [x.value if type(x) is Box and x.trace is top else x for x in leaves]
         plain_args = unflatten(structure, values)
+        before = len(top.nodes)
         pair = self.fwd(*plain_args, **kwargs)
+        if len(top.nodes) != before:  # fwd computed with a traced value that is not an argument
+            raise TypeError(_CLOSURE.format(name=self.__name__, fun="fwd"))
         if not (isinstance(pair, (tuple, list)) and len(pair) == 2):
             raise TypeError(f"{self.__name__}: fwd must return a pair (output, residuals); it returned "
                             f"{type(pair).__name__} {pair!r:.60}.")
@@ -312,7 +323,13 @@ class custom_vjp:
         arguments = unflatten(structure, list(args))
         if memo.g is not g:
             cts = [g if i == j else np.zeros_like(strip(o)) for i, o in enumerate(outs)]
-            result = self.bwd(residuals, unflatten(out_structure, cts))
+            try:
+                result = self.bwd(residuals, unflatten(out_structure, cts))
+            except EscapedTracerError as e:  # from bwd's closure: the recording it belongs to has finished
+                raise EscapedTracerError(f"{self.__name__}: bwd uses a traced value from its closure or a global, "
+                                         "whose recording has finished when the backward sweep runs. Hand bwd what "
+                                         "it needs through fwd's residuals, and pass values whose gradient you want "
+                                         "as arguments.") from e
             if not isinstance(result, (tuple, list)) or len(result) != len(arguments):
                 raise TypeError(f"{self.__name__}: bwd must return a tuple with one cotangent per "
                                 f"argument ({len(arguments)}); it returned {result!r:.80}.")
