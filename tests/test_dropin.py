@@ -462,6 +462,22 @@ def test_item_drops_the_gradient_on_purpose():
     assert close(g, expected)
 
 
+SCALAR_METHODS = {  # a method of a traced value, at x = 3 as a Python float, a NumPy scalar and a 0-d array
+    "item": (lambda x: x.item() * x, 3.0),  # the plain factor counts as a constant
+    "astype(float32)": (lambda x: x.astype(onp.float32) * x, 6.0),
+    "astype(float)": (lambda x: x.astype(float) * x, 6.0),
+    "astype, then a product": (lambda x: (x.astype(onp.float64) * x).astype(onp.float32), 6.0),
+}
+
+
+@pytest.mark.parametrize("name", SCALAR_METHODS)
+@pytest.mark.parametrize("point", [3.0, onp.float64(3.0), onp.array(3.0)], ids=["float", "float64", "0-d"])
+def test_scalar_methods_of_traced_numbers(name, point):
+    """A traced Python float has item() and astype() as NumPy's numbers have."""
+    f, expected = SCALAR_METHODS[name]
+    assert grad(f)(point) == pytest.approx(expected)
+
+
 @pytest.mark.parametrize("use", [lambda x: {x: 1}, lambda x: {x}, lambda x: hash(x)], ids=["dict", "set", "hash"])
 def test_traced_values_are_unhashable_with_advice(use):
     for point in (X, 1.5):  # an array, and a Python float (hashable unless traced)

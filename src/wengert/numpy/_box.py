@@ -175,9 +175,10 @@ B.__str__ = lambda self: str(strip(self))
 B.__copy__ = lambda self: wnp.copy(self)
 B.__reduce_ex__ = _refuse("pickle.dumps(x)", "Pickle wengert.stop_gradient(x) if you want the plain value on purpose.")
 B.__deepcopy__ = lambda self, memo: wnp.copy(self)
-B.item = lambda self, *args: strip(self).item(*args)
+B.item = lambda self, *args: np.asarray(strip(self)).item(*args)  # a traced Python float has one too
 B.tolist = _refuse("x.tolist()", "Iterate over x or index it (the elements stay traced), or call "
-                  "wengert.stop_gradient(x).tolist() if you want plain numbers on purpose.")
+                  "wengert.stop_gradient(x).tolist() (x.item() for one number) if you want plain "
+                  "numbers on purpose.")
 
 
 # Attributes.
@@ -306,8 +307,8 @@ def _astype(self: Box, dtype: Any, order: str = "K", casting: str = "unsafe", su
             copy: bool = True) -> Any:
     """``x.astype(...)``: the values converted as NumPy's method converts them (``casting``
     checked as NumPy checks it), laid out in ``order``."""
-    if not np.can_cast(strip(self).dtype, dtype, casting):
-        raise TypeError(f"Cannot cast array data from {strip(self).dtype!r} to {np.dtype(dtype)!r} "
+    if not np.can_cast(self.dtype, dtype, casting):
+        raise TypeError(f"Cannot cast array data from {self.dtype!r} to {np.dtype(dtype)!r} "
                         f"according to the rule {casting!r}")
     out = wnp.astype(self, dtype, copy=copy)
     return wnp.asarray(out, order=order) if order in ("C", "F") else out

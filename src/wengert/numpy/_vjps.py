@@ -684,7 +684,7 @@ VJPS: dict[Any, tuple] = {
 IMPLS: dict[Any, Callable] = {
     np.concatenate: lambda *arrays, **kw: np.concatenate(arrays, **kw),
     np.stack:       lambda *arrays, **kw: np.stack(arrays, **kw),
-    np.astype:      lambda x, dtype: x.astype(dtype),
+    np.astype:      lambda x, dtype: x.astype(dtype) if hasattr(x, "astype") else np.dtype(dtype).type(x),
 }
 
 # Functions that are piecewise constant, or whose results are not floating point numbers:
