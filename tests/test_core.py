@@ -587,6 +587,36 @@ def test_no_grad_nested_and_restored_after_exception():
     assert grad(f)(2.0) == pytest.approx(120.0)
 
 
+NO_GRAD_CONVERSIONS = {  # name: (conversion of the traced vector x or its traced sum s, its plain result's check)
+    "float": (lambda x, s: float(s), lambda v: type(v) is float and v == 5.0),
+    "complex": (lambda x, s: complex(s), lambda v: type(v) is complex and v == 5.0),
+    "tolist": (lambda x, s: x.tolist(), lambda v: v == [2.0, 3.0]),
+    "numpy.asarray": (lambda x, s: onp.asarray(x), lambda v: type(v) is onp.ndarray and list(v) == [2.0, 3.0]),
+    "numpy.array, float32": (lambda x, s: onp.array(x, dtype=onp.float32), lambda v: v.dtype == onp.float32),
+    "math.exp": (lambda x, s: math.exp(s), lambda v: v == pytest.approx(math.exp(5.0))),
+}
+
+
+@pytest.mark.parametrize("name", NO_GRAD_CONVERSIONS)
+def test_conversions_to_plain_values_are_allowed_inside_no_grad(name):
+    """Outside no_grad they raise (they would drop the gradient silently); inside, where
+    values come out plain anyway, they convert, into copies that writing cannot change the
+    recorded values through."""
+    convert, check = NO_GRAD_CONVERSIONS[name]
+
+    def f(x):
+        s = np.sum(x)
+        with pytest.raises(wengert.ConversionError):
+            convert(x, s)
+        with wengert.no_grad():
+            v = convert(x, s)
+        assert check(v)
+        if isinstance(v, onp.ndarray):
+            v[0] = 100.0
+        return np.sum(x * x)
+    assert close(grad(f)(onp.array([2.0, 3.0])), [4.0, 6.0])
+
+
 def test_one_no_grad_object_entered_again_inside_its_own_block():
     block = wengert.no_grad()
 

@@ -17,7 +17,7 @@ import numpy as np
 
 import wengert.numpy as wnp
 
-from .._core import Box, binary, rebind, strip, unary, unpaused
+from .._core import Box, binary, rebind, recording, strip, unary, unpaused
 from ._wrap import DISPATCH, PRIMITIVES, ConversionError, module, outside_wengert, package, plain_index
 
 
@@ -153,10 +153,13 @@ def _what_converts() -> str | None:
     return None
 
 
-def _refusal(default: Callable) -> Callable:
+def _refusal(default: Callable, plain: Callable) -> Callable:
     """A conversion that raises, saying who asked for it where the call stack tells (a[i] = x
-    into a plain array converts through float(x); SciPy through np.asarray)."""
+    into a plain array converts through float(x); SciPy through np.asarray). Inside no_grad,
+    where values come out plain anyway, it converts: ``plain(value, *args, **kwargs)``."""
     def method(self: Box, *args: Any, **kwargs: Any) -> Any:
+        if not recording(self.trace):
+            return plain(strip(self), *args, **kwargs)
         why = _what_converts()
         if why is None:
             return default(self)
@@ -164,7 +167,14 @@ def _refusal(default: Callable) -> Callable:
     return method
 
 
-B.__array__, B.__float__, B.__complex__ = _refusal(_to_array), _refusal(_to_float), _refusal(_to_complex)
+def _copied_array(value: Any, dtype: Any = None, copy: Any = None) -> np.ndarray:
+    """np.asarray(x) of a traced x inside no_grad: a copy, which writing into cannot change the
+    recorded value."""
+    return np.array(value, dtype=dtype, copy=True)
+
+
+B.__array__ = _refusal(_to_array, _copied_array)
+B.__float__, B.__complex__ = _refusal(_to_float, float), _refusal(_to_complex, complex)
 B.__len__ = lambda self: len(strip(self))
 B.__iter__ = lambda self: (self[i] for i in range(len(self)))
 B.__contains__ = lambda self, item: item in strip(self)
@@ -176,9 +186,9 @@ B.__copy__ = lambda self: wnp.copy(self)
 B.__reduce_ex__ = _refuse("pickle.dumps(x)", "Pickle wengert.stop_gradient(x) if you want the plain value on purpose.")
 B.__deepcopy__ = lambda self, memo: wnp.copy(self)
 B.item = lambda self, *args: np.asarray(strip(self)).item(*args)  # a traced Python float has one too
-B.tolist = _refuse("x.tolist()", "Iterate over x or index it (the elements stay traced), or call "
-                  "wengert.stop_gradient(x).tolist() (x.item() for one number) if you want plain "
-                  "numbers on purpose.")
+B.tolist = _refusal(_refuse("x.tolist()", "Iterate over x or index it (the elements stay traced), or call "
+                           "wengert.stop_gradient(x).tolist() (x.item() for one number) if you want plain "
+                           "numbers on purpose."), lambda value: np.asarray(value).tolist())
 
 
 # Attributes.
