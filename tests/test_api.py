@@ -750,20 +750,27 @@ def test_jvp_primals_and_tangents_must_be_sequences():
             wengert.jvp(lambda x: x * x, primals, tangents)
 
 
-def test_no_grad_and_detect_anomaly_decorate_functions():
-    @wengert.no_grad()
+@pytest.mark.parametrize("parentheses", [True, False], ids=["@block()", "@block"])
+def test_no_grad_and_detect_anomaly_decorate_functions(parentheses):
+    decorate = (lambda block: block()) if parentheses else (lambda block: block)
+
+    @decorate(wengert.no_grad)
     def constant(y):
         return y * 2.0
 
     assert close(grad(lambda x: np.sum(x * constant(x)))(onp.array([1.0, 3.0])), [2.0, 6.0])
 
-    @wengert.detect_anomaly()
+    @decorate(wengert.detect_anomaly)
     def gradient_of_sqrt(x):
         return grad(lambda x: np.sum(np.sqrt(x)))(x)
     with onp.errstate(divide="ignore"):  # the rule's own 1 / 0, which the watch then reports
         with pytest.raises(wengert.AnomalyError, match="sqrt"):
             gradient_of_sqrt(onp.array([1.0, 0.0]))
         assert onp.all(onp.isinf(grad(lambda x: np.sum(np.sqrt(x)))(onp.array([0.0]))))  # outside: no check
+    for block in (wengert.no_grad, wengert.detect_anomaly):
+        with pytest.raises(TypeError, match=rf"^wengert.{block.__name__}\(\) takes no arguments \(got an object "
+                                            r"of type int\)"):
+            block(3)
 
 
 def test_a_complex_cotangent_for_a_real_output_is_refused():

@@ -156,10 +156,22 @@ def test_fewer_rules_than_traced_arguments_is_a_type_error():
         return x * y
 
     wengert.defvjp(mul, lambda g, ans, x, y: g * y)
-    with pytest.raises(TypeError, match=r"mul: positional argument 1 is a traced value, but there is "
-                                        r"no derivative.*stop_gradient"):
+    with pytest.raises(TypeError, match=r"mul: positional argument 1 is a traced value, but defvjp gave rules for "
+                                        r"1 argument\(s\) only. Give one for it.*stop_gradient"):
         grad(mul, argnum=1)(2.0, 3.0)
     assert grad(mul, argnum=0)(2.0, 3.0) == 3.0
+
+
+@pytest.mark.parametrize("rules, message", [
+    ((3.0,), r"defvjp: the rule for positional argument 0 of '.*mul' is a float; give a function"),
+    ((None, "g"), r"defvjp: the rule for positional argument 1 of '.*mul' is a str; give a function"),
+])
+def test_defvjp_refuses_rules_that_are_not_functions(rules, message):
+    @wengert.primitive
+    def mul(x, y):
+        return x * y
+    with pytest.raises(TypeError, match="^" + message):
+        wengert.defvjp(mul, *rules)
 
 
 def test_defvjp_again_replaces_the_rules():

@@ -1187,6 +1187,9 @@ def test_vjp_only_primitive_in_forward_mode_uses_the_transposed_rule():
     _, tanb = jvp(cube, (X3,), (T,), batched=True)
     assert tanb.shape == (4, 3) and onp.allclose(tanb, 3 * X3 ** 2 * T, **TIGHT)
     assert jvp(cube, (0.5,), (1.0,))[1] == pytest.approx(0.75)
+    for point in (0.5, onp.float32(0.5), onp.array(0.5)):  # the tangent has the output's type
+        out, tangent = jvp(cube, (point,), (point * 0 + 1,))
+        assert type(tangent) is type(out)
     # inside a larger function, and linearized
     f = lambda x: np.sin(cube(x)) * x  # noqa: E731
     assert close(jacfwd(f)(X3), fd_jac(f, X3))

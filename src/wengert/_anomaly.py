@@ -14,11 +14,11 @@ import linecache
 import os
 import sys
 import threading
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from ._core import Box, Trace, in_block, rule_running, strip
+from ._core import Block, Box, Trace, rule_running, strip
 
 __all__ = ["detect_anomaly", "AnomalyError"]
 
@@ -30,7 +30,7 @@ class AnomalyError(FloatingPointError):
     """A NaN or an infinity appeared in an operation while ``detect_anomaly`` was active."""
 
 
-class detect_anomaly:
+class detect_anomaly(Block):
     """Context manager: raise :class:`AnomalyError` where a NaN or an infinity first appears,
     in the forward pass or in the backward sweep, naming the operation, the line of your code
     that ran it, and its input shapes. Affects traces started inside the block, in this thread.
@@ -51,9 +51,6 @@ class detect_anomaly:
     def __exit__(self, *exc: object) -> None:
         _local.depth -= 1
 
-    def __call__(self, fun: Callable) -> Callable:
-        """As a decorator: each call of ``fun`` runs in a block of its own."""
-        return in_block(type(self), fun)
 
 
 def watch(trace: Trace) -> "Watch | None":

@@ -311,7 +311,24 @@ def unpaused(fun: Callable, *args: Any) -> Any:
         _local.below = saved
 
 
-class no_grad:
+class Block:
+    """A context manager that also decorates, with or without parentheses: ``@block()`` and
+    ``@block`` both run each call of the function inside a block of its own."""
+
+    def __new__(cls, fun: Callable | None = None) -> Any:
+        if fun is None:
+            return super().__new__(cls)
+        if not callable(fun):
+            raise TypeError(f"wengert.{cls.__name__}() takes no arguments (got an object of type "
+                            f"{type(fun).__name__}); use it as `with wengert.{cls.__name__}():` or as a decorator.")
+        return in_block(cls, fun)
+
+    def __call__(self, fun: Callable) -> Callable:
+        """As a decorator: each call of ``fun`` runs in a block of its own."""
+        return in_block(type(self), fun)
+
+
+class no_grad(Block):
     """Context manager: operations inside it are not recorded on the traces already running.
 
     Values computed inside come out as plain arrays, cut off from the gradient. A gradient
@@ -338,10 +355,6 @@ class no_grad:
             _pausing -= 1
             if _speedups:
                 _speedups.set_pausing(_pausing)
-
-    def __call__(self, fun: Callable) -> Callable:
-        """As a decorator: each call of ``fun`` runs in a block of its own."""
-        return in_block(type(self), fun)
 
 
 def in_block(block: type, fun: Callable) -> Callable:

@@ -87,8 +87,9 @@ def _jvp_checked(name: str, k: int, rule: Callable) -> Callable:
 
 
 class _Rules:
-    """A user primitive's rules by argument position, as it holds them before defvjp and after
-    defjvp: those ``given``, then for any other argument a rule explaining that it is missing."""
+    """A user primitive's rules by argument position: those ``given``, then for any other
+    argument a rule explaining that it is missing. Past the rules defvjp gave, a traced
+    argument is refused when the call is recorded."""
 
     __slots__ = ("name", "api", "given")
 
@@ -99,6 +100,11 @@ class _Rules:
         if k < len(self.given):
             return self.given[k]
         rule, returns = _MISSING[self.api]
+        if self.api == "defvjp" and self.given:
+            raise TypeError(f"{self.name}: positional argument {k} is a traced value, but defvjp gave rules for "
+                            f"{len(self.given)} argument(s) only. Give one for it with wengert.defvjp({self.name}, "
+                            "rule_for_arg0, rule_for_arg1, ...), or pass a plain value there "
+                            "(wengert.stop_gradient(x)).")
 
         def missing(*args: Any, **kwargs: Any) -> Any:
             raise NotImplementedError(
@@ -118,10 +124,14 @@ def give_rules(api: str, fun: Callable, rules: tuple) -> None:
     if not isinstance(prim, Primitive):
         raise TypeError(f"{api}: {getattr(fun, '__name__', fun)!r} was not made by wengert.primitive; "
                         "decorate the function with @wengert.primitive first.")
+    for k, r in enumerate(rules):
+        if r is not None and not callable(r):
+            raise TypeError(f"{api}: the rule for positional argument {k} of {prim.name!r} is a {type(r).__name__}; "
+                            "give a function (or None for an argument without derivative).")
     checked = _vjp_checked if api == "defvjp" else _jvp_checked
     rules = tuple(None if r is None else checked(prim.name, k, r) for k, r in enumerate(rules))
     if api == "defvjp":
-        prim.vjps = rules
+        prim.vjps = _Rules(prim.name, api, rules)
     else:
         prim.jvps = _Rules(prim.name, api, rules)
 

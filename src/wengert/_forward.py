@@ -28,6 +28,7 @@ from ._anomaly import watch
 from ._api import (
     ArgNum,
     _checked_argnums,
+    _finish,
     _inputs,
     _no_leftovers,
     _outputs,
@@ -117,9 +118,11 @@ def _plain(tree: Any, trace: Any) -> Any:
 
 
 def _output_tangent(leaf: Any, trace: Any, batch: tuple) -> Any:
-    if type(leaf) is Box and leaf.trace is trace and leaf.adj is not None:
-        return leaf.adj
+    """The tangent of an output ``leaf``, of its type where there is no batch (a float for a
+    Python float, as grad gives an input's gradient)."""
     value = strip(leaf.value if type(leaf) is Box and leaf.trace is trace else leaf)
+    if type(leaf) is Box and leaf.trace is trace and leaf.adj is not None:
+        return leaf.adj if batch else _finish(leaf.adj, value)
     dtype = np.result_type(value)
     return np.zeros(batch + np.shape(value), dtype=dtype if dtype.kind in "fc" else float)
 
