@@ -452,12 +452,19 @@ def _make_vjp_function(rec: _Recording, api: str) -> Callable:
     return vjp_function
 
 
+class _Slot:
+    """Where an array sits, in :func:`_layout`'s picture of a structure."""
+
+    def __repr__(self) -> str:
+        return "*"
+
+
 def _layout(tree: Any, n: int) -> str:
-    """How a cotangent or an output is laid out, for an error: "one array", "2 array(s) in a dict"."""
+    """How a cotangent or an output is laid out, for an error: "one array", or "2 array(s)
+    laid out as ({'a': *, 'b': *},)"."""
     if type(tree) is Box or not isinstance(tree, (list, tuple, dict)):
         return "one array"
-    keys = f" with keys {list(tree)}" if isinstance(tree, dict) else ""
-    return f"{n} array(s) in a {type(tree).__name__}{keys}"
+    return f"{n} array(s) laid out as {tree_map(lambda _: _Slot(), tree)!r}"
 
 
 def vjp(fun: Callable, *primals: Any, has_aux: bool = False) -> tuple:

@@ -49,8 +49,8 @@ def _keys(d: dict) -> list:
     except TypeError:  # keys of several types ({1: a, 'b': c}): by type, then within each type
         try:
             return sorted(d, key=lambda k: (type(k).__module__, type(k).__qualname__, k))
-        except TypeError:
-            return list(d)
+        except TypeError:  # keys that do not compare (objects): by their text, so that the same keys
+            return sorted(d, key=lambda k: (type(k).__module__, type(k).__qualname__, repr(k)))  # give one order
 
 
 def paths(structure: Any, prefix: str = "") -> list[str]:
