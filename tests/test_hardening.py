@@ -600,6 +600,20 @@ def test_non_float_input_is_a_type_error_naming_api_and_argument(api: str, name:
 _NO_MATRIX_NOTICE = pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
 
 
+class _ForeignTensor:
+    """Another library's array (a torch.Tensor, say): a dtype attribute that is not NumPy's."""
+
+    dtype = "float64 of another library"
+    shape = (2,)
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_another_librarys_array_is_refused_naming_api_and_argument(api: str) -> None:
+    with pytest.raises(TypeError, match=rf"^{api}: argument 0 is a test_hardening._ForeignTensor, whose dtype "
+                                        r"float64 of another library is not a NumPy dtype.*np.asarray\(x\)"):
+        APIS[api](_ForeignTensor())
+
+
 @_NO_MATRIX_NOTICE
 @pytest.mark.parametrize("api", APIS)
 def test_numpy_matrix_input_is_refused_by_every_api(api: str) -> None:

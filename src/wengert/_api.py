@@ -188,7 +188,13 @@ def _input(x: Any, api: str, k: int | str) -> Any:
         raise TypeError(f"{api}: argument {k} is {why}")
     else:
         dtype = getattr(x, "dtype", None)
-        if dtype is not None and np.dtype(dtype).kind in "fc":
+        try:
+            numpy_kind = None if dtype is None else np.dtype(dtype).kind
+        except TypeError:  # another library's array (torch.Tensor): its dtype is not NumPy's
+            raise TypeError(f"{api}: argument {k} is a {type(x).__module__}.{type(x).__qualname__}, whose dtype "
+                            f"{dtype} is not a NumPy dtype; wengert differentiates NumPy arrays and numbers (and "
+                            "arrays that follow NumPy's protocols). Convert it with np.asarray(x).") from None
+        if numpy_kind is not None and numpy_kind in "fc":
             return x
         kind = f"{_describe(x)}" if dtype is None else f"an array of dtype {dtype}"
     hint = (" Convert it with x.astype(float)." if "dtype" in kind and np.dtype(x.dtype).kind in "iub"
