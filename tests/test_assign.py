@@ -674,6 +674,8 @@ HIDDEN = {  # (a large constant, a change that one of the two summaries does not
     "beside an infinity": (lambda: _large(float, onp.inf), lambda c: c.__setitem__(5, 2.0)),
     "beside a large integer": (lambda: _large(onp.int64, 2 ** 62), lambda c: c.__setitem__(5, 2)),
     "two elements 8 kB apart set alike": (lambda: _large(float, 1.0), lambda c: c.__setitem__([3, 1027], 0.0)),
+    "a strided view": (lambda: onp.arange(60_000.0)[::3], lambda c: c.__setitem__(5, -1.0)),
+    "a transposed view": (lambda: onp.arange(20_000.0).reshape(100, 200).T, lambda c: c.__setitem__((5, 3), -1.0)),
 }
 
 

@@ -142,7 +142,7 @@ def fingerprint(a: Any) -> Any:
     a = np.asarray(a) if not isinstance(a, np.ndarray) else a
     if a.dtype.kind not in "fciub" or a.size == 0:
         return None
-    flat = a.reshape(-1)  # a copy if a is not contiguous
+    flat = a.ravel()  # contiguous: a copy if a is not
     if a.nbytes <= _COPIED:
         return a.shape, a.dtype.str, flat.tobytes()
     raw = flat.view(np.uint8)
