@@ -16,7 +16,7 @@ import pytest
 
 import wengert
 import wengert.numpy as wnp
-from _helpers import written
+from _helpers import close, fd_grad, written
 from wengert.numpy import _derived
 
 R = onp.random.default_rng(3)
@@ -491,6 +491,42 @@ def test_cumprod_gives_numpys_own_values(dtype: Any) -> None:
     x = (R.uniform(0.5, 1.5, (3, 40)) + (1j if dtype is onp.complex64 else 0) * R.normal(size=(3, 40))).astype(dtype)
     for kw in ({}, {"axis": 0}, {"axis": -1}):
         onp.testing.assert_array_equal(wengert.vjp(lambda x: wnp.cumprod(x, **kw), x)[0], onp.cumprod(x, **kw))
+
+
+@pytest.mark.parametrize("x", [
+    onp.random.default_rng(3).normal(size=(3, 5)),
+    onp.array([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0], [3.0, 1.0, 2.0]]),  # two rows perfectly correlated
+    onp.random.default_rng(4).normal(size=(2, 4)) + 1j * onp.random.default_rng(5).normal(size=(2, 4)),
+], ids=["random", "correlated rows", "complex"])
+def test_corrcoef_stays_within_numpys_bounds(x: Any) -> None:
+    """NumPy clips the coefficients to [-1, 1] (rounding can pass 1, and arccos of that is NaN):
+    the traced values are NumPy's, and the derivatives still match finite differences."""
+    seen = {}
+
+    def f(x):
+        r = wnp.corrcoef(x)
+        seen["r"] = wengert.stop_gradient(r)
+        return wnp.sum(wnp.real(r) * onp.arange(r.size).reshape(r.shape))
+    g = wengert.grad(f)(x.real)
+    assert onp.array_equal(seen["r"], onp.corrcoef(x.real))
+    assert close(g, fd_grad(f, x.real), rtol=1e-5, atol=1e-6)
+    value, _ = wengert.vjp(wnp.corrcoef, x)
+    assert onp.array_equal(value, onp.corrcoef(x))
+
+
+_R = onp.random.default_rng(6)
+COV_OPTIONS = {"plain": {}, "bias": {"bias": True}, "ddof": {"ddof": 2}, "fweights": {"fweights": _R.integers(1, 4, 7)},
+               "aweights": {"aweights": _R.random(7)}, "both weights": {"fweights": [1, 2, 1, 3, 1, 1, 2],
+                                                                       "aweights": _R.random(7)}}
+
+
+@pytest.mark.parametrize("name", COV_OPTIONS)
+def test_traced_cov_is_numpys_to_the_bit(name: str) -> None:
+    """NumPy's operations in NumPy's order (the weights on the right factor, a product with the
+    reciprocal of the divisor)."""
+    x = _R.normal(size=(3, 7))
+    value, _ = wengert.vjp(lambda x: wnp.cov(x, **COV_OPTIONS[name]), x)
+    assert onp.array_equal(value, onp.cov(x, **COV_OPTIONS[name]))
 
 
 def test_untraced_calls_are_numpy_itself() -> None:

@@ -334,6 +334,14 @@ KEEPS_DTYPE = {  # functions whose traced result must have NumPy's dtype and typ
     "ediff1d": lambda m, x: m.ediff1d(x, to_begin=onp.float64(0.1), to_end=[2.0]),
     "gradient": lambda m, x: m.gradient(x, onp.float64(0.3)),
     "gradient-coordinates": lambda m, x: m.gradient(x, onp.array([0.0, 0.5, 1.5, 1.75])),
+    # computed in double precision, as NumPy computes them
+    "cov": lambda m, x: m.cov(m.reshape(x, (2, 2))),
+    "cov-xy": lambda m, x: m.cov(x[:2], x[2:]),
+    "cov-weights": lambda m, x: m.cov(m.reshape(x, (2, 2)), aweights=onp.array([1.0, 2.0], x.dtype)),
+    "corrcoef": lambda m, x: m.corrcoef(m.reshape(x, (2, 2))),
+    "interp": lambda m, x: m.interp(x, onp.array([0.0, 1.0], x.dtype), onp.array([0.0, 3.0], x.dtype)),
+    "interp-fp": lambda m, x: m.interp(onp.array([0.1, 0.7], x.dtype), onp.array([0.0, 1.0], x.dtype), x[:2]),
+    "bincount": lambda m, x: m.bincount([0, 1, 1, 3], weights=x),
 }
 
 

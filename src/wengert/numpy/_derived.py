@@ -642,7 +642,9 @@ def trapezoid(y: Any, x: Any = None, dx: float = 1.0, axis: int = -1) -> Any:
 
 @derived(np.interp)
 def interp(x: Any, xp: Any, fp: Any, left: Any = None, right: Any = None, period: Any = None) -> Any:
-    x, xp, fp = wnp.asarray(x), wnp.asarray(xp), wnp.asarray(fp)
+    # in double precision, as NumPy's (complex if fp is)
+    x, xp = wnp.asarray(x, dtype=np.float64), wnp.asarray(xp, dtype=np.float64)
+    fp = wnp.asarray(fp, dtype=np.complex128 if np.iscomplexobj(strip(fp)) else np.float64)
     if period is not None:  # as NumPy: all in [0, period), the knots sorted there and one wrapped to each end
         if strip(period) == 0:
             raise ValueError("period must be a non-zero value")
@@ -1695,11 +1697,13 @@ DISPATCH[np.vectorize] = vectorize
 @derived(np.cov)
 def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: Any = None,
         fweights: Any = None, aweights: Any = None, *, dtype: Any = None) -> Any:
-    x = atleast_2d(m)
+    if dtype is None:  # NumPy's: at least double precision
+        dtype = np.result_type(strip(m), np.float64) if y is None else np.result_type(strip(m), strip(y), np.float64)
+    x = wnp.astype(atleast_2d(m), dtype)
     if not rowvar and _ndim(m) > 1:
         x = wnp.transpose(x)
     if y is not None:
-        yy = atleast_2d(y)
+        yy = wnp.astype(atleast_2d(y), dtype)
         if not rowvar and _ndim(y) > 1:
             yy = wnp.transpose(yy)
         x = wnp.concatenate([x, yy], axis=0)
@@ -1709,17 +1713,18 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
         w = np.asarray(fweights, dtype=float)
     if aweights is not None:
         w = wnp.asarray(aweights) if w is None else w * wnp.asarray(aweights)
+    # NumPy's operations in NumPy's order, so that the values are NumPy's to the bit
     if w is None:
-        mean = wnp.mean(x, axis=1, keepdims=True)
-        xc = x - mean
-        c = wnp.matmul(xc, wnp.conj(wnp.transpose(xc))) / _dof(n - (0 if bias else 1) if ddof is None else n - ddof)
+        xc = x - wnp.mean(x, axis=1, keepdims=True)
+        c = wnp.matmul(xc, wnp.conj(wnp.transpose(xc)))
+        fact = n - (0 if bias else 1) if ddof is None else n - ddof
     else:
         v1 = wnp.sum(w)
-        mean = wnp.sum(x * w, axis=1, keepdims=True) / v1
+        xc = x - wnp.sum(x * w, axis=1, keepdims=True) / v1
+        c = wnp.matmul(xc, wnp.conj(wnp.transpose(xc * w)))
         ddof = (0 if bias else 1) if ddof is None else ddof
         fact = v1 - ddof * (wnp.sum(w * wnp.asarray(aweights)) / v1 if aweights is not None else 1.0)
-        xc = x - mean
-        c = wnp.matmul(xc * w, wnp.conj(wnp.transpose(xc))) / _dof(fact)
+    c = c * wnp.true_divide(1, _dof(fact))
     return wnp.squeeze(c) if _shape(c) == (1, 1) else c
 
 
@@ -1740,11 +1745,14 @@ def _warn(message: str) -> None:
 
 @derived(np.corrcoef)
 def corrcoef(x: Any, y: Any = None, rowvar: bool = True, *, dtype: Any = None) -> Any:
-    c = cov(x, y, rowvar)
+    c = cov(x, y, rowvar, dtype=dtype)
     if _ndim(c) == 0:
         return c / c
     d = wnp.sqrt(wnp.real(wnp.diagonal(c)))
-    return c / d[:, None] / d[None, :]
+    c = c / d[:, None] / d[None, :]
+    if np.iscomplexobj(strip(c)):  # NumPy's bounds, which rounding can pass (arccos of a 1 + 2e-16 is NaN)
+        return wnp.clip(wnp.real(c), -1, 1) + 1j * wnp.clip(wnp.imag(c), -1, 1)
+    return wnp.clip(c, -1, 1)
 
 
 @derived(np.bincount)
@@ -1757,8 +1765,8 @@ def bincount(x: Any, weights: Any = None, minlength: int = 0) -> Any:
     if np.iscomplexobj(strip(w)):
         raise TypeError("bincount: weights must be real, as in NumPy; count the two parts apart: "
                         "bincount(x, wengert.numpy.real(w)) + 1j * bincount(x, wengert.numpy.imag(w)).")
-    carrier = np.broadcast_to(np.empty((), dtype=np.result_type(strip(w), float)), (n,))
-    return wnp._untake(wnp.astype(w, float) if np.result_type(strip(w)).kind not in "fc" else w, carrier, idx)
+    carrier = np.broadcast_to(np.empty((), dtype=np.float64), (n,))
+    return wnp._untake(wnp.astype(w, np.float64), carrier, idx)  # NumPy counts in double precision
 
 
 # ============================================================================= ufunc methods
