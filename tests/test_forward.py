@@ -879,6 +879,20 @@ def test_hessian_with_argnum_and_hvp_with_argnum():
     assert onp.allclose(hvp(f, argnum=1)(X3, X3[::-1], onp.ones(3)), 6 * X3 * X3[::-1], **TIGHT)
 
 
+@pytest.mark.parametrize("x, v", [
+    (0.7, 1.0), (onp.float32(0.7), onp.float32(1.0)), (onp.array(0.7), onp.array(1.0)),
+    ((onp.ones(2), onp.array(0.5)), (onp.ones(2), onp.array(1.0))), ([1.0, 0.5], [1.0, 1.0]),
+], ids=["float", "float32", "0-d", "tuple with a 0-d part", "list of floats"])
+def test_hvp_result_has_the_arguments_types(x, v):
+    """As grad's gradient: a float for a Python float, a 0-d array for a 0-d array."""
+    from wengert._tree import flatten
+    f = (lambda x: np.sin(x) * x) if not isinstance(x, (tuple, list)) else (lambda p: np.sum(np.sin(p[0]) * p[1] ** 2))
+    got, g = hvp(f)(x, v), wengert.grad(f)(x)
+    assert all(type(a) is type(b) for a, b in zip(flatten(got)[0], flatten(g)[0])) and type(got) is type(g)
+    if not isinstance(x, (tuple, list)):  # the value: the derivative of the gradient along v
+        assert close(got, fd_dir(lambda y: wengert.grad(f)(float(y)), float(x), float(v)), rtol=1e-5)
+
+
 def test_hessian_of_dict_argument():
     H = hessian(lambda d: np.sum(d["a"] ** 2 * d["b"]))({"a": X3, "b": 2.0})
     assert onp.allclose(H["a"]["a"], 4 * onp.eye(3), **TIGHT)

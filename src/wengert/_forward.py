@@ -505,7 +505,13 @@ def hvp(fun: Callable, argnum: int = 0) -> Callable:
         if not args_and_v:
             raise TypeError("hvp: call the product as hvp(fun)(*args, v), with the vector v last.")
         *args, v = args_and_v
-        return _make_jvp(gradient, argnum, "hvp")(*args, **kwargs)(v)[1]
+        out = _make_jvp(gradient, argnum, "hvp")(*args, **kwargs)(v)[1]
+        leaves, structure = flatten(args[argnum])  # in range: the product was computed
+        parts, out_structure = flatten(out)
+        if not same_structure(out_structure, structure):
+            return out
+        # each part of the type of its argument's part (a 0-d array, a Python float), as grad's
+        return unflatten(structure, [_finish(o, x) for o, x in zip(parts, leaves)])
     return product
 
 
