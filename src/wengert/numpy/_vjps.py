@@ -16,6 +16,7 @@ carry the conjugations.
 from __future__ import annotations
 
 import functools
+import math
 import operator
 import string
 from typing import Any, Callable
@@ -135,7 +136,9 @@ def _product_of_others(x: Any, axis: Any) -> Any:
     perm = [i for i in range(nd) if i not in axes] + list(axes)
     y = wnp.transpose(x, perm)
     moved = _shape(y)
-    y = wnp.reshape(y, moved[: nd - len(axes)] + (-1,))
+    # The reduced axes flattened into one, its length spelled out: -1 cannot be inferred
+    # when a kept axis has length 0 (there is no element to count).
+    y = wnp.reshape(y, moved[: nd - len(axes)] + (math.prod(moved[nd - len(axes):]),))
     left = _exclusive_cumprod(y)
     right = wnp.flip(_exclusive_cumprod(wnp.flip(y, -1)), -1)
     return wnp.transpose(wnp.reshape(left * right, moved), np.argsort(perm))
