@@ -850,7 +850,8 @@ def trim_zeros(filt: Any, trim: str = "fb", axis: Any = None) -> Any:
 # ----------------------------------------------------------------------------- histograms
 def _binned(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """The bin of each value (1 to len(edges) - 1; 0 and len(edges) outside), the last bin
-    closed on the right, as NumPy bins."""
+    closed on the right, as NumPy bins (plain arrays: NumPy gives a duck array's edges in its type)."""
+    values, edges = np.asarray(values), np.asarray(edges)
     idx = np.searchsorted(edges, values, side="right")
     idx[values == edges[-1]] -= 1
     return idx
