@@ -110,6 +110,7 @@ FUNCTIONS = [
     # wrote into its values (x.at[...] is functional, so it must work on an immutable one)
     ("norm", lambda m, x: m.linalg.norm(m.sin(x)) + m.sum(m.linalg.norm(x, axis=0) * C)),
     ("astype", lambda m, x: m.sum(m.astype(m.sin(x), onp.float32) * X) + m.sum(x.astype(onp.complex128).real ** 3)),
+    ("sinc", lambda m, x: m.sum(m.sinc(0.5 * x) * X)),  # both of its branches
     ("astype-int", lambda m, x: m.sum(m.sin(x) * m.astype(3.0 * x, onp.int64))),
     ("eigvals", lambda m, x: m.sum(m.real(m.linalg.eigvals(m.sin(x)[:, :2] * x[:, 1:] + 3.0 * onp.eye(2))))),
     ("histogram-weights", lambda m, x: m.sum(m.histogram(onp.arange(6.0), 3, weights=m.ravel(m.sin(x)))[0] * C)),

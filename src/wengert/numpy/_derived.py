@@ -135,10 +135,14 @@ def sinc(x: Any) -> Any:
     # |y| < 1: the Taylor series to y^24 (its remainder below 1e-28), whose derivatives of every order up
     # to about 20 are exact, where those of sin(y) / y lose digits to cancellation as y nears 0
     small = np.abs(strip(y)) < 1.0
-    if not small.any():
+    if not np.any(small):
         return wnp.sin(y) / y
+    # Each branch is evaluated on its own elements only, the others replaced by a value safe
+    # for it (the double-where trick): where it is not taken, y^24 overflows to inf, and the
+    # zero cotangent that where() sends there times an infinite slope is NaN.
     safe = wnp.where(small, 1.0, y)
-    y2 = y * y
+    inside = wnp.where(small, y, 0.0)
+    y2 = inside * inside
     series = _SINC_SERIES[-1]
     for c in _SINC_SERIES[-2::-1]:
         series = series * y2 + c
