@@ -871,3 +871,69 @@ def test_sinc_derivatives_of_high_order_match_mpmath(x0: float) -> None:
         return float(mpmath.diff(lambda t: mpmath.sin(mpmath.pi * t) / (mpmath.pi * t), mpmath.mpf(x0), k))
     for k in range(1, 9):
         assert wengert.derivative(wnp.sinc, k)(x0) == pytest.approx(exact(k), rel=1e-9, abs=1e-9 * 10.0 ** k)
+
+
+_INV_PI = 1.0 / onp.pi
+SINC_POINTS = [  # (name, points): each element's value and derivatives must be its own
+    ("zero", [0.0]),
+    ("tiny", [1e-30, -1e-300, 1e-8]),
+    ("near 1/pi", [_INV_PI - 1e-9, _INV_PI, _INV_PI + 1e-9]),
+    ("one", [1.0, -1.0]),
+    ("negative", [-0.2, -3.7]),
+    ("large", [1e8, 1e15, -1e15]),
+    ("1e20 alone", [1e20]),
+    ("1e20 beside 0.1", [1e20, 0.1]),
+    ("mixed", [1e300, 0.0, -1e-8, 0.3, _INV_PI, 1e15, -2.5, -1e20]),
+    ("float32 mixed", onp.array([1e20, 0.1, 30.0, 1e4, 0.0, -0.31], onp.float32)),
+]
+
+
+def _sinc_references(x: Any) -> tuple:
+    """The first and second derivatives of sinc at ``x`` (float64; NaN where not known): by
+    central differences of NumPy's sinc where |x| < 10, by JAX in float64 where |x| > 0.01
+    (JAX loses digits near 0), the two agreeing where both are known."""
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    x = onp.asarray(x, dtype=onp.float64)
+    d1, d2 = onp.full(x.shape, onp.nan), onp.full(x.shape, onp.nan)
+    near = onp.abs(x) < 10.0
+    h1, h2 = 1e-6, 1e-4
+    d1[near] = (onp.sinc(x[near] + h1) - onp.sinc(x[near] - h1)) / (2 * h1)
+    d2[near] = (onp.sinc(x[near] + h2) - 2 * onp.sinc(x[near]) + onp.sinc(x[near] - h2)) / h2 ** 2
+    far = onp.abs(x) > 0.01
+    with jax.enable_x64(True):
+        j1 = onp.asarray(jax.vmap(jax.grad(jnp.sinc))(jnp.asarray(x[far])))
+        j2 = onp.asarray(jax.vmap(jax.grad(jax.grad(jnp.sinc)))(jnp.asarray(x[far])))
+    both = near[far]
+    onp.testing.assert_allclose(j1[both], d1[far][both], rtol=1e-6, atol=1e-8)  # the references agree
+    onp.testing.assert_allclose(j2[both], d2[far][both], rtol=1e-5, atol=1e-6)
+    d1[far], d2[far] = j1, j2
+    return d1, d2
+
+
+@pytest.mark.parametrize("name,points", SINC_POINTS, ids=[c[0] for c in SINC_POINTS])
+def test_sinc_of_each_element_is_its_own_in_value_and_derivatives(name: str, points: Any) -> None:
+    """sinc takes a series where |pi x| < 1 and sin(pi x) / (pi x) elsewhere; neither branch
+    may reach the elements of the other (the series overflows far out, which the gradient of
+    a plain where() turns into NaN)."""
+    x = onp.asarray(points) if isinstance(points, onp.ndarray) else onp.array(points)
+    f32 = x.dtype == onp.float32
+    value, pull = wengert.vjp(wnp.sinc, x)
+    expected = onp.sinc(x)
+    assert value.dtype == expected.dtype
+    outside = onp.abs(onp.pi * x) >= 1.0  # NumPy's own formula there: the same bits
+    assert onp.array_equal(value[outside], expected[outside])
+    onp.testing.assert_allclose(value, expected, rtol=1e-6 if f32 else 1e-15, atol=0)
+    d1 = wengert.elementwise_grad(wnp.sinc)(x)
+    d2 = wengert.elementwise_grad(wengert.elementwise_grad(wnp.sinc))(x)
+    t1 = wengert.jvp(wnp.sinc, (x,), (onp.ones_like(x),))[1]
+    t2 = wengert.jvp(lambda x: wengert.jvp(wnp.sinc, (x,), (onp.ones_like(x),))[1], (x,), (onp.ones_like(x),))[1]
+    for found in (d1, d2, t1, t2, pull(onp.ones_like(x))[0]):
+        assert found.dtype == x.dtype and onp.all(onp.isfinite(found))
+    r1, r2 = _sinc_references(x)
+    tol = dict(rtol=2e-6, atol=1e-6) if f32 else dict(rtol=1e-6, atol=1e-7)
+    for found, reference in ((d1, r1), (t1, r1), (d2, r2), (t2, r2)):
+        onp.testing.assert_allclose(found, reference, **tol)
+    for i in range(x.size):  # alone, the same derivatives
+        assert wengert.elementwise_grad(wnp.sinc)(x[i:i + 1])[0] == pytest.approx(d1[i], rel=1e-14, abs=0)

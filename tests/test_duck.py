@@ -14,7 +14,7 @@ import pytest
 from numpy.lib.mixins import NDArrayOperatorsMixin
 
 import wengert.numpy as np
-from wengert import elementwise_grad, grad, stop_gradient, value_and_grad, vjp
+from wengert import elementwise_grad, grad, jvp, stop_gradient, value_and_grad, vjp
 
 
 class Wrapped(NDArrayOperatorsMixin):
@@ -106,6 +106,17 @@ FUNCTIONS = [
     ("mask-index", lambda m, x: m.sum(m.sin(x)[X > 0.3] * x[X > 0.3])),
     ("everything", lambda m, x: m.sum(m.matmul(m.reshape(m.tanh(x) * C, (3, 2)), R.T)[:, ::2])
      + m.sum(m.sum(x ** 3, axis=1) * onp.array([1.0, -2.0])) + m.sum(x[0, :2] * m.sin(x)[1, :2])),
+    # functions whose rules once called methods a duck array lacks (.real, .astype, .copy) or
+    # wrote into its values (x.at[...] is functional, so it must work on an immutable one)
+    ("norm", lambda m, x: m.linalg.norm(m.sin(x)) + m.sum(m.linalg.norm(x, axis=0) * C)),
+    ("astype", lambda m, x: m.sum(m.astype(m.sin(x), onp.float32) * X) + m.sum(x.astype(onp.complex128).real ** 3)),
+    ("sinc", lambda m, x: m.sum(m.sinc(0.5 * x) * X)),  # both of its branches
+    ("astype-int", lambda m, x: m.sum(m.sin(x) * m.astype(3.0 * x, onp.int64))),
+    ("eigvals", lambda m, x: m.sum(m.real(m.linalg.eigvals(m.sin(x)[:, :2] * x[:, 1:] + 3.0 * onp.eye(2))))),
+    ("histogram-weights", lambda m, x: m.sum(m.histogram(onp.arange(6.0), 3, weights=m.ravel(m.sin(x)))[0] * C)),
+    ("at-set", lambda m, x: m.sum(np.at(m.exp(x))[0, [0, 2]].set(x[1, :2] ** 2) * X)),
+    ("at-multiply", lambda m, x: m.sum(np.at(x * x)[[1, 1], 2].multiply(m.sin(x)[0, :2]) * X)),
+    ("at-set-mask", lambda m, x: m.sum(np.at(m.tanh(x))[X > 0.3].set(x[0, 0]) * X)),
 ]
 def _cases():
     for name, f in FUNCTIONS:
@@ -207,3 +218,29 @@ def test_fancy_indexing_of_immutable_duck_array():
     g = grad(lambda x: np.sum(x[[0]] * x[[1]]))(Wrapped(X))
     assert type(g) is Wrapped
     assert onp.allclose(plain(g), X[::-1])
+
+
+@pytest.mark.parametrize("name,f", FUNCTIONS, ids=[c[0] for c in FUNCTIONS])
+@pytest.mark.parametrize("kind", [Wrapped, SettableWrapped, Sub])
+def test_jvp_of_duck_input_matches_plain_tangent(kind, name, f):
+    tangent = onp.cos(3.0 * X)
+    value, expected = jvp(lambda x: f(np, x), (X,), (tangent,))
+    found_value, found = jvp(lambda x: f(np, x), (make(kind, X.copy()),), (make(kind, tangent),))
+    assert onp.allclose(plain(found_value), value, rtol=1e-12, atol=1e-14)
+    assert onp.allclose(plain(found), expected, rtol=1e-12, atol=1e-14)
+
+
+def test_assignment_into_immutable_duck_array_names_the_functional_form():
+    def f(x):
+        y = np.sin(x)
+        y[0, 1] = 2.0
+        return np.sum(y)
+
+    with pytest.raises(TypeError, match=r"x\[\.\.\.\] = v: x is a traced Wrapped, .*x\.at\[index\]\.set\(v\)"):
+        grad(f)(Wrapped(X))
+    with pytest.raises(TypeError, match="does not support item assignment"):  # as untraced
+        f(Wrapped(X))
+    g = grad(f)(SettableWrapped(X))  # a mutable one is written as NumPy writes
+    expected = onp.cos(X)
+    expected[0, 1] = 0.0
+    assert type(g) is SettableWrapped and onp.allclose(plain(g), expected)

@@ -321,6 +321,41 @@ def test_empty_arrays_give_empty_gradients(name: str, f: Callable, shape: tuple)
     assert g.flags.writeable
 
 
+EMPTY_ELSEWHERE = [  # (name, f(module, x), shape): a reduction where an axis other than the one reduced is empty
+    *[(f"{fn} axis={axis} {shape}", lambda m, x, fn=fn, axis=axis: getattr(m, fn)(x, axis=axis), shape)
+      for fn in ("prod", "nanprod") for shape, axis in [((3, 0), 0), ((2, 0, 3), 0), ((2, 0, 3), 2), ((0, 3), 1)]],
+    *[(f"{fn} q={q} axis={axis} {shape}", lambda m, x, fn=fn, q=q, axis=axis: getattr(m, fn)(x, q, axis=axis),
+       shape) for fn, q in [("quantile", 0.3), ("percentile", [10.0, 70.0]), ("nanquantile", [0.3]),
+                            ("nanpercentile", 30)]
+      for shape, axis in [((3, 0), 0), ((2, 0, 3), 0), ((2, 0, 3), 2), ((0, 3), 1)]],
+    ("quantile keepdims", lambda m, x: m.quantile(x, 0.5, axis=0, keepdims=True), (2, 0, 3)),
+    ("nanquantile of an empty axis", lambda m, x: m.nanquantile(x, 0.3, axis=1), (2, 0, 3)),  # NaNs, with a warning
+    ("nanpercentile of an empty axis", lambda m, x: m.nanpercentile(x, 30, axis=0), (0, 3)),
+    ("nanquantile of all of nothing", lambda m, x: m.nanquantile(x, [0.3, 0.5]), (2, 0, 3)),
+]
+
+
+@pytest.mark.parametrize("name,f,shape", EMPTY_ELSEWHERE, ids=[c[0] for c in EMPTY_ELSEWHERE])
+def test_reductions_with_an_empty_axis_give_numpys_result_and_empty_derivatives(name: str, f: Callable,
+                                                                                 shape: tuple) -> None:
+    x = onp.zeros(shape)
+    with warnings.catch_warnings(record=True) as expected_warnings:
+        warnings.simplefilter("always")
+        expected = f(onp, x)
+    with warnings.catch_warnings(record=True) as found_warnings:
+        warnings.simplefilter("always")
+        out, pull = vjp(lambda x: f(np, x), x)
+        g = grad(lambda x: np.sum(f(np, x)))(x)
+        out_fwd, t = jvp(lambda x: f(np, x), (x,), (onp.ones(shape),))
+    for value in (out, out_fwd):
+        assert type(value) is type(expected) and value.shape == expected.shape and value.dtype == expected.dtype
+        assert onp.array_equal(value, expected, equal_nan=True)
+    assert {str(w.message) for w in found_warnings} == {str(w.message) for w in expected_warnings}
+    (cotangent,) = pull(onp.ones(expected.shape))
+    assert cotangent.shape == g.shape == shape and g.dtype == onp.float64
+    assert onp.shape(t) == expected.shape
+
+
 def test_empty_selection_of_a_nonempty_array_gives_zeros() -> None:
     x = onp.arange(3.0)
     assert onp.array_equal(grad(lambda x: np.sum(x[1:1]))(x), onp.zeros(3))

@@ -149,6 +149,11 @@ def _root(a: Any) -> Any:
 
 # ----------------------------------------------------------------------------- x[i] = v
 def _setitem(x: Box, index: Any, v: Any) -> None:
+    value = strip(x)
+    if not (isinstance(value, (np.ndarray, np.generic)) or hasattr(value, "__setitem__")):
+        # an immutable duck array: the same program on it untraced fails here too
+        raise TypeError(f"x[...] = v: x is a traced {type(value).__name__}, which does not support item "
+                        "assignment. Use x = x.at[index].set(v), which returns a new array.")
     if isinstance(v, (list, tuple)):
         v = wnp.array(v)
     index = plain_index(index)

@@ -83,7 +83,8 @@ def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> A
     if type(x) is Box and np.dtype(dtype).kind not in "fc":
         if np.dtype(dtype).kind == "O":
             raise TypeError(object_dtype("astype"))
-        return strip(x).astype(dtype)  # integers and booleans carry no gradient
+        v = strip(x)  # integers and booleans carry no gradient (a duck array without the method: np.astype)
+        return v.astype(dtype) if hasattr(v, "astype") else np.astype(v, dtype)
     if type(x) is Box:
         if np.dtype(dtype) == x.dtype:  # a copy, as NumPy's, unless copy=False
             return wnp.copy(x) if copy else x

@@ -135,10 +135,14 @@ def sinc(x: Any) -> Any:
     # |y| < 1: the Taylor series to y^24 (its remainder below 1e-28), whose derivatives of every order up
     # to about 20 are exact, where those of sin(y) / y lose digits to cancellation as y nears 0
     small = np.abs(strip(y)) < 1.0
-    if not small.any():
+    if not np.any(small):
         return wnp.sin(y) / y
+    # Each branch is evaluated on its own elements only, the others replaced by a value safe
+    # for it (the double-where trick): where it is not taken, y^24 overflows to inf, and the
+    # zero cotangent that where() sends there times an infinite slope is NaN.
     safe = wnp.where(small, 1.0, y)
-    y2 = y * y
+    inside = wnp.where(small, y, 0.0)
+    y2 = inside * inside
     series = _SINC_SERIES[-1]
     for c in _SINC_SERIES[-2::-1]:
         series = series * y2 + c
@@ -429,7 +433,8 @@ def _quantile(a: Any, q: Any, axis: Any, method: str, keepdims: Any, weights: An
     """Linear interpolation between the sorted values (NumPy's default method); the gradient
     reaches the one or two values each quantile lies between, and ``q`` itself. ``skipnan``:
     NaNs are left out (each slice interpolates among its own values); otherwise a slice
-    with a NaN gives NaN."""
+    with a NaN gives NaN. ``name`` is the NumPy function called (``q`` is in percent for the
+    percentiles)."""
     if method not in _QUANTILE_INDEX or weights is not None:
         raise NotImplementedError(f"{name}: only methods {sorted(_QUANTILE_INDEX)} without weights are "
                                   f"differentiable in wengert (got method={method!r}); use stop_gradient for "
@@ -437,6 +442,13 @@ def _quantile(a: Any, q: Any, axis: Any, method: str, keepdims: Any, weights: An
     if name not in ("median", "nanmedian") and np.iscomplexobj(_plain(a)):  # as NumPy: no complex quantiles
         raise TypeError(f"{name}: a must be an array of real numbers, as in NumPy; take the {name} of "
                         "wengert.numpy.real(a) or wengert.numpy.abs(a) instead.")
+    if np.size(strip(a)) == 0:
+        # Nothing to interpolate between, so nothing to differentiate: NumPy's own result (an
+        # empty array; NaNs and its warning for nan*, which there also leave q's axes out),
+        # or its error. A NaN is taken to be constant in q, as where a slice is all NaN below.
+        return getattr(np, name)(_plain(a), _strip_tree(q), axis=axis, method=method, keepdims=keepdims)
+    if name.endswith("percentile"):
+        q = q / 100.0 if type(q) in (int, float) else wnp.asarray(q) / 100.0  # a Python number stays weak
     a = wnp.asarray(a)
     dtype = np.result_type(_plain(a), q if type(q) in (int, float) else _plain(wnp.asarray(q)))  # NumPy's
     nd_in = _ndim(a)
@@ -491,12 +503,7 @@ def percentile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_inpu
                method: str = "linear", keepdims: bool = False, *, weights: Any = None,
                interpolation: Any = None) -> Any:
     _no_out("percentile", out)
-    return _quantile(a, _hundredth(q), axis, interpolation or method, keepdims, weights, False, "percentile")
-
-
-def _hundredth(q: Any) -> Any:
-    """A percentile as a quantile (a Python number stays one, weak in NumPy's type promotion)."""
-    return q / 100.0 if type(q) in (int, float) else wnp.asarray(q) / 100.0
+    return _quantile(a, q, axis, interpolation or method, keepdims, weights, False, "percentile")
 
 
 @derived(np.median)
@@ -520,8 +527,7 @@ def nanpercentile(a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_i
                   method: str = "linear", keepdims: Any = False, *, weights: Any = None,
                   interpolation: Any = None) -> Any:
     _no_out("nanpercentile", out)
-    return _quantile(a, _hundredth(q), axis, interpolation or method, keepdims, weights, True,
-                     "nanpercentile")
+    return _quantile(a, q, axis, interpolation or method, keepdims, weights, True, "nanpercentile")
 
 
 @derived(np.nanmedian)
@@ -850,7 +856,8 @@ def trim_zeros(filt: Any, trim: str = "fb", axis: Any = None) -> Any:
 # ----------------------------------------------------------------------------- histograms
 def _binned(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """The bin of each value (1 to len(edges) - 1; 0 and len(edges) outside), the last bin
-    closed on the right, as NumPy bins."""
+    closed on the right, as NumPy bins (plain arrays: NumPy gives a duck array's edges in its type)."""
+    values, edges = np.asarray(values), np.asarray(edges)
     idx = np.searchsorted(edges, values, side="right")
     idx[values == edges[-1]] -= 1
     return idx

@@ -389,7 +389,8 @@ def _eigvectors(a: Any, ans: Any) -> Any:
     """eig(a)'s eigenvectors in the order of the eigenvalues ``ans`` that eigvals returned
     (LAPACK may order them differently without vectors)."""
     w, v = wnp.linalg.eig(a)
-    distance = np.abs(strip(w)[..., None, :] - strip(ans)[..., :, None])  # (..., of ans, of w)
+    # (..., of ans, of w), a plain array also for a duck array, whose values may lack .copy()
+    distance = np.abs(np.asarray(strip(w))[..., None, :] - np.asarray(strip(ans))[..., :, None])
     # each value takes the nearest one not yet taken, the closest pairs first, so that repeated
     # values pair off one to one
     near = np.zeros(_shape(ans), dtype=np.intp)
@@ -565,7 +566,7 @@ def _qr_vjp(g, ans, a, mode="reduced"):
 # ----------------------------------------------------------------------------- norms
 def _norm2(x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     """sqrt(sum |x|^2) over ``axis``: the 2-norm of vectors, the Frobenius norm of matrices."""
-    return np.sqrt(np.sum((np.conj(x) * x).real, axis=axis, keepdims=keepdims))
+    return np.sqrt(np.sum(np.real(np.conj(x) * x), axis=axis, keepdims=keepdims))  # (np.real: duck arrays too)
 
 
 def _nonzero(ans: Any) -> Any:

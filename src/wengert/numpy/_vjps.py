@@ -16,6 +16,7 @@ carry the conjugations.
 from __future__ import annotations
 
 import functools
+import math
 import operator
 import string
 from typing import Any, Callable
@@ -135,7 +136,9 @@ def _product_of_others(x: Any, axis: Any) -> Any:
     perm = [i for i in range(nd) if i not in axes] + list(axes)
     y = wnp.transpose(x, perm)
     moved = _shape(y)
-    y = wnp.reshape(y, moved[: nd - len(axes)] + (-1,))
+    # The reduced axes flattened into one, its length spelled out: -1 cannot be inferred
+    # when a kept axis has length 0 (there is no element to count).
+    y = wnp.reshape(y, moved[: nd - len(axes)] + (math.prod(moved[nd - len(axes):]),))
     left = _exclusive_cumprod(y)
     right = wnp.flip(_exclusive_cumprod(wnp.flip(y, -1)), -1)
     return wnp.transpose(wnp.reshape(left * right, moved), np.argsort(perm))
@@ -541,8 +544,17 @@ def _windows(g, a, x, window_shape, axis):
 def setitem(x: Any, v: Any, index: Any) -> Any:
     """``x`` with ``v`` written at ``index``, as a new array: ``x[index] = v`` without the mutation."""
     z = np.copy(x, subok=True)
-    z[index] = v
-    return z
+    if hasattr(z, "__setitem__"):
+        z[index] = v
+        return z
+    # An array type without item assignment (an immutable duck array): NumPy writes the
+    # position of each of v's elements into a plain array of x's shape (so its broadcasting,
+    # its errors and its choice among repeated indices are the assignment's own), and the
+    # result is gathered by functions that reach the type through NumPy's protocols.
+    source = np.full(np.shape(x), -1, dtype=np.intp)
+    source[index] = np.arange(np.size(v)).reshape(np.shape(v))
+    values = np.astype(np.take(np.ravel(v), np.maximum(source, 0)), np.result_type(x))
+    return np.where(source >= 0, values, z)
 
 
 def _kept_writes(shape: tuple, index: Any) -> np.ndarray | None:
@@ -684,7 +696,10 @@ VJPS: dict[Any, tuple] = {
 IMPLS: dict[Any, Callable] = {
     np.concatenate: lambda *arrays, **kw: np.concatenate(arrays, **kw),
     np.stack:       lambda *arrays, **kw: np.stack(arrays, **kw),
-    np.astype:      lambda x, dtype: x.astype(dtype) if hasattr(x, "astype") else np.dtype(dtype).type(x),
+    # (NumPy scalars have the method but np.astype refuses them; a duck array may lack the
+    # method, and np.astype reaches it through __array_function__; a Python number has neither)
+    np.astype:      lambda x, dtype: (x.astype(dtype) if hasattr(x, "astype") else np.dtype(dtype).type(x)
+                                      if isinstance(x, (int, float, complex)) else np.astype(x, dtype)),
 }
 
 # Functions that are piecewise constant, or whose results are not floating point numbers:
