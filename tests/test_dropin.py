@@ -768,6 +768,9 @@ CONVERSIONS = [
     ("tobytes", lambda x: onp.frombuffer(x.tobytes()), r"x\.tobytes\(\).*stop_gradient\(x\)\.tobytes\(\)"),
     ("dumps", lambda x: len(x.dumps()), r"x\.dumps\(\)"),
     ("pickle", lambda x: len(__import__("pickle").dumps(x)), r"pickle\.dumps\(x\).*stop_gradient"),
+    # NumPy's scalar types (wengert.numpy.float32 is numpy.float32) convert through np.asarray(x, dtype)
+    ("scalar float32", lambda x: np.float32(x[0, 0]), r"np\.float32\(x\) \(use x\.astype\(np\.float32\)\)"),
+    ("scalar int64 of an array", lambda x: onp.int64(x), r"a NumPy scalar type such as np\.float32\(x\)"),
 ]
 
 

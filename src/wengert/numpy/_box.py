@@ -85,7 +85,8 @@ _to_float = _refuse("float(x)", "Use wengert.numpy functions instead of math one
 _to_complex = _refuse("complex(x)", "Use wengert.numpy functions instead of cmath ones, or "
                       "x.item() if you want the plain number on purpose.")
 _to_array = _refuse(
-    "Converting to a plain NumPy array (np.asarray, np.array, or NumPy given a list of traced values)",
+    "Converting to a plain NumPy array (np.asarray, np.array, a NumPy scalar type such as np.float32(x) "
+    "(use x.astype(np.float32)), or NumPy given a list of traced values)",
     "Use `import wengert.numpy as np`, whose array/asarray/stack keep the gradient and whose "
     "functions read a list of traced values as NumPy reads a list (np.mean([x, y])); NumPy's own "
     "functions do not look inside lists, so with them build the array first "
