@@ -155,6 +155,11 @@ def _one_output(fun: Callable, name: str) -> Callable:
     return call
 
 
+def _holds_traced(a: Any) -> bool:
+    """Whether ``a`` is a list, tuple or dict holding a traced value at any depth."""
+    return isinstance(a, (list, tuple, dict)) and any(type(x) is Box for x in flatten(a)[0])
+
+
 def primitive(fun: Callable) -> Callable:
     """Make ``fun`` an elementary operation: recorded as one step, differentiated by the rules
     given to :func:`defvjp` rather than through its inside.
@@ -178,13 +183,13 @@ def primitive(fun: Callable) -> Callable:
     @functools.wraps(fun)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         for k, a in enumerate(args):
-            if isinstance(a, (list, tuple, dict)) and any(type(x) is Box for x in flatten(a)[0]):
+            if _holds_traced(a):
                 raise TypeError(f"{name}: positional argument {k} is a {type(a).__name__} holding traced values, "
                                 "but a primitive's arguments are arrays and numbers (its rules would not see "
                                 "them). Pass them as arguments of their own, or use wengert.custom_vjp, whose "
                                 "arguments may be nested lists, tuples and dicts.")
         for key, a in kwargs.items():
-            if type(a) is not Box and isinstance(a, (list, tuple, dict)) and any(type(x) is Box for x in flatten(a)[0]):
+            if _holds_traced(a):
                 raise traced_keyword(name, key)
         return _general(prim, args, kwargs)
 
