@@ -38,13 +38,14 @@ NAMESPACES = [
 NOT_NUMERIC = {"array2string", "array_repr", "array_str", "busday_count", "busday_offset", "is_busday",
                "datetime_as_string", "can_cast", "common_type", "min_scalar_type", "save", "savetxt",
                "savez", "savez_compressed", "ix_", "test"}
-# Callables without a rule of their own that compute with the arithmetic operators of their
+# Callables without a rule of their own that compute with the arithmetic operators (or NumPy's ufuncs) of their
 # arguments (``1.0 / (n * d)``), which a traced value has: they are differentiable as written.
 # Each comes with a call on a traced scalar, and the table is only written if wengert.gradcheck
 # confirms the derivative, so an entry that stops working fails the script (and its test).
 THROUGH_OPERATORS = {
     ("numpy.fft", "fftfreq"): lambda f, d: f(5, d),
     ("numpy.fft", "rfftfreq"): lambda f, d: f(6, d),
+    ("scipy.special", "softplus"): lambda f, x: f(x),  # SciPy's own composition of NumPy ufuncs
 }
 UFUNC_METHODS = ("`reduce`, `accumulate` and `outer` of every differentiable binary ufunc; `at` of add, "
                  "subtract, multiply and divide")
@@ -89,8 +90,10 @@ def table() -> tuple[str, int]:
              "a composition of such, or plain arithmetic on the arguments (`fftfreq`). *No gradient*: "
              "the result is piecewise constant or not a "
              "number, so traced arguments pass their plain values and the result carries no "
-             "gradient. *Not supported*: called on a traced value, it raises `NoRuleError` naming "
-             "itself (never a silent zero); on plain values it is the library's own function.", ""]
+             "gradient. *Not supported*: called on a traced value, it raises an error (never a silent "
+             "zero): `NoRuleError` naming it, or, for a function that converts its arguments to plain "
+             "arrays first (most of scipy.linalg), `ConversionError` naming it or the function it called; "
+             "on plain values it is the library's own function.", ""]
     mirrors = []
     for title, source_name, mirror_name in NAMESPACES:
         try:  # every mirror first: some register NumPy functions too (numpy.i0 with SciPy)
@@ -124,11 +127,12 @@ def table() -> tuple[str, int]:
     if stats is not None:
         families = {n: f for n, f in vars(stats).items() if type(f).__name__ == "_Family"}
         functions = [f"{n}.{m}" for n, f in families.items() for m in f._functions]
-        total += len(functions) + 2
-        summary.append(f"| scipy.stats, scipy.integrate | {len(functions) + 2} | | |")
+        total += len(functions) + 3
+        summary.append(f"| scipy.stats, scipy.integrate | {len(functions) + 3} | | |")
         sections += ["## scipy.stats and scipy.integrate", "",
                      f"**Differentiable ({len(functions)}):** {_row(functions)}", "",
-                     "**Differentiable (2):** `odeint`, `solve_ivp` (adjoint method; see docs/ode.md)", ""]
+                     "**Differentiable (3):** `odeint`, `solve_ivp` (adjoint method; see docs/ode.md), "
+                     "`trapezoid` (NumPy's)", ""]
     sections += ["## Also", "",
                  "- Ufunc methods: " + UFUNC_METHODS + ".",
                  "- Every Python operator of an ndarray, its attributes and methods (`x.sum()`, `x.T`, "

@@ -490,11 +490,23 @@ ERRORS = [
           ("quad", "args", lambda k: integrate.quad(lambda x, k: k * x, 0.0, 1.0, args=(k,))[0]),
           ("quad", "limit", lambda k: integrate.quad(onp.sin, 0.0, k)[0]),
           ("quad_vec", "closure", lambda k: integrate.quad_vec(lambda x: k * x, 0.0, 1.0)[0]),
-          ("dblquad", "closure", lambda k: integrate.dblquad(lambda y, x: k * x * y, 0.0, 1.0, 0.0, 1.0)[0])]],
+          ("dblquad", "closure", lambda k: integrate.dblquad(lambda y, x: k * x * y, 0.0, 1.0, 0.0, 1.0)[0]),
+          # SciPy's own, met by a traced value: the same explanation, not advice to call wengert's
+          ("quad", "plain SciPy", lambda k: si.quad(lambda x: k * x, 0.0, 1.0)[0]),
+          ("dblquad", "plain SciPy", lambda k: si.dblquad(lambda y, x: k * x * y, 0, 1, 0, 1)[0])]],
     Error("solve_ivp-traced-complex", _grad_of(
         lambda k: np.real(solve_ivp(lambda t, y, k: -k * y, (0.0, 1.0), onp.array([1j]), args=(k,)).y)),
         TypeError, ("solve_ivp", "y0 is complex")),
 ]
+
+
+def test_trapezoid_is_numpys_rule() -> None:
+    """SciPy's trapezoid is NumPy's: wengert.scipy.integrate has it, differentiable."""
+    y, x = onp.array([1.0, 3.0, 2.0, 5.0]), onp.array([0.0, 0.5, 1.5, 2.0])
+    assert integrate.trapezoid(y, x) == si.trapezoid(y, x)
+    assert integrate.trapezoid(y, dx=0.3) == si.trapezoid(y, dx=0.3)
+    f = lambda y, x: integrate.trapezoid(np.sin(y), x)  # noqa: E731
+    wengert.gradcheck(f, y, x, order=2)
 
 
 @pytest.mark.parametrize("case", ERRORS, ids=[c.id for c in ERRORS])
@@ -516,7 +528,7 @@ def test_failed_backward_solve_is_reported() -> None:
 
 
 def test_other_names_are_scipys() -> None:
-    assert integrate.trapezoid is si.trapezoid and integrate.simpson is si.simpson
+    assert integrate.simpson is si.simpson and integrate.cumulative_trapezoid is si.cumulative_trapezoid
     assert integrate.quad(onp.sin, 0.0, 1.0) == si.quad(onp.sin, 0.0, 1.0)  # on plain values, SciPy's quad
     assert "solve_ivp" in dir(integrate) and "trapezoid" in dir(integrate)
     with warnings.catch_warnings():

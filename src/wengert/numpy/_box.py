@@ -141,6 +141,8 @@ def _what_converts() -> str | None:
             return (f"{name}, which wengert.{name} runs on plain values, met a traced value: one the function "
                     "given to it reads from outside its arguments (its closure, or a global), which the "
                     "up-front check cannot always see. Pass such values through args=.")
+        if getattr(ours, "__wengert_refusal__", None):  # wengert's version refuses traced values too: why
+            return ours.__wengert_refusal__
         return (f"{name} converts its arguments to plain arrays (SciPy has no dispatch protocol), which would "
                 f"drop the gradient of a traced value. " + (f"Call wengert.{name} instead." if ours is not None else
                 "wengert has no version of it: write it with wengert.numpy functions, or pass "

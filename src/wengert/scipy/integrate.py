@@ -19,9 +19,10 @@ differentiates it again: second derivatives work.
 Forward mode integrates the sensitivity equations ``δy' = ∂f/∂y δy + ∂f/∂p δp`` next to the
 state (:func:`wengert.jvp` for the products), every tangent direction in one solve.
 
-Everything else in ``scipy.integrate`` is SciPy's own, unchanged; its adaptive quadratures
-(``quad``, ``quad_vec``, ``dblquad``, ``tplquad``, ``nquad``) refuse traced values with an error
-that names them and suggests a fixed quadrature rule written with ``wengert.numpy``.
+``trapezoid`` is wengert.numpy's. Everything else in ``scipy.integrate`` is SciPy's own,
+unchanged; its adaptive quadratures (``quad``, ``quad_vec``, ``dblquad``, ``tplquad``,
+``nquad``) refuse traced values with an error that names them and suggests a fixed quadrature
+rule written with ``wengert.numpy`` (SciPy's own, given a traced value, says the same).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from ..numpy._box import ConversionError as _ConversionError
 from ..numpy._vjps import Variadic as _Variadic
 from ..numpy._wrap import fit as _fit
 
-__all__ = ["odeint", "solve_ivp", "OdeResult"]
+__all__ = ["odeint", "solve_ivp", "OdeResult", "trapezoid"]
 
 _ODEINT_TOL = 1.49012e-8  # SciPy's odeint default for rtol and atol
 # Options of the caller's solve that also steer the backward (and sensitivity) solves; the
@@ -526,11 +527,13 @@ def _plain_only(name: str) -> Callable:
             return scipy_fun(*args, **kwargs)
         except _ConversionError as error:  # the integrand returned a traced value
             raise _ConversionError(refusal) from error
+    call.__wengert_refusal__ = refusal  # type: ignore[attr-defined]  # what plain SciPy's call is told too
     return call
 
 
 quad, quad_vec, dblquad, tplquad, nquad = (_plain_only(name) for name in
                                            ("quad", "quad_vec", "dblquad", "tplquad", "nquad"))
+trapezoid = _wnp.trapezoid  # SciPy's is NumPy's rule, with the same arguments
 
 
 def __getattr__(name: str) -> Any:
