@@ -615,6 +615,7 @@ INVALID = [  # (name, argument, what the message says it is, whether it advises 
     ("numpy bool", onp.bool_(False), "a bool", False),
     ("str", "1.5", "a str", False),
     ("None", None, "None", False),
+    ("object", object(), "an object", False),
     ("numpy int", onp.int64(3), "dtype int64", True),
 ]
 

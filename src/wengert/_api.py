@@ -210,8 +210,8 @@ def _describe(x: Any) -> str:
     x = strip(x)
     if x is None:
         return "None"
-    shape = getattr(x, "shape", None)
-    return f"a {type(x).__name__}" + (f" of shape {shape}" if shape is not None else "")
+    shape, name = getattr(x, "shape", None), type(x).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}" + (f" of shape {shape}" if shape is not None else "")
 
 
 def _finish(g: Any, x: Any) -> Any:

@@ -30,8 +30,8 @@ import scipy.stats as _st
 
 import wengert.numpy as wnp
 
-from .._core import strip
-from ..numpy._wrap import holds_box
+from .._core import strip as _strip
+from ..numpy._wrap import holds_box as _holds_box
 from . import special as sp
 from ._special_rules import inside as _inside
 from ._special_rules import t_logpdf as _t_standard_logpdf
@@ -83,14 +83,14 @@ def _entry(name: str, key: str, fun: Callable, constant: tuple) -> Callable:
         except TypeError as wrong:
             raise TypeError(f"scipy.stats.{name}.{key}{signature}: {wrong}.") from None
         for p in constant:
-            if holds_box(bound.arguments.get(p)):
+            if _holds_box(bound.arguments.get(p)):
                 raise NotImplementedError(
                     f"scipy.stats.{name}.{key}: no derivative with respect to the shape parameter {p!r}, "
                     "an infinite series that wengert does not sum (the derivatives in the point, loc and "
                     f"scale are there). Pass a plain value for {p!r} (wengert.stop_gradient) if its "
                     "gradient is not needed.")
         out = fun(*(_double(a) for a in args), **{k: _double(v) for k, v in kwargs.items()})
-        return out[()] if np.ndim(strip(out)) == 0 else out  # a 0-d result is a NumPy scalar, as SciPy's
+        return out[()] if np.ndim(_strip(out)) == 0 else out  # a 0-d result is a NumPy scalar, as SciPy's
     call.__name__ = call.__qualname__ = key
     call.__doc__ = f"scipy.stats.{name}.{key}{signature}, differentiable (wengert.scipy.stats)."
     call.__signature__ = signature  # type: ignore[attr-defined]
@@ -102,7 +102,7 @@ def _double(a: Any) -> Any:
     precision raised to double (their results are float64)."""
     if isinstance(a, (list, tuple)):
         a = wnp.asarray(a)
-    dtype = getattr(strip(a), "dtype", None)
+    dtype = getattr(_strip(a), "dtype", None)
     return wnp.astype(a, np.float64) if dtype is not None and dtype.kind == "f" and dtype.itemsize < 8 else a
 
 
@@ -119,7 +119,7 @@ class _Frozen:
         fun = family._functions.get(name)
         if fun is not None:
             return functools.partial(_call_frozen, fun, self._args, self._kwargs)
-        plain = family._scipy(*map(strip, self._args), **{k: strip(v) for k, v in self._kwargs.items()})
+        plain = family._scipy(*map(_strip, self._args), **{k: _strip(v) for k, v in self._kwargs.items()})
         return getattr(plain, name)
 
     def __repr__(self) -> str:
@@ -132,7 +132,7 @@ def _call_frozen(fun: Callable, args: tuple, kwargs: dict, x: Any) -> Any:
 
 # ----------------------------------------------------------------------------- helpers
 def _plain(x: Any) -> np.ndarray:
-    return np.asarray(strip(x))
+    return np.asarray(_strip(x))
 
 
 def _positive(v: np.ndarray) -> np.ndarray:
@@ -203,7 +203,7 @@ def _end(p: Any, log: bool) -> Any:
 
 def _squeeze(out: Any) -> Any:
     """SciPy's multivariate outputs: unit dimensions dropped."""
-    return wnp.squeeze(out) if np.ndim(strip(out)) else out
+    return wnp.squeeze(out) if np.ndim(_strip(out)) else out
 
 
 # ----------------------------------------------------------------------------- norm
@@ -393,7 +393,7 @@ def _mvn_logpdf(x, mean=None, cov=1, allow_singular=False):
         raise ValueError(f"multivariate_normal: x must have {dim} components in its last axis (as mean "
                          f"and cov do), not {_plain(x).shape[-1]}.")
     r = x - mean
-    batch = np.shape(strip(r))[:-1]
+    batch = np.shape(_strip(r))[:-1]
     rows = wnp.reshape(r, (-1, dim)).T  # one column per point
     maha = wnp.sum(rows * _solve(cov, rows), axis=0)
     out = -0.5 * (dim * LOG_2PI + _logdet(cov) + maha)
