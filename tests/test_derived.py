@@ -347,6 +347,12 @@ case(onp.cross, lambda m, a, b: m.cross(a, b, axisa=0, axisb=0, axisc=0), real(3
 case(onp.vdot, lambda m, a, b: m.vdot(a, b), real(2, 3) + 1j * real(2, 3), real(6))
 
 # ----------------------------------------------------------------------------- constructing
+case(onp.arange, lambda m, a, s: m.arange(a, 4.0, s), 0.3, 0.7)
+case(onp.arange, lambda m, b: m.arange(b), 3.5, id="stop-only")
+case(onp.arange, lambda m, a, s: m.arange(a, -2.0, s, dtype=onp.float32), 0.3, -0.7, id="float32-downward")
+case(onp.arange, lambda m, a: m.arange(start=a, stop=2.0, step=0.25) * 2.0, 0.1, id="keywords")
+case(onp.kaiser, lambda m, b: m.kaiser(6, b), 2.5)
+case(onp.kaiser, lambda m, b: m.kaiser(1, b) * b, 2.5, id="length-1")
 case(onp.linspace, lambda m, a, b: m.linspace(a, b, 5), 0.3, 2.1)
 case(onp.linspace, lambda m, a, b: m.linspace(a, b, 4, endpoint=False, axis=1), real(2), real(2), id="arrays")
 case(onp.linspace, lambda m, a, b: m.linspace(a, b, 3, retstep=True)[1], 0.5, 1.7, id="retstep")
@@ -439,7 +445,7 @@ pytestmark = [pytest.mark.filterwarnings("ignore:Arrays of 2-dimensional vectors
 # argument to an array before anything could dispatch; the cases of the in-place functions use the
 # functional form (inplace=False), which NumPy does not have (in place: test_in_place_functions).
 NO_DISPATCH = {onp.full, onp.require, onp.asarray_chkfinite, onp.put_along_axis, onp.put, onp.place, onp.putmask,
-               onp.fill_diagonal, onp.vectorize}
+               onp.fill_diagonal, onp.vectorize, onp.arange, onp.kaiser}
 
 
 @pytest.mark.parametrize("c", CASES, ids=[c.id for c in CASES])

@@ -1379,6 +1379,36 @@ def vdot(a: Any, b: Any, /) -> Any:
 
 
 # ============================================================================= constructing
+@derived(np.arange)
+def arange(*args: Any, **kwargs: Any) -> Any:
+    # NumPy's arange([start,] stop[, step], dtype=None, ...) on the plain values gives the length
+    # and the dtype; the values are computed as NumPy fills them, in the result's dtype: start,
+    # start + step, then start + i * ((start + step) - start), so they are NumPy's to the bit,
+    # and differentiable in start and step (the length, piecewise constant in stop, carries none)
+    plain = np.arange(*[strip(a) for a in args], **{k: strip(v) for k, v in kwargs.items()})
+    if plain.dtype.kind not in "fc":
+        return plain  # counted in integers: no gradient
+    given = dict(zip(("stop",) if len(args) == 1 else ("start", "stop", "step"), args), **kwargs)
+    start, step = given.get("start", 0), given.get("step", 1)
+    first = wnp.astype(wnp.asarray(start), plain.dtype)
+    second = wnp.astype(wnp.asarray(start + step), plain.dtype)
+    work = np.float32 if plain.dtype == np.float16 else plain.dtype  # NumPy fills half precision in single
+    i = np.arange(plain.size, dtype=work)
+    first, second = wnp.astype(first, work), wnp.astype(second, work)
+    return wnp.astype(wnp.where(i == 1, second, first + i * (second - first)), plain.dtype)
+
+
+@derived(np.kaiser)
+def kaiser(M: Any, beta: Any) -> Any:
+    # NumPy's formula, with beta traced (the window's length carries no gradient)
+    M = np.array([0.0, strip(M), strip(beta)])[1]
+    if M == 1:
+        return np.ones(1, dtype=np.result_type(0.0, M, strip(beta)))
+    n = np.arange(0, M)
+    alpha = (M - 1) / 2.0
+    return wnp.i0(beta * np.sqrt(1 - ((n - alpha) / alpha) ** 2.0)) / wnp.i0(beta)
+
+
 @derived(np.linspace)
 def linspace(start: Any, stop: Any, num: int = 50, endpoint: bool = True, retstep: bool = False,
              dtype: Any = None, axis: int = 0, *, device: Any = None) -> Any:
