@@ -798,11 +798,16 @@ PLAIN_CALLS = [  # (a call that converts a traced value to a plain array, what t
     (lambda x: __import__("scipy.signal").signal.convolve(x[0], x[1]), r"^scipy\.signal\.convolve .* wengert has no "
      r"version of it"),
     (_rows_written_into_a_plain_array, r"^a\[i\] = x: writing a traced value into a plain array .*\.at\(a\)\[i\]"),
+    # the published name, not SciPy's internal wrapper's (wrapper, __call__), nor an unhashable-value error
+    (lambda x: __import__("scipy.special").special.spherical_jn(1, x), r"^scipy\.special\.spherical_jn converts"),
+    (lambda x: __import__("scipy.special").special.sph_harm_y(1, 1, x, 0.3).real, r"^scipy\.special\.sph_harm_y "
+     r"converts"),
+    (lambda x: __import__("scipy.special").special.factorial(x[0, 0]), r"^scipy\.special\.factorial converts"),
 ]
 
 
 @pytest.mark.parametrize("call,pattern", PLAIN_CALLS, ids=["logsumexp", "cholesky", "norm.logpdf", "convolve",
-                                                           "setitem"])
+                                                           "setitem", "spherical_jn", "sph_harm_y", "factorial"])
 def test_conversions_name_the_scipy_function_or_the_assignment_that_asked(call, pattern):
     with pytest.raises(wengert.ConversionError, match=pattern):
         grad(lambda x: np.sum(call(x)))(X)

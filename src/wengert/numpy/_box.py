@@ -66,6 +66,9 @@ B.__eq__, B.__ne__ = _plain(operator.eq), _plain(operator.ne)
 
 
 def _unhashable(self: Box) -> int:  # like ndarray's: elementwise == makes boxes unhashable
+    why = _what_converts()  # a SciPy function using the value as a plain number (a cache key)
+    if why is not None:
+        raise ConversionError(why)
     raise TypeError("A traced value cannot be a dict key or a set element (its == is elementwise, as an "
                     "array's). Key by wengert.stop_gradient(x) (a number, or x.tobytes() of it for an "
                     "array), or by id(x).")
@@ -92,6 +95,14 @@ _to_array = _refuse(
     "functions do not look inside lists, so with them build the array first "
     "(numpy.mean(wengert.numpy.array([x, y]))); or call wengert.stop_gradient(x) if you want the "
     "plain array on purpose.")
+
+
+def _published(part: str, name: str) -> bool:
+    """Whether ``scipy.<part>`` publishes ``name`` (its first part, for norm.logpdf)."""
+    try:
+        return hasattr(importlib.import_module(f"scipy.{part}"), name.split(".")[0])
+    except ImportError:
+        return False
 
 
 def _public_scipy(module: str) -> bool:
@@ -122,10 +133,13 @@ def _what_converts() -> str | None:
         owner = frame.f_locals.get("self")  # a method of a named object (or of a frozen one): norm.logpdf
         label = getattr(owner, "name", None) or getattr(getattr(owner, "dist", None), "name", None)
         method = f"{label}.{frame.f_code.co_name}" if isinstance(label, str) else frame.f_code.co_name
+        if frame.f_code.co_name == "__call__" and isinstance(getattr(owner, "__name__", None), str):
+            method = owner.__name__  # a callable object SciPy publishes (sph_harm_y)
         named = [(module(frame), method)] + [
             (v.__module__, v.__name__) for v in frame.f_locals.values()
             if callable(v) and isinstance(getattr(v, "__module__", None), str) and hasattr(v, "__name__")]
-        called = next(((m.split(".")[1], n) for m, n in named if _public_scipy(m)), called)
+        found = [(m.split(".")[1], n) for m, n in named if _public_scipy(m)]  # a published name first
+        called = next((c for c in found if _published(*c)), found[0] if found else called)
         frame = frame.f_back
     if called is not None:
         part, function = called
