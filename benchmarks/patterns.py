@@ -11,6 +11,7 @@ Workloads:
   cumprod  gradient of sum(cumprod(x)), x of n elements near 1
   writes   one in-place write into each of m arrays made before (x[0] = 2 x[1] each)
   views    rows of an array kept as views while the array is written row by row
+  pieces   the concatenation of n one-element pieces of x
 """
 
 from __future__ import annotations
@@ -72,10 +73,25 @@ def views_contestants(n: int) -> dict[str, Callable[[], Any]]:
     return c
 
 
+def pieces(np: Any, x: Any, join: Callable | None = None) -> Any:
+    return np.sum((join or np.concatenate)([x[i:i + 1] * 2.0 for i in range(len(x))]) ** 2)
+
+
+def pieces_contestants(n: int) -> dict[str, Callable[[], Any]]:
+    x = onp.random.default_rng(3).normal(size=n)
+    c = {"numpy forward": lambda: pieces(onp, x),
+         "wengert": lambda: wengert.grad(lambda x: pieces(wnp, x))(x)}
+    if torch is not None:
+        xt = torch.tensor(x, requires_grad=True)
+        c["pytorch eager"] = lambda: torch.autograd.grad(pieces(torch, xt, torch.cat), xt)
+    return c
+
+
 WORKLOADS = {
     "cumprod": ("gradient of sum(cumprod(x))", cumprod_contestants, "n", (10**5, 10**6)),
     "writes": ("one in-place write into each of m arrays made before", writes_contestants, "m", (1000, 4000)),
     "views": ("an array written row by row while its rows are views", views_contestants, "n", (100, 400)),
+    "pieces": ("the concatenation of n one-element pieces", pieces_contestants, "n", (1000, 4000)),
 }
 
 

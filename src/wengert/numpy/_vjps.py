@@ -348,15 +348,12 @@ def _transpose(g, a, x, axes=None):
     return wnp.transpose(g, np.argsort(normalize_axis_tuple(tuple(axes), len(axes))))
 
 
-def _concatenate(k, g, a, *arrays, axis=0, out=None, dtype=None, casting=None):
+def _concatenate(k, g, a, *arrays, axis=0, out=None, dtype=None, casting=None, offsets=None):
+    start, stop = offsets[k], offsets[k + 1]  # found when the call was recorded (see _composite)
     if axis is None:
-        sizes = [np.size(strip(t)) for t in arrays]
-        start = int(np.sum(sizes[:k]))
-        return wnp.reshape(g[start: start + sizes[k]], _shape(arrays[k]))
+        return wnp.reshape(g[start:stop], _shape(arrays[k]))
     axis = normalize_axis_index(axis, len(_shape(arrays[0])))
-    sizes = [_shape(t)[axis] for t in arrays]
-    start = int(np.sum(sizes[:k]))
-    return g[(slice(None),) * axis + (slice(start, start + sizes[k]),)]
+    return g[(slice(None),) * axis + (slice(start, stop),)]
 
 
 def _stack(k, g, a, *arrays, axis=0, out=None, dtype=None, casting=None):
@@ -694,7 +691,7 @@ VJPS: dict[Any, tuple] = {
 # How to call the functions that take their arrays in a list: spread out, each array is a
 # positional argument that can be traced on its own.
 IMPLS: dict[Any, Callable] = {
-    np.concatenate: lambda *arrays, **kw: np.concatenate(arrays, **kw),
+    np.concatenate: lambda *arrays, offsets=None, **kw: np.concatenate(arrays, **kw),
     np.stack:       lambda *arrays, **kw: np.stack(arrays, **kw),
     # (NumPy scalars have the method but np.astype refuses them; a duck array may lack the
     # method, and np.astype reaches it through __array_function__; a Python number has neither)
