@@ -833,6 +833,12 @@ OUT_CALLS = [
     ("multiply", lambda x: onp.multiply(2.0, x, out=onp.empty((2, 3)))),
     ("sum", lambda x: onp.sum(x, axis=0, out=onp.empty(3))),
     ("add", lambda x: onp.add(onp.zeros((2, 3)), x, out=onp.empty((2, 3)))),
+    # given positionally: a ufunc's arguments after its inputs are its out, and so is pow()'s third
+    ("add", lambda x: np.add(x, 1.0, onp.empty((2, 3)))),
+    ("sin", lambda x: np.sin(x, onp.empty((2, 3)))),
+    ("negative", lambda x: np.negative(x, onp.empty((2, 3)))),
+    ("power", lambda x: pow(x, 2.0, onp.empty((2, 3)))),
+    ("power", lambda x: pow(x[0, 0], 3, 5)),
 ]
 
 

@@ -298,9 +298,9 @@ def _general(prim: Primitive, args: tuple, kwargs: dict) -> Any:
         except ConversionError:  # NumPy met a list holding traced values
             if not any(type(a) is not Box and holds_box(a) for a in (*args, *kwargs.values())):
                 raise
+    ufunc = isinstance(prim.fun, np.ufunc)
     for a in args:
         if type(a) is list or type(a) is tuple:
-            ufunc = isinstance(prim.fun, np.ufunc)
             args = tuple(_kept(a, ufunc) for a in args)
             break
     for a in kwargs.values():
@@ -313,13 +313,13 @@ def _general(prim: Primitive, args: tuple, kwargs: dict) -> Any:
             raise TypeError(object_dtype(prim.name))
         # computed in integers or booleans: piecewise constant, so no gradient
         return prim.fun(*[_strip_tree(a) for a in args], **{k: _strip_tree(a) for k, a in kwargs.items()})
-    if kwargs:
-        if kwargs.get("out") is not None:
-            raise TypeError(f"{prim.name}: out= cannot be used with traced values, because the "
-                            "result would be written behind the tape's back. Use the returned "
-                            "value instead (for a += b on a plain array a, write a = a + b).")
-        if isinstance(prim.fun, np.ufunc):
-            args, kwargs = _ufunc_options(prim, args, kwargs)
+    if kwargs.get("out") is not None or ufunc and any(a is not None for a in args[prim.fun.nin:]):
+        raise TypeError(f"{prim.name}: out= cannot be used with traced values, because the "
+                        "result would be written behind the tape's back (a ufunc's arguments after its "
+                        "inputs, and pow()'s third, are out). Use the returned value instead (for "
+                        "a += b on a plain array a, write a = a + b).")
+    if kwargs and ufunc:
+        args, kwargs = _ufunc_options(prim, args, kwargs)
     return apply(prim, args, kwargs or NO_KWARGS)
 
 
