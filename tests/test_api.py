@@ -794,6 +794,18 @@ def test_changing_a_differentiated_array_before_the_pullback_is_an_error(api):
     assert all(close(a, b) for a, b in zip(later(onp.ones(3)), first))
 
 
+@pytest.mark.parametrize("x", [-1.0, onp.float64(-1.0), onp.float32(-1.0), onp.float16(-1.0), onp.complex64(1j),
+                               onp.array(-1.0, onp.float32)], ids=["float", "float64", "float32", "float16",
+                                                                   "complex64", "0-d float32"])
+def test_a_gradient_nothing_reaches_has_the_inputs_type(x):
+    """0 of the input's type (as a gradient something reaches has): max(0, x) at x < 0, a
+    constant output, and forward mode's tangent of a constant."""
+    for g in (wengert.grad(lambda x: max(0.0, np.real(x)))(x), wengert.grad(lambda x: 3.0)(x)):
+        assert type(g) is type(x) and g == 0 and not onp.signbit(onp.real(g))
+    value, tangent = wengert.jvp(lambda y: 3.0, (x,), (x,))
+    assert type(tangent) is type(value) and tangent == 0
+
+
 def test_grad_with_no_positional_arguments_is_a_value_error():
     with pytest.raises(ValueError, match=r"^grad: argnum 0 is out of range for a call with 0"):
         grad(lambda: 1.0)()

@@ -583,6 +583,8 @@ REAL_ONLY: dict[Any, str] = {
                             sc.beta, sc.betaln, sc.gammainc, sc.gammaincc, sc.betainc, sc.betaincc, sc.stdtr,
                             sc.zeta, sc.expit, sc.logit, sc.log_expit, sc.entr, sc.rel_entr, sc.kl_div, sc.cosm1,
                             sc.powm1, sc.exp2, sc.exp10, sc.i0, sc.i1, sc.i0e, sc.i1e, sc.j0, sc.j1, sc.y0, sc.y1)},
+    onp.arange: "NumPy's ranges with a complex bound or step are empty",
+    onp.kaiser: "its beta goes through i0, which NumPy defines for real numbers only",
     SP._zeta: "complex only in x, which has no derivative rule (q, the differentiable argument, is real)",
     SP._riemann_zeta: "complex only in x, which has no derivative rule",
     L._norm2: "the squared-magnitude helper of norm: complex norms reach it through abs (norm's complex cases)",

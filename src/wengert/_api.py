@@ -218,8 +218,8 @@ def _finish(g: Any, x: Any) -> Any:
     """The gradient of input ``x``: zeros if nothing reached it, shaped, typed and of the same
     array type as ``x`` (a float for a Python float), and writable (:func:`owner` makes it
     an array of its own)."""
-    if g is None:
-        return 0.0 * x if isinstance(x, (float, complex)) else np.zeros_like(strip(x))
+    if g is None:  # of x's type: a Python float, a NumPy scalar of its dtype, an array
+        return type(x)(0) if isinstance(x, (float, complex, np.generic)) else np.zeros_like(strip(x))
     g = fit(g, x)
     if type(g) is Box or type(g) is type(x):
         pass

@@ -123,6 +123,8 @@ def _output_tangent(leaf: Any, trace: Any, batch: tuple) -> Any:
     value = strip(leaf.value if type(leaf) is Box and leaf.trace is trace else leaf)
     if type(leaf) is Box and leaf.trace is trace and leaf.adj is not None:
         return leaf.adj if batch else _finish(leaf.adj, value)
+    if not batch and isinstance(value, (float, complex, np.inexact)):  # an output that does not depend on the input
+        return type(value)(0)
     dtype = np.result_type(value)
     return np.zeros(batch + np.shape(value), dtype=dtype if dtype.kind in "fc" else float)
 

@@ -137,7 +137,8 @@ def concatenate(arrays: Any, axis: Any = 0, out: Any = None, *, dtype: Any = Non
 def _offsets(arrays: tuple, axis: Any) -> tuple | None:
     """Where each array starts along ``axis`` in their concatenation (and where the last one
     ends), for the derivative rule: found once here, not once per array in the sweep (which
-    took time growing as the square of their number). None where NumPy will refuse the call."""
+    took time growing as the square of their number). None where NumPy will refuse the call,
+    or an array is a list holding traced values (the rule counts then)."""
     try:
         shapes = [np.shape(strip(a)) for a in arrays]
         if axis is None:

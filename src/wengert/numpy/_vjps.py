@@ -349,10 +349,13 @@ def _transpose(g, a, x, axes=None):
 
 
 def _concatenate(k, g, a, *arrays, axis=0, out=None, dtype=None, casting=None, offsets=None):
-    start, stop = offsets[k], offsets[k + 1]  # found when the call was recorded (see _composite)
+    if axis is not None:
+        axis = normalize_axis_index(axis, len(_shape(arrays[0])))
+    if offsets is None:  # not found when the call was recorded (see _composite): count here
+        offsets = [0, *np.cumsum([np.size(strip(t)) if axis is None else _shape(t)[axis] for t in arrays])]
+    start, stop = offsets[k], offsets[k + 1]
     if axis is None:
         return wnp.reshape(g[start:stop], _shape(arrays[k]))
-    axis = normalize_axis_index(axis, len(_shape(arrays[0])))
     return g[(slice(None),) * axis + (slice(start, stop),)]
 
 
