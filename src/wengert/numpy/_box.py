@@ -118,6 +118,9 @@ def _within(name: str) -> bool:
     return frame is not None
 
 
+_STORE_SUBSCR = dis.opmap["STORE_SUBSCR"]
+
+
 def _what_converts() -> str | None:
     """Who asked for a plain array, where the call stack tells: a SciPy function (they have no
     dispatch protocol, so they convert their arguments), or the user's own ``a[i] = x`` on a
@@ -161,12 +164,11 @@ def _what_converts() -> str | None:
                 f"drop the gradient of a traced value. " + (f"Call wengert.{name} instead." if ours is not None else
                 "wengert has no version of it: write it with wengert.numpy functions, or pass "
                 "wengert.stop_gradient(x) if you want it without a gradient."))
-    if caller is not None and caller.f_lasti >= 0:
-        at = next((i for i in dis.get_instructions(caller.f_code) if i.offset == caller.f_lasti), None)
-        if at is not None and at.opname == "STORE_SUBSCR":
-            return ("a[i] = x: writing a traced value into a plain array would drop its gradient. Build the array "
-                    "from traced values instead: a = wengert.numpy.at(a)[i].set(x), or collect the rows in a list "
-                    "and stack them (np.stack(rows)).")
+    code = caller.f_code.co_code if caller is not None else b""  # co_code: the instructions unspecialised
+    if caller is not None and 0 <= caller.f_lasti < len(code) and code[caller.f_lasti] == _STORE_SUBSCR:
+        return ("a[i] = x: writing a traced value into a plain array would drop its gradient. Build the array "
+                "from traced values instead: a = wengert.numpy.at(a)[i].set(x), or collect the rows in a list "
+                "and stack them (np.stack(rows)).")
     return None
 
 
