@@ -293,6 +293,8 @@ def test_bool_int_and_format_conversions_are_allowed():
         assert int(x * 3.0) == 4
         assert f"{x:.2f}" == "1.50"
         assert str(x) == "1.5"
+        assert (math.floor(x), math.ceil(x), math.trunc(-x), round(x)) == (1, 2, -1, 2)  # integers, as int()
+        assert type(math.floor(x)) is int
         return x * x
     assert grad(f)(1.5) == 3.0
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dis
 import importlib
+import math
 import operator
 import sys
 from typing import Any, Callable
@@ -76,13 +77,16 @@ def _unhashable(self: Box) -> int:  # like ndarray's: elementwise == makes boxes
 
 B.__hash__ = _unhashable
 
-# Conversions. bool() and int() of a traced value are piecewise constant, so they are allowed;
-# float(), complex() and tolist() would silently cut the gradient (math.sin(x), "%f" % x,
-# sum(x.tolist())), so they raise.
+# Conversions. bool(), int(), round() and math.floor/ceil/trunc of a traced value are piecewise
+# constant, so they are allowed; float(), complex() and tolist() would silently cut the
+# gradient (math.sin(x), "%f" % x, sum(x.tolist())), so they raise.
 B.__bool__ = lambda self: bool(strip(self))
 B.__int__ = lambda self: int(strip(self))
 B.__index__ = lambda self: operator.index(strip(self))
 B.__round__ = lambda self, ndigits=None: round(strip(self), ndigits)
+B.__floor__ = lambda self: math.floor(strip(self))  # math.floor/ceil/trunc: integers, as int() gives
+B.__ceil__ = lambda self: math.ceil(strip(self))
+B.__trunc__ = lambda self: math.trunc(strip(self))
 _to_float = _refuse("float(x)", "Use wengert.numpy functions instead of math ones, format with "
                     "f'{x:.3f}', or call x.item() if you want the plain number on purpose.")
 _to_complex = _refuse("complex(x)", "Use wengert.numpy functions instead of cmath ones, or "
