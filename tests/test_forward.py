@@ -881,8 +881,8 @@ def test_hessian_with_argnum_and_hvp_with_argnum():
 
 @pytest.mark.parametrize("x, v", [
     (0.7, 1.0), (onp.float32(0.7), onp.float32(1.0)), (onp.array(0.7), onp.array(1.0)),
-    ((onp.ones(2), onp.array(0.5)), (onp.ones(2), onp.array(1.0))), ([1.0, 0.5], [1.0, 1.0]),
-], ids=["float", "float32", "0-d", "tuple with a 0-d part", "list of floats"])
+    ((onp.ones(2), onp.array(0.5)), (onp.ones(2), onp.array(1.0))), ([1.0, 0.5], [1.0, 1.0]), (2, 1.0),
+], ids=["float", "float32", "0-d", "tuple with a 0-d part", "list of floats", "int"])
 def test_hvp_result_has_the_arguments_types(x, v):
     """As grad's gradient: a float for a Python float, a 0-d array for a 0-d array."""
     from wengert._tree import flatten

@@ -513,7 +513,7 @@ def hvp(fun: Callable, argnum: int = 0) -> Callable:
         if not same_structure(out_structure, structure):
             return out
         # each part of the type of its argument's part (a 0-d array, a Python float), as grad's
-        return unflatten(structure, [_finish(o, x) for o, x in zip(parts, leaves)])
+        return unflatten(structure, [_finish(o, float(x) if type(x) is int else x) for o, x in zip(parts, leaves)])
     return product
 
 
