@@ -351,6 +351,7 @@ case(onp.arange, lambda m, a, s: m.arange(a, 4.0, s), 0.3, 0.7)
 case(onp.arange, lambda m, b: m.arange(b), 3.5, id="stop-only")
 case(onp.arange, lambda m, a, s: m.arange(a, -2.0, s, dtype=onp.float32), 0.3, -0.7, id="float32-downward")
 case(onp.arange, lambda m, a: m.arange(start=a, stop=2.0, step=0.25) * 2.0, 0.1, id="keywords")
+case(onp.arange, lambda m, a: m.arange(a, stop=4.0), 0.3, id="stop-as-keyword")
 case(onp.kaiser, lambda m, b: m.kaiser(6, b), 2.5)
 case(onp.kaiser, lambda m, b: m.kaiser(1, b) * b, 2.5, id="length-1")
 case(onp.linspace, lambda m, a, b: m.linspace(a, b, 5), 0.3, 2.1)
@@ -523,16 +524,20 @@ def test_corrcoef_stays_within_numpys_bounds(x: Any) -> None:
 _R = onp.random.default_rng(6)
 COV_OPTIONS = {"plain": {}, "bias": {"bias": True}, "ddof": {"ddof": 2}, "fweights": {"fweights": _R.integers(1, 4, 7)},
                "aweights": {"aweights": _R.random(7)}, "both weights": {"fweights": [1, 2, 1, 3, 1, 1, 2],
-                                                                       "aweights": _R.random(7)}}
+                                                                       "aweights": _R.random(7)},
+               "float32": {"dtype": onp.float32}, "float32, weights": {"dtype": onp.float32, "aweights": _R.random(7)}}
 
 
 @pytest.mark.parametrize("name", COV_OPTIONS)
-def test_traced_cov_is_numpys_to_the_bit(name: str) -> None:
+def test_traced_cov_and_corrcoef_are_numpys_to_the_bit(name: str) -> None:
     """NumPy's operations in NumPy's order (the weights on the right factor, a product with the
     reciprocal of the divisor)."""
     x = _R.normal(size=(3, 7))
-    value, _ = wengert.vjp(lambda x: wnp.cov(x, **COV_OPTIONS[name]), x)
-    assert onp.array_equal(value, onp.cov(x, **COV_OPTIONS[name]))
+    for f, g in ((wnp.cov, onp.cov), (wnp.corrcoef, onp.corrcoef)):
+        options = {k: v for k, v in COV_OPTIONS[name].items() if g is onp.cov or k == "dtype"}
+        value, _ = wengert.vjp(lambda x: f(x, **options), x)
+        expected = g(x, **options)
+        assert onp.array_equal(value, expected) and value.dtype == expected.dtype
 
 
 def test_untraced_calls_are_numpy_itself() -> None:

@@ -469,6 +469,7 @@ SCALAR_METHODS = {  # a method of a traced value, at x = 3 as a Python float, a 
     "astype(float32)": (lambda x: x.astype(onp.float32) * x, 6.0),
     "astype(float)": (lambda x: x.astype(float) * x, 6.0),
     "astype, then a product": (lambda x: (x.astype(onp.float64) * x).astype(onp.float32), 6.0),
+    "astype(int)": (lambda x: (x.astype(int) + x.astype(bool)) * x, 4.0),  # integers: constants
 }
 
 
@@ -480,7 +481,14 @@ def test_scalar_methods_of_traced_numbers(name, point):
     assert grad(f)(point) == pytest.approx(expected)
 
 
-@pytest.mark.parametrize("use", [lambda x: {x: 1}, lambda x: {x}, lambda x: hash(x)], ids=["dict", "set", "hash"])
+def _stored_under(key):
+    d = {}
+    d[key] = 1
+    return d
+
+
+@pytest.mark.parametrize("use", [lambda x: {x: 1}, lambda x: {x}, lambda x: hash(x), _stored_under],
+                         ids=["dict", "set", "hash", "d[x] = v"])
 def test_traced_values_are_unhashable_with_advice(use):
     for point in (X, 1.5):  # an array, and a Python float (hashable unless traced)
         with pytest.raises(TypeError, match=r"cannot be a dict key or a set element.*stop_gradient\(x\)"):

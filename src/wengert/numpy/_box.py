@@ -67,7 +67,7 @@ B.__eq__, B.__ne__ = _plain(operator.eq), _plain(operator.ne)
 
 
 def _unhashable(self: Box) -> int:  # like ndarray's: elementwise == makes boxes unhashable
-    why = _what_converts()  # a SciPy function using the value as a plain number (a cache key)
+    why = _what_converts(writes=False)  # a SciPy function using the value as a plain number (a cache key)
     if why is not None:
         raise ConversionError(why)
     raise TypeError("A traced value cannot be a dict key or a set element (its == is elementwise, as an "
@@ -125,10 +125,10 @@ def _within(name: str) -> bool:
 _STORE_SUBSCR = dis.opmap["STORE_SUBSCR"]
 
 
-def _what_converts() -> str | None:
+def _what_converts(writes: bool = True) -> str | None:
     """Who asked for a plain array, where the call stack tells: a SciPy function (they have no
-    dispatch protocol, so they convert their arguments), or the user's own ``a[i] = x`` on a
-    plain array ``a``. None where neither is recognised."""
+    dispatch protocol, so they convert their arguments), or (``writes``) the user's own
+    ``a[i] = x`` on a plain array ``a``. None where neither is recognised."""
     frame = outside_wengert()
     caller, called = frame, None
     while frame is not None and package(frame) in ("numpy", "scipy"):
@@ -169,7 +169,7 @@ def _what_converts() -> str | None:
                 "wengert has no version of it: write it with wengert.numpy functions, or pass "
                 "wengert.stop_gradient(x) if you want it without a gradient."))
     code = caller.f_code.co_code if caller is not None else b""  # co_code: the instructions unspecialised
-    if caller is not None and 0 <= caller.f_lasti < len(code) and code[caller.f_lasti] == _STORE_SUBSCR:
+    if writes and caller is not None and 0 <= caller.f_lasti < len(code) and code[caller.f_lasti] == _STORE_SUBSCR:
         return ("a[i] = x: writing a traced value into a plain array would drop its gradient. Build the array "
                 "from traced values instead: a = wengert.numpy.at(a)[i].set(x), or collect the rows in a list "
                 "and stack them (np.stack(rows)).")

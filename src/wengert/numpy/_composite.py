@@ -18,6 +18,7 @@ from numpy.lib.array_utils import normalize_axis_index
 import wengert.numpy as wnp
 
 from .._core import Box, strip
+from ._vjps import plain_astype
 from ._wrap import DISPATCH, PRIMITIVES, _general, composite, nondifferentiable, object_dtype
 from ._wrap import holds_box as _has_box
 
@@ -85,8 +86,7 @@ def astype(x: Any, dtype: Any, /, *, copy: bool = True, device: Any = None) -> A
     if type(x) is Box and np.dtype(dtype).kind not in "fc":
         if np.dtype(dtype).kind == "O":
             raise TypeError(object_dtype("astype"))
-        v = strip(x)  # integers and booleans carry no gradient (a duck array without the method: np.astype)
-        return v.astype(dtype) if hasattr(v, "astype") else np.astype(v, dtype)
+        return plain_astype(strip(x), dtype)  # integers and booleans carry no gradient
     if type(x) is Box:
         if np.dtype(dtype) == x.dtype:  # a copy, as NumPy's, unless copy=False
             return wnp.copy(x) if copy else x

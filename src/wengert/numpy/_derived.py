@@ -1388,7 +1388,8 @@ def arange(*args: Any, **kwargs: Any) -> Any:
     plain = np.arange(*[strip(a) for a in args], **{k: strip(v) for k, v in kwargs.items()})
     if plain.dtype.kind not in "fc":
         return plain  # counted in integers: no gradient
-    given = dict(zip(("stop",) if len(args) == 1 else ("start", "stop", "step"), args), **kwargs)
+    alone = len(args) == 1 and "stop" not in kwargs  # arange(stop): the one positional is the stop
+    given = dict(zip(("stop",) if alone else ("start", "stop", "step"), args), **kwargs)
     start, step = given.get("start", 0), given.get("step", 1)
     first = wnp.astype(wnp.asarray(start), plain.dtype)
     second = wnp.astype(wnp.asarray(start + step), plain.dtype)
@@ -1757,11 +1758,14 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
         fact = n - (0 if bias else 1) if ddof is None else n - ddof
     else:
         v1 = wnp.sum(w)
-        xc = x - wnp.sum(x * w, axis=1, keepdims=True) / v1
+        xc = x - wnp.sum(x * w, axis=1, keepdims=True) / v1  # NumPy subtracts in place: in x's dtype
+        xc = xc if np.result_type(strip(xc)) == dtype else wnp.astype(xc, dtype)
         c = wnp.matmul(xc, wnp.conj(wnp.transpose(xc * w)))
         ddof = (0 if bias else 1) if ddof is None else ddof
         fact = v1 - ddof * (wnp.sum(w * wnp.asarray(aweights)) / v1 if aweights is not None else 1.0)
-    c = c * wnp.true_divide(1, _dof(fact))
+    scaled = c * wnp.true_divide(1, _dof(fact))  # NumPy scales in place: in c's dtype (float32 with dtype=)
+    c = scaled if np.result_type(strip(scaled)) == np.result_type(strip(c)) else \
+        wnp.astype(scaled, np.result_type(strip(c)))
     return wnp.squeeze(c) if _shape(c) == (1, 1) else c
 
 

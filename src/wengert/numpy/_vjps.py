@@ -696,11 +696,17 @@ VJPS: dict[Any, tuple] = {
 IMPLS: dict[Any, Callable] = {
     np.concatenate: lambda *arrays, offsets=None, **kw: np.concatenate(arrays, **kw),
     np.stack:       lambda *arrays, **kw: np.stack(arrays, **kw),
-    # (NumPy scalars have the method but np.astype refuses them; a duck array may lack the
-    # method, and np.astype reaches it through __array_function__; a Python number has neither)
-    np.astype:      lambda x, dtype: (x.astype(dtype) if hasattr(x, "astype") else np.dtype(dtype).type(x)
-                                      if isinstance(x, (int, float, complex)) else np.astype(x, dtype)),
+    np.astype:      lambda x, dtype: plain_astype(x, dtype),
 }
+
+
+def plain_astype(x: Any, dtype: Any) -> Any:
+    """``x`` converted to ``dtype``: its method (NumPy scalars have it, but np.astype refuses
+    them), the type's constructor for a Python number, np.astype for a duck array without the
+    method (it reaches the type through __array_function__)."""
+    if hasattr(x, "astype"):
+        return x.astype(dtype)
+    return np.dtype(dtype).type(x) if isinstance(x, (int, float, complex)) else np.astype(x, dtype)
 
 # Functions that are piecewise constant, or whose results are not floating point numbers:
 # traced arguments pass their plain values and the results carry no gradient.
