@@ -17,7 +17,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ._core import Box, EscapedTracerError, Primitive, record, recording, strip, traced_keyword
-from ._tree import flatten, tree_map, unflatten
+from ._tree import flatten, is_sequence, tree_map, unflatten
 from .numpy._vjps import Variadic
 from .numpy._wrap import _general, broadcasts, fit
 
@@ -236,7 +236,7 @@ def _cotangent_leaves(name: str, position: int, where: str, a: Any, c: Any) -> l
     parameters."""
     if c is None:
         return [np.zeros_like(x) for x in flatten(a)[0]]
-    sequence = type(a) in (list, tuple) or isinstance(a, tuple) and hasattr(a, "_fields")
+    sequence = is_sequence(a)
     if isinstance(a, dict) and isinstance(c, dict) and set(a) == set(c):
         return [leaf for key in flatten(a)[1][1]
                 for leaf in _cotangent_leaves(name, position, f"{where}[{key!r}]", a[key], c[key])]

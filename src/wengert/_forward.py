@@ -120,11 +120,12 @@ def _plain(tree: Any, trace: Any) -> Any:
 def _output_tangent(leaf: Any, trace: Any, batch: tuple) -> Any:
     """The tangent of an output ``leaf``, of its type where there is no batch (a float for a
     Python float, as grad gives an input's gradient)."""
-    value = strip(leaf.value if type(leaf) is Box and leaf.trace is trace else leaf)
-    if type(leaf) is Box and leaf.trace is trace and leaf.adj is not None:
-        return leaf.adj if batch else _finish(leaf.adj, value)
-    if not batch and isinstance(value, (float, complex, np.inexact)):  # an output that does not depend on the input
-        return type(value)(0)
+    own = type(leaf) is Box and leaf.trace is trace
+    value, t = strip(leaf.value if own else leaf), leaf.adj if own else None
+    if not batch and (t is not None or isinstance(value, (float, complex, np.inexact))):
+        return _finish(t, value)  # (a zero of the value's type where the output does not depend on the input)
+    if t is not None:
+        return t
     dtype = np.result_type(value)
     return np.zeros(batch + np.shape(value), dtype=dtype if dtype.kind in "fc" else float)
 

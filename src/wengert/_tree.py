@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any, Callable
 
-__all__ = ["flatten", "unflatten", "tree_map", "same_structure", "paths", "argument_paths"]
+__all__ = ["flatten", "unflatten", "tree_map", "same_structure", "paths", "argument_paths", "is_sequence"]
 
 _LEAF = None  # the structure of a single leaf
 
@@ -31,14 +31,20 @@ def flatten(tree: Any) -> tuple[list, Any]:
     return leaves, _flatten(tree, leaves)
 
 
-def _flatten(tree: Any, leaves: list) -> Any:
+def is_sequence(tree: Any) -> bool:
+    """Whether ``tree`` is a node that :func:`flatten` goes into as a sequence: a list, a tuple
+    or a namedtuple (another tuple subclass is a leaf)."""
     t = type(tree)
-    if t is list or t is tuple or (isinstance(tree, tuple) and hasattr(tree, "_fields")):
-        return _Seq((t, tuple(_flatten(x, leaves) for x in tree)))
+    return t is list or t is tuple or (isinstance(tree, tuple) and hasattr(tree, "_fields"))
+
+
+def _flatten(tree: Any, leaves: list) -> Any:
+    if is_sequence(tree):
+        return _Seq((type(tree), tuple(_flatten(x, leaves) for x in tree)))
     if isinstance(tree, dict):
         keys = _keys(tree)
         children = tuple(_flatten(tree[k], leaves) for k in keys)
-        return _Dict((t, tuple(keys), children, tuple(tree), getattr(tree, "default_factory", None)))
+        return _Dict((type(tree), tuple(keys), children, tuple(tree), getattr(tree, "default_factory", None)))
     leaves.append(tree)
     return _LEAF
 

@@ -8,8 +8,6 @@ they use.
 
 from __future__ import annotations
 
-import itertools
-import math
 from typing import Any
 
 import numpy as np
@@ -18,7 +16,7 @@ from numpy.lib.array_utils import normalize_axis_index
 import wengert.numpy as wnp
 
 from .._core import Box, strip
-from ._vjps import plain_astype
+from ._vjps import concat_offsets, plain_astype
 from ._wrap import DISPATCH, PRIMITIVES, _general, composite, nondifferentiable, object_dtype
 from ._wrap import holds_box as _has_box
 
@@ -131,24 +129,7 @@ def concatenate(arrays: Any, axis: Any = 0, out: Any = None, *, dtype: Any = Non
                 casting: str = "same_kind") -> Any:
     arrays = tuple(arrays)
     return _general(PRIMITIVES[np.concatenate], arrays,
-                    dict(axis=axis, out=out, dtype=dtype, casting=casting, offsets=_offsets(arrays, axis)))
-
-
-def _offsets(arrays: tuple, axis: Any) -> tuple | None:
-    """Where each array starts along ``axis`` in their concatenation (and where the last one
-    ends), for the derivative rule: found once here, not once per array in the sweep (which
-    took time growing as the square of their number). None where NumPy will refuse the call,
-    or an array is a list holding traced values (the rule counts then)."""
-    try:
-        shapes = [np.shape(strip(a)) for a in arrays]
-        if axis is None:
-            sizes = [math.prod(s) for s in shapes]
-        else:
-            axis = normalize_axis_index(axis, len(shapes[0]))
-            sizes = [s[axis] for s in shapes]
-    except (IndexError, TypeError, ValueError, np.exceptions.AxisError):
-        return None
-    return tuple(itertools.accumulate(sizes, initial=0))
+                    dict(axis=axis, out=out, dtype=dtype, casting=casting, offsets=concat_offsets(arrays, axis)))
 
 
 @composite(np.stack)

@@ -1391,12 +1391,11 @@ def arange(*args: Any, **kwargs: Any) -> Any:
     alone = len(args) == 1 and "stop" not in kwargs  # arange(stop): the one positional is the stop
     given = dict(zip(("stop",) if alone else ("start", "stop", "step"), args), **kwargs)
     start, step = given.get("start", 0), given.get("step", 1)
-    first = wnp.astype(wnp.asarray(start), plain.dtype)
-    second = wnp.astype(wnp.asarray(start + step), plain.dtype)
     work = np.float32 if plain.dtype == np.float16 else plain.dtype  # NumPy fills half precision in single
+    first, second = (wnp.astype(wnp.astype(wnp.asarray(v), plain.dtype, copy=False), work, copy=False)
+                     for v in (start, start + step))
     i = np.arange(plain.size, dtype=work)
-    first, second = wnp.astype(first, work), wnp.astype(second, work)
-    return wnp.astype(wnp.where(i == 1, second, first + i * (second - first)), plain.dtype)
+    return wnp.astype(wnp.where(i == 1, second, first + i * (second - first)), plain.dtype, copy=False)
 
 
 @derived(np.kaiser)
@@ -1759,13 +1758,12 @@ def cov(m: Any, y: Any = None, rowvar: bool = True, bias: bool = False, ddof: An
     else:
         v1 = wnp.sum(w)
         xc = x - wnp.sum(x * w, axis=1, keepdims=True) / v1  # NumPy subtracts in place: in x's dtype
-        xc = xc if np.result_type(strip(xc)) == dtype else wnp.astype(xc, dtype)
+        xc = wnp.astype(xc, dtype, copy=False)
         c = wnp.matmul(xc, wnp.conj(wnp.transpose(xc * w)))
         ddof = (0 if bias else 1) if ddof is None else ddof
         fact = v1 - ddof * (wnp.sum(w * wnp.asarray(aweights)) / v1 if aweights is not None else 1.0)
     scaled = c * wnp.true_divide(1, _dof(fact))  # NumPy scales in place: in c's dtype (float32 with dtype=)
-    c = scaled if np.result_type(strip(scaled)) == np.result_type(strip(c)) else \
-        wnp.astype(scaled, np.result_type(strip(c)))
+    c = wnp.astype(scaled, np.result_type(strip(c)), copy=False)
     return wnp.squeeze(c) if _shape(c) == (1, 1) else c
 
 

@@ -16,6 +16,7 @@ carry the conjugations.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import operator
 import string
@@ -348,15 +349,29 @@ def _transpose(g, a, x, axes=None):
     return wnp.transpose(g, np.argsort(normalize_axis_tuple(tuple(axes), len(axes))))
 
 
+def concat_offsets(arrays: tuple, axis: Any) -> tuple | None:
+    """Where each array starts along ``axis`` in their concatenation (and where the last one
+    ends), for concatenate's rule: found once when the call is recorded (wengert.numpy's
+    concatenate passes them as the keyword ``offsets``), not once per array in the sweep,
+    which took time growing as the square of their number. None where NumPy will refuse the
+    call, or an array is a list holding traced values (the rule finds them then)."""
+    try:
+        shapes = [_shape(a) for a in arrays]
+        if axis is None:
+            sizes = [math.prod(s) for s in shapes]
+        else:
+            axis = normalize_axis_index(axis, len(shapes[0]))
+            sizes = [s[axis] for s in shapes]
+    except (IndexError, TypeError, ValueError, np.exceptions.AxisError):
+        return None
+    return tuple(itertools.accumulate(sizes, initial=0))
+
+
 def _concatenate(k, g, a, *arrays, axis=0, out=None, dtype=None, casting=None, offsets=None):
-    if axis is not None:
-        axis = normalize_axis_index(axis, len(_shape(arrays[0])))
-    if offsets is None:  # not found when the call was recorded (see _composite): count here
-        offsets = [0, *np.cumsum([np.size(strip(t)) if axis is None else _shape(t)[axis] for t in arrays])]
-    start, stop = offsets[k], offsets[k + 1]
+    start, stop = (offsets or concat_offsets(arrays, axis))[k:k + 2]
     if axis is None:
         return wnp.reshape(g[start:stop], _shape(arrays[k]))
-    return g[(slice(None),) * axis + (slice(start, stop),)]
+    return g[(slice(None),) * normalize_axis_index(axis, len(_shape(arrays[0]))) + (slice(start, stop),)]
 
 
 def _stack(k, g, a, *arrays, axis=0, out=None, dtype=None, casting=None):
