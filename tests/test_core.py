@@ -525,6 +525,46 @@ def test_escaped_tracer_error_is_a_runtime_error():
     assert issubclass(wengert.EscapedTracerError, RuntimeError)
 
 
+# ----------------------------------------------------------------------------- joint rules
+def _weighted_sum(calls: list, answer=None):
+    """sum_k (k + 1) a_k as a primitive whose rule gives every traced argument's cotangent in one
+    call (a Joint), logging the positions it was asked for; ``answer`` replaces its result."""
+    from wengert._core import Joint, Primitive, apply
+
+    def rule(ks, g, ans, *arrays):
+        calls.append(ks)
+        return [g * (k + 1.0) for k in ks] if answer is None else answer
+
+    prim = Primitive(lambda *a: sum((k + 1.0) * v for k, v in enumerate(a)), "weighted_sum", Joint(rule))
+    return lambda *a: apply(prim, a, {})
+
+
+JOINT = [  # (arguments as "x" traced, "c" constant, "y" another traced one), positions asked for, dx, dy
+    ("x", (0,), 1.0, 0.0),
+    ("cx", (1,), 2.0, 0.0),
+    ("xcy", (0, 2), 1.0, 3.0),
+    ("xcx", (0, 2), 4.0, 0.0),  # the same value twice: both contributions
+    ("cccccccx" + "y" * 40, tuple(range(7, 48)), 8.0, sum(range(9, 49))),
+]
+
+
+@pytest.mark.parametrize("spec,asked,dx,dy", JOINT, ids=[c[0][:12] for c in JOINT])
+def test_a_joint_rule_runs_once_per_entry_for_all_its_traced_arguments(spec, asked, dx, dy):
+    calls = []
+    f = _weighted_sum(calls)
+    pick = {"c": lambda x, y: 0.5, "x": lambda x, y: x, "y": lambda x, y: y}
+    gx, gy = grad(lambda x, y: f(*[pick[s](x, y) for s in spec]) * 2.0, (0, 1))(0.3, -1.2)
+    assert (gx, gy) == (2.0 * dx, 2.0 * dy)
+    assert calls == [asked]
+
+
+@pytest.mark.parametrize("answer", ["ab", [1.0], (1.0, 2.0, 3.0), 1.0])
+def test_a_joint_rule_returning_the_wrong_number_of_cotangents_is_named(answer):
+    f = _weighted_sum([], answer=answer)
+    with pytest.raises(TypeError, match=r"weighted_sum: its joint derivative rule must return a list of 2 "):
+        grad(lambda x, y: f(x, 0.5, y), (0, 1))(0.3, -1.2)
+
+
 # ----------------------------------------------------------------------------- errors in the sweep
 def test_error_in_a_rule_names_the_primitive_and_leaves_no_stale_cotangents():
     @wengert.primitive

@@ -33,10 +33,9 @@ import wengert.numpy as wnp
 
 from . import _core
 from ._api import _layout, vjp
-from ._core import Box, ForwardTrace, Primitive, Trace, record, recording, strip
+from ._core import Box, ForwardTrace, Joint, Primitive, Trace, record, recording, strip
 from ._forward import Transposed
 from ._tree import flatten, same_structure, tree_map, unflatten
-from .numpy._vjps import Variadic
 from .numpy._wrap import fit
 
 __all__ = ["checkpoint", "checkpoint_sequential", "checkpointed_loop", "checkpointed_while",
@@ -173,23 +172,16 @@ def _closed_over_check(api: str, top: Trace, before: int) -> None:
 def _record_segment(api: str, top: Trace, traced: list, pullback: Callable, out_values: list) -> list:
     """Record one entry on ``top`` whose arguments are the values of the ``traced`` boxes and
     whose output is ``out_values`` packed into one vector (a view when there is one).
-    ``pullback(g, *values)`` returns the cotangents of all the inputs at once: the first rule
-    the sweep calls computes them, the others hand out the rest."""
+    ``pullback(g, *values)`` returns the cotangents of all the inputs at once."""
     outputs = _Packing.of(out_values)
     packed_out = wnp.concatenate([wnp.ravel(v) for v in out_values]) if len(out_values) > 1 \
         else wnp.ravel(out_values[0])
-    served: dict = {}
 
-    def rule(k: int, g: Any, ans: Any, *values: Any) -> Any:
-        if served.get("g") is not g:
-            served.update(g=g, cotangents=pullback(g, *values), left=len(traced))
-        c = served["cotangents"][k]
-        served["left"] -= 1
-        if not served["left"]:
-            served.clear()
-        return c
+    def rule(ks: tuple, g: Any, ans: Any, *values: Any) -> list:
+        cotangents = pullback(g, *values)
+        return [cotangents[k] for k in ks]
 
-    prim = Primitive(None, api, Variadic(rule), fit)
+    prim = Primitive(None, api, Joint(rule), fit)
     prim.jvps = Transposed(prim)  # forward mode over a record (linearize, jacobian): transpose the pullback
     node = record(top, prim, tuple(b.value for b in traced), {}, packed_out,
                   tuple((k, b) for k, b in enumerate(traced)))

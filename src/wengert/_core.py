@@ -85,7 +85,8 @@ class Primitive:
     """An elementary operation the tape records, with its derivative rules.
 
     ``vjps[k]`` is the rule for positional argument ``k``: ``rule(g, ans, *args, **kwargs)``
-    returns the cotangent of that argument given the cotangent ``g`` of the output. It is
+    returns the cotangent of that argument given the cotangent ``g`` of the output (or
+    ``vjps`` is a :class:`Joint`, giving the cotangents of all the traced arguments at once). It is
     written with wengert's own wrapped functions, so that running it on traced values records
     it too; that is what makes higher derivatives work. ``fit(cotangent, arg)`` is applied by
     the sweep to every cotangent a rule returns (undoing broadcasting, matching dtype); it
@@ -114,9 +115,15 @@ class Primitive:
 
 
 class Joint:
-    """The JVP rules of a primitive given as one function of all its tangents:
-    ``rule(tangents, ans, *args, **kwargs)``, ``tangents[k]`` being argument ``k``'s tangent or
-    ``None`` (for functions like concatenate, whose output tangent is built in one piece)."""
+    """The rules of a primitive given as one function of all its arguments, for functions of
+    many arrays (concatenate) or whose cotangents come out of one computation (a checkpointed
+    segment, a custom rule), where a rule per argument would repeat work or copy every argument
+    once per argument.
+
+    As ``jvps``: ``rule(tangents, ans, *args, **kwargs)`` is the output's tangent,
+    ``tangents[k]`` being argument ``k``'s tangent or ``None``. As ``vjps``: ``rule(argnums, g,
+    ans, *args, **kwargs)`` returns the cotangents of the arguments at the positions
+    ``argnums`` (those traced), in that order; every position has a derivative."""
 
     __slots__ = ("rule",)
 
@@ -614,8 +621,11 @@ _CONSTANT = Primitive(lambda x: x, "constant")
 
 
 def _rule(prim: Primitive, k: int) -> Callable | None:
+    vjps = prim.vjps
+    if type(vjps) is Joint:
+        return vjps.rule
     try:
-        return prim.vjps[k]
+        return vjps[k]
     except IndexError:
         raise TypeError(f"{prim.name}: positional argument {k} is a traced value, but there is no "
                         "derivative with respect to it. Pass a plain value there (for instance "
@@ -805,17 +815,34 @@ def _sweep_node(node: Box, check: Callable | None) -> None:
     prim = node.prim
     vjps = prim.vjps
     fit = prim.fit
-    for k, p in parents:
-        try:
-            c = vjps[k](g, a, *args, **kwargs) if kwargs else vjps[k](g, a, *args)
-        except ZeroDivisionError:
-            c = _ieee(vjps[k], g, a, args, kwargs)
+    joint = _joint(prim, parents, g, a, args, kwargs) if type(vjps) is Joint else None
+    for j, (k, p) in enumerate(parents):
+        if joint is not None:
+            c = joint[j]
+        else:
+            try:
+                c = vjps[k](g, a, *args, **kwargs) if kwargs else vjps[k](g, a, *args)
+            except ZeroDivisionError:
+                c = _ieee(vjps[k], g, a, args, kwargs)
         if fit is not None:
             c = fit(c, p.value)
         if check is not None:
             check(node, k, g, c)
         q = p.adj
         p.adj = c if q is None else q + c
+
+
+def _joint(prim: Primitive, parents: tuple, g: Any, ans: Any, args: tuple, kwargs: dict) -> list:
+    """The cotangents of all the traced arguments of an entry whose rules are a :class:`Joint`."""
+    rule = functools.partial(prim.vjps.rule, tuple(k for k, _ in parents))
+    try:
+        cotangents = rule(g, ans, *args, **kwargs)
+    except ZeroDivisionError:
+        cotangents = _ieee(rule, g, ans, args, kwargs)
+    if not isinstance(cotangents, (tuple, list)) or len(cotangents) != len(parents):
+        raise TypeError(f"{prim.name}: its joint derivative rule must return a list of {len(parents)} "
+                        f"cotangents, one per traced argument; it returned {type(cotangents).__name__}.")
+    return cotangents
 
 
 def _release(node: Box) -> None:
@@ -853,7 +880,8 @@ _UNSHARED = _unshared()
 
 
 if _speedups is not None:
-    _speedups.configure(apply, NO_KWARGS, (same, negated, times_second, times_first, times_ans), _ieee)
+    _speedups.configure(apply, NO_KWARGS, (same, negated, times_second, times_first, times_ans), _ieee,
+                        Joint, _sweep_node)
     unary, binary, _sweep, _uses = _speedups.unary, _speedups.binary, _speedups.sweep, _speedups.uses  # noqa: F811
 else:
     _sweep = _sweep_python

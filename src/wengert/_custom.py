@@ -16,9 +16,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._core import Box, EscapedTracerError, Primitive, record, recording, strip, traced_keyword
+from ._core import Box, EscapedTracerError, Joint, Primitive, record, recording, strip, traced_keyword
 from ._tree import flatten, is_sequence, tree_map, unflatten
-from .numpy._vjps import Variadic
 from .numpy._wrap import _general, broadcasts, fit
 
 
@@ -219,15 +218,6 @@ def defvjp(fun: Callable, *rules: Callable | None) -> None:
     give_rules("defvjp", fun, rules)
 
 
-class _Memo:
-    """bwd's cotangents for the ``g`` the sweep is pulling back, until it asked for argument ``last``."""
-
-    __slots__ = ("g", "flat", "last")
-
-    def __init__(self, last: int) -> None:
-        self.g, self.flat, self.last = None, None, last
-
-
 def _cotangent_leaves(name: str, position: int, where: str, a: Any, c: Any) -> list:
     """The cotangent ``c`` that bwd returned for the argument ``a`` (positional argument
     ``position``; ``where`` inside it), as the leaves :func:`flatten` gives ``a``: zeros where
@@ -323,38 +313,34 @@ class custom_vjp:
         traced = [k for k, x in enumerate(leaves) if type(x) is Box and x.trace is top]
         boxed = []
         for j, o in enumerate(outs):  # one entry per output leaf; each pulls back through bwd
-            rule = functools.partial(self._cotangent, structure, out_structure, outs, residuals, j, _Memo(traced[-1]))
-            prim = Primitive(self.fun, self.__name__, Variadic(rule), fit)
+            rule = functools.partial(self._cotangents, structure, out_structure, outs, residuals, j)
+            prim = Primitive(self.fun, self.__name__, Joint(rule), fit)
             USER_PRIMITIVES.add(prim)
             prim.jvps = Transposed(prim)  # forward mode transposes bwd
             parents = tuple((k, leaves[k]) for k in traced)
             boxed.append(record(top, prim, tuple(values), {}, o, parents))
         return unflatten(out_structure, boxed)
 
-    def _cotangent(self, structure: Any, out_structure: Any, outs: list, residuals: Any, j: int, memo: "_Memo",
-                   k: int, g: Any, ans: Any, *args: Any) -> Any:
-        """Cotangent of flattened argument ``k`` from output leaf ``j`` (the others get zeros).
-        The sweep asks for each argument in turn with the same ``g``: bwd runs once for all."""
+    def _cotangents(self, structure: Any, out_structure: Any, outs: list, residuals: Any, j: int,
+                    ks: tuple, g: Any, ans: Any, *args: Any) -> list:
+        """The cotangents of the flattened arguments ``ks`` from output leaf ``j`` (the other
+        outputs' cotangents are zeros): one call of bwd."""
         arguments = unflatten(structure, list(args))
-        if memo.g is not g:
-            cts = [g if i == j else np.zeros_like(strip(o)) for i, o in enumerate(outs)]
-            try:
-                result = self.bwd(residuals, unflatten(out_structure, cts))
-            except EscapedTracerError as e:  # from bwd's closure: the recording it belongs to has finished
-                raise EscapedTracerError(f"{self.__name__}: bwd uses a traced value from its closure or a global, "
-                                         "whose recording has finished when the backward sweep runs. Hand bwd what "
-                                         "it needs through fwd's residuals, and pass values whose gradient you want "
-                                         "as arguments.") from e
-            if not isinstance(result, (tuple, list)) or len(result) != len(arguments):
-                raise TypeError(f"{self.__name__}: bwd must return a tuple with one cotangent per "
-                                f"argument ({len(arguments)}); it returned {result!r:.80}.")
-            flat = [leaf for i, (a, c) in enumerate(zip(arguments, result))
-                    for leaf in _cotangent_leaves(self.__name__, i, "", a, c)]
-            memo.g, memo.flat = g, flat
-        flat = memo.flat
-        if k == memo.last:  # the sweep's last question for this g
-            memo.g = memo.flat = None
-        c, shape = flat[k], np.shape(strip(args[k]))
-        position = [i for i, a in enumerate(arguments) for _ in flatten(a)[0]][k]
-        _check(self.__name__, position, _BWD, c, broadcasts(shape, np.shape(strip(c))), shape)
-        return c
+        cts = [g if i == j else np.zeros_like(strip(o)) for i, o in enumerate(outs)]
+        try:
+            result = self.bwd(residuals, unflatten(out_structure, cts))
+        except EscapedTracerError as e:  # from bwd's closure: the recording it belongs to has finished
+            raise EscapedTracerError(f"{self.__name__}: bwd uses a traced value from its closure or a global, "
+                                     "whose recording has finished when the backward sweep runs. Hand bwd what "
+                                     "it needs through fwd's residuals, and pass values whose gradient you want "
+                                     "as arguments.") from e
+        if not isinstance(result, (tuple, list)) or len(result) != len(arguments):
+            raise TypeError(f"{self.__name__}: bwd must return a tuple with one cotangent per "
+                            f"argument ({len(arguments)}); it returned {result!r:.80}.")
+        flat = [leaf for i, (a, c) in enumerate(zip(arguments, result))
+                for leaf in _cotangent_leaves(self.__name__, i, "", a, c)]
+        positions = [i for i, a in enumerate(arguments) for _ in flatten(a)[0]]
+        for k in ks:
+            shape = np.shape(strip(args[k]))
+            _check(self.__name__, positions[k], _BWD, flat[k], broadcasts(shape, np.shape(strip(flat[k]))), shape)
+        return [flat[k] for k in ks]

@@ -39,7 +39,7 @@ from ._api import (
     vjp,
     writable,
 )
-from ._core import Box, ForwardTrace, Primitive, check_kept, forward_sweep, input_box, strip
+from ._core import Box, ForwardTrace, Joint, Primitive, check_kept, forward_sweep, input_box, strip
 from ._custom import USER_PRIMITIVES, give_rules
 from ._tree import argument_paths, flatten, paths, same_structure, tree_map, unflatten
 from .numpy._jvps import settle
@@ -636,7 +636,8 @@ class Transposed:
 
     def __getitem__(self, k: int) -> Callable:
         def rule(t: Any, ans: Any, *args: Any, **kwargs: Any) -> Any:
-            vjp_k = self.prim.vjps[k]
+            vjps = self.prim.vjps
+            vjp_k = (lambda g, *rest, **kw: vjps.rule((k,), g, *rest, **kw)[0]) if type(vjps) is Joint else vjps[k]
             lead = np.ndim(strip(t)) - np.ndim(strip(args[k]))
             zero = np.zeros_like(strip(ans), dtype=np.result_type(strip(ans), float))
             fit = self.prim.fit or (lambda c, x: c)

@@ -76,6 +76,8 @@ static PyTypeObject *Box = NULL;
 static PyObject *apply_fn = NULL, *no_kwargs = NULL, *empty_tuple = NULL;
 /* _core._ieee: reruns a rule that divided a Python float by zero on NumPy floats. */
 static PyObject *retry_fn = NULL;
+/* _core.Joint, and _core._sweep_node, which sweeps the entries whose rules are one Joint */
+static PyObject *joint_type = NULL, *sweep_joint_fn = NULL;
 /* _core's named rule helpers, applied here without a call: same, negated, times_second,
    times_first, times_ans. */
 static PyObject *rule_same = NULL, *rule_negated = NULL, *rule_times_second = NULL,
@@ -351,11 +353,18 @@ static int sweep_node(BoxObject *node) {
     if (g == NULL || g == Py_None || parents == NULL || !PyTuple_Check(parents)
         || PyTuple_GET_SIZE(parents) == 0)
         return 0;  /* nothing flows back, or an input: its cotangent is the result */
-    node->adj = Py_None;  /* we now own g's reference */
-    Py_INCREF(Py_None);
     PyObject *fit = PyObject_GetAttr(node->prim, str_fit);
     PyObject *vjps = fit ? PyObject_GetAttr(node->prim, str_vjps) : NULL;
-    if (vjps == NULL) { Py_XDECREF(fit); Py_DECREF(g); return -1; }
+    if (vjps == NULL) { Py_XDECREF(fit); return -1; }
+    if ((PyObject *)Py_TYPE(vjps) == joint_type) {  /* rare and costly anyway: the Python loop */
+        Py_DECREF(vjps);
+        Py_DECREF(fit);
+        PyObject *r = PyObject_CallFunctionObjArgs(sweep_joint_fn, (PyObject *)node, Py_None, NULL);
+        Py_XDECREF(r);
+        return r == NULL ? -1 : 0;
+    }
+    node->adj = Py_None;  /* we now own g's reference */
+    Py_INCREF(Py_None);
     PyObject *args = node->args, *kwargs = node->kwargs;
     Py_ssize_t na = PyTuple_GET_SIZE(args);
     PyObject *small[8], **stack = na + 2 <= 8 ? small : PyMem_Malloc((na + 2) * sizeof(PyObject *));
@@ -443,11 +452,14 @@ static PyObject *sweep(PyObject *module, PyObject *args) {
 /* ------------------------------------------------------------------------- module */
 
 static PyObject *configure(PyObject *module, PyObject *args) {
-    PyObject *apply, *kwargs, *helpers[5], *retry;
-    if (!PyArg_ParseTuple(args, "OO!(OOOOO)O", &apply, &PyDict_Type, &kwargs, &helpers[0],
-                          &helpers[1], &helpers[2], &helpers[3], &helpers[4], &retry))
+    PyObject *apply, *kwargs, *helpers[5], *retry, *joint, *sweep_joint;
+    if (!PyArg_ParseTuple(args, "OO!(OOOOO)OO!O", &apply, &PyDict_Type, &kwargs, &helpers[0],
+                          &helpers[1], &helpers[2], &helpers[3], &helpers[4], &retry,
+                          &PyType_Type, &joint, &sweep_joint))
         return NULL;
     Py_XSETREF(retry_fn, Py_NewRef(retry));
+    Py_XSETREF(joint_type, Py_NewRef(joint));
+    Py_XSETREF(sweep_joint_fn, Py_NewRef(sweep_joint));
     Py_XSETREF(rule_same, Py_NewRef(helpers[0]));
     Py_XSETREF(rule_negated, Py_NewRef(helpers[1]));
     Py_XSETREF(rule_times_second, Py_NewRef(helpers[2]));
@@ -516,7 +528,7 @@ static PyObject *uses(PyObject *module, PyObject *args) {
 static PyMethodDef methods[] = {
     {"uses", uses, METH_VARARGS, "uses(nodes, box, stop): see wengert._core._uses."},
     {"configure", configure, METH_VARARGS,
-     "configure(apply, NO_KWARGS, (same, negated, times_second, times_first, times_ans), retry)"},
+     "configure(apply, NO_KWARGS, (same, negated, times_second, times_first, times_ans), retry, Joint, sweep_node)"},
     {"set_pausing", set_pausing, METH_O, "Mirror _core._pausing (open no_grad blocks)."},
     {"watch", watch, METH_O, "watch(types): constants of these types (a type or a tuple) take apply (see _core.watch)."},
     {"unary", unary, METH_VARARGS, "unary(prim, fun, fallback): see wengert._core.unary."},

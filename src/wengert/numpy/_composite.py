@@ -16,7 +16,7 @@ from numpy.lib.array_utils import normalize_axis_index
 import wengert.numpy as wnp
 
 from .._core import Box, strip
-from ._vjps import concat_offsets, plain_astype
+from ._vjps import plain_astype
 from ._wrap import DISPATCH, PRIMITIVES, _general, composite, nondifferentiable, object_dtype
 from ._wrap import holds_box as _has_box
 
@@ -127,9 +127,8 @@ def clip(a: Any, a_min: Any = np._NoValue, a_max: Any = np._NoValue, *args: Any,
 @composite(np.concatenate)
 def concatenate(arrays: Any, axis: Any = 0, out: Any = None, *, dtype: Any = None,
                 casting: str = "same_kind") -> Any:
-    arrays = tuple(arrays)
-    return _general(PRIMITIVES[np.concatenate], arrays,
-                    dict(axis=axis, out=out, dtype=dtype, casting=casting, offsets=concat_offsets(arrays, axis)))
+    return _general(PRIMITIVES[np.concatenate], tuple(arrays),
+                    dict(axis=axis, out=out, dtype=dtype, casting=casting))
 
 
 @composite(np.stack)

@@ -168,7 +168,7 @@ def _filled(tangents, arrays):
     return [t if t is not None else _zeros(x, ref, lead) for t, x in zip(tangents, arrays)], lead
 
 
-def _concatenate(tangents, a, *arrays, axis=0, out=None, dtype=None, casting=None, offsets=None):
+def _concatenate(tangents, a, *arrays, axis=0, out=None, dtype=None, casting=None):
     ts, lead = _filled(tangents, arrays)
     if axis is None:
         return wnp.concatenate([wnp.reshape(t, _shape(t)[:lead] + (-1,)) for t in ts], axis=-1)

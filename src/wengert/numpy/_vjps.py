@@ -27,7 +27,7 @@ from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 import wengert.numpy as wnp
 
-from .._core import Box, compiled, negated, same, strip, times_ans, times_first, times_second
+from .._core import Box, Joint, compiled, negated, same, strip, times_ans, times_first, times_second
 
 LN2, LN10, DEG = float(np.log(2)), float(np.log(10)), float(np.pi / 180)
 
@@ -349,34 +349,20 @@ def _transpose(g, a, x, axes=None):
     return wnp.transpose(g, np.argsort(normalize_axis_tuple(tuple(axes), len(axes))))
 
 
-def concat_offsets(arrays: tuple, axis: Any) -> tuple | None:
-    """Where each array starts along ``axis`` in their concatenation (and where the last one
-    ends), for concatenate's rule: found once when the call is recorded (wengert.numpy's
-    concatenate passes them as the keyword ``offsets``), not once per array in the sweep,
-    which took time growing as the square of their number. None where NumPy will refuse the
-    call, or an array is a list holding traced values (the rule finds them then)."""
-    try:
-        shapes = [_shape(a) for a in arrays]
-        if axis is None:
-            sizes = [math.prod(s) for s in shapes]
-        else:
-            axis = normalize_axis_index(axis, len(shapes[0]))
-            sizes = [s[axis] for s in shapes]
-    except (IndexError, TypeError, ValueError, np.exceptions.AxisError):
-        return None
-    return tuple(itertools.accumulate(sizes, initial=0))
-
-
-def _concatenate(k, g, a, *arrays, axis=0, out=None, dtype=None, casting=None, offsets=None):
-    start, stop = (offsets or concat_offsets(arrays, axis))[k:k + 2]
+def _concatenate(ks, g, a, *arrays, axis=0, out=None, dtype=None, casting=None):
+    shapes = [_shape(x) for x in arrays]
     if axis is None:
-        return wnp.reshape(g[start:stop], _shape(arrays[k]))
-    return g[(slice(None),) * normalize_axis_index(axis, len(_shape(arrays[0]))) + (slice(start, stop),)]
+        edges = list(itertools.accumulate(map(math.prod, shapes), initial=0))
+        return [wnp.reshape(g[edges[k]:edges[k + 1]], shapes[k]) for k in ks]
+    axis = normalize_axis_index(axis, len(shapes[0]))
+    edges = list(itertools.accumulate((s[axis] for s in shapes), initial=0))
+    lead = (slice(None),) * axis
+    return [g[lead + (slice(edges[k], edges[k + 1]),)] for k in ks]
 
 
-def _stack(k, g, a, *arrays, axis=0, out=None, dtype=None, casting=None):
-    axis = normalize_axis_index(axis, len(_shape(arrays[0])) + 1)
-    return g[(slice(None),) * axis + (k,)]
+def _stack(ks, g, a, *arrays, axis=0, out=None, dtype=None, casting=None):
+    lead = (slice(None),) * normalize_axis_index(axis, len(_shape(arrays[0])) + 1)
+    return [g[lead + (k,)] for k in ks]
 
 
 # --- products
@@ -690,8 +676,8 @@ VJPS: dict[Any, tuple] = {
     np.flip:         (lambda g, a, x, axis=None: wnp.flip(g, axis),),
     np.copy:         (same,),
     np.astype:       (same,),
-    np.concatenate:  Variadic(_concatenate),
-    np.stack:        Variadic(_stack),
+    np.concatenate:  Joint(_concatenate),
+    np.stack:        Joint(_stack),
     # --------------------------------------------------------------- products
     np.dot:          (_dot(_tensordot_x),              _dot(_tensordot_y)),
     np.matmul:       (_matmul_x,                       _matmul_y),
@@ -709,7 +695,7 @@ VJPS: dict[Any, tuple] = {
 # How to call the functions that take their arrays in a list: spread out, each array is a
 # positional argument that can be traced on its own.
 IMPLS: dict[Any, Callable] = {
-    np.concatenate: lambda *arrays, offsets=None, **kw: np.concatenate(arrays, **kw),
+    np.concatenate: lambda *arrays, **kw: np.concatenate(arrays, **kw),
     np.stack:       lambda *arrays, **kw: np.stack(arrays, **kw),
     np.astype:      lambda x, dtype: plain_astype(x, dtype),
 }

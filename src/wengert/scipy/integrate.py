@@ -48,7 +48,6 @@ from .._forward import jvp as _jvp
 from .._tree import flatten as _flatten
 from .._tree import unflatten as _unflatten
 from ..numpy._box import ConversionError as _ConversionError
-from ..numpy._vjps import Variadic as _Variadic
 from ..numpy._wrap import fit as _fit
 
 __all__ = ["odeint", "solve_ivp", "OdeResult", "trapezoid"]
@@ -112,13 +111,13 @@ class _Solver:
 
 class _Problem:
     """One system on the tape: ``dyn(y, t, *params)`` (a function of possibly traced values
-    returning the derivative as a 1-D array), the solver, the answer already computed for
-    the caller's plain arguments, and the cotangents last computed by the reverse rule."""
+    returning the derivative as a 1-D array), the solver, and the answer already computed for
+    the caller's plain arguments."""
 
-    __slots__ = ("api", "dyn", "solver", "known", "served")
+    __slots__ = ("api", "dyn", "solver", "known")
 
     def __init__(self, api: str, dyn: Callable, solver: _Solver, known: tuple | None = None):
-        self.api, self.dyn, self.solver, self.known, self.served = api, dyn, solver, known, None
+        self.api, self.dyn, self.solver, self.known = api, dyn, solver, known
 
 
 def _run(y0: Any, t: Any, *params: Any, problem: _Problem) -> np.ndarray:
@@ -138,22 +137,10 @@ def _solve(problem: _Problem, y0: Any, t: Any, params: list) -> Any:
 
 
 # ----------------------------------------------------------------------------- reverse rule
-def _pullback(k: int, g: Any, ans: Any, y0: Any, t: Any, *params: Any, problem: _Problem) -> Any:
-    """The cotangent of argument ``k``. One backward solve gives them all: the first rule the
-    sweep calls computes them, the others read them."""
-    served = problem.served
-    if served is None or served[1] is not ans or not _same_cotangent(served[0], g):
-        kept = g.copy() if type(g) is np.ndarray else g  # (a caller may reuse its array for the next pullback)
-        served = problem.served = (kept, ans, _adjoint(problem, g, ans, y0, t, params))
-    return served[2][k]
-
-
-def _same_cotangent(kept: Any, g: Any) -> bool:
-    """Whether ``g`` is the cotangent the cached adjoint solve was for: the same values for plain
-    arrays, the same traced value otherwise."""
-    if type(kept) is np.ndarray and type(g) is np.ndarray:
-        return np.array_equal(kept, g, equal_nan=True)
-    return kept is g
+def _pullback(ks: tuple, g: Any, ans: Any, y0: Any, t: Any, *params: Any, problem: _Problem) -> list:
+    """The cotangents of the arguments ``ks``: one backward solve gives them all."""
+    cotangents = _adjoint(problem, g, ans, y0, t, params)
+    return [cotangents[k] for k in ks]
 
 
 def _adjoint(problem: _Problem, g: Any, ans: Any, y0: Any, t: Any, params: tuple) -> tuple:
@@ -234,7 +221,7 @@ def _sensitivity(dyn: Callable, n: int, m: int) -> Callable:
     return dynamics
 
 
-_PRIMITIVES = {api: _Primitive(_run, api, _Variadic(_pullback), _fit, jvps=_Joint(_push))
+_PRIMITIVES = {api: _Primitive(_run, api, _Joint(_pullback), _fit, jvps=_Joint(_push))
                for api in ("odeint", "solve_ivp")}
 
 
