@@ -21,6 +21,8 @@ import pytest
 
 import wengert
 import wengert.numpy as np
+from _helpers import close as helpers_close
+from _helpers import fd_grad
 from wengert import elementwise_grad, grad, make_vjp, stop_gradient, value_and_grad, vjp
 
 
@@ -563,6 +565,72 @@ def test_a_joint_rule_returning_the_wrong_number_of_cotangents_is_named(answer):
     f = _weighted_sum([], answer=answer)
     with pytest.raises(TypeError, match=r"weighted_sum: its joint derivative rule must return a list of 2 "):
         grad(lambda x, y: f(x, 0.5, y), (0, 1))(0.3, -1.2)
+
+
+# ----------------------------------------------------------------------------- reads of elements
+# The cotangents of many reads x[index] of one array are summed in an array the sweep owns
+# (numpy._vjps._Scatter): each case mixes them with other uses of x, in either order. A case
+# is f(np, x), run by wengert and by autograd.
+READS = [
+    ("elements", lambda np, x: sum(x[i] * x[i] for i in range(len(x)))),
+    ("negative elements", lambda np, x: sum(np.sin(x[-i - 1]) * (i + 1.0) for i in range(len(x)))),
+    ("one read", lambda np, x: x[2] ** 3),
+    ("slices", lambda np, x: sum(np.sum(x[i:i + 2] ** 2) for i in range(len(x) - 1))),
+    ("whole then reads", lambda np, x: np.sum(np.exp(x)) + x[0] * x[3] + x[1]),
+    ("reads then whole", lambda np, x: x[0] * x[3] + x[1] + np.sum(np.exp(x))),
+    ("reads around whole", lambda np, x: x[0] * x[4] + np.sum(x * x) + x[0]),
+    ("repeated indices", lambda np, x: np.sum(x[onp.array([0, 2, 2, 0, 2])] ** 2) + x[2]),
+    ("mask and elements", lambda np, x: np.sum(x[onp.array([True, False, True, True, False])] ** 3) + x[0] * x[1]),
+    ("ellipsis and newaxis", lambda np, x: np.sum(x[..., None] * x[None, 1:3]) + x[...][4]),
+    ("rows of a matrix", lambda np, x: sum(np.sum(np.reshape(x, (5, 1))[i] * x[i]) for i in range(5))),
+    ("through stack", lambda np, x: np.sum(np.stack([x[i] * (i + 1.0) for i in range(5)]) ** 2)),
+]
+X5 = onp.array([0.3, -1.1, 0.8, 2.0, -0.4])
+
+
+@pytest.mark.parametrize("dtype", [onp.float64, onp.float32])
+@pytest.mark.parametrize("name,f", READS, ids=[c[0] for c in READS])
+def test_reads_of_elements_sum_their_cotangents(name, f, dtype):
+    g = grad(lambda x: f(np, x))(X5.astype(dtype))
+    assert type(g) is onp.ndarray and g.dtype == dtype and g.flags.writeable
+    rtol = 1e-5 if dtype == onp.float32 else 1e-7
+    assert close(g, fd_grad(lambda x: f(onp, x), X5), rtol=rtol, atol=1e-6)
+    assert close(g, autograd.grad(lambda x: f(anp, x))(X5), rtol=rtol)
+
+
+@pytest.mark.parametrize("layout", ["strided", "fortran", "read-only", "complex"])
+def test_reads_of_elements_of_unusual_arrays(layout):
+    base = onp.arange(1.0, 21.0).reshape(4, 5) / 7.0
+    x = {"strided": base[::2, 1::2], "fortran": onp.asfortranarray(base), "read-only": base.copy(),
+         "complex": base * (1 + 0.5j)}[layout]
+    x.flags.writeable = layout != "read-only"
+    reads = grad(lambda x: np.real(sum(x[i, j] ** 2 for i in range(x.shape[0]) for j in range(x.shape[1]))))(x)
+    whole = grad(lambda x: np.real(np.sum(x ** 2)))(x)  # the same function without reads
+    assert helpers_close(reads, whole, rtol=1e-12) and reads.dtype == whole.dtype
+    assert not onp.shares_memory(reads, x)
+
+
+@pytest.mark.parametrize("traced_first", [True, False])
+def test_reads_of_elements_in_a_second_derivative(traced_first):
+    """The inner sweep sums plain cotangents of reads of x with traced ones (carrying the outer
+    w), the traced ones first or last in the sweep."""
+    x0, w0 = X5[:3], onp.array([0.5, -2.0, 1.5])
+
+    def inner(np, w):
+        if traced_first:
+            return lambda x: x[2] * x[1] + x[0] ** 2 * w[1] + np.sum(x * w)
+        return lambda x: np.sum(x * w) + x[0] ** 2 * w[1] + x[2] * x[1]
+
+    expected = autograd.grad(lambda w: anp.sum(autograd.grad(inner(anp, w))(x0) ** 2))(w0)
+    assert close(grad(lambda w: np.sum(grad(inner(np, w))(x0) ** 2))(w0), expected)
+    assert close(wengert.hessian(lambda x: x[0] * x[1] ** 2 + np.sum(x ** 3))(x0),
+                 autograd.hessian(lambda x: x[0] * x[1] ** 2 + anp.sum(x ** 3))(x0))
+
+
+def test_a_read_with_a_nan_cotangent_is_caught_by_detect_anomaly():
+    with pytest.raises(wengert.AnomalyError, match="'sqrt'"):
+        with wengert.detect_anomaly(), onp.errstate(divide="ignore"):
+            grad(lambda x: np.sqrt(x[0]) + x[1])(onp.array([0.0, 1.0]))
 
 
 # ----------------------------------------------------------------------------- errors in the sweep

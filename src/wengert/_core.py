@@ -51,6 +51,7 @@ __all__ = [
     "ForwardTrace",
     "Joint",
     "MutationError",
+    "Pending",
     "Primitive",
     "Trace",
     "apply",
@@ -129,6 +130,24 @@ class Joint:
 
     def __init__(self, rule: Callable):
         self.rule = rule
+
+
+class Pending:
+    """A cotangent held in a form cheaper than the array it stands for, while the sweep is
+    still summing the contributions to it. (The rule of indexing returns one: the cotangent
+    of ``x[i]`` is zero but at ``i``, and adding it into a sum the sweep owns costs the size of
+    ``x[i]``, not of ``x``.) The sweep adds a pending contribution with ``c.added_to(total)``,
+    a contribution to a pending total with ``total + c``, and reads a pending cotangent with
+    ``dense()`` before handing it to the rules."""
+
+    __slots__ = ()
+    __array_ufunc__ = None  # NumPy refuses to mix it into arrays instead of making object arrays
+
+    def dense(self) -> Any:
+        raise NotImplementedError
+
+    def added_to(self, total: Any) -> Any:
+        raise NotImplementedError
 
 
 class Trace:
@@ -805,6 +824,8 @@ def _sweep_node(node: Box, check: Callable | None) -> None:
     g = node.adj
     if g is None:
         return
+    if isinstance(g, Pending):
+        node.adj = g = g.dense()
     parents = node.parents
     if not parents:
         return  # an input: its cotangent is the result
@@ -827,9 +848,9 @@ def _sweep_node(node: Box, check: Callable | None) -> None:
         if fit is not None:
             c = fit(c, p.value)
         if check is not None:
-            check(node, k, g, c)
+            check(node, k, g, c.dense() if isinstance(c, Pending) else c)
         q = p.adj
-        p.adj = c if q is None else q + c
+        p.adj = c if q is None else c.added_to(q) if isinstance(c, Pending) else q + c
 
 
 def _joint(prim: Primitive, parents: tuple, g: Any, ans: Any, args: tuple, kwargs: dict) -> list:
@@ -881,7 +902,7 @@ _UNSHARED = _unshared()
 
 if _speedups is not None:
     _speedups.configure(apply, NO_KWARGS, (same, negated, times_second, times_first, times_ans), _ieee,
-                        Joint, _sweep_node)
+                        Joint, _sweep_node, Pending)
     unary, binary, _sweep, _uses = _speedups.unary, _speedups.binary, _speedups.sweep, _speedups.uses  # noqa: F811
 else:
     _sweep = _sweep_python

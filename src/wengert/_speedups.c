@@ -78,6 +78,9 @@ static PyObject *apply_fn = NULL, *no_kwargs = NULL, *empty_tuple = NULL;
 static PyObject *retry_fn = NULL;
 /* _core.Joint, and _core._sweep_node, which sweeps the entries whose rules are one Joint */
 static PyObject *joint_type = NULL, *sweep_joint_fn = NULL;
+/* _core.Pending: a cotangent read with its dense() method, added to a sum with added_to() */
+static PyTypeObject *pending_type = NULL;
+static PyObject *str_dense = NULL, *str_added_to = NULL;
 /* _core's named rule helpers, applied here without a call: same, negated, times_second,
    times_first, times_ans. */
 static PyObject *rule_same = NULL, *rule_negated = NULL, *rule_times_second = NULL,
@@ -348,6 +351,11 @@ static void note_failure(PyObject *prim) {
 }
 
 static int sweep_node(BoxObject *node) {
+    if (node->adj != NULL && PyObject_TypeCheck(node->adj, pending_type)) {
+        PyObject *dense = PyObject_CallMethodNoArgs(node->adj, str_dense);
+        if (dense == NULL) return -1;
+        Py_SETREF(node->adj, dense);
+    }
     PyObject *g = node->adj;
     PyObject *parents = node->parents;
     if (g == NULL || g == Py_None || parents == NULL || !PyTuple_Check(parents)
@@ -406,7 +414,8 @@ static int sweep_node(BoxObject *node) {
             Py_XDECREF(q);
         }
         else {
-            PyObject *sum = PyNumber_Add(q, c);
+            PyObject *sum = PyObject_TypeCheck(c, pending_type) ? PyObject_CallMethodOneArg(c, str_added_to, q)
+                                                                : PyNumber_Add(q, c);
             Py_DECREF(c);
             if (sum == NULL) { status = -1; break; }
             p->adj = sum;
@@ -452,11 +461,12 @@ static PyObject *sweep(PyObject *module, PyObject *args) {
 /* ------------------------------------------------------------------------- module */
 
 static PyObject *configure(PyObject *module, PyObject *args) {
-    PyObject *apply, *kwargs, *helpers[5], *retry, *joint, *sweep_joint;
-    if (!PyArg_ParseTuple(args, "OO!(OOOOO)OO!O", &apply, &PyDict_Type, &kwargs, &helpers[0],
+    PyObject *apply, *kwargs, *helpers[5], *retry, *joint, *sweep_joint, *pending;
+    if (!PyArg_ParseTuple(args, "OO!(OOOOO)OO!OO!", &apply, &PyDict_Type, &kwargs, &helpers[0],
                           &helpers[1], &helpers[2], &helpers[3], &helpers[4], &retry,
-                          &PyType_Type, &joint, &sweep_joint))
+                          &PyType_Type, &joint, &sweep_joint, &PyType_Type, &pending))
         return NULL;
+    Py_XSETREF(pending_type, (PyTypeObject *)Py_NewRef(pending));
     Py_XSETREF(retry_fn, Py_NewRef(retry));
     Py_XSETREF(joint_type, Py_NewRef(joint));
     Py_XSETREF(sweep_joint_fn, Py_NewRef(sweep_joint));
@@ -528,7 +538,7 @@ static PyObject *uses(PyObject *module, PyObject *args) {
 static PyMethodDef methods[] = {
     {"uses", uses, METH_VARARGS, "uses(nodes, box, stop): see wengert._core._uses."},
     {"configure", configure, METH_VARARGS,
-     "configure(apply, NO_KWARGS, (same, negated, times_second, times_first, times_ans), retry, Joint, sweep_node)"},
+     "configure(apply, NO_KWARGS, (same, negated, times_second, times_first, times_ans), retry, Joint, sweep_node, Pending)"},
     {"set_pausing", set_pausing, METH_O, "Mirror _core._pausing (open no_grad blocks)."},
     {"watch", watch, METH_O, "watch(types): constants of these types (a type or a tuple) take apply (see _core.watch)."},
     {"unary", unary, METH_VARARGS, "unary(prim, fun, fallback): see wengert._core.unary."},
@@ -547,12 +557,14 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     str_append = PyUnicode_InternFromString("append");
     str_fit = PyUnicode_InternFromString("fit");
     str_vjps = PyUnicode_InternFromString("vjps");
+    str_dense = PyUnicode_InternFromString("dense");
+    str_added_to = PyUnicode_InternFromString("added_to");
     str_name = PyUnicode_InternFromString("name");
     str_add_note = PyUnicode_InternFromString("add_note");
     int0 = PyLong_FromLong(0);
     int1 = PyLong_FromLong(1);
     empty_tuple = PyTuple_New(0);
-    if (!empty_tuple || !str_append || !str_fit || !str_vjps || !str_name || !str_add_note || !int0 || !int1) return NULL;
+    if (!empty_tuple || !str_append || !str_fit || !str_vjps || !str_dense || !str_added_to || !str_name || !str_add_note || !int0 || !int1) return NULL;
     PyObject *m = PyModule_Create(&moduledef);
     if (m == NULL) return NULL;
     Box = (PyTypeObject *)PyType_FromSpec(&box_spec);

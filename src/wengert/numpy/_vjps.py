@@ -27,7 +27,7 @@ from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 import wengert.numpy as wnp
 
-from .._core import Box, Joint, compiled, negated, same, strip, times_ans, times_first, times_second
+from .._core import Box, Joint, Pending, compiled, negated, same, strip, times_ans, times_first, times_second
 
 LN2, LN10, DEG = float(np.log(2)), float(np.log(10)), float(np.pi / 180)
 
@@ -528,6 +528,79 @@ def untake(g: Any, x: Any, index: Any) -> Any:
     return z
 
 
+class _Scatter(Pending):
+    """``untake(g, x, index)`` not yet built: the rule of ``x[index]`` returns it for a plain
+    array ``x`` and a cotangent ``g`` of its dtype. Added to another cotangent of ``x``, it
+    makes an array that only the sweep holds (:class:`_Owned`), into which later ones are
+    added in place: reading the n elements of ``x`` one by one costs n, not n times the size
+    of ``x``. ``shape`` and ``dtype`` are those of the array it stands for (what ``fit`` reads)."""
+
+    __slots__ = ("g", "x", "index")
+
+    def __init__(self, g: Any, x: np.ndarray, index: Any):
+        self.g, self.x, self.index = g, x, index
+
+    shape = property(lambda self: self.x.shape)
+    dtype = property(lambda self: self.x.dtype)
+
+    def dense(self) -> np.ndarray:
+        return untake(self.g, self.x, self.index)
+
+    def added_to(self, total: Any) -> Any:
+        if type(total) is _Owned:
+            self._into(total.total)
+            return total
+        if isinstance(total, Pending):
+            total = total.dense()  # a new array
+        elif _dtype_of(total) is not None and np.shape(total) == self.x.shape:
+            total = np.array(total, dtype=np.result_type(total, self.g))  # a copy, the sweep's from now on
+        else:  # a traced sum (a higher derivative) or another array type
+            return total + self.dense()
+        self._into(total)
+        return _Owned(total)
+
+    def __add__(self, c: Any) -> Any:  # the first contribution was this one
+        return _Owned(self.dense()) + c
+
+    def _into(self, total: np.ndarray) -> None:
+        if _basic(self.index):
+            total[self.index] += self.g
+        else:
+            np.add.at(total, self.index, self.g)
+
+
+class _Owned(Pending):
+    """A sum of cotangents in an array that only the sweep holds, added to in place."""
+
+    __slots__ = ("total",)
+
+    def __init__(self, total: np.ndarray):
+        self.total = total
+
+    def dense(self) -> np.ndarray:
+        return self.total
+
+    def __add__(self, c: Any) -> Any:
+        if type(c) is np.ndarray and c.shape == self.total.shape and c.dtype == self.total.dtype:
+            self.total += c
+            return self
+        return self.total + c
+
+
+def _getitem(g, a, x, index):
+    if type(x) is np.ndarray and x.ndim and type(g) is not Box and _dtype_of(g) == x.dtype:
+        return _Scatter(g, x, index)
+    return wnp._untake(g, x, index)
+
+
+def _dtype_of(g: Any) -> Any:
+    """The dtype of a plain cotangent (a Python float's is float64), None for another object."""
+    return _PYTHON_DTYPES.get(type(g)) or (g.dtype if type(g) is np.ndarray or isinstance(g, np.generic) else None)
+
+
+_PYTHON_DTYPES = {float: np.dtype(float), complex: np.dtype(complex)}
+
+
 def windows(x: Any, window_shape: tuple, axis: tuple) -> Any:
     """NumPy's sliding windows of ``x``, a read-only view of it, so that they see later writes
     into ``x`` as NumPy's do (``axis`` negative: a tangent with leading batch dimensions takes its
@@ -686,7 +759,7 @@ VJPS: dict[Any, tuple] = {
     np.outer:        (_outer_x,                        _outer_y),
     np.einsum:       Variadic(_einsum, skip=1),
     # --------------------------------------------------------------- indexing (each the other's transpose)
-    operator.getitem: (lambda g, a, x, index: wnp._untake(g, x, index), None),
+    operator.getitem: (_getitem, None),
     untake:           (lambda g, a, c, x, index: g[index], None, None),
     windows:          (_windows, None, None),
     setitem:          (lambda g, a, x, v, index: wnp._setitem(g, 0, index), _written, None),
