@@ -674,6 +674,27 @@ def test_rule_result_that_is_not_one_array_shaped_like_its_argument_is_refused(r
         run()
 
 
+INTEGER_RESULTS = [
+    # (id, run, expected gradients): a user's rule gives integer or boolean values for a float argument
+    ("vjp-int-array", lambda: _reverse(_double(lambda g, ans, x: onp.full(3, 2)), X3), (onp.full(3, 2.0),)),
+    ("vjp-int-scalar", lambda: _reverse(_double(lambda g, ans, x: 2), onp.float64(1.5)), (onp.float64(2.0),)),
+    ("vjp-bool", lambda: _reverse(_double(lambda g, ans, x: onp.ones(3, bool)), X3), (onp.ones(3),)),
+    ("vjp-float32-argument", lambda: _reverse(_double(lambda g, ans, x: onp.full(3, 2)), X3.astype(onp.float32)),
+     (onp.full(3, 2.0, onp.float32),)),
+    ("bwd-int", lambda: _reverse(_bwd_double(lambda r, g: (onp.full(3, 2), onp.ones(3, int))), X3, X3),
+     (onp.full(3, 2.0), onp.ones(3))),
+    ("jvp-int", lambda: _forward(_double(jvp_rule=lambda t, ans, x: onp.full(3, 2)), X3)[1:], (onp.full(3, 2.0),)),
+]
+
+
+@pytest.mark.parametrize("run,expected", [c[1:] for c in INTEGER_RESULTS], ids=[c[0] for c in INTEGER_RESULTS])
+def test_integer_results_of_users_rules_take_the_arguments_dtype(run, expected):
+    result = run()
+    assert len(result) == len(expected)
+    for r, e in zip(result, expected):
+        assert type(r) is type(e) and r.dtype == e.dtype and onp.array_equal(r, e)
+
+
 @pytest.mark.parametrize("cshape,xshape", [((), (3,)), ((2,), (3,)), ((1,), (3,)), ((3,), (2, 3)), ((3, 2), (3,))])
 def test_fit_refuses_a_cotangent_that_summing_cannot_shape_like_its_argument(cshape, xshape):
     # (the reverse sweep fits every rule's result, wengert's own rules' too)

@@ -76,9 +76,10 @@ def broadcasts(shape: tuple, to: tuple) -> bool:
 
 def match_dtype(c: Any, dtype: np.dtype) -> Any:
     """``c`` in the floating point ``dtype`` of the value it belongs to (the real part if that
-    is real); other dtypes are left alone."""
+    is real; an integer or boolean ``c``, which a user's rule may return, converted); other
+    dtypes are left alone."""
     cdtype = _dtype(c)
-    if dtype != cdtype and dtype.kind in "fc" and cdtype.kind in "fc":
+    if dtype != cdtype and dtype.kind in "fc" and cdtype.kind in "fcbiu":
         if dtype.kind == "f" and cdtype.kind == "c":
             c = wnp.real(c)
         c = wnp.astype(c, dtype)
@@ -90,8 +91,6 @@ def _dtype(x: Any) -> np.dtype:
         return x.dtype
     except AttributeError:
         return np.result_type(x)
-
-
 
 
 # ----------------------------------------------------------------------------- mutation
