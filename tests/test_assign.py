@@ -206,7 +206,56 @@ def windows_see_writes(x):
     return np.sum(w * x[1:, 1:, None, None])
 
 
-PROGRAM_CASES = {f.__name__: f for f in [aliasing, accumulate, fill_rows, write_through_view, chained_index,
+class _Holder:
+    pass
+
+
+def views_kept_while_loops_write(x):
+    """Views kept in a list, a dict, a closure, an attribute, and one reached only through a
+    view of a view the program dropped, while loops write the array between reads of
+    temporaries (whose entries nothing but the tape holds, so they need not see the writes)."""
+    y = x * 1.0
+    kept, by_name, holder = [y[0]], {"col": y[:, 1]}, _Holder()
+    holder.view = y[1:, 2:]
+    corner = y[:2, :2]
+    inner = corner[1]  # a view of a view; the outer one is dropped
+    del corner
+    last = y[2]
+    def tail():  # noqa: E306
+        return last
+    for i in range(3):
+        t = y[i, :2]
+        y[i, 1:3] = t * 0.5 + x[i, 3]
+        y[(i + 1) % 3, 0] = np.sum(y[i]) * 0.1
+    return np.sum(kept[0] * by_name["col"][0]) + np.sum(holder.view ** 2) + np.sum(inner * tail()[:2])
+
+
+def buffer_recurrence(x):
+    """h[t] = tanh(W h[t-1] + x[t]) kept in a buffer: each step reads the row the last one wrote."""
+    h = np.zeros((3, 4)) + 0.0 * x[0, 0]
+    for t in range(1, 3):
+        h[t] = np.tanh(h[t - 1] * x[t, 0] + x[t])
+    return np.sum(h * W)
+
+
+def smoothing_in_place(x):
+    y = np.ravel(x) * 1.0
+    for i in range(1, len(y) - 1):
+        y[i] = np.mean(y[i - 1:i + 2])
+    return np.sum(y ** 2)
+
+
+def columns_scaled_in_place(x):
+    y = x * 1.0
+    for j in range(4):
+        y[:, j] *= x[j % 3, j]  # NumPy: *= on the column view, then y[:, j] = that view
+    y[1] += y[0]
+    return np.sum(y * W)
+
+
+PROGRAM_CASES = {f.__name__: f for f in [views_kept_while_loops_write, buffer_recurrence, smoothing_in_place,
+                                         columns_scaled_in_place, aliasing, accumulate, fill_rows,
+                                         write_through_view, chained_index,
                                          views_see_assignment, assign_into_argument, operators, zero_dim,
                                          complex_values, results_that_are_the_array_itself, nan_to_num_in_place,
                                          floordiv_in_place, attributes_set_in_place, zero_dim_written,
@@ -223,6 +272,38 @@ def test_value_matches_numpy_and_derivatives_match_finite_differences(f: Callabl
     onp.testing.assert_array_equal(x, X)  # the argument was not written to
     assert g.shape == X.shape and g.dtype == X.dtype
     wengert.gradcheck(f, x, order=2)
+
+
+def _buffer(h, n):
+    for t in range(1, n):
+        h[t] = np.tanh(h[t - 1] * 0.5 + 1.0)
+
+
+def _smoothing(y, n):
+    for i in range(1, n - 1):
+        y[i] = np.mean(y[i - 1:i + 2])
+
+
+def _columns(y, n):
+    for j in range(n):
+        y[:, j] *= 2.0
+
+
+LOOPS = {"buffer": _buffer, "smoothing": _smoothing, "columns": _columns}  # each write follows a read of a view
+
+
+@pytest.mark.parametrize("name", LOOPS)
+def test_writes_after_reads_of_temporaries_record_a_list_growing_with_the_loop(name: str) -> None:
+    """Each write recorded again every view read before it, held or not: n² entries."""
+    counts = []
+    for n in (20, 40):
+        def f(x, n=n):
+            y = x * 1.0
+            LOOPS[name](y, n)
+            counts.append(len(y.trace.nodes))
+            return np.sum(y)
+        wengert.grad(f)(onp.ones((n, 3)) if name != "columns" else onp.ones((3, n)))
+    assert counts[1] < 2.2 * counts[0], counts
 
 
 def _written_into(make: Callable) -> Callable:

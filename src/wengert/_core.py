@@ -59,6 +59,7 @@ __all__ = [
     "check_kept",
     "finished",
     "forward_sweep",
+    "held",
     "input_box",
     "keep",
     "negated",
@@ -877,6 +878,36 @@ def _release(node: Box) -> None:
             node.value = None
 
 
+def held(users: list, nodes: list, through: Callable) -> list:
+    """The entries among ``users`` (entries of ``nodes``, in a list the caller holds them in
+    and nowhere else) that something besides the Wengert list refers to, such as a view the
+    user keeps, as opposed to a temporary read whose entry only the list and the entries that
+    used it hold; and those that a later entry ``n`` uses with ``through(n, user)`` true (a
+    view of a view leads through it). An entry is held when its reference count exceeds what
+    the list, ``users`` and the distinct (argnum, box) pairs of later entries naming it account for."""
+    pairs: dict = {id(u): set() for u in users}
+    led = set()
+    left = len(pairs)
+    for n in reversed(nodes):  # the pairs naming an entry come after it
+        if id(n) in pairs:
+            left -= 1
+            if not left:
+                break
+        for pair in n.parents:
+            named = pairs.get(id(pair[1]))
+            if named is not None:
+                named.add(id(pair))
+                if through(n, pair[1]):
+                    led.add(id(pair[1]))
+    n = pair = None  # (the loop's variables would hold one more reference)
+    return [u for u, count in zip(users, _counts(users))
+            if count > _LISTED + len(pairs[id(u)]) or id(u) in led]
+
+
+def _counts(boxes: list) -> list:
+    return [sys.getrefcount(b) for b in boxes]
+
+
 def read_by(fun: Callable) -> list:
     """What ``fun`` reads besides its arguments: the values of its closure and the globals its
     code names (one level deep: the functions it calls are not searched)."""
@@ -898,6 +929,7 @@ def _unshared() -> int:
 
 
 _UNSHARED = _unshared()
+_LISTED = (lambda nodes: _counts(nodes[:]))([Box(None, None, None, (), NO_KWARGS, ())])[0]  # in held
 
 
 if _speedups is not None:

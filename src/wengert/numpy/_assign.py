@@ -34,7 +34,7 @@ import numpy as np
 
 import wengert.numpy as wnp
 
-from .._core import _UNSHARED, Box, apply, read_by, rebind, recording, strip, unpaused
+from .._core import _UNSHARED, Box, apply, held, read_by, rebind, recording, strip, unpaused
 from .._tree import flatten
 from ._box import _UFUNC_METHODS
 from ._wrap import PRIMITIVES, plain_index
@@ -97,13 +97,18 @@ def _rebind(x: Box, new: Any) -> None:
     old, users = rebind(x, new)
     if not isinstance(old_value, np.ndarray):
         return
-    for view in users:
-        value = strip(view)
-        if isinstance(value, np.ndarray) and np.may_share_memory(value, old_value):
+    for view in held(users, x.trace.nodes, _viewing):  # a view only the tape holds is never seen again
+        if _viewing(view, old_value):
             args = list(view.args)
             for k, p in view.parents:
                 args[k] = x if p is old else p
             _rebind(view, unpaused(apply, view.prim, args, view.kwargs))  # (inside no_grad too)
+
+
+def _viewing(view: Any, x: Any) -> bool:
+    """Whether the traced or plain array ``view`` shares memory with ``x``."""
+    value = strip(view)
+    return isinstance(value, np.ndarray) and np.may_share_memory(value, strip(x))
 
 
 def _refuse_shared_input(x: Box, value: np.ndarray) -> None:
@@ -154,6 +159,8 @@ def _setitem(x: Box, index: Any, v: Any) -> None:
         # an immutable duck array: the same program on it untraced fails here too
         raise TypeError(f"x[...] = v: x is a traced {type(value).__name__}, which does not support item "
                         "assignment. Use x = x.at[index].set(v), which returns a new array.")
+    if type(v) is Box and v.prim is _GETITEM and v.parents and v.parents[0][1] is x and _same_index(v.args[1], index):
+        return  # x[i] = x[i], the second half of x[i] += y (whose first half wrote through the view)
     if isinstance(v, (list, tuple)):
         v = wnp.array(v)
     index = plain_index(index)
@@ -161,6 +168,13 @@ def _setitem(x: Box, index: Any, v: Any) -> None:
         _store(x, wnp._setitem(x, v, index))
     else:  # inside no_grad: the value written carries no gradient, the rest of x keeps its own
         _store(x, unpaused(wnp._setitem, x, strip(v), index))
+
+
+def _same_index(a: Any, b: Any) -> bool:
+    """Whether the indices ``a`` and ``b`` are one, or equal made of integers and slices."""
+    if type(a) is tuple and type(b) is tuple:
+        return len(a) == len(b) and all(map(_same_index, a, b))
+    return a is b or type(a) is type(b) and type(a) in (int, slice) and a == b
 
 
 # ----------------------------------------------------------------------------- x += y ...
