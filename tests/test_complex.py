@@ -210,6 +210,7 @@ case(_vjps.setitem, lambda m, z, v: m._setitem(z, v, onp.array([0, 2, 0])), cz(3
      oracle=False)
 case(_vjps.running_product, lambda m, z: m._running_product(z, -1), cz(2, 3), id="rows", oracle=False)
 case(_vjps.windows, lambda m, z: m._windows(z, (2,), (-1,)), cz(2, 3), id="rows", oracle=False)
+case(_vjps.full_convolution, lambda m, a, v: m._full_convolution(a, v), cz(4), cz(3), id="pair", oracle=False)
 
 
 # Assignment as users write it (x[i] = v, x += y, x.at[i]): recorded as setitem; autograd has no
@@ -471,6 +472,7 @@ class _Plain:
     """NumPy, plus plain versions of wengert's own indexing primitives."""
     _untake, _setitem = staticmethod(_vjps.untake), staticmethod(_vjps.setitem)
     _running_product, _windows = staticmethod(_vjps.running_product), staticmethod(_vjps.windows)
+    _full_convolution = staticmethod(_vjps.full_convolution)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(onp, name)

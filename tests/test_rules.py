@@ -189,6 +189,10 @@ for kw in (dict(), dict(axis=0), dict(axis=1), dict(axis=-1)):
 for axis in (-1, -2):  # the running products of cumprod where all are normal numbers
     case(_vjps.running_product, lambda x, a=axis: np._running_product(x, a), real(3, 4), id=f"axis={axis}")
 case(_vjps.running_product, lambda z: np._running_product(z, -1), real(4) + 1j * real(4), id="complex")
+case(_vjps.full_convolution, np._full_convolution, real(5), real(3), id="long-first")  # convolve's
+case(_vjps.full_convolution, np._full_convolution, real(2), real(4), id="short-first")
+case(_vjps.full_convolution, np._full_convolution, real(1), real(1), id="one-each")
+case(_vjps.full_convolution, np._full_convolution, cplx(4), cplx(3), id="complex")
 case(_vjps.windows, lambda x: np._windows(x, (2,), (-1,)), real(2, 4), id="rows")  # sliding_window_view's
 case(_vjps.windows, lambda x: np._windows(x, (2, 3), (-2, -1)), real(3, 4), id="2-d")
 case(_vjps.windows, lambda x: np._windows(x, (2, 2), (-1, -1)), real(5), id="one-axis-twice")

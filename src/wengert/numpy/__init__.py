@@ -16,6 +16,7 @@ from ._jvps import JVPS as _JVPS
 from ._vjps import IMPLS as _IMPLS
 from ._vjps import NONDIFFERENTIABLE as _NONDIFFERENTIABLE
 from ._vjps import VJPS as _VJPS
+from ._vjps import full_convolution as _full_convolution_impl
 from ._vjps import running_product as _running_product_impl
 from ._vjps import setitem as _setitem_impl
 from ._vjps import untake as _untake_impl
@@ -34,6 +35,7 @@ _getitem = _wrap.DISPATCH[__import__("operator").getitem]
 _untake = _wrap.DISPATCH[_untake_impl]
 _setitem = _wrap.DISPATCH[_setitem_impl]
 _running_product = _wrap.DISPATCH[_running_product_impl]
+_full_convolution = _wrap.DISPATCH[_full_convolution_impl]
 _windows = _wrap.DISPATCH[_windows_impl]
 at = _assign.at
 _wrap.publish(globals(), _np)

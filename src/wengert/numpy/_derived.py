@@ -1611,14 +1611,12 @@ def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: 
 
 @derived(np.convolve)
 def convolve(a: Any, v: Any, mode: str = "full") -> Any:
-    """Gathered windows of the zero-padded input times the reversed filter."""
+    """A slice of the full convolution."""
     a, v = wnp.ravel(a), wnp.ravel(v)
     n, m = _shape(a)[0], _shape(v)[0]
     if m > n:
         a, v, n, m = v, a, m, n
-    padded = wnp.pad(a, (m - 1, m - 1))
-    windows = padded[np.arange(n + m - 1)[:, None] + np.arange(m)[None, :]]
-    full = wnp.matmul(windows, v[::-1])
+    full = wnp._full_convolution(a, v)
     if mode == "full":
         return full
     if mode == "same":

@@ -180,6 +180,17 @@ def _stack(tangents, a, *arrays, axis=0, out=None, dtype=None, casting=None):
     return wnp.stack(ts, axis=lead + normalize_axis_index(axis, np.ndim(strip(arrays[0])) + 1))
 
 
+def _convolved(t: Any, other: Any) -> Any:
+    """The full convolution of the tangent ``t`` of one argument with the ``other`` (it commutes),
+    each row of a batched tangent in turn."""
+    if _lead(t, other) == 0:
+        return wnp._full_convolution(t, other)
+    shape = _shape(t)
+    rows = wnp.reshape(t, (-1, shape[-1]))
+    out = wnp.stack([wnp._full_convolution(rows[i], other) for i in range(_shape(rows)[0])])
+    return wnp.reshape(out, shape[:-1] + (-1,))
+
+
 # ----------------------------------------------------------------------------- products
 def _tensordot_x(t, a, x, y, axes=2):
     lead = _lead(t, x)
@@ -404,6 +415,7 @@ JVPS: dict[Any, Any] = {
     np.std:          (_std,),
     np.cumsum:       (_cumsum,),
     V.running_product: (lambda t, a, x, axis: a * wnp.cumsum(t / x, axis=axis), None),
+    V.full_convolution: (lambda t, a, x, v: _convolved(t, v), lambda t, a, x, v: _convolved(t, x)),
     # --------------------------------------------------------------- shapes
     np.reshape:      (_reshaped,),
     np.transpose:    (_transpose,),

@@ -204,6 +204,18 @@ def _running_product(g, a, x, axis):
     return wnp.flip(wnp.cumsum(wnp.flip(g * a, axis), axis), axis) / x
 
 
+def full_convolution(a: Any, v: Any) -> Any:
+    """``np.convolve(a, v)`` of two 1-D arrays, all of it: the primitive of wengert.numpy's
+    convolve and correlate, whose modes are slices of it."""
+    return np.convolve(a, v)
+
+
+def _full_convolution(other: int) -> Callable:
+    """Element i of one argument meets element k - i of the other in output k: its cotangent is
+    the cotangent slid along the other argument reversed (the transpose of the map, no conjugate)."""
+    return lambda g, a, *args: wnp.convolve(g, args[other][::-1], mode="valid")
+
+
 # --- powers: x ** y has a finite derivative in x when y == 0 and in y when x == 0
 def _pow_x(g, a, x, y):
     if isinstance(y, (int, float)):  # the common x ** 2
@@ -737,6 +749,7 @@ VJPS: dict[Any, tuple] = {
     np.std:          (_std,),
     np.cumsum:       (_cumsum,),
     running_product: (_running_product, None),
+    full_convolution: (_full_convolution(1), _full_convolution(0)),
     # --------------------------------------------------------------- shapes
     np.reshape:      (_reshape,),
     np.transpose:    (_transpose,),
