@@ -12,6 +12,8 @@ Workloads:
   writes   one in-place write into each of m arrays made before (x[0] = 2 x[1] each)
   views    rows of an array kept as views while the array is written row by row
   pieces   the concatenation of n one-element pieces of x
+  buffer   a recurrence written into a buffer row by row, each step reading the row before
+  convolve np.convolve of two signals of n samples each
 """
 
 from __future__ import annotations
@@ -87,11 +89,41 @@ def pieces_contestants(n: int) -> dict[str, Callable[[], Any]]:
     return c
 
 
+def buffer(np: Any, x: Any) -> Any:
+    h = x * 0.0
+    for t in range(1, len(x)):
+        h[t] = np.tanh(h[t - 1] * 0.9 + x[t])
+    return np.sum(h ** 2)
+
+
+def buffer_contestants(n: int) -> dict[str, Callable[[], Any]]:
+    x = onp.random.default_rng(4).normal(size=(n, 8))
+    c = {"numpy forward": lambda: buffer(onp, x),
+         "wengert": lambda: wengert.grad(lambda x: buffer(wnp, x))(x)}
+    if torch is not None:
+        xt = torch.tensor(x, requires_grad=True)
+        c["pytorch eager"] = lambda: torch.autograd.grad(buffer(torch, xt), xt)
+    return c
+
+
+def convolve_contestants(n: int) -> dict[str, Callable[[], Any]]:
+    a, v = onp.random.default_rng(5).normal(size=(2, n))
+    c = {"numpy forward": lambda: onp.sum(onp.convolve(a, v) ** 2),
+         "wengert": lambda: wengert.grad(lambda a, v: wnp.sum(wnp.convolve(a, v) ** 2), (0, 1))(a, v)}
+    if torch is not None:
+        at, vt = (torch.tensor(u, requires_grad=True) for u in (a, v))
+        conv = lambda: torch.nn.functional.conv1d(at[None, None], vt.flip(0)[None, None], padding=n - 1)  # noqa: E731
+        c["pytorch eager"] = lambda: torch.autograd.grad(torch.sum(conv() ** 2), (at, vt))
+    return c
+
+
 WORKLOADS = {
     "cumprod": ("gradient of sum(cumprod(x))", cumprod_contestants, "n", (10**5, 10**6)),
     "writes": ("one in-place write into each of m arrays made before", writes_contestants, "m", (1000, 4000)),
     "views": ("an array written row by row while its rows are views", views_contestants, "n", (100, 400)),
     "pieces": ("the concatenation of n one-element pieces", pieces_contestants, "n", (1000, 4000)),
+    "buffer": ("a recurrence written into a buffer row by row", buffer_contestants, "n", (100, 400)),
+    "convolve": ("np.convolve of two signals of n samples", convolve_contestants, "n", (1000, 4000)),
 }
 
 
