@@ -885,10 +885,12 @@ def held(users: list, nodes: list, through: Callable) -> list:
     used it hold; and those that a later entry ``n`` uses with ``through(n, user)`` true (a
     view of a view leads through it). An entry is held when its reference count exceeds what
     the list, ``users`` and the distinct (argnum, box) pairs of later entries naming it account for."""
+    if not users:
+        return users
     pairs: dict = {id(u): set() for u in users}
     led = set()
     left = len(pairs)
-    for n in reversed(nodes):  # the pairs naming an entry come after it
+    for n in reversed(nodes):  # the pairs naming an entry come after it: stop at the first user
         if id(n) in pairs:
             left -= 1
             if not left:

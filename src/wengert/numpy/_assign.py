@@ -97,12 +97,15 @@ def _rebind(x: Box, new: Any) -> None:
     old, users = rebind(x, new)
     if not isinstance(old_value, np.ndarray):
         return
-    for view in held(users, x.trace.nodes, _viewing):  # a view only the tape holds is never seen again
-        if _viewing(view, old_value):
-            args = list(view.args)
-            for k, p in view.parents:
-                args[k] = x if p is old else p
-            _rebind(view, unpaused(apply, view.prim, args, view.kwargs))  # (inside no_grad too)
+    views = [u for u in users if isinstance(v := strip(u), np.ndarray) and np.may_share_memory(v, old_value)]
+    if not views:
+        return
+    del users  # (held counts on the views being in one list)
+    for view in held(views, x.trace.nodes, _viewing):  # a view only the tape holds is never seen again
+        args = list(view.args)
+        for k, p in view.parents:
+            args[k] = x if p is old else p
+        _rebind(view, unpaused(apply, view.prim, args, view.kwargs))  # (inside no_grad too)
 
 
 def _viewing(view: Any, x: Any) -> bool:
