@@ -57,6 +57,17 @@ def writes_contestants(m: int) -> dict[str, Callable[[], Any]]:
     return c
 
 
+def one_array(program: Callable, x: Any, **torch_options: Any) -> dict[str, Callable[[], Any]]:
+    """NumPy's forward pass of ``program(np, x)``, wengert's gradient, and PyTorch's (which gets
+    ``torch_options`` too) where it is installed."""
+    c = {"numpy forward": lambda: program(onp, x),
+         "wengert": lambda: wengert.grad(lambda x: program(wnp, x))(x)}
+    if torch is not None:
+        xt = torch.tensor(x, requires_grad=True)
+        c["pytorch eager"] = lambda: torch.autograd.grad(program(torch, xt, **torch_options), xt)
+    return c
+
+
 def views(np: Any, x: Any) -> Any:
     y = x * 1.0
     rows = [y[i] for i in range(len(y))]  # views of y, alive through every write
@@ -66,13 +77,7 @@ def views(np: Any, x: Any) -> Any:
 
 
 def views_contestants(n: int) -> dict[str, Callable[[], Any]]:
-    x = onp.random.default_rng(2).normal(size=(n, 8))
-    c = {"numpy forward": lambda: views(onp, x),
-         "wengert": lambda: wengert.grad(lambda x: views(wnp, x))(x)}
-    if torch is not None:
-        xt = torch.tensor(x, requires_grad=True)
-        c["pytorch eager"] = lambda: torch.autograd.grad(views(torch, xt), xt)
-    return c
+    return one_array(views, onp.random.default_rng(2).normal(size=(n, 8)))
 
 
 def pieces(np: Any, x: Any, join: Callable | None = None) -> Any:
@@ -80,13 +85,7 @@ def pieces(np: Any, x: Any, join: Callable | None = None) -> Any:
 
 
 def pieces_contestants(n: int) -> dict[str, Callable[[], Any]]:
-    x = onp.random.default_rng(3).normal(size=n)
-    c = {"numpy forward": lambda: pieces(onp, x),
-         "wengert": lambda: wengert.grad(lambda x: pieces(wnp, x))(x)}
-    if torch is not None:
-        xt = torch.tensor(x, requires_grad=True)
-        c["pytorch eager"] = lambda: torch.autograd.grad(pieces(torch, xt, torch.cat), xt)
-    return c
+    return one_array(pieces, onp.random.default_rng(3).normal(size=n), join=torch and torch.cat)
 
 
 def buffer(np: Any, x: Any) -> Any:
@@ -97,13 +96,7 @@ def buffer(np: Any, x: Any) -> Any:
 
 
 def buffer_contestants(n: int) -> dict[str, Callable[[], Any]]:
-    x = onp.random.default_rng(4).normal(size=(n, 8))
-    c = {"numpy forward": lambda: buffer(onp, x),
-         "wengert": lambda: wengert.grad(lambda x: buffer(wnp, x))(x)}
-    if torch is not None:
-        xt = torch.tensor(x, requires_grad=True)
-        c["pytorch eager"] = lambda: torch.autograd.grad(buffer(torch, xt), xt)
-    return c
+    return one_array(buffer, onp.random.default_rng(4).normal(size=(n, 8)))
 
 
 def convolve_contestants(n: int) -> dict[str, Callable[[], Any]]:
