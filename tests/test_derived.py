@@ -382,6 +382,9 @@ case(onp.polysub, lambda m, a, b: m.polysub(a, b), real(4), real(2))
 case(onp.polyadd, lambda m, a: m.polyadd(a, 1.5), real(2), id="a-number")
 case(onp.polysub, lambda m, a, b: m.polysub(a, b), real(3), onp.array(0.4), id="0-d")
 case(onp.polymul, lambda m, a, b: m.polymul(a, b), real(3), real(4))
+case(onp.polymul, lambda m, a, b: m.polymul(m.concatenate([onp.zeros(2), a]), b), real(3), real(2),
+     id="leading-zeros")  # np.poly1d drops them: the product is shorter
+case(onp.polymul, lambda m, a, b: m.polymul(a * 0.0, b), real(2), real(2), id="all-zeros")
 case(onp.polydiv, lambda m, u, v: m.polydiv(u, v)[0], real(5), real(3))
 case(onp.polydiv, lambda m, u, v: m.polydiv(u, v)[1], real(5), real(3), id="remainder")
 case(onp.polydiv, lambda m, u, v: m.polydiv(u, v)[1], real(2), real(3), id="shorter")
@@ -845,6 +848,10 @@ def test_copyto_of_plain_arrays_is_numpys() -> None:
     (lambda x: wnp.ptp(x, 0, onp.empty(())), TypeError, "ptp: out= cannot be used"),
     (lambda x: wnp.take(x, [0], 0, onp.empty(1)), TypeError, "take: out= cannot be used"),
     (lambda x: wnp.choose([0, 1, 0], [x, x], onp.empty(3)), TypeError, "choose: out= cannot be used"),
+    (lambda x: wnp.convolve(x.reshape(1, 3), x), ValueError, "^object too deep for desired array"),  # NumPy's
+    (lambda x: wnp.convolve(x[:0], x), ValueError, "^a cannot be empty"),
+    (lambda x: wnp.convolve(x, x[:0]), ValueError, "^v cannot be empty"),
+    (lambda x: wnp.polymul(x.reshape(1, 3), x), ValueError, "^Polynomial must be 1d only"),
 ])
 def test_misuse_of_new_functions_raises(bad: Callable, error: type, match: str) -> None:
     with pytest.raises(error, match=match):

@@ -1612,11 +1612,11 @@ def polyfit(x: Any, y: Any, deg: int, rcond: Any = None, full: bool = False, w: 
 @derived(np.convolve)
 def convolve(a: Any, v: Any, mode: str = "full") -> Any:
     """A slice of the full convolution."""
-    a, v = wnp.ravel(a), wnp.ravel(v)
-    n, m = _shape(a)[0], _shape(v)[0]
-    if m > n:
-        a, v, n, m = v, a, m, n
-    full = wnp._full_convolution(a, v)
+    if _ndim(a) > 1 or _ndim(v) > 1:
+        raise ValueError("object too deep for desired array")  # NumPy's words
+    a, v = wnp.ravel(a), wnp.ravel(v)  # (a number is one sample)
+    full = wnp._full_convolution(a, v)  # (NumPy's checks and messages, in the caller's order)
+    m, n = sorted((_shape(a)[0], _shape(v)[0]))
     if mode == "full":
         return full
     if mode == "same":
@@ -1627,7 +1627,16 @@ def convolve(a: Any, v: Any, mode: str = "full") -> Any:
     raise ValueError(f"convolve: mode must be 'full', 'same' or 'valid', not {mode!r}")
 
 
-derived(np.polymul)(lambda a1, a2: convolve(a1, a2))
+@derived(np.polymul)
+def polymul(a1: Any, a2: Any) -> Any:
+    return convolve(_coefficients(a1), _coefficients(a2))
+
+
+def _coefficients(c: Any) -> Any:
+    """The coefficients np.poly1d reads from ``c``: without leading zeros (one zero if all are)."""
+    kept = len(np.poly1d(_plain(c)).coeffs)  # (and poly1d's checks)
+    c = wnp.atleast_1d(c)
+    return c[_shape(c)[0] - kept:]
 
 
 @derived(np.correlate)
