@@ -887,23 +887,26 @@ def held(users: list, nodes: list, through: Callable) -> list:
     the list, ``users`` and the distinct (argnum, box) pairs of later entries naming it account for."""
     if not users:
         return users
-    pairs: dict = {id(u): set() for u in users}
-    led = set()
-    left = len(pairs)
-    for n in reversed(nodes):  # the pairs naming an entry come after it: stop at the first user
-        if id(n) in pairs:
+    named = _named(nodes, {id(u): k for k, u in enumerate(users)})
+    return [u for u, count, uses in zip(users, _counts(users), named)
+            if count > _LISTED + len({id(pair) for _, pair in uses}) or any(through(n, u) for n, _ in uses)]
+
+
+def _named(nodes: list, index: dict) -> list:
+    """For each entry of ``nodes`` whose id ``index`` maps to k, the (entry, pair) of the later
+    entries whose parents name it, in list k (compiled in _speedups)."""
+    named: list = [[] for _ in index]
+    left = len(index)
+    for n in reversed(nodes):
+        if id(n) in index:
             left -= 1
             if not left:
-                break
+                break  # the pairs naming an entry come after it
         for pair in n.parents:
-            named = pairs.get(id(pair[1]))
-            if named is not None:
-                named.add(id(pair))
-                if through(n, pair[1]):
-                    led.add(id(pair[1]))
-    n = pair = None  # (the loop's variables would hold one more reference)
-    return [u for u, count in zip(users, _counts(users))
-            if count > _LISTED + len(pairs[id(u)]) or id(u) in led]
+            k = index.get(id(pair[1]))
+            if k is not None:
+                named[k].append((n, pair))
+    return named
 
 
 def _counts(boxes: list) -> list:
@@ -938,5 +941,6 @@ if _speedups is not None:
     _speedups.configure(apply, NO_KWARGS, (same, negated, times_second, times_first, times_ans), _ieee,
                         Joint, _sweep_node, Pending)
     unary, binary, _sweep, _uses = _speedups.unary, _speedups.binary, _speedups.sweep, _speedups.uses  # noqa: F811
+    _named = _speedups.named  # noqa: F811
 else:
     _sweep = _sweep_python

@@ -535,8 +535,60 @@ static PyObject *uses(PyObject *module, PyObject *args) {
     return Py_BuildValue("nN", i, users);
 }
 
+/* Mirrors _core._named: for each entry of `nodes` whose id `index` maps to k, the (entry,
+   pair) of the later entries whose parents name it, in list k of the result. */
+static PyObject *named(PyObject *module, PyObject *args) {
+    PyObject *nodes, *index;
+    if (!PyArg_ParseTuple(args, "O!O!:named", &PyList_Type, &nodes, &PyDict_Type, &index))
+        return NULL;
+    Py_ssize_t left = PyDict_GET_SIZE(index);
+    PyObject *out = PyList_New(left);
+    if (out == NULL) return NULL;
+    for (Py_ssize_t k = 0; k < left; k++) {
+        PyObject *l = PyList_New(0);
+        if (l == NULL) { Py_DECREF(out); return NULL; }
+        PyList_SET_ITEM(out, k, l);
+    }
+    for (Py_ssize_t i = PyList_GET_SIZE(nodes) - 1; i >= 0 && left > 0; i--) {
+        PyObject *node = PyList_GET_ITEM(nodes, i);
+        if (!IS_BOX(node)) continue;
+        PyObject *key = PyLong_FromVoidPtr(node);
+        int listed = key ? PyDict_Contains(index, key) : -1;
+        Py_XDECREF(key);
+        if (listed < 0) goto fail;
+        if (listed && --left == 0) break;  /* the pairs naming an entry come after it */
+        PyObject *parents = ((BoxObject *)node)->parents;
+        if (parents == NULL || !PyTuple_Check(parents)) continue;
+        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(parents); j++) {
+            PyObject *pair = PyTuple_GET_ITEM(parents, j);
+            if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) continue;
+            PyObject *pkey = PyLong_FromVoidPtr(PyTuple_GET_ITEM(pair, 1));
+            PyObject *k = pkey ? PyDict_GetItemWithError(index, pkey) : NULL;
+            Py_XDECREF(pkey);
+            if (k == NULL) {
+                if (PyErr_Occurred()) goto fail;
+                continue;
+            }
+            Py_ssize_t kk = PyLong_AsSsize_t(k);
+            if (kk < 0 || kk >= PyList_GET_SIZE(out)) {
+                if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "named(): an index out of range");
+                goto fail;
+            }
+            PyObject *item = PyTuple_Pack(2, node, pair);
+            int bad = item == NULL || PyList_Append(PyList_GET_ITEM(out, kk), item) < 0;
+            Py_XDECREF(item);
+            if (bad) goto fail;
+        }
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"uses", uses, METH_VARARGS, "uses(nodes, box, stop): see wengert._core._uses."},
+    {"named", named, METH_VARARGS, "named(nodes, index): see wengert._core._named."},
     {"configure", configure, METH_VARARGS,
      "configure(apply, NO_KWARGS, (same, negated, times_second, times_first, times_ans), retry, Joint, sweep_node, Pending)"},
     {"set_pausing", set_pausing, METH_O, "Mirror _core._pausing (open no_grad blocks)."},
