@@ -52,7 +52,6 @@ class detect_anomaly(Block):
         _local.depth -= 1
 
 
-
 def watch(trace: Trace) -> "Watch | None":
     """Watch ``trace`` if a ``detect_anomaly`` block is open in this thread."""
     return Watch(trace) if getattr(_local, "depth", 0) else None

@@ -97,7 +97,7 @@ def _rebind(x: Box, new: Any) -> None:
     old, users = rebind(x, new)
     if not isinstance(old_value, np.ndarray):
         return
-    views = [u for u in users if isinstance(v := strip(u), np.ndarray) and np.may_share_memory(v, old_value)]
+    views = [u for u in users if _viewing(u, old_value)]
     if not views:
         return
     del users  # (held counts on the views being in one list)
