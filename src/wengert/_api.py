@@ -17,7 +17,19 @@ import numpy as np
 
 from . import _core
 from ._anomaly import watch
-from ._core import Box, EscapedTracerError, Trace, check_kept, finished, input_box, keep, recording, strip, sweep
+from ._core import (
+    Box,
+    EscapedTracerError,
+    Trace,
+    check_kept,
+    finished,
+    input_box,
+    keep,
+    recording,
+    releasing,
+    strip,
+    sweep,
+)
 from ._tree import flatten, paths, same_structure, tree_map, unflatten
 from .numpy._wrap import fit, refusal
 
@@ -56,13 +68,18 @@ class _Recording:
     __slots__ = ("trace", "nodes", "inputs", "out", "aux", "single", "lock", "watch")
 
     def __init__(self, api: str, fun: Callable, args: tuple, kwargs: dict, argnum: ArgNum,
-                 has_aux: bool, kept: bool = False):
+                 has_aux: bool, kept: bool = False, release: bool = True):
         """``kept``: the recording outlives the call (vjp hands out its pullback), so the
-        arrays given as the differentiated arguments are watched for changes like constants."""
+        arrays given as the differentiated arguments are watched for changes like constants.
+        ``release``: it is only swept backward, so values that no derivative rule reads are
+        let go during the call (see :func:`wengert._core.releasing`); a recording that
+        tangents are pushed through keeps them all."""
         self.single = isinstance(argnum, (int, np.integer))
         argnums = _checked_argnums(api, args, argnum)
         self.trace = trace = Trace()
-        self.watch = watch(trace)  # inside detect_anomaly
+        self.watch = watch(trace)  # inside detect_anomaly, which reads every value
+        if release and self.watch is None:
+            trace.append = releasing(trace.nodes)
         self.lock = threading.Lock()
         trace.reach = (fun, args, argnums, kwargs)
         args = list(args)

@@ -53,6 +53,7 @@ __all__ = [
     "MutationError",
     "Pending",
     "Primitive",
+    "Released",
     "Trace",
     "apply",
     "binary",
@@ -67,6 +68,8 @@ __all__ = [
     "rebind",
     "record",
     "recording",
+    "release",
+    "releasing",
     "rule_running",
     "same",
     "strip",
@@ -761,6 +764,11 @@ def times_ans(g: Any, ans: Any, *args: Any, **kwargs: Any) -> Any:
     return g * ans
 
 
+# What each named rule reads of its entry besides the cotangent: its output ("ans") and the
+# arguments at these positions. The other rules may read anything (see releasing).
+_READS: dict = {same: (), negated: (), times_second: (1,), times_first: (0,), times_ans: ("ans",)}
+
+
 # A rule of a Python-float program at a singular point (the rule of log at 0 divides by 0)
 # raises ZeroDivisionError, where NumPy's floats give inf or nan as IEEE arithmetic does; the
 # rule then runs again on those (the NumPy layer names the type).
@@ -772,6 +780,106 @@ def _ieee(rule: Callable, g: Any, ans: Any, args: tuple, kwargs: dict) -> Any:
     f = ieee_float
     g, ans, *args = [f(v) if type(v) is float else v for v in (g, ans, *args)]
     return rule(g, ans, *args, **kwargs)
+
+
+# ----------------------------------------------------------------------------- releasing
+# A value on the list is needed by the sweep only where a derivative rule reads it: x + y
+# reads neither x nor y, x * 2.0 reads only the 2.0, exp(x) only its output. A trace made
+# with ``releasing`` lets go of a value that no rule reads once the program has let go of its
+# entry too (only the list and the entry that used it refer to it): the value is replaced by
+# a Released stand-in with its shape and dtype, all the sweep reads of it, so that a loop
+# such as ``y = y + 1.0`` holds a few arrays instead of one per step. An entry is looked at
+# when the entries two to four steps after it are recorded, if they are arrays that could be
+# released too (programs of small values pay nothing): by then a statement of up to three
+# operations (``y = exp(a * y) - b``) has moved its name on to its result.
+# The NumPy layer says which values may be released (plain arrays, not views, from a size on).
+_kind: type | None = None
+_min_bytes = 0
+_STEPS = 4
+
+
+class Released:
+    """What the list keeps of a value released early (see :func:`releasing`): its shape and
+    dtype, which is all that the sweep reads of it (to fit the cotangents of its entry)."""
+
+    __slots__ = ("shape", "dtype")
+    __array_ufunc__ = None  # NumPy refuses to compute with it
+
+    def __init__(self, value: Any):
+        self.shape, self.dtype = value.shape, value.dtype
+
+    def __array__(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("wengert read a value it had released from the tape as unread; this is a bug in "
+                           "wengert, please report it with the program that raised it.")
+
+    def __repr__(self) -> str:
+        return f"<released value of shape {self.shape} and dtype {self.dtype}>"
+
+
+def release(kind: type, min_bytes: int) -> None:
+    """Let traces made with :func:`releasing` release values of exactly type ``kind`` (with
+    ``base``, ``nbytes``, ``shape`` and ``dtype``) of at least ``min_bytes`` bytes."""
+    global _kind, _min_bytes
+    _kind, _min_bytes = kind, min_bytes
+    if _speedups is not None:
+        _speedups.release(kind, min_bytes, _drop)
+
+
+def releasing(nodes: list) -> Callable:
+    """The ``append`` of a trace whose list is ``nodes`` and that releases the values no rule
+    reads (compiled in _speedups, as every recording calls it)."""
+    append = nodes.append
+
+    def add(box: Box) -> None:
+        append(box)
+        if type(box.value) is _kind and box.value.nbytes >= _min_bytes:
+            _release_before(box, _STEPS - 1)
+    return add
+
+
+def _release_before(box: Box, steps: int) -> None:
+    """Release what can be of the arguments of the entries ``box`` used, and so on ``steps`` deep."""
+    for _, q in box.parents:
+        _release_unread(q)
+        if steps > 1:
+            _release_before(q, steps - 1)
+
+
+def _release_unread(q: Box) -> None:
+    """Release the values of the arguments of ``q`` that nothing else refers to and no rule reads."""
+    for _, p in q.parents:
+        if p.prim is not None and type(p.value) is _kind:
+            ks = [k for k, r in q.parents if r is p]
+            if (sys.getrefcount(p) == _IN_LOOP + len(ks) and p.value.nbytes >= _min_bytes
+                    and _unread(p, q, ks)):
+                _drop(p, q)
+
+
+def _unread(p: Box, q: Box, ks: list) -> bool:
+    """Whether no rule reads the value of ``p``: not its own (as their output), nor those of
+    ``q``, which has ``p`` as its arguments at the positions ``ks``."""
+    for k, _ in p.parents:
+        reads = _READS.get(_rule(p.prim, k))
+        if reads is None or "ans" in reads:
+            return False
+    for m, _ in q.parents:
+        reads = _READS.get(_rule(q.prim, m))
+        if reads is None or any(k in reads for k in ks):
+            return False
+    return True
+
+
+def _drop(p: Box, q: Box) -> None:
+    """Replace the value of ``p`` by a :class:`Released` one, in ``p`` and in the arguments of
+    ``q``, unless it is a view or something besides them refers to it."""
+    if getattr(p.value, "base", None) is not None:  # its memory is another array's
+        return
+    i = id(p.value)
+    if sys.getrefcount(p.value) != _VALUE_ALONE + sum(id(a) == i for a in q.args):
+        return
+    released = Released(p.value)
+    q.args = tuple(released if id(a) == i else a for a in q.args)
+    p.value = released
 
 
 # ----------------------------------------------------------------------------- the sweep
@@ -934,6 +1042,20 @@ def _unshared() -> int:
 
 
 _UNSHARED = _unshared()
+
+
+def _in_loop() -> int:
+    """What ``sys.getrefcount`` says in :func:`_release_unread`'s loop of a box the list holds,
+    less the edges naming it."""
+    nodes = [Box(None, None, None, (), NO_KWARGS, ())]
+    q = Box(None, None, None, (), NO_KWARGS, ((0, nodes[0]),))
+    for _, p in q.parents:
+        return sys.getrefcount(p) - 1
+    raise AssertionError
+
+
+_IN_LOOP = _in_loop()
+_VALUE_ALONE = (lambda p: sys.getrefcount(p.value))(Box(object(), None, None, (), NO_KWARGS, ()))  # in _drop
 _LISTED = (lambda nodes: _counts(nodes[:]))([Box(None, None, None, (), NO_KWARGS, ())])[0]  # in held
 
 
@@ -942,5 +1064,6 @@ if _speedups is not None:
                         Joint, _sweep_node, Pending)
     unary, binary, _sweep, _uses = _speedups.unary, _speedups.binary, _speedups.sweep, _speedups.uses  # noqa: F811
     _named = _speedups.named  # noqa: F811
+    releasing = _speedups.releasing  # noqa: F811
 else:
     _sweep = _sweep_python

@@ -211,7 +211,7 @@ def linearize(fun: Callable, *primals: Any) -> tuple:
         pushing the tangents through the recorded operations (``fun`` is not evaluated again).
         ``f_jvp(*tangents, batched=True)`` takes tangents with a leading batch dimension.
     """
-    rec = _Recording("linearize", fun, primals, {}, tuple(range(len(primals))), False, kept=True)
+    rec = _Recording("linearize", fun, primals, {}, tuple(range(len(primals))), False, kept=True, release=False)
     outs, out_structure = _outputs("linearize", rec.out)
     out = rec._plain(rec.out)
 
@@ -457,7 +457,7 @@ def jacobian(fun: Callable, argnum: ArgNum = 0, mode: str = "auto", return_mode:
         if mode == "forward":
             result, used = _jacfwd_at(fun, args, kwargs, argnum, "jacobian", has_aux), "forward"
         else:
-            rec = _Recording("jacobian", fun, args, kwargs, argnum, has_aux)
+            rec = _Recording("jacobian", fun, args, kwargs, argnum, has_aux, release=False)
             inputs = _inputs_of(args, argnum, "jacobian")
             n_in = sum(int(np.size(x)) for x in inputs.leaves)
             n_out = sum(int(np.size(strip(o))) for o in flatten(rec.out)[0])

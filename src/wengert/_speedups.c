@@ -1,9 +1,10 @@
-/* _speedups: the three hot paths of wengert._core, compiled.
+/* _speedups: the hot paths of wengert._core, compiled.
 
    wengert/_core.py is the reference: it defines in Python exactly what this module does,
-   namely the memory layout of a Box, the recording wrappers `unary` and `binary`, and the
-   reverse sweep `_sweep`. When this extension is built, _core uses it instead (setting
-   WENGERT_PURE_PYTHON=1 selects the Python engine), and the test suite runs against both.
+   namely the memory layout of a Box, the recording wrappers `unary` and `binary`, the
+   reverse sweep `_sweep`, and the append of a trace that releases values (`releasing`).
+   When this extension is built, _core uses it instead (setting WENGERT_PURE_PYTHON=1
+   selects the Python engine), and the test suite runs against both.
    Each function below mirrors the Python function of the same name; change both together.
 
    Nothing here knows about NumPy or about derivatives: values are computed by calling the
@@ -458,6 +459,173 @@ static PyObject *sweep(PyObject *module, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------------- releasing */
+
+/* Mirrors _core.releasing and _core._release_unread: the append of a trace that releases the
+   values no rule reads. The checks that every recording makes are here; _core._drop, called
+   for the few values that pass them, makes the last ones and releases. */
+static PyTypeObject *release_kind = NULL;  /* set by release(): values of this exact type */
+static Py_ssize_t release_min = 0;         /* ... and of at least this many bytes */
+static PyObject *drop_fn = NULL, *str_nbytes = NULL;
+
+/* What a rule reads besides the cotangent, as _core._READS says of the named rules: bit 0 the
+   output, bit 1 + k argument k; -1 for any other rule, which may read anything. */
+static int rule_reads(PyObject *rule) {
+    if (rule == rule_same || rule == rule_negated) return 0;
+    if (rule == rule_times_second) return 1 << 2;
+    if (rule == rule_times_first) return 1 << 1;
+    if (rule == rule_times_ans) return 1;
+    return -1;
+}
+
+/* The union of what the rules of `box` at the argnums of its parents read (-1: anything). */
+static int rules_read(BoxObject *box) {
+    PyObject *vjps = PyObject_GetAttr(box->prim, str_vjps);
+    if (vjps == NULL) return -2;
+    int reads = 0;
+    if ((PyObject *)Py_TYPE(vjps) == joint_type) reads = -1;
+    for (Py_ssize_t j = 0; reads >= 0 && j < PyTuple_GET_SIZE(box->parents); j++) {
+        PyObject *rule = PyObject_GetItem(vjps, PyTuple_GET_ITEM(PyTuple_GET_ITEM(box->parents, j), 0));
+        if (rule == NULL) { Py_DECREF(vjps); return -2; }
+        int r = rule_reads(rule);
+        Py_DECREF(rule);
+        reads = r < 0 ? -1 : reads | r;
+    }
+    Py_DECREF(vjps);
+    return reads;
+}
+
+/* Whether `value` has at least release_min bytes (-1: an error). */
+static int large(PyObject *value) {
+    PyObject *nbytes = PyObject_GetAttr(value, str_nbytes);
+    Py_ssize_t n = nbytes ? PyLong_AsSsize_t(nbytes) : -1;
+    Py_XDECREF(nbytes);
+    if (n == -1 && PyErr_Occurred()) return -1;
+    return n >= release_min;
+}
+
+static int release_unread(BoxObject *q) {
+    PyObject *parents = q->parents;
+    if (!PyTuple_Check(parents)) return 0;
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(parents); j++) {
+        BoxObject *p = (BoxObject *)PyTuple_GET_ITEM(PyTuple_GET_ITEM(parents, j), 1);
+        if (!IS_BOX(p) || p->prim == Py_None || Py_TYPE(p->value) != release_kind
+            || !PyTuple_Check(p->parents))
+            continue;
+        int positions = 0;  /* bit 1 + k: p is q's argument k (k < 2; later ones: bit 30) */
+        Py_ssize_t edges = 0;
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(parents); i++) {
+            PyObject *pair = PyTuple_GET_ITEM(parents, i);
+            if (PyTuple_GET_ITEM(pair, 1) == (PyObject *)p) {
+                Py_ssize_t k = PyLong_AsSsize_t(PyTuple_GET_ITEM(pair, 0));
+                if (k == -1 && PyErr_Occurred()) return -1;
+                positions |= k < 2 ? 1 << (1 + k) : 1 << 30;
+                edges++;
+            }
+        }
+        if (Py_REFCNT(p) != 1 + edges) continue;  /* held by more than the list and q */
+        int n = large(p->value);
+        if (n < 0) return -1;
+        if (!n) continue;
+        int own = rules_read(p), used = own >= 0 && !(own & 1) ? rules_read(q) : -1;
+        if (own == -2 || used == -2) return -1;
+        if (own < 0 || (own & 1) || used < 0 || (used & positions)) continue;
+        PyObject *r = PyObject_CallFunctionObjArgs(drop_fn, (PyObject *)p, (PyObject *)q, NULL);
+        if (r == NULL) return -1;
+        Py_DECREF(r);
+    }
+    return 0;
+}
+
+#define RELEASE_STEPS 4  /* _core._STEPS */
+
+static int release_before(BoxObject *box, int steps) {
+    PyObject *parents = box->parents;
+    if (!PyTuple_Check(parents)) return 0;
+    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(parents); j++) {
+        BoxObject *q = (BoxObject *)PyTuple_GET_ITEM(PyTuple_GET_ITEM(parents, j), 1);
+        if (!IS_BOX(q)) continue;
+        if (release_unread(q) < 0) return -1;
+        if (steps > 1 && release_before(q, steps - 1) < 0) return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *nodes;
+    vectorcallfunc vectorcall;
+} AppenderObject;
+
+static PyObject *appender_call(AppenderObject *self, PyObject *const *args, size_t nargsf,
+                               PyObject *kwnames) {
+    if (PyVectorcall_NARGS(nargsf) != 1 || kwnames != NULL) {
+        PyErr_SetString(PyExc_TypeError, "append() takes one entry");
+        return NULL;
+    }
+    PyObject *box = args[0];
+    if (PyList_Append(self->nodes, box) < 0) return NULL;
+    if (release_kind != NULL && IS_BOX(box) && Py_TYPE(((BoxObject *)box)->value) == release_kind) {
+        Py_ssize_t n = large(((BoxObject *)box)->value);
+        if (n < 0) return NULL;
+        if (!n) Py_RETURN_NONE;
+        if (release_before((BoxObject *)box, RELEASE_STEPS - 1) < 0) return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static int appender_traverse(AppenderObject *self, visitproc visit, void *arg) {
+    Py_VISIT(self->nodes);
+    return 0;
+}
+
+static int appender_clear(AppenderObject *self) {
+    Py_CLEAR(self->nodes);
+    return 0;
+}
+
+static void appender_dealloc(AppenderObject *self) {
+    PyObject_GC_UnTrack(self);
+    appender_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject AppenderType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "wengert._speedups.Appender",
+    .tp_doc = "The append of a trace that releases unread values (see wengert._core.releasing).",
+    .tp_basicsize = sizeof(AppenderObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_vectorcall_offset = offsetof(AppenderObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_traverse = (traverseproc)appender_traverse,
+    .tp_clear = (inquiry)appender_clear,
+    .tp_dealloc = (destructor)appender_dealloc,
+};
+
+static PyObject *releasing(PyObject *module, PyObject *nodes) {
+    if (!PyList_Check(nodes)) {
+        PyErr_SetString(PyExc_TypeError, "releasing() takes the list of a trace");
+        return NULL;
+    }
+    AppenderObject *self = PyObject_GC_New(AppenderObject, &AppenderType);
+    if (self == NULL) return NULL;
+    self->vectorcall = (vectorcallfunc)appender_call;
+    self->nodes = Py_NewRef(nodes);
+    PyObject_GC_Track(self);
+    return (PyObject *)self;
+}
+
+static PyObject *set_release(PyObject *module, PyObject *args) {
+    PyObject *kind, *drop;
+    Py_ssize_t min;
+    if (!PyArg_ParseTuple(args, "O!nO:release", &PyType_Type, &kind, &min, &drop)) return NULL;
+    Py_XSETREF(release_kind, (PyTypeObject *)Py_NewRef(kind));
+    Py_XSETREF(drop_fn, Py_NewRef(drop));
+    release_min = min;
+    Py_RETURN_NONE;
+}
+
 /* ------------------------------------------------------------------------- module */
 
 static PyObject *configure(PyObject *module, PyObject *args) {
@@ -596,6 +764,8 @@ static PyMethodDef methods[] = {
     {"unary", unary, METH_VARARGS, "unary(prim, fun, fallback): see wengert._core.unary."},
     {"binary", binary, METH_VARARGS, "binary(prim, fun, fallback): see wengert._core.binary."},
     {"sweep", sweep, METH_VARARGS, "sweep(nodes, free): see wengert._core._sweep."},
+    {"releasing", releasing, METH_O, "releasing(nodes): see wengert._core.releasing."},
+    {"release", set_release, METH_VARARGS, "release(kind, min_bytes, drop): see wengert._core.release."},
     {NULL},
 };
 
@@ -605,7 +775,7 @@ static struct PyModuleDef moduledef = {
 };
 
 PyMODINIT_FUNC PyInit__speedups(void) {
-    if (PyType_Ready(&RecorderType) < 0) return NULL;
+    if (PyType_Ready(&RecorderType) < 0 || PyType_Ready(&AppenderType) < 0) return NULL;
     str_append = PyUnicode_InternFromString("append");
     str_fit = PyUnicode_InternFromString("fit");
     str_vjps = PyUnicode_InternFromString("vjps");
@@ -613,10 +783,11 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     str_added_to = PyUnicode_InternFromString("added_to");
     str_name = PyUnicode_InternFromString("name");
     str_add_note = PyUnicode_InternFromString("add_note");
+    str_nbytes = PyUnicode_InternFromString("nbytes");
     int0 = PyLong_FromLong(0);
     int1 = PyLong_FromLong(1);
     empty_tuple = PyTuple_New(0);
-    if (!empty_tuple || !str_append || !str_fit || !str_vjps || !str_dense || !str_added_to || !str_name || !str_add_note || !int0 || !int1) return NULL;
+    if (!empty_tuple || !str_nbytes || !str_append || !str_fit || !str_vjps || !str_dense || !str_added_to || !str_name || !str_add_note || !int0 || !int1) return NULL;
     PyObject *m = PyModule_Create(&moduledef);
     if (m == NULL) return NULL;
     Box = (PyTypeObject *)PyType_FromSpec(&box_spec);

@@ -1,0 +1,79 @@
+"""Peak memory of a gradient: what the tape keeps while the forward pass runs.
+
+Usage:  python benchmarks/memory.py [--n 1000000] [--steps 100]
+
+Each program is a loop of `steps` steps over an array of `n` float64 elements (8 MB at the
+default). Peak memory is measured with tracemalloc (NumPy reports its array buffers to it), in
+MiB, for NumPy's forward evaluation alone, wengert's gradient and autograd's when it is
+installed. PyTorch allocates outside Python's allocator, which tracemalloc does not see.
+
+Programs:
+  shift    y = y + 1.0             no rule reads a value
+  affine   y = 0.9 * y - 0.5       the product's rule reads only the 0.9
+  exp      y = exp(0.5 * y) - 1.0  exp's rule reads its output, not its argument
+  sin      y = sin(y) + 1.0        sin's rule reads its argument: every step is kept
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import tracemalloc
+from typing import Any, Callable
+
+import numpy as onp
+
+import wengert
+import wengert.numpy as wnp
+from run import optional
+
+autograd = optional("autograd")
+if autograd is not None:
+    import autograd.numpy as anp
+
+PROGRAMS: dict[str, Callable[[Any, Any], Any]] = {
+    "shift": lambda np, y: y + 1.0,
+    "affine": lambda np, y: 0.9 * y - 0.5,
+    "exp": lambda np, y: np.exp(0.5 * y) - 1.0,
+    "sin": lambda np, y: np.sin(y) + 1.0,
+}
+
+
+def looped(step: Callable, np: Any, steps: int) -> Callable:
+    def f(y: Any) -> Any:
+        for _ in range(steps):
+            y = step(np, y)
+        return np.sum(y)
+    return f
+
+
+def peak_mib(call: Callable[[], Any]) -> float:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000, help="elements of the array")
+    parser.add_argument("--steps", type=int, default=100, help="steps of each loop")
+    a = parser.parse_args()
+    x = onp.random.default_rng(0).uniform(-1.0, 1.0, a.n)
+    print(f"peak memory (tracemalloc, MiB) of {a.steps} steps on {a.n} float64 elements "
+          f"({x.nbytes / 2**20:.1f} MiB per array)\n")
+    names = ["numpy forward", "wengert"] + (["autograd"] if autograd is not None else [])
+    print("| program | " + " | ".join(names) + " |")
+    print("|---|" + "---:|" * len(names))
+    for name, step in PROGRAMS.items():
+        calls = [lambda: looped(step, onp, a.steps)(x), lambda: wengert.grad(looped(step, wnp, a.steps))(x)]
+        if autograd is not None:
+            calls.append(lambda: autograd.grad(looped(step, anp, a.steps))(x))
+        print(f"| {name} | " + " | ".join(f"{peak_mib(c):.0f}" for c in calls) + " |")
+
+
+if __name__ == "__main__":
+    main()
