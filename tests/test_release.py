@@ -1,5 +1,6 @@
-"""Values released during the forward pass: a value that no derivative rule reads, on an entry
-the program no longer refers to, is let go before the sweep (wengert._core.releasing).
+"""Values released during the forward pass: a value that no derivative rule reads (a rule's
+function never loads its parameter), on an entry the program no longer refers to, is let go
+before the sweep (wengert._core.releasing).
 
 The table runs each program with every plain array eligible (the size threshold set to 0),
 checks its gradient, second derivative and the other reverse-mode APIs against autograd, and
@@ -8,6 +9,7 @@ them, did not."""
 
 from __future__ import annotations
 
+import functools
 import tracemalloc
 
 import autograd
@@ -66,6 +68,21 @@ def _sin_reads_its_argument(np, x):
     y = x
     for _ in range(4):
         y = np.sin(y) + 1.0
+    return np.sum(y)
+
+
+def _tanh_reads_its_output(np, x):
+    y = x
+    for _ in range(4):
+        y = np.tanh(y) - 0.1
+    return np.sum(y * y)
+
+
+def _matrix_products(np, x):
+    a = onp.linspace(-1.0, 1.0, x.size * x.size).reshape(x.size, x.size)
+    y = x
+    for _ in range(3):
+        y = np.tanh(a @ y + 0.5)  # the product's rules read its factors, not its output
     return np.sum(y)
 
 
@@ -131,7 +148,9 @@ PROGRAMS = [
     ("y = 0.9 * y - 0.5", _affine, True),
     ("two statements a step", _two_statements, True),
     ("exp reads its output only", _exp_reads_its_output, True),
-    ("sin reads its argument", _sin_reads_its_argument, False),
+    ("sin reads its argument only", _sin_reads_its_argument, True),
+    ("tanh reads its output only", _tanh_reads_its_output, True),
+    ("matrix products", _matrix_products, True),
     ("a product reads both factors", _product_reads_both, False),
     ("kept in a list", _kept_in_a_list, False),
     ("fan-out", _fan_out, True),
@@ -175,6 +194,53 @@ def test_other_reverse_apis_with_values_released(every_array, name, f, releases)
                  autograd.grad(lambda x: anp.sum(autograd.grad(fa)(x) * v))(X6))
     t = onp.cos(X6)
     assert close(wengert.linearize(fw, X6)[1](t), onp.dot(expected, t))
+
+
+class _Rules:
+    def square(self, g, ans, x):  # its parameters start with self: read as reading anything
+        return 2.0 * g * x
+
+
+def _reads_x_in_a_closure(g, a, x):
+    return (lambda: g * x)()
+
+
+def _reads_x_in_a_comprehension(g, a, x):
+    return sum(g * v for v in [x])
+
+
+def _reads_everything_through_locals(g, a, x):
+    return g * locals()["x"]
+
+
+def _reads_args(g, a, *args):
+    return g * args[0]
+
+
+READS = [
+    # (rule, what it reads as _core._reads says: 1 its output, 2 << k argument k, -1 anything)
+    (lambda g, a, x: g * x, 2),
+    (lambda g, a, x: g * a, 1),
+    (lambda g, a, x, y: g, 0),
+    (lambda g, a, x, y: g * y, 4),
+    (lambda g, a, x, y, axis=None: g.sum(axis), 8),
+    (core.same, 0),
+    (core.times_first, 2),
+    (core.times_ans, 1),
+    (_reads_x_in_a_closure, 2),
+    (_reads_x_in_a_comprehension, 2),
+    (_reads_everything_through_locals, -1),
+    (_reads_args, -1),
+    (_Rules().square, -1),
+    (functools.partial(lambda k, g, a, x: g * x, 0), -1),
+    (core.Joint(lambda argnums, g, a, x: [g]), -1),
+]
+
+
+@pytest.mark.parametrize("rule, reads", READS)
+def test_what_a_rule_reads_comes_from_its_code(rule, reads):
+    prim = core.Primitive(lambda x, y=None, axis=None: x, "f", rule if type(rule) is core.Joint else (rule,))
+    assert core._reads(prim, 0) == reads
 
 
 def test_writes_into_arrays_whose_history_was_released(every_array):

@@ -22,6 +22,7 @@ perturbation confusion.
 
 from __future__ import annotations
 
+import dis
 import functools
 import importlib
 import inspect
@@ -29,6 +30,7 @@ import itertools
 import os
 import sys
 import threading
+import types
 from typing import Any, Callable
 
 
@@ -764,11 +766,6 @@ def times_ans(g: Any, ans: Any, *args: Any, **kwargs: Any) -> Any:
     return g * ans
 
 
-# What each named rule reads of its entry besides the cotangent: its output ("ans") and the
-# arguments at these positions. The other rules may read anything (see releasing).
-_READS: dict = {same: (), negated: (), times_second: (1,), times_first: (0,), times_ans: ("ans",)}
-
-
 # A rule of a Python-float program at a singular point (the rule of log at 0 divides by 0)
 # raises ZeroDivisionError, where NumPy's floats give inf or nan as IEEE arithmetic does; the
 # rule then runs again on those (the NumPy layer names the type).
@@ -784,7 +781,8 @@ def _ieee(rule: Callable, g: Any, ans: Any, args: tuple, kwargs: dict) -> Any:
 
 # ----------------------------------------------------------------------------- releasing
 # A value on the list is needed by the sweep only where a derivative rule reads it: x + y
-# reads neither x nor y, x * 2.0 reads only the 2.0, exp(x) only its output. A trace made
+# reads neither x nor y, x * 2.0 reads only the 2.0, exp(x) only its output (what a rule reads
+# is found in its code: see _reads). A trace made
 # with ``releasing`` lets go of a value that no rule reads once the program has let go of its
 # entry too (only the list and the entry that used it refer to it): the value is replaced by
 # a Released stand-in with its shape and dtype, all the sweep reads of it, so that a loop
@@ -822,7 +820,7 @@ def release(kind: type, min_bytes: int) -> None:
     global _kind, _min_bytes
     _kind, _min_bytes = kind, min_bytes
     if _speedups is not None:
-        _speedups.release(kind, min_bytes, _drop)
+        _speedups.release(kind, min_bytes, _drop, _code_reads)
 
 
 def releasing(nodes: list) -> Callable:
@@ -859,14 +857,45 @@ def _unread(p: Box, q: Box, ks: list) -> bool:
     """Whether no rule reads the value of ``p``: not its own (as their output), nor those of
     ``q``, which has ``p`` as its arguments at the positions ``ks``."""
     for k, _ in p.parents:
-        reads = _READS.get(_rule(p.prim, k))
-        if reads is None or "ans" in reads:
+        reads = _reads(p.prim, k)
+        if reads < 0 or reads & 1:
             return False
+    arguments = sum(2 << k if k < 29 else 1 << 30 for k in ks)
     for m, _ in q.parents:
-        reads = _READS.get(_rule(q.prim, m))
-        if reads is None or any(k in reads for k in ks):
+        reads = _reads(q.prim, m)
+        if reads < 0 or reads & arguments:
             return False
     return True
+
+
+def _reads(prim: Primitive, k: int) -> int:
+    """What the rule of argument ``k`` of ``prim``, ``rule(g, ans, *args, **kwargs)``, reads of
+    its entry, as bits: 1 its output, ``2 << j`` argument j (1 << 30: any after the 29th); -1
+    anything (a joint rule, a callable that is not a plain Python function: a bound method's
+    parameters start with its object). A parameter whose name the function's code never loads
+    is a value it cannot read."""
+    rule = None if type(prim.vjps) is Joint else _rule(prim, k)
+    return _code_reads(rule.__code__) if type(rule) is types.FunctionType else -1
+
+
+@functools.lru_cache(maxsize=None)  # one entry per function definition, not per closure
+def _code_reads(code: types.CodeType) -> int:
+    """:func:`_reads` of a function with this code."""
+    if set(code.co_names) & {"locals", "vars", "eval", "exec"}:
+        return -1
+    loaded = set(code.co_cellvars)  # (read by the functions defined inside)
+    for instruction in dis.get_instructions(code):
+        if instruction.opname.startswith("LOAD_FAST"):
+            names = instruction.argval
+            loaded.update(names if type(names) is tuple else (names,))
+    params = code.co_varnames[:code.co_argcount]
+    if code.co_flags & inspect.CO_VARARGS and code.co_varnames[code.co_argcount + code.co_kwonlyargcount] in loaded:
+        return -1  # *args read: any argument after the named ones
+    reads = 1 if len(params) > 1 and params[1] in loaded else 0
+    for k, name in enumerate(params[2:]):
+        if name in loaded:
+            reads |= 2 << k if k < 29 else 1 << 30
+    return reads
 
 
 def _drop(p: Box, q: Box) -> None:

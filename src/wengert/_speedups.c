@@ -466,16 +466,29 @@ static PyObject *sweep(PyObject *module, PyObject *args) {
    for the few values that pass them, makes the last ones and releases. */
 static PyTypeObject *release_kind = NULL;  /* set by release(): values of this exact type */
 static Py_ssize_t release_min = 0;         /* ... and of at least this many bytes */
-static PyObject *drop_fn = NULL, *str_nbytes = NULL;
+static PyObject *drop_fn = NULL, *code_reads_fn = NULL, *reads_by_code = NULL;
+static PyObject *str_nbytes = NULL;
 
-/* What a rule reads besides the cotangent, as _core._READS says of the named rules: bit 0 the
-   output, bit 1 + k argument k; -1 for any other rule, which may read anything. */
+/* What a rule reads besides the cotangent, as _core._reads (bit 0 the output, bit 1 + k
+   argument k, -1 anything; -2 an error): the named rules known, the others' from the code of
+   their function, asked of _core._code_reads once per code object. */
 static int rule_reads(PyObject *rule) {
     if (rule == rule_same || rule == rule_negated) return 0;
     if (rule == rule_times_second) return 1 << 2;
     if (rule == rule_times_first) return 1 << 1;
     if (rule == rule_times_ans) return 1;
-    return -1;
+    if (!PyFunction_Check(rule)) return -1;  /* exactly a function: a bound method's parameters start with its object */
+    PyObject *code = PyFunction_GET_CODE(rule);  /* borrowed */
+    PyObject *bits = PyDict_GetItemWithError(reads_by_code, code);  /* borrowed */
+    if (bits == NULL && !PyErr_Occurred()) {
+        bits = PyObject_CallOneArg(code_reads_fn, code);
+        int bad = bits == NULL || PyDict_SetItem(reads_by_code, code, bits) < 0;
+        Py_XDECREF(bits);  /* the dict holds it */
+        if (bad) bits = NULL;
+    }
+    if (bits == NULL) return -2;
+    long r = PyLong_AsLong(bits);
+    return r == -1 && PyErr_Occurred() ? -2 : (int)r;
 }
 
 /* The union of what the rules of `box` at the argnums of its parents read (-1: anything). */
@@ -489,6 +502,7 @@ static int rules_read(BoxObject *box) {
         if (rule == NULL) { Py_DECREF(vjps); return -2; }
         int r = rule_reads(rule);
         Py_DECREF(rule);
+        if (r == -2) { Py_DECREF(vjps); return -2; }
         reads = r < 0 ? -1 : reads | r;
     }
     Py_DECREF(vjps);
@@ -512,14 +526,14 @@ static int release_unread(BoxObject *q) {
         if (!IS_BOX(p) || p->prim == Py_None || Py_TYPE(p->value) != release_kind
             || !PyTuple_Check(p->parents))
             continue;
-        int positions = 0;  /* bit 1 + k: p is q's argument k (k < 2; later ones: bit 30) */
+        int positions = 0;  /* bit 1 + k: p is q's argument k (k < 29; later ones: bit 30) */
         Py_ssize_t edges = 0;
         for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(parents); i++) {
             PyObject *pair = PyTuple_GET_ITEM(parents, i);
             if (PyTuple_GET_ITEM(pair, 1) == (PyObject *)p) {
                 Py_ssize_t k = PyLong_AsSsize_t(PyTuple_GET_ITEM(pair, 0));
                 if (k == -1 && PyErr_Occurred()) return -1;
-                positions |= k < 2 ? 1 << (1 + k) : 1 << 30;
+                positions |= k < 29 ? 1 << (1 + k) : 1 << 30;
                 edges++;
             }
         }
@@ -617,11 +631,13 @@ static PyObject *releasing(PyObject *module, PyObject *nodes) {
 }
 
 static PyObject *set_release(PyObject *module, PyObject *args) {
-    PyObject *kind, *drop;
+    PyObject *kind, *drop, *code_reads;
     Py_ssize_t min;
-    if (!PyArg_ParseTuple(args, "O!nO:release", &PyType_Type, &kind, &min, &drop)) return NULL;
+    if (!PyArg_ParseTuple(args, "O!nOO:release", &PyType_Type, &kind, &min, &drop, &code_reads)) return NULL;
+    if (reads_by_code == NULL && (reads_by_code = PyDict_New()) == NULL) return NULL;
     Py_XSETREF(release_kind, (PyTypeObject *)Py_NewRef(kind));
     Py_XSETREF(drop_fn, Py_NewRef(drop));
+    Py_XSETREF(code_reads_fn, Py_NewRef(code_reads));
     release_min = min;
     Py_RETURN_NONE;
 }
@@ -765,7 +781,7 @@ static PyMethodDef methods[] = {
     {"binary", binary, METH_VARARGS, "binary(prim, fun, fallback): see wengert._core.binary."},
     {"sweep", sweep, METH_VARARGS, "sweep(nodes, free): see wengert._core._sweep."},
     {"releasing", releasing, METH_O, "releasing(nodes): see wengert._core.releasing."},
-    {"release", set_release, METH_VARARGS, "release(kind, min_bytes, drop): see wengert._core.release."},
+    {"release", set_release, METH_VARARGS, "release(kind, min_bytes, drop, code_reads): see wengert._core.release."},
     {NULL},
 };
 
