@@ -10,6 +10,9 @@ them, did not."""
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
+import sys
 import tracemalloc
 
 import autograd
@@ -268,8 +271,71 @@ def test_a_released_value_cannot_be_computed_with():
     assert (released.shape, released.dtype) == ((2, 3), onp.float32)
     with pytest.raises(TypeError):
         onp.add(released, 1.0)  # NumPy's ufuncs refuse it
-    with pytest.raises(RuntimeError, match="released"):
-        onp.asarray(released)
+    for misread in (onp.asarray, lambda r: r == 0, lambda r: r < 0, bool):  # not a silent False
+        with pytest.raises(RuntimeError, match="released"):
+            misread(released)
+
+
+def _where_on_itself(np, x):
+    y = x - 1.0
+    z = np.where(y, y, 0.0)  # y also at the condition, which has no rule
+    del y
+    for _ in range(3):
+        z = z + 1.0
+    return np.sum(z * z)
+
+
+def _heaviside_on_itself(np, x):
+    y = x + 0.0
+    z = np.heaviside(y, y)  # the rule of the second argument reads the first
+    del y
+    for _ in range(3):
+        z = z + 1.0
+    return np.sum(z)
+
+
+@pytest.mark.parametrize("f, x", [(_where_on_itself, onp.linspace(0.5, 2.0, 6)),
+                                  (_heaviside_on_itself, onp.array([0.0, 0.0, 1.5, -2.0]))])
+def test_an_array_also_given_where_there_is_no_rule_is_kept(every_array, f, x):
+    released = wengert.grad(lambda x: f(wnp, x))(x)
+    core.release(onp.ndarray, 1 << 62)
+    assert close(released, wengert.grad(lambda x: f(wnp, x))(x))
+
+
+WRITE_WHILE_RELEASING = """
+import numpy as np, wengert, wengert.numpy as wnp, wengert._core as core
+writes, drop = [], core._drop
+def drop_then_write(p, q):  # Python code that runs while the compiled loop walks the parents
+    drop(p, q)
+    while writes:
+        writes.pop()()
+core._drop = drop_then_write
+core.release(np.ndarray, 0)
+def f(x):
+    X = x * 1.0
+    y = x + 0.0
+    for i in range(6):
+        q = (y + 1.0) + X
+        def write(X=X):
+            X[0] = 5.0  # X is rebound: the parents of q are replaced, the old tuple freed
+            [(float(k), float(k)) for k in range(2000)]  # (and its memory reused)
+        writes.append(write)
+        r = q + 1.0
+        del q
+        y = r + 1.0
+        del r
+    return wnp.sum(y * X)
+print(wengert.grad(f)(np.linspace(0.0, 1.0, 7)).round(6).tolist())
+"""
+
+
+def test_writes_while_values_are_released_do_not_crash():
+    """An in-place write run while the release walks the list (by another thread, or here by
+    the function that releases) replaces tuples the walk holds; the compiled walk crashed."""
+    runs = [subprocess.run([sys.executable, "-c", WRITE_WHILE_RELEASING], capture_output=True, text=True,
+                           env={**os.environ, "WENGERT_PURE_PYTHON": pure}) for pure in ("0", "1")]
+    assert [r.returncode for r in runs] == [0, 0], [r.stderr[-2000:] for r in runs]
+    assert runs[0].stdout == runs[1].stdout
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered in log")

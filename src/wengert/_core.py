@@ -782,11 +782,11 @@ def _ieee(rule: Callable, g: Any, ans: Any, args: tuple, kwargs: dict) -> Any:
 # ----------------------------------------------------------------------------- releasing
 # A value on the list is needed by the sweep only where a derivative rule reads it: x + y
 # reads neither x nor y, x * 2.0 reads only the 2.0, exp(x) only its output (what a rule reads
-# is found in its code: see _reads). A trace made
-# with ``releasing`` lets go of a value that no rule reads once the program has let go of its
-# entry too (only the list and the entry that used it refer to it): the value is replaced by
-# a Released stand-in with its shape and dtype, all the sweep reads of it, so that a loop
-# such as ``y = y + 1.0`` holds a few arrays instead of one per step. An entry is looked at
+# is found in its code: see _reads). A trace made with ``releasing`` lets go of a value that
+# no rule reads once the program has let go of its entry too (only the list and the entry
+# that used it refer to it): the value is replaced by a Released stand-in with its shape and
+# dtype, all the sweep reads of it, so that a loop such as ``y = y + 1.0`` holds a few arrays
+# instead of one per step. An entry is looked at
 # when the entries two to four steps after it are recorded, if they are arrays that could be
 # released too (programs of small values pay nothing): by then a statement of up to three
 # operations (``y = exp(a * y) - b``) has moved its name on to its result.
@@ -809,6 +809,10 @@ class Released:
     def __array__(self, *args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("wengert read a value it had released from the tape as unread; this is a bug in "
                            "wengert, please report it with the program that raised it.")
+
+    # Comparisons and truth would otherwise fall back to identity (x == 0 is False) and hide a misread.
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = __bool__ = __array__
+    __hash__ = object.__hash__
 
     def __repr__(self) -> str:
         return f"<released value of shape {self.shape} and dtype {self.dtype}>"
@@ -846,21 +850,31 @@ def _release_before(box: Box, steps: int) -> None:
 def _release_unread(q: Box) -> None:
     """Release the values of the arguments of ``q`` that nothing else refers to and no rule reads."""
     for _, p in q.parents:
-        if p.prim is not None and type(p.value) is _kind:
-            ks = [k for k, r in q.parents if r is p]
-            if (sys.getrefcount(p) == _IN_LOOP + len(ks) and p.value.nbytes >= _min_bytes
-                    and _unread(p, q, ks)):
-                _drop(p, q)
+        if (p.prim is not None and type(p.value) is _kind and sys.getrefcount(p) == _IN_LOOP + _edges(q, p)
+                and p.value.nbytes >= _min_bytes and _unread(p, q)):
+            _drop(p, q)
 
 
-def _unread(p: Box, q: Box, ks: list) -> bool:
+def _edges(q: Box, p: Box) -> int:
+    """How many of the pairs of ``q.parents`` name ``p``."""
+    n = 0
+    for _, r in q.parents:
+        n += r is p
+    return n
+
+
+def _unread(p: Box, q: Box) -> bool:
     """Whether no rule reads the value of ``p``: not its own (as their output), nor those of
-    ``q``, which has ``p`` as its arguments at the positions ``ks``."""
+    ``q`` at the positions of its arguments that hold it (where ``p`` is traced, and where an
+    argument without a rule of its own is the same array: the condition of ``where(y, y, 0)``)."""
     for k, _ in p.parents:
         reads = _reads(p.prim, k)
         if reads < 0 or reads & 1:
             return False
-    arguments = sum(2 << k if k < 29 else 1 << 30 for k in ks)
+    arguments = 0
+    for k, a in enumerate(q.args):
+        if a is p.value:
+            arguments |= 2 << k if k < 29 else 1 << 30
     for m, _ in q.parents:
         reads = _reads(q.prim, m)
         if reads < 0 or reads & arguments:
@@ -901,7 +915,7 @@ def _code_reads(code: types.CodeType) -> int:
 def _drop(p: Box, q: Box) -> None:
     """Replace the value of ``p`` by a :class:`Released` one, in ``p`` and in the arguments of
     ``q``, unless it is a view or something besides them refers to it."""
-    if getattr(p.value, "base", None) is not None:  # its memory is another array's
+    if type(p.value) is not _kind or p.value.base is not None:  # released already; a view of another array
         return
     i = id(p.value)
     if sys.getrefcount(p.value) != _VALUE_ALONE + sum(id(a) == i for a in q.args):

@@ -493,18 +493,17 @@ static int rule_reads(PyObject *rule) {
 
 /* The union of what the rules of `box` at the argnums of its parents read (-1: anything). */
 static int rules_read(BoxObject *box) {
-    PyObject *vjps = PyObject_GetAttr(box->prim, str_vjps);
+    PyObject *vjps = PyObject_GetAttr(box->prim, str_vjps), *parents = box->parents;
     if (vjps == NULL) return -2;
-    int reads = 0;
-    if ((PyObject *)Py_TYPE(vjps) == joint_type) reads = -1;
-    for (Py_ssize_t j = 0; reads >= 0 && j < PyTuple_GET_SIZE(box->parents); j++) {
-        PyObject *rule = PyObject_GetItem(vjps, PyTuple_GET_ITEM(PyTuple_GET_ITEM(box->parents, j), 0));
-        if (rule == NULL) { Py_DECREF(vjps); return -2; }
-        int r = rule_reads(rule);
-        Py_DECREF(rule);
-        if (r == -2) { Py_DECREF(vjps); return -2; }
-        reads = r < 0 ? -1 : reads | r;
+    Py_INCREF(parents);  /* (rule_reads may run Python code) */
+    int reads = (PyObject *)Py_TYPE(vjps) == joint_type || !PyTuple_Check(parents) ? -1 : 0;
+    for (Py_ssize_t j = 0; reads >= 0 && j < PyTuple_GET_SIZE(parents); j++) {
+        PyObject *rule = PyObject_GetItem(vjps, PyTuple_GET_ITEM(PyTuple_GET_ITEM(parents, j), 0));
+        int r = rule == NULL ? -2 : rule_reads(rule);
+        Py_XDECREF(rule);
+        reads = r == -2 ? -2 : r < 0 ? -1 : reads | r;
     }
+    Py_DECREF(parents);
     Py_DECREF(vjps);
     return reads;
 }
@@ -518,37 +517,37 @@ static int large(PyObject *value) {
     return n >= release_min;
 }
 
+/* The tuples walked are held while Python code runs (_drop, _code_reads): an in-place write
+   in that code, in another thread, replaces the parents of the entries it touches. */
 static int release_unread(BoxObject *q) {
     PyObject *parents = q->parents;
     if (!PyTuple_Check(parents)) return 0;
-    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(parents); j++) {
+    Py_INCREF(parents);
+    int status = 0;
+    for (Py_ssize_t j = 0; status == 0 && j < PyTuple_GET_SIZE(parents); j++) {
         BoxObject *p = (BoxObject *)PyTuple_GET_ITEM(PyTuple_GET_ITEM(parents, j), 1);
         if (!IS_BOX(p) || p->prim == Py_None || Py_TYPE(p->value) != release_kind
             || !PyTuple_Check(p->parents))
             continue;
-        int positions = 0;  /* bit 1 + k: p is q's argument k (k < 29; later ones: bit 30) */
-        Py_ssize_t edges = 0;
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(parents); i++) {
-            PyObject *pair = PyTuple_GET_ITEM(parents, i);
-            if (PyTuple_GET_ITEM(pair, 1) == (PyObject *)p) {
-                Py_ssize_t k = PyLong_AsSsize_t(PyTuple_GET_ITEM(pair, 0));
-                if (k == -1 && PyErr_Occurred()) return -1;
-                positions |= k < 29 ? 1 << (1 + k) : 1 << 30;
-                edges++;
-            }
-        }
+        Py_ssize_t edges = 0;  /* _edges */
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(parents); i++)
+            edges += PyTuple_GET_ITEM(PyTuple_GET_ITEM(parents, i), 1) == (PyObject *)p;
         if (Py_REFCNT(p) != 1 + edges) continue;  /* held by more than the list and q */
         int n = large(p->value);
-        if (n < 0) return -1;
-        if (!n) continue;
+        if (n <= 0) { status = n; continue; }
         int own = rules_read(p), used = own >= 0 && !(own & 1) ? rules_read(q) : -1;
-        if (own == -2 || used == -2) return -1;
+        if (own == -2 || used == -2) { status = -1; continue; }
+        int positions = 0;  /* bit 1 + k: q's argument k is p's value (k < 29; later ones: bit 30) */
+        PyObject *args = q->args;
+        for (Py_ssize_t k = 0; PyTuple_Check(args) && k < PyTuple_GET_SIZE(args); k++)
+            if (PyTuple_GET_ITEM(args, k) == p->value) positions |= k < 29 ? 1 << (1 + k) : 1 << 30;
         if (own < 0 || (own & 1) || used < 0 || (used & positions)) continue;
         PyObject *r = PyObject_CallFunctionObjArgs(drop_fn, (PyObject *)p, (PyObject *)q, NULL);
-        if (r == NULL) return -1;
-        Py_DECREF(r);
+        if (r == NULL) status = -1;
+        Py_XDECREF(r);
     }
-    return 0;
+    Py_DECREF(parents);
+    return status;
 }
 
 #define RELEASE_STEPS 4  /* _core._STEPS */
@@ -556,13 +555,16 @@ static int release_unread(BoxObject *q) {
 static int release_before(BoxObject *box, int steps) {
     PyObject *parents = box->parents;
     if (!PyTuple_Check(parents)) return 0;
-    for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(parents); j++) {
+    Py_INCREF(parents);
+    int status = 0;
+    for (Py_ssize_t j = 0; status == 0 && j < PyTuple_GET_SIZE(parents); j++) {
         BoxObject *q = (BoxObject *)PyTuple_GET_ITEM(PyTuple_GET_ITEM(parents, j), 1);
         if (!IS_BOX(q)) continue;
-        if (release_unread(q) < 0) return -1;
-        if (steps > 1 && release_before(q, steps - 1) < 0) return -1;
+        status = release_unread(q);
+        if (status == 0 && steps > 1) status = release_before(q, steps - 1);
     }
-    return 0;
+    Py_DECREF(parents);
+    return status;
 }
 
 typedef struct {
