@@ -25,17 +25,17 @@ import wengert._core as core
 import wengert.numpy as wnp
 from _helpers import close, fd_grad
 
-DEFAULT = core._min_bytes
+DEFAULT, SHAPE = core._min_bytes, core._shape_reader
 
 
 @pytest.fixture
 def every_array():
     """Release arrays of any size (the NumPy layer's threshold is 16 kB)."""
-    core.release(onp.ndarray, 0)
+    core.release(onp.ndarray, 0, SHAPE)
     try:
         yield
     finally:
-        core.release(onp.ndarray, DEFAULT)
+        core.release(onp.ndarray, DEFAULT, SHAPE)
 
 
 def _sum_loop(np, x):
@@ -177,7 +177,7 @@ def test_gradients_with_values_released(every_array, name, f, releases):
     assert close(wengert.grad(lambda x: f(wnp, x))(X6), expected)
     assert close(expected, fd_grad(lambda x: f(onp, x), X6), rtol=1e-6, atol=1e-6)
     kept = _tape_bytes(lambda x: f(wnp, x), X6)
-    core.release(onp.ndarray, 1 << 62)
+    core.release(onp.ndarray, 1 << 62, SHAPE)
     everything = _tape_bytes(lambda x: f(wnp, x), X6)
     assert (kept < everything) == releases, (kept, everything)
 
@@ -220,8 +220,24 @@ def _reads_args(g, a, *args):
     return g * args[0]
 
 
+def _shape(x):  # the name of the NumPy layer's shape reader: a parameter only passed to it is unread
+    return onp.shape(x)
+
+
+def _reads_the_shape_of_y(g, a, x, y):
+    return g * x * len(_shape(y))
+
+
+def _reads_y_and_its_shape(g, a, x, y):
+    return g * y * len(_shape(y))
+
+
 READS = [
     # (rule, what it reads as _core._reads says: 1 its output, 2 << k argument k, -1 anything)
+    (_reads_the_shape_of_y, 2),
+    (_reads_y_and_its_shape, 4),
+    (lambda g, a, x: onp.reshape(g, _shape(x)), 0),
+    (lambda g, a, x: onp.reshape(g, onp.shape(x)), 2),  # another function: x is read
     (lambda g, a, x: g * x, 2),
     (lambda g, a, x: g * a, 1),
     (lambda g, a, x, y: g, 0),
@@ -244,6 +260,23 @@ READS = [
 def test_what_a_rule_reads_comes_from_its_code(rule, reads):
     prim = core.Primitive(lambda x, y=None, axis=None: x, "f", rule if type(rule) is core.Joint else (rule,))
     assert core._reads(prim, 0) == reads
+
+
+def _descent(np, x):
+    a = onp.linspace(-1.0, 1.0, 36).reshape(6, 6)
+    w = x
+    for _ in range(3):
+        r = a @ w  # the rule of w in a @ w reads only w's shape
+        w = w - 0.1 * (a.T @ (r - 1.0))
+    return np.sum(w * w)
+
+
+def test_a_value_whose_shape_only_is_read_is_released(every_array):
+    expected = autograd.grad(lambda x: _descent(anp, x))(X6)
+    assert close(wengert.grad(lambda x: _descent(wnp, x))(X6), expected)
+    shapes_read = _tape_bytes(lambda x: _descent(wnp, x), X6)
+    core.release(onp.ndarray, 0, None)  # no shape reader: every parameter loaded is read
+    assert shapes_read < _tape_bytes(lambda x: _descent(wnp, x), X6)
 
 
 def test_writes_into_arrays_whose_history_was_released(every_array):
@@ -298,7 +331,7 @@ def _heaviside_on_itself(np, x):
                                   (_heaviside_on_itself, onp.array([0.0, 0.0, 1.5, -2.0]))])
 def test_an_array_also_given_where_there_is_no_rule_is_kept(every_array, f, x):
     released = wengert.grad(lambda x: f(wnp, x))(x)
-    core.release(onp.ndarray, 1 << 62)
+    core.release(onp.ndarray, 1 << 62, SHAPE)
     assert close(released, wengert.grad(lambda x: f(wnp, x))(x))
 
 

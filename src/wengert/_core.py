@@ -793,6 +793,7 @@ def _ieee(rule: Callable, g: Any, ans: Any, args: tuple, kwargs: dict) -> Any:
 # The NumPy layer says which values may be released (plain arrays, not views, from a size on).
 _kind: type | None = None
 _min_bytes = 0
+_shape_reader: str | None = None  # the name rules call to read an argument's shape
 _STEPS = 4
 
 
@@ -818,11 +819,14 @@ class Released:
         return f"<released value of shape {self.shape} and dtype {self.dtype}>"
 
 
-def release(kind: type, min_bytes: int) -> None:
+def release(kind: type, min_bytes: int, shape_reader: str | None = None) -> None:
     """Let traces made with :func:`releasing` release values of exactly type ``kind`` (with
-    ``base``, ``nbytes``, ``shape`` and ``dtype``) of at least ``min_bytes`` bytes."""
-    global _kind, _min_bytes
-    _kind, _min_bytes = kind, min_bytes
+    ``base``, ``nbytes``, ``shape`` and ``dtype``) of at least ``min_bytes`` bytes.
+    ``shape_reader``: the name of the global function the rules call on an argument to read
+    its shape only (it must take a :class:`Released` stand-in as well)."""
+    global _kind, _min_bytes, _shape_reader
+    _kind, _min_bytes, _shape_reader = kind, min_bytes, shape_reader
+    _code_reads.cache_clear()
     if _speedups is not None:
         _speedups.release(kind, min_bytes, _drop, _code_reads)
 
@@ -894,12 +898,14 @@ def _reads(prim: Primitive, k: int) -> int:
 
 @functools.lru_cache(maxsize=None)  # one entry per function definition, not per closure
 def _code_reads(code: types.CodeType) -> int:
-    """:func:`_reads` of a function with this code."""
+    """:func:`_reads` of a function with this code. A parameter only ever passed alone to the
+    layer's shape reader (``len(_shape(y))``) counts as unread: the stand-in has its shape."""
     if set(code.co_names) & {"locals", "vars", "eval", "exec"}:
         return -1
     loaded = set(code.co_cellvars)  # (read by the functions defined inside)
-    for instruction in dis.get_instructions(code):
-        if instruction.opname.startswith("LOAD_FAST"):
+    instructions = list(dis.get_instructions(code))
+    for i, instruction in enumerate(instructions):
+        if instruction.opname.startswith("LOAD_FAST") and not _shape_only(instructions, i):
             names = instruction.argval
             loaded.update(names if type(names) is tuple else (names,))
     params = code.co_varnames[:code.co_argcount]
@@ -910,6 +916,14 @@ def _code_reads(code: types.CodeType) -> int:
         if name in loaded:
             reads |= 2 << k if k < 29 else 1 << 30
     return reads
+
+
+def _shape_only(instructions: list, i: int) -> bool:
+    """Whether the load ``instructions[i]`` is the one argument of a call of the shape reader."""
+    before, after = instructions[i - 1] if i else None, instructions[i + 1] if i + 1 < len(instructions) else None
+    return (_shape_reader is not None and before is not None and after is not None
+            and before.opname == "LOAD_GLOBAL" and before.argval == _shape_reader
+            and after.opname in ("PRECALL", "CALL", "CALL_FUNCTION") and after.arg == 1)
 
 
 def _drop(p: Box, q: Box) -> None:

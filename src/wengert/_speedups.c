@@ -637,6 +637,7 @@ static PyObject *set_release(PyObject *module, PyObject *args) {
     Py_ssize_t min;
     if (!PyArg_ParseTuple(args, "O!nOO:release", &PyType_Type, &kind, &min, &drop, &code_reads)) return NULL;
     if (reads_by_code == NULL && (reads_by_code = PyDict_New()) == NULL) return NULL;
+    PyDict_Clear(reads_by_code);  /* (the shape reader may have changed) */
     Py_XSETREF(release_kind, (PyTypeObject *)Py_NewRef(kind));
     Py_XSETREF(drop_fn, Py_NewRef(drop));
     Py_XSETREF(code_reads_fn, Py_NewRef(code_reads));

@@ -24,7 +24,7 @@ from ._vjps import windows as _windows_impl
 
 _wrap.register(_VJPS, _JVPS, _IMPLS, _NONDIFFERENTIABLE)
 _watch(_wrap.WATCHED, _wrap.fingerprint, _wrap.refusal)  # constant arrays: checked for mutation
-_engine.release(_np.ndarray, 1 << 14)  # values no rule reads: plain arrays from 16 kB on are let go
+_engine.release(_np.ndarray, 1 << 14, "_shape")  # values no rule reads: plain arrays from 16 kB on are let go
 _engine.ieee_float = _np.float64  # rules of Python-float programs at singular points: inf, not an error
 
 # Imported for their effects: _box gives traced values their ndarray behaviour, _assign their
