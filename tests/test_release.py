@@ -24,6 +24,7 @@ import wengert
 import wengert._core as core
 import wengert.numpy as wnp
 from _helpers import close, fd_grad
+from wengert._api import _Recording
 
 DEFAULT, SHAPE = core._min_bytes, core._shape_reader
 
@@ -277,6 +278,20 @@ def test_a_value_whose_shape_only_is_read_is_released(every_array):
     shapes_read = _tape_bytes(lambda x: _descent(wnp, x), X6)
     core.release(onp.ndarray, 0, None)  # no shape reader: every parameter loaded is read
     assert shapes_read < _tape_bytes(lambda x: _descent(wnp, x), X6)
+
+
+def _update(np, x):
+    y = x
+    for _ in range(6):
+        y = y - 0.1 * np.tanh(y)  # y used twice: by tanh, whose rule reads its output only, and by -
+    return np.sum(y * y)
+
+
+def test_a_value_used_twice_is_released(every_array):
+    assert close(wengert.grad(lambda x: _update(wnp, x))(X6), autograd.grad(lambda x: _update(anp, x))(X6))
+    rec = _Recording("grad", lambda x: _update(wnp, x), (X6,), {}, 0, False)
+    kept = [n.prim.name for n in rec.nodes if n.prim is not None and type(n.value) is onp.ndarray]
+    assert kept == ["tanh"] * 6 + ["subtract", "multiply"], kept  # what the rules read, and the last step's
 
 
 def test_writes_into_arrays_whose_history_was_released(every_array):

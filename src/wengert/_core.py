@@ -783,18 +783,19 @@ def _ieee(rule: Callable, g: Any, ans: Any, args: tuple, kwargs: dict) -> Any:
 # A value on the list is needed by the sweep only where a derivative rule reads it: x + y
 # reads neither x nor y, x * 2.0 reads only the 2.0, exp(x) only its output (what a rule reads
 # is found in its code: see _reads). A trace made with ``releasing`` lets go of a value that
-# no rule reads once the program has let go of its entry too (only the list and the entry
-# that used it refer to it): the value is replaced by a Released stand-in with its shape and
-# dtype, all the sweep reads of it, so that a loop such as ``y = y + 1.0`` holds a few arrays
-# instead of one per step. An entry is looked at
-# when the entries two to four steps after it are recorded, if they are arrays that could be
-# released too (programs of small values pay nothing): by then a statement of up to three
+# no rule reads once the program has let go of its entry too (only the list and the entries
+# that used it refer to it: one, or several among the last _TAIL entries): the value is
+# replaced by a Released stand-in with its shape and dtype, all the sweep reads of it, so that
+# a loop such as ``y = y + 1.0`` holds a few arrays instead of one per step. An entry is looked
+# at when the entries two to four steps after it are recorded, if they are arrays that could
+# be released too (programs of small values pay nothing): by then a statement of up to three
 # operations (``y = exp(a * y) - b``) has moved its name on to its result.
 # The NumPy layer says which values may be released (plain arrays, not views, from a size on).
 _kind: type | None = None
 _min_bytes = 0
 _shape_reader: str | None = None  # the name rules call to read an argument's shape
 _STEPS = 4
+_TAIL = 16  # entries: how far back the users of a value used more than once are looked for
 
 
 class Released:
@@ -839,50 +840,65 @@ def releasing(nodes: list) -> Callable:
     def add(box: Box) -> None:
         append(box)
         if type(box.value) is _kind and box.value.nbytes >= _min_bytes:
-            _release_before(box, _STEPS - 1)
+            _release_before(box, _STEPS - 1, nodes)
     return add
 
 
-def _release_before(box: Box, steps: int) -> None:
+def _release_before(box: Box, steps: int, nodes: list) -> None:
     """Release what can be of the arguments of the entries ``box`` used, and so on ``steps`` deep."""
     for _, q in box.parents:
-        _release_unread(q)
+        _release_unread(q, nodes)
         if steps > 1:
-            _release_before(q, steps - 1)
+            _release_before(q, steps - 1, nodes)
 
 
-def _release_unread(q: Box) -> None:
+def _release_unread(q: Box, nodes: list) -> None:
     """Release the values of the arguments of ``q`` that nothing else refers to and no rule reads."""
     for _, p in q.parents:
-        if (p.prim is not None and type(p.value) is _kind and sys.getrefcount(p) == _IN_LOOP + _edges(q, p)
-                and p.value.nbytes >= _min_bytes and _unread(p, q)):
-            _drop(p, q)
+        if p.prim is not None and type(p.value) is _kind and p.value.nbytes >= _min_bytes:
+            users = _users(q, p, nodes)
+            if users and sys.getrefcount(p) == _IN_LOOP + _edges(users, p) and _unread(p, users):
+                _drop(p, users)
 
 
-def _edges(q: Box, p: Box) -> int:
-    """How many of the pairs of ``q.parents`` name ``p``."""
+def _users(q: Box, p: Box, nodes: list) -> list:
+    """The entries that use ``p``, ``q`` among them, if ``q`` is the only one or they all lie in
+    the last _TAIL entries of ``nodes`` (``y - 0.1 * f(y)`` uses ``y`` twice); else none."""
+    if sys.getrefcount(p) == _IN_USERS + _edges([q], p):
+        return [q]
+    tail = nodes[-_TAIL:]
+    for i, n in enumerate(tail):
+        if n is p:
+            return [u for u in tail[i + 1:] if _edges([u], p)]
+    return []
+
+
+def _edges(users: list, p: Box) -> int:
+    """How many of the pairs of the ``parents`` of ``users`` name ``p``."""
     n = 0
-    for _, r in q.parents:
-        n += r is p
+    for u in users:
+        for _, r in u.parents:
+            n += r is p
     return n
 
 
-def _unread(p: Box, q: Box) -> bool:
+def _unread(p: Box, users: list) -> bool:
     """Whether no rule reads the value of ``p``: not its own (as their output), nor those of
-    ``q`` at the positions of its arguments that hold it (where ``p`` is traced, and where an
-    argument without a rule of its own is the same array: the condition of ``where(y, y, 0)``)."""
+    its ``users`` at the positions of their arguments that hold it (where ``p`` is traced, and
+    where an argument without a rule of its own is the same array: ``where(y, y, 0)``)."""
     for k, _ in p.parents:
         reads = _reads(p.prim, k)
         if reads < 0 or reads & 1:
             return False
-    arguments = 0
-    for k, a in enumerate(q.args):
-        if a is p.value:
-            arguments |= 2 << k if k < 29 else 1 << 30
-    for m, _ in q.parents:
-        reads = _reads(q.prim, m)
-        if reads < 0 or reads & arguments:
-            return False
+    for u in users:
+        arguments = 0
+        for k, a in enumerate(u.args):
+            if a is p.value:
+                arguments |= 2 << k if k < 29 else 1 << 30
+        for m, _ in u.parents:
+            reads = _reads(u.prim, m)
+            if reads < 0 or reads & arguments:
+                return False
     return True
 
 
@@ -926,16 +942,17 @@ def _shape_only(instructions: list, i: int) -> bool:
             and after.opname in ("PRECALL", "CALL", "CALL_FUNCTION") and after.arg == 1)
 
 
-def _drop(p: Box, q: Box) -> None:
+def _drop(p: Box, users: list) -> None:
     """Replace the value of ``p`` by a :class:`Released` one, in ``p`` and in the arguments of
-    ``q``, unless it is a view or something besides them refers to it."""
+    its ``users``, unless it is a view or something besides them refers to it."""
     if type(p.value) is not _kind or p.value.base is not None:  # released already; a view of another array
         return
     i = id(p.value)
-    if sys.getrefcount(p.value) != _VALUE_ALONE + sum(id(a) == i for a in q.args):
+    if sys.getrefcount(p.value) != _VALUE_ALONE + sum(id(a) == i for u in users for a in u.args):
         return
     released = Released(p.value)
-    q.args = tuple(released if id(a) == i else a for a in q.args)
+    for u in users:
+        u.args = tuple(released if id(a) == i else a for a in u.args)
     p.value = released
 
 
@@ -1112,6 +1129,7 @@ def _in_loop() -> int:
 
 
 _IN_LOOP = _in_loop()
+_IN_USERS = _IN_LOOP + 1  # in _users, called from that loop: its own parameter
 _VALUE_ALONE = (lambda p: sys.getrefcount(p.value))(Box(object(), None, None, (), NO_KWARGS, ()))  # in _drop
 _LISTED = (lambda nodes: _counts(nodes[:]))([Box(None, None, None, (), NO_KWARGS, ())])[0]  # in held
 

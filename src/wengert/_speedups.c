@@ -517,9 +517,56 @@ static int large(PyObject *value) {
     return n >= release_min;
 }
 
-/* The tuples walked are held while Python code runs (_drop, _code_reads): an in-place write
-   in that code, in another thread, replaces the parents of the entries it touches. */
-static int release_unread(BoxObject *q) {
+/* How many of the pairs of box's parents name p. */
+static Py_ssize_t edges_to(BoxObject *box, BoxObject *p) {
+    Py_ssize_t n = 0;
+    PyObject *parents = box->parents;
+    for (Py_ssize_t i = 0; PyTuple_Check(parents) && i < PyTuple_GET_SIZE(parents); i++)
+        n += PyTuple_GET_ITEM(PyTuple_GET_ITEM(parents, i), 1) == (PyObject *)p;
+    return n;
+}
+
+#define RELEASE_TAIL 16  /* _core._TAIL */
+
+/* Mirrors _core._users: a new list of the entries using p, q among them, if nothing else
+   refers to p; an empty list if not; NULL on an error. */
+static PyObject *users_of(BoxObject *q, BoxObject *p, PyObject *nodes) {
+    PyObject *users = PyList_New(0);
+    if (users != NULL && Py_REFCNT(p) == 1 + edges_to(q, p)) {
+        if (PyList_Append(users, (PyObject *)q) < 0) Py_CLEAR(users);
+        return users;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(nodes), i = n - 1, edges = 0;
+    while (i >= 0 && i >= n - RELEASE_TAIL && PyList_GET_ITEM(nodes, i) != (PyObject *)p) i--;
+    if (users == NULL || i < 0 || i < n - RELEASE_TAIL) return users;
+    for (Py_ssize_t j = i + 1; j < n; j++) {
+        PyObject *u = PyList_GET_ITEM(nodes, j);
+        Py_ssize_t e = IS_BOX(u) ? edges_to((BoxObject *)u, p) : 0;
+        if (e && PyList_Append(users, u) < 0) { Py_DECREF(users); return NULL; }
+        edges += e;
+    }
+    if (Py_REFCNT(p) != 1 + edges) Py_SETREF(users, PyList_New(0));  /* held by more than them */
+    return users;
+}
+
+/* Whether a rule of the users reads p's value at an argument holding it (-1: an error). */
+static int users_read(BoxObject *p, PyObject *users) {
+    for (Py_ssize_t j = 0; j < PyList_GET_SIZE(users); j++) {
+        BoxObject *u = (BoxObject *)PyList_GET_ITEM(users, j);
+        int used = rules_read(u), positions = 0;  /* bit 1 + k: argument k is p's value */
+        if (used == -2) return -1;
+        PyObject *args = u->args;
+        for (Py_ssize_t k = 0; PyTuple_Check(args) && k < PyTuple_GET_SIZE(args); k++)
+            if (PyTuple_GET_ITEM(args, k) == p->value) positions |= k < 29 ? 1 << (1 + k) : 1 << 30;
+        if (used < 0 || (used & positions)) return 1;
+    }
+    return 0;
+}
+
+/* The tuples and lists walked are held while Python code runs (_drop, _code_reads): an
+   in-place write in that code, in another thread, replaces the parents of the entries it
+   touches. */
+static int release_unread(BoxObject *q, PyObject *nodes) {
     PyObject *parents = q->parents;
     if (!PyTuple_Check(parents)) return 0;
     Py_INCREF(parents);
@@ -529,22 +576,19 @@ static int release_unread(BoxObject *q) {
         if (!IS_BOX(p) || p->prim == Py_None || Py_TYPE(p->value) != release_kind
             || !PyTuple_Check(p->parents))
             continue;
-        Py_ssize_t edges = 0;  /* _edges */
-        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(parents); i++)
-            edges += PyTuple_GET_ITEM(PyTuple_GET_ITEM(parents, i), 1) == (PyObject *)p;
-        if (Py_REFCNT(p) != 1 + edges) continue;  /* held by more than the list and q */
         int n = large(p->value);
         if (n <= 0) { status = n; continue; }
-        int own = rules_read(p), used = own >= 0 && !(own & 1) ? rules_read(q) : -1;
-        if (own == -2 || used == -2) { status = -1; continue; }
-        int positions = 0;  /* bit 1 + k: q's argument k is p's value (k < 29; later ones: bit 30) */
-        PyObject *args = q->args;
-        for (Py_ssize_t k = 0; PyTuple_Check(args) && k < PyTuple_GET_SIZE(args); k++)
-            if (PyTuple_GET_ITEM(args, k) == p->value) positions |= k < 29 ? 1 << (1 + k) : 1 << 30;
-        if (own < 0 || (own & 1) || used < 0 || (used & positions)) continue;
-        PyObject *r = PyObject_CallFunctionObjArgs(drop_fn, (PyObject *)p, (PyObject *)q, NULL);
-        if (r == NULL) status = -1;
-        Py_XDECREF(r);
+        PyObject *users = users_of(q, p, nodes);
+        if (users == NULL) { status = -1; continue; }
+        int own = PyList_GET_SIZE(users) ? rules_read(p) : -1;
+        int read = own == -2 ? -1 : own < 0 || (own & 1) ? 1 : users_read(p, users);
+        if (read < 0) status = -1;
+        else if (read == 0) {
+            PyObject *r = PyObject_CallFunctionObjArgs(drop_fn, (PyObject *)p, users, NULL);
+            if (r == NULL) status = -1;
+            Py_XDECREF(r);
+        }
+        Py_DECREF(users);
     }
     Py_DECREF(parents);
     return status;
@@ -552,7 +596,7 @@ static int release_unread(BoxObject *q) {
 
 #define RELEASE_STEPS 4  /* _core._STEPS */
 
-static int release_before(BoxObject *box, int steps) {
+static int release_before(BoxObject *box, int steps, PyObject *nodes) {
     PyObject *parents = box->parents;
     if (!PyTuple_Check(parents)) return 0;
     Py_INCREF(parents);
@@ -560,8 +604,8 @@ static int release_before(BoxObject *box, int steps) {
     for (Py_ssize_t j = 0; status == 0 && j < PyTuple_GET_SIZE(parents); j++) {
         BoxObject *q = (BoxObject *)PyTuple_GET_ITEM(PyTuple_GET_ITEM(parents, j), 1);
         if (!IS_BOX(q)) continue;
-        status = release_unread(q);
-        if (status == 0 && steps > 1) status = release_before(q, steps - 1);
+        status = release_unread(q, nodes);
+        if (status == 0 && steps > 1) status = release_before(q, steps - 1, nodes);
     }
     Py_DECREF(parents);
     return status;
@@ -585,7 +629,7 @@ static PyObject *appender_call(AppenderObject *self, PyObject *const *args, size
         Py_ssize_t n = large(((BoxObject *)box)->value);
         if (n < 0) return NULL;
         if (!n) Py_RETURN_NONE;
-        if (release_before((BoxObject *)box, RELEASE_STEPS - 1) < 0) return NULL;
+        if (release_before((BoxObject *)box, RELEASE_STEPS - 1, self->nodes) < 0) return NULL;
     }
     Py_RETURN_NONE;
 }
