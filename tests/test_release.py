@@ -294,6 +294,21 @@ def test_a_value_used_twice_is_released(every_array):
     assert kept == ["tanh"] * 6 + ["subtract", "multiply"], kept  # what the rules read, and the last step's
 
 
+def _fresh_constants(np, x):
+    y = x
+    for k in range(4):
+        y = np.tanh(y + onp.cos(X6 * k))  # a constant made afresh each step: only the sum's arguments hold it
+    return np.sum(y)
+
+
+def test_a_constant_no_rule_reads_is_released(every_array):
+    expected = autograd.grad(lambda x: _fresh_constants(anp, x))(X6)
+    assert close(wengert.grad(lambda x: _fresh_constants(wnp, x))(X6), expected)
+    rec = _Recording("grad", lambda x: _fresh_constants(wnp, x), (X6,), {}, 0, False)
+    sums = [n for n in rec.nodes if n.prim is not None and n.prim.name == "add"]
+    assert [type(n.args[1]) is core.Released for n in sums] == [True] * 4, [n.args for n in sums]
+
+
 def test_writes_into_arrays_whose_history_was_released(every_array):
     def f(np, x):
         y = x + 0.0

@@ -786,10 +786,11 @@ def _ieee(rule: Callable, g: Any, ans: Any, args: tuple, kwargs: dict) -> Any:
 # no rule reads once the program has let go of its entry too (only the list and the entries
 # that used it refer to it: one, or several among the last _TAIL entries): the value is
 # replaced by a Released stand-in with its shape and dtype, all the sweep reads of it, so that
-# a loop such as ``y = y + 1.0`` holds a few arrays instead of one per step. An entry is looked
-# at when the entries two to four steps after it are recorded, if they are arrays that could
-# be released too (programs of small values pay nothing): by then a statement of up to three
-# operations (``y = exp(a * y) - b``) has moved its name on to its result.
+# a loop such as ``y = y + 1.0`` holds a few arrays instead of one per step. So is a constant
+# argument that no rule reads and only the entry holds. An entry is looked at when the
+# entries two to four steps after it are recorded (its constants, one to three steps after),
+# if they are arrays that could be released too (programs of small values pay nothing): by
+# then a statement of up to three operations (``y = exp(a * y) - b``) has moved its name on.
 # The NumPy layer says which values may be released (plain arrays, not views, from a size on).
 _kind: type | None = None
 _min_bytes = 0
@@ -829,7 +830,7 @@ def release(kind: type, min_bytes: int, shape_reader: str | None = None) -> None
     _kind, _min_bytes, _shape_reader = kind, min_bytes, shape_reader
     _code_reads.cache_clear()
     if _speedups is not None:
-        _speedups.release(kind, min_bytes, _drop, _code_reads)
+        _speedups.release(kind, min_bytes, _drop, _drop_constant, _code_reads)
 
 
 def releasing(nodes: list) -> Callable:
@@ -859,6 +860,12 @@ def _release_unread(q: Box, nodes: list) -> None:
             users = _users(q, p, nodes)
             if users and sys.getrefcount(p) == _IN_LOOP + _edges(users, p) and _unread(p, users):
                 _drop(p, users)
+    reads = 0
+    for m, _ in q.parents:
+        reads |= _reads(q.prim, m)
+    for k in range(len(q.args) if reads >= 0 else 0):  # the constants (h + c: c is read by no rule)
+        if not reads & (2 << k if k < 29 else 1 << 30) and type(q.args[k]) is _kind and q.args[k].nbytes >= _min_bytes:
+            _drop_constant(q, k)
 
 
 def _users(q: Box, p: Box, nodes: list) -> list:
@@ -932,6 +939,14 @@ def _code_reads(code: types.CodeType) -> int:
         if name in loaded:
             reads |= 2 << k if k < 29 else 1 << 30
     return reads
+
+
+def _drop_constant(q: Box, k: int) -> None:
+    """Replace the argument ``k`` of ``q``, a constant no rule reads, by a :class:`Released`
+    one, unless it is a view or something besides ``q`` refers to it."""
+    if (type(q.args[k]) is _kind and q.args[k].base is None
+            and sys.getrefcount(q.args[k]) == _VALUE_ALONE):  # (a traced value: its box too)
+        q.args = q.args[:k] + (Released(q.args[k]),) + q.args[k + 1:]
 
 
 def _shape_only(instructions: list, i: int) -> bool:

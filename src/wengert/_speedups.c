@@ -466,7 +466,7 @@ static PyObject *sweep(PyObject *module, PyObject *args) {
    for the few values that pass them, makes the last ones and releases. */
 static PyTypeObject *release_kind = NULL;  /* set by release(): values of this exact type */
 static Py_ssize_t release_min = 0;         /* ... and of at least this many bytes */
-static PyObject *drop_fn = NULL, *code_reads_fn = NULL, *reads_by_code = NULL;
+static PyObject *drop_fn = NULL, *drop_constant_fn = NULL, *code_reads_fn = NULL, *reads_by_code = NULL;
 static PyObject *str_nbytes = NULL;
 
 /* What a rule reads besides the cotangent, as _core._reads (bit 0 the output, bit 1 + k
@@ -591,6 +591,19 @@ static int release_unread(BoxObject *q, PyObject *nodes) {
         Py_DECREF(users);
     }
     Py_DECREF(parents);
+    int reads = status == 0 && q->prim != Py_None ? rules_read(q) : -1;  /* the constants (h + c: c is read by no rule) */
+    if (reads == -2) status = -1;
+    PyObject *args = q->args;
+    for (Py_ssize_t k = 0; reads >= 0 && status == 0 && PyTuple_Check(args) && k < PyTuple_GET_SIZE(args); k++) {
+        PyObject *a = PyTuple_GET_ITEM(args, k);
+        if ((reads & (k < 29 ? 1 << (1 + k) : 1 << 30)) || Py_TYPE(a) != release_kind || Py_REFCNT(a) != 1)
+            continue;
+        int n = large(a);
+        PyObject *r = n > 0 ? PyObject_CallFunction(drop_constant_fn, "On", (PyObject *)q, k) : NULL;
+        if (n < 0 || (n > 0 && r == NULL)) status = -1;
+        Py_XDECREF(r);
+        args = q->args;  /* (replaced by _drop_constant; the new one holds the same objects) */
+    }
     return status;
 }
 
@@ -677,14 +690,16 @@ static PyObject *releasing(PyObject *module, PyObject *nodes) {
 }
 
 static PyObject *set_release(PyObject *module, PyObject *args) {
-    PyObject *kind, *drop, *code_reads;
+    PyObject *kind, *drop, *drop_constant, *code_reads;
     Py_ssize_t min;
-    if (!PyArg_ParseTuple(args, "O!nOO:release", &PyType_Type, &kind, &min, &drop, &code_reads)) return NULL;
+    if (!PyArg_ParseTuple(args, "O!nOOO:release", &PyType_Type, &kind, &min, &drop, &drop_constant, &code_reads))
+        return NULL;
     if (reads_by_code == NULL && (reads_by_code = PyDict_New()) == NULL) return NULL;
     PyDict_Clear(reads_by_code);  /* (the shape reader may have changed) */
     Py_XSETREF(release_kind, (PyTypeObject *)Py_NewRef(kind));
     Py_XSETREF(drop_fn, Py_NewRef(drop));
     Py_XSETREF(code_reads_fn, Py_NewRef(code_reads));
+    Py_XSETREF(drop_constant_fn, Py_NewRef(drop_constant));
     release_min = min;
     Py_RETURN_NONE;
 }
@@ -828,7 +843,7 @@ static PyMethodDef methods[] = {
     {"binary", binary, METH_VARARGS, "binary(prim, fun, fallback): see wengert._core.binary."},
     {"sweep", sweep, METH_VARARGS, "sweep(nodes, free): see wengert._core._sweep."},
     {"releasing", releasing, METH_O, "releasing(nodes): see wengert._core.releasing."},
-    {"release", set_release, METH_VARARGS, "release(kind, min_bytes, drop, code_reads): see wengert._core.release."},
+    {"release", set_release, METH_VARARGS, "release(kind, min_bytes, drop, drop_constant, code_reads): see wengert._core.release."},
     {NULL},
 };
 
