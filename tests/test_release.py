@@ -309,6 +309,24 @@ def test_a_constant_no_rule_reads_is_released(every_array):
     assert [type(n.args[1]) is core.Released for n in sums] == [True] * 4, [n.args for n in sums]
 
 
+def test_the_constants_of_a_view_stay_for_its_refresh(every_array):
+    """A write into an array recomputes the views taken of it from their entries' arguments:
+    broadcast_to's shape, an array no rule reads, is needed again."""
+    x = onp.random.default_rng(0).normal(size=(6, 5))
+
+    def f(x):
+        y = x[0] * 2.0
+        v = wnp.broadcast_to(y, onp.array([3, 5]))
+        s = wnp.sum(v * 3.0)
+        y[0] = 7.0  # v sees the write
+        return wnp.sum(v * v) + s
+
+    expected = onp.zeros_like(x)
+    expected[0] = 3 * 2.0 * (2 * 2 * x[0] + 3.0)
+    expected[0, 0] = 3 * 2.0 * 3.0  # y[0] was overwritten: only s saw x[0, 0]
+    assert close(wengert.grad(f)(x), expected)
+
+
 def test_writes_into_arrays_whose_history_was_released(every_array):
     def f(np, x):
         y = x + 0.0

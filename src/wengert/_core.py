@@ -860,6 +860,8 @@ def _release_unread(q: Box, nodes: list) -> None:
             users = _users(q, p, nodes)
             if users and sys.getrefcount(p) == _IN_LOOP + _edges(users, p) and _unread(p, users):
                 _drop(p, users)
+    if not _owns_value(q):  # a write into the array refreshes a view from its entry's arguments
+        return
     reads = 0
     for m, _ in q.parents:
         reads |= _reads(q.prim, m)
@@ -939,6 +941,12 @@ def _code_reads(code: types.CodeType) -> int:
         if name in loaded:
             reads |= 2 << k if k < 29 else 1 << 30
     return reads
+
+
+def _owns_value(q: Box) -> bool:
+    """Whether the value of ``q`` is an array of its own: not a view, nor one of its arguments."""
+    return (q.prim is not None and type(q.value) is _kind and q.value.base is None
+            and not any(a is q.value for a in q.args))
 
 
 def _drop_constant(q: Box, k: int) -> None:

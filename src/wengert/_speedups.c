@@ -467,7 +467,7 @@ static PyObject *sweep(PyObject *module, PyObject *args) {
 static PyTypeObject *release_kind = NULL;  /* set by release(): values of this exact type */
 static Py_ssize_t release_min = 0;         /* ... and of at least this many bytes */
 static PyObject *drop_fn = NULL, *drop_constant_fn = NULL, *code_reads_fn = NULL, *reads_by_code = NULL;
-static PyObject *str_nbytes = NULL;
+static PyObject *str_nbytes = NULL, *str_base = NULL;
 
 /* What a rule reads besides the cotangent, as _core._reads (bit 0 the output, bit 1 + k
    argument k, -1 anything; -2 an error): the named rules known, the others' from the code of
@@ -563,6 +563,17 @@ static int users_read(BoxObject *p, PyObject *users) {
     return 0;
 }
 
+/* Mirrors _core._owns_value (1, 0; -1: an error). */
+static int owns_value(BoxObject *q) {
+    if (q->prim == Py_None || Py_TYPE(q->value) != release_kind || !PyTuple_Check(q->args)) return 0;
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(q->args); k++)
+        if (PyTuple_GET_ITEM(q->args, k) == q->value) return 0;
+    PyObject *base = PyObject_GetAttr(q->value, str_base);
+    if (base == NULL) return -1;
+    Py_DECREF(base);
+    return base == Py_None;
+}
+
 /* The tuples and lists walked are held while Python code runs (_drop, _code_reads): an
    in-place write in that code, in another thread, replaces the parents of the entries it
    touches. */
@@ -591,8 +602,9 @@ static int release_unread(BoxObject *q, PyObject *nodes) {
         Py_DECREF(users);
     }
     Py_DECREF(parents);
-    int reads = status == 0 && q->prim != Py_None ? rules_read(q) : -1;  /* the constants (h + c: c is read by no rule) */
-    if (reads == -2) status = -1;
+    int owns = status == 0 ? owns_value(q) : 0;  /* a write refreshes a view from its entry's arguments */
+    int reads = owns > 0 ? rules_read(q) : -1;  /* the constants (h + c: c is read by no rule) */
+    if (owns < 0 || reads == -2) status = -1;
     PyObject *args = q->args;
     for (Py_ssize_t k = 0; reads >= 0 && status == 0 && PyTuple_Check(args) && k < PyTuple_GET_SIZE(args); k++) {
         PyObject *a = PyTuple_GET_ITEM(args, k);
@@ -862,10 +874,11 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     str_name = PyUnicode_InternFromString("name");
     str_add_note = PyUnicode_InternFromString("add_note");
     str_nbytes = PyUnicode_InternFromString("nbytes");
+    str_base = PyUnicode_InternFromString("base");
     int0 = PyLong_FromLong(0);
     int1 = PyLong_FromLong(1);
     empty_tuple = PyTuple_New(0);
-    if (!empty_tuple || !str_nbytes || !str_append || !str_fit || !str_vjps || !str_dense || !str_added_to || !str_name || !str_add_note || !int0 || !int1) return NULL;
+    if (!empty_tuple || !str_nbytes || !str_base || !str_append || !str_fit || !str_vjps || !str_dense || !str_added_to || !str_name || !str_add_note || !int0 || !int1) return NULL;
     PyObject *m = PyModule_Create(&moduledef);
     if (m == NULL) return NULL;
     Box = (PyTypeObject *)PyType_FromSpec(&box_spec);
