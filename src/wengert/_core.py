@@ -862,11 +862,9 @@ def _release_unread(q: Box, nodes: list) -> None:
                 _drop(p, users)
     if not _owns_value(q):  # a write into the array refreshes a view from its entry's arguments
         return
-    reads = 0
-    for m, _ in q.parents:
-        reads |= _reads(q.prim, m)
+    reads = _rules_read(q)
     for k in range(len(q.args) if reads >= 0 else 0):  # the constants (h + c: c is read by no rule)
-        if not reads & (2 << k if k < 29 else 1 << 30) and type(q.args[k]) is _kind and q.args[k].nbytes >= _min_bytes:
+        if not reads & _argument(k) and type(q.args[k]) is _kind and q.args[k].nbytes >= _min_bytes:
             _drop_constant(q, k)
 
 
@@ -895,20 +893,30 @@ def _unread(p: Box, users: list) -> bool:
     """Whether no rule reads the value of ``p``: not its own (as their output), nor those of
     its ``users`` at the positions of their arguments that hold it (where ``p`` is traced, and
     where an argument without a rule of its own is the same array: ``where(y, y, 0)``)."""
-    for k, _ in p.parents:
-        reads = _reads(p.prim, k)
-        if reads < 0 or reads & 1:
-            return False
+    own = _rules_read(p)
+    if own < 0 or own & 1:
+        return False
     for u in users:
-        arguments = 0
+        reads, arguments = _rules_read(u), 0
         for k, a in enumerate(u.args):
             if a is p.value:
-                arguments |= 2 << k if k < 29 else 1 << 30
-        for m, _ in u.parents:
-            reads = _reads(u.prim, m)
-            if reads < 0 or reads & arguments:
-                return False
+                arguments |= _argument(k)
+        if reads < 0 or reads & arguments:
+            return False
     return True
+
+
+def _argument(k: int) -> int:
+    """The bit of argument ``k`` in what a rule reads (see :func:`_reads`)."""
+    return 2 << k if k < 29 else 1 << 30
+
+
+def _rules_read(box: Box) -> int:
+    """What the rules of ``box`` at the argnums of its parents read together (see :func:`_reads`)."""
+    reads = 0
+    for k, _ in box.parents:
+        reads |= _reads(box.prim, k)  # (-1, anything, stays -1)
+    return reads
 
 
 def _reads(prim: Primitive, k: int) -> int:
@@ -939,7 +947,7 @@ def _code_reads(code: types.CodeType) -> int:
     reads = 1 if len(params) > 1 and params[1] in loaded else 0
     for k, name in enumerate(params[2:]):
         if name in loaded:
-            reads |= 2 << k if k < 29 else 1 << 30
+            reads |= _argument(k)
     return reads
 
 

@@ -469,6 +469,9 @@ static Py_ssize_t release_min = 0;         /* ... and of at least this many byte
 static PyObject *drop_fn = NULL, *drop_constant_fn = NULL, *code_reads_fn = NULL, *reads_by_code = NULL;
 static PyObject *str_nbytes = NULL, *str_base = NULL;
 
+/* Mirrors _core._argument: the bit of argument k in what a rule reads. */
+static int argument_bit(Py_ssize_t k) { return k < 29 ? 1 << (1 + k) : 1 << 30; }
+
 /* What a rule reads besides the cotangent, as _core._reads (bit 0 the output, bit 1 + k
    argument k, -1 anything; -2 an error): the named rules known, the others' from the code of
    their function, asked of _core._code_reads once per code object. */
@@ -491,7 +494,8 @@ static int rule_reads(PyObject *rule) {
     return r == -1 && PyErr_Occurred() ? -2 : (int)r;
 }
 
-/* The union of what the rules of `box` at the argnums of its parents read (-1: anything). */
+/* Mirrors _core._rules_read: the union of what the rules of `box` at the argnums of its
+   parents read (-1: anything; -2: an error). */
 static int rules_read(BoxObject *box) {
     PyObject *vjps = PyObject_GetAttr(box->prim, str_vjps), *parents = box->parents;
     if (vjps == NULL) return -2;
@@ -557,7 +561,7 @@ static int users_read(BoxObject *p, PyObject *users) {
         if (used == -2) return -1;
         PyObject *args = u->args;
         for (Py_ssize_t k = 0; PyTuple_Check(args) && k < PyTuple_GET_SIZE(args); k++)
-            if (PyTuple_GET_ITEM(args, k) == p->value) positions |= k < 29 ? 1 << (1 + k) : 1 << 30;
+            if (PyTuple_GET_ITEM(args, k) == p->value) positions |= argument_bit(k);
         if (used < 0 || (used & positions)) return 1;
     }
     return 0;
@@ -608,7 +612,7 @@ static int release_unread(BoxObject *q, PyObject *nodes) {
     PyObject *args = q->args;
     for (Py_ssize_t k = 0; reads >= 0 && status == 0 && PyTuple_Check(args) && k < PyTuple_GET_SIZE(args); k++) {
         PyObject *a = PyTuple_GET_ITEM(args, k);
-        if ((reads & (k < 29 ? 1 << (1 + k) : 1 << 30)) || Py_TYPE(a) != release_kind || Py_REFCNT(a) != 1)
+        if ((reads & argument_bit(k)) || Py_TYPE(a) != release_kind || Py_REFCNT(a) != 1)
             continue;
         int n = large(a);
         PyObject *r = n > 0 ? PyObject_CallFunction(drop_constant_fn, "On", (PyObject *)q, k) : NULL;
