@@ -26,17 +26,17 @@ import wengert.numpy as wnp
 from _helpers import close, fd_grad
 from wengert._api import _Recording
 
-DEFAULT, SHAPE = core._min_bytes, core._shape_reader
+DEFAULT, READERS = core._min_bytes, core._readers
 
 
 @pytest.fixture
 def every_array():
     """Release arrays of any size (the NumPy layer's threshold is 16 kB)."""
-    core.release(onp.ndarray, 0, SHAPE)
+    core.release(onp.ndarray, 0, READERS)
     try:
         yield
     finally:
-        core.release(onp.ndarray, DEFAULT, SHAPE)
+        core.release(onp.ndarray, DEFAULT, READERS)
 
 
 def _sum_loop(np, x):
@@ -144,6 +144,35 @@ def _complex_steps(np, x):
     return np.sum(np.real(y * np.conj(y)))
 
 
+def _rolled(np, x):
+    y = x
+    for _ in range(3):  # roll: two slices (views) joined
+        y = y + 0.1 * (np.roll(y, 1) - 2 * y + np.roll(y, -1))
+    return np.sum(y * y)
+
+
+def _stencil(np, x):
+    y = x
+    for _ in range(3):
+        inner = y[2:] - 2 * y[1:-1] + y[:-2]  # slices of y, and slices of inner below
+        y = y + 0.1 * np.concatenate([inner[:1], inner, inner[-1:]])
+    return np.sum(y * y)
+
+
+def _reshaped(np, x):
+    y = x
+    for _ in range(3):
+        y = np.reshape(np.transpose(np.reshape(y, (2, 3))) * 0.5 + 1.0, (6,))
+    return np.sum(np.tanh(y))
+
+
+def _stacked(np, x):
+    y = x
+    for _ in range(3):
+        y = np.sum(np.stack([y[::-1], y - 1.0]), axis=0)  # stack's rule reads none of its arguments
+    return np.sum(y * y)
+
+
 X6 = onp.array([0.3, -1.1, 0.8, 2.0, -0.4, 1.3])
 
 PROGRAMS = [
@@ -162,6 +191,10 @@ PROGRAMS = [
     ("a view read later", _views_read_later, True),
     ("copies and casts", _copies_and_casts, True),
     ("complex steps", _complex_steps, True),
+    ("roll", _rolled, True),
+    ("stencil of slices", _stencil, True),
+    ("reshape and transpose", _reshaped, True),
+    ("stack of a view", _stacked, True),
 ]
 IDS = [p[0] for p in PROGRAMS]
 
@@ -178,7 +211,7 @@ def test_gradients_with_values_released(every_array, name, f, releases):
     assert close(wengert.grad(lambda x: f(wnp, x))(X6), expected)
     assert close(expected, fd_grad(lambda x: f(onp, x), X6), rtol=1e-6, atol=1e-6)
     kept = _tape_bytes(lambda x: f(wnp, x), X6)
-    core.release(onp.ndarray, 1 << 62, SHAPE)
+    core.release(onp.ndarray, 1 << 62, READERS)
     everything = _tape_bytes(lambda x: f(wnp, x), X6)
     assert (kept < everything) == releases, (kept, everything)
 
@@ -221,8 +254,20 @@ def _reads_args(g, a, *args):
     return g * args[0]
 
 
+def _reads_the_arguments_after_x(g, a, x, *args):
+    return g * args[0]
+
+
 def _shape(x):  # the name of the NumPy layer's shape reader: a parameter only passed to it is unread
     return onp.shape(x)
+
+
+def _template(x):  # the NumPy layer's other reader: its type, shape and dtype
+    return x
+
+
+def _reads_the_template_of_y(g, a, x, y):
+    return g * x * _template(y).dtype.itemsize
 
 
 def _reads_the_shape_of_y(g, a, x, y):
@@ -250,10 +295,14 @@ READS = [
     (_reads_x_in_a_closure, 2),
     (_reads_x_in_a_comprehension, 2),
     (_reads_everything_through_locals, -1),
-    (_reads_args, -1),
+    (_reads_args, sum(2 << k for k in range(30))),  # every argument
+    (_reads_the_arguments_after_x, sum(2 << k for k in range(1, 30))),
+    (_reads_the_template_of_y, 2),
     (_Rules().square, -1),
     (functools.partial(lambda k, g, a, x: g * x, 0), -1),
-    (core.Joint(lambda argnums, g, a, x: [g]), -1),
+    (core.Joint(lambda argnums, g, a, x: [g]), 0),  # a joint rule's parameters start with the argnums
+    (core.Joint(lambda argnums, g, a, x: [g * x]), 2),
+    (core.Joint(lambda argnums, g, a, *xs: [g * len(xs)]), sum(2 << k for k in range(30))),
 ]
 
 
@@ -276,7 +325,7 @@ def test_a_value_whose_shape_only_is_read_is_released(every_array):
     expected = autograd.grad(lambda x: _descent(anp, x))(X6)
     assert close(wengert.grad(lambda x: _descent(wnp, x))(X6), expected)
     shapes_read = _tape_bytes(lambda x: _descent(wnp, x), X6)
-    core.release(onp.ndarray, 0, None)  # no shape reader: every parameter loaded is read
+    core.release(onp.ndarray, 0, ())  # no shape reader: every parameter loaded is read
     assert shapes_read < _tape_bytes(lambda x: _descent(wnp, x), X6)
 
 
@@ -292,6 +341,20 @@ def test_a_value_used_twice_is_released(every_array):
     rec = _Recording("grad", lambda x: _update(wnp, x), (X6,), {}, 0, False)
     kept = [n.prim.name for n in rec.nodes if n.prim is not None and type(n.value) is onp.ndarray]
     assert kept == ["tanh"] * 6 + ["subtract", "multiply"], kept  # what the rules read, and the last step's
+
+
+@pytest.mark.parametrize("f, kept", [
+    (_rolled, ["add", "multiply"]),  # the last step's: its sum, and the square's factor
+    (_stencil, ["add", "add", "multiply"]),
+    (_stacked, ["sum", "multiply"]),
+])
+def test_views_are_released(every_array, f, kept):
+    """Views (slices, reshapes, roll's pieces) no rule reads are let go, and with them the
+    arrays they view; so are the arguments of concatenate, stack and sum, whose rules read
+    only their shapes."""
+    rec = _Recording("grad", lambda x: f(wnp, x), (X6,), {}, 0, False)
+    names = [n.prim.name for n in rec.nodes if n.prim is not None and type(n.value) is onp.ndarray]
+    assert names == kept
 
 
 def _fresh_constants(np, x):
@@ -347,6 +410,37 @@ def test_writes_into_arrays_whose_history_was_released(every_array):
     assert close(wengert.grad(lambda x: f(wnp, x))(X6), autograd.grad(f_autograd)(X6))
 
 
+def _views_of_a_view(np, x):
+    y = x * 1.0
+    v = y[1:]
+    row = v[::2]  # a view of the view v, kept: a write into row reaches y through v
+    z = v * 2.0
+    del v
+    for _ in range(3):
+        z = z + 1.0
+    row[0] = 3.0 * row[1]
+    return np.sum(y * y) + np.sum(z * z)
+
+
+def _write_after_a_view_was_read(np, x):
+    y = x * 1.0
+    s = np.sum(np.exp(y[1:] * 2.0))  # y[1:] is read by no rule and let go
+    for k in range(2):
+        y[k] = 3.0 * y[k + 2]  # y sees the write
+        y = y + 1.0
+    return s + np.sum(y * y)
+
+
+@pytest.mark.parametrize("f", [_views_of_a_view, _write_after_a_view_was_read])
+def test_writes_through_views_when_views_are_released(every_array, f):
+    """A view is released only if no value made from it views the same memory: a write into
+    such a value (row of v of y) goes through the view's entry to the array."""
+    released = wengert.grad(lambda x: f(wnp, x))(X6)
+    assert close(released, fd_grad(lambda x: f(onp, x.copy()), X6), rtol=1e-6, atol=1e-6)
+    core.release(onp.ndarray, 1 << 62, READERS)
+    assert close(released, wengert.grad(lambda x: f(wnp, x))(X6))
+
+
 def test_a_released_value_cannot_be_computed_with():
     released = core.Released(onp.zeros((2, 3), dtype=onp.float32))
     assert (released.shape, released.dtype) == ((2, 3), onp.float32)
@@ -379,7 +473,7 @@ def _heaviside_on_itself(np, x):
                                   (_heaviside_on_itself, onp.array([0.0, 0.0, 1.5, -2.0]))])
 def test_an_array_also_given_where_there_is_no_rule_is_kept(every_array, f, x):
     released = wengert.grad(lambda x: f(wnp, x))(x)
-    core.release(onp.ndarray, 1 << 62, SHAPE)
+    core.release(onp.ndarray, 1 << 62, READERS)
     assert close(released, wengert.grad(lambda x: f(wnp, x))(x))
 
 
@@ -431,6 +525,26 @@ def test_nothing_is_released_inside_detect_anomaly(every_array):
     with pytest.raises(wengert.AnomalyError, match="log"):
         with wengert.detect_anomaly():
             wengert.grad(f)(X6)
+
+
+def test_a_small_slice_of_a_large_array_is_let_go():
+    """roll(u, 1) joins a one-element slice of u, below the size threshold, to the rest: the
+    slice is let go all the same, as it holds u's memory (the heat equation kept every step)."""
+    x = onp.linspace(0.0, 1.0, 200_000)
+
+    def f(np, u):
+        for _ in range(30):
+            u = u + 0.1 * (np.roll(u, 1) - 2 * u + np.roll(u, -1))
+        return np.sum(u * u)
+
+    tracemalloc.start()
+    try:
+        g = wengert.grad(lambda u: f(wnp, u))(x)
+        peak = tracemalloc.get_traced_memory()[1] / x.nbytes
+    finally:
+        tracemalloc.stop()
+    assert close(g, autograd.grad(lambda u: f(anp, u))(x))
+    assert peak < 10, peak  # 30 steps kept: about 60
 
 
 def test_memory_of_a_long_loop_stays_flat():

@@ -791,12 +791,14 @@ def _ieee(rule: Callable, g: Any, ans: Any, args: tuple, kwargs: dict) -> Any:
 # entries two to four steps after it are recorded (its constants, one to three steps after),
 # if they are arrays that could be released too (programs of small values pay nothing): by
 # then a statement of up to three operations (``y = exp(a * y) - b``) has moved its name on.
-# The NumPy layer says which values may be released (plain arrays, not views, from a size on).
+# The NumPy layer says which values may be released (plain arrays from a size on). A view is
+# released too, unless a value made from it views the same memory (a write into that value, or
+# holding it, leads through the view's entry).
 _kind: type | None = None
 _min_bytes = 0
-_shape_reader: str | None = None  # the name rules call to read an argument's shape
+_readers: tuple = ()  # the names of the functions rules call to read an argument's shape and dtype
 _STEPS = 4
-_TAIL = 16  # entries: how far back the users of a value used more than once are looked for
+_TAIL = 64  # entries: how far back the users of a value used more than once are looked for
 
 
 class Released:
@@ -821,13 +823,13 @@ class Released:
         return f"<released value of shape {self.shape} and dtype {self.dtype}>"
 
 
-def release(kind: type, min_bytes: int, shape_reader: str | None = None) -> None:
+def release(kind: type, min_bytes: int, readers: tuple = ()) -> None:
     """Let traces made with :func:`releasing` release values of exactly type ``kind`` (with
     ``base``, ``nbytes``, ``shape`` and ``dtype``) of at least ``min_bytes`` bytes.
-    ``shape_reader``: the name of the global function the rules call on an argument to read
-    its shape only (it must take a :class:`Released` stand-in as well)."""
-    global _kind, _min_bytes, _shape_reader
-    _kind, _min_bytes, _shape_reader = kind, min_bytes, shape_reader
+    ``readers``: the names of the global functions the rules call on an argument to read its
+    shape and dtype only (they must take a :class:`Released` stand-in as well)."""
+    global _kind, _min_bytes, _readers
+    _kind, _min_bytes, _readers = kind, min_bytes, tuple(readers)
     _code_reads.cache_clear()
     if _speedups is not None:
         _speedups.release(kind, min_bytes, _drop, _drop_constant, _code_reads)
@@ -856,7 +858,7 @@ def _release_before(box: Box, steps: int, nodes: list) -> None:
 def _release_unread(q: Box, nodes: list) -> None:
     """Release the values of the arguments of ``q`` that nothing else refers to and no rule reads."""
     for _, p in q.parents:
-        if p.prim is not None and type(p.value) is _kind and p.value.nbytes >= _min_bytes:
+        if p.prim is not None and type(p.value) is _kind and _holds_enough(p.value):
             users = _users(q, p, nodes)
             if users and sys.getrefcount(p) == _IN_LOOP + _edges(users, p) and _unread(p, users):
                 _drop(p, users)
@@ -866,6 +868,13 @@ def _release_unread(q: Box, nodes: list) -> None:
     for k in range(len(q.args) if reads >= 0 else 0):  # the constants (h + c: c is read by no rule)
         if not reads & _argument(k) and type(q.args[k]) is _kind and q.args[k].nbytes >= _min_bytes:
             _drop_constant(q, k)
+
+
+def _holds_enough(value: Any) -> bool:
+    """Whether ``value``, or the array it views (a small slice keeps all of it), has at least
+    the bytes to be worth releasing."""
+    base = value.base
+    return value.nbytes >= _min_bytes or type(base) is _kind and base.nbytes >= _min_bytes
 
 
 def _users(q: Box, p: Box, nodes: list) -> list:
@@ -920,19 +929,21 @@ def _rules_read(box: Box) -> int:
 
 
 def _reads(prim: Primitive, k: int) -> int:
-    """What the rule of argument ``k`` of ``prim``, ``rule(g, ans, *args, **kwargs)``, reads of
-    its entry, as bits: 1 its output, ``2 << j`` argument j (1 << 30: any after the 29th); -1
-    anything (a joint rule, a callable that is not a plain Python function: a bound method's
-    parameters start with its object). A parameter whose name the function's code never loads
-    is a value it cannot read."""
-    rule = None if type(prim.vjps) is Joint else _rule(prim, k)
-    return _code_reads(rule.__code__) if type(rule) is types.FunctionType else -1
+    """What the rule of argument ``k`` of ``prim``, ``rule(g, ans, *args, **kwargs)`` (or its
+    joint rule, ``rule(argnums, g, ans, *args, **kwargs)``), reads of its entry, as bits: 1 its
+    output, ``2 << j`` argument j (1 << 30: any after the 29th); -1 anything (a callable that
+    is not a plain Python function: a bound method's parameters start with its object). A
+    parameter whose name the function's code never loads is a value it cannot read."""
+    joint = type(prim.vjps) is Joint
+    rule = prim.vjps.rule if joint else _rule(prim, k)
+    return _code_reads(rule.__code__, joint) if type(rule) is types.FunctionType else -1
 
 
 @functools.lru_cache(maxsize=None)  # one entry per function definition, not per closure
-def _code_reads(code: types.CodeType) -> int:
-    """:func:`_reads` of a function with this code. A parameter only ever passed alone to the
-    layer's shape reader (``len(_shape(y))``) counts as unread: the stand-in has its shape."""
+def _code_reads(code: types.CodeType, joint: bool = False) -> int:
+    """:func:`_reads` of a function with this code (``joint``: a joint rule's, whose parameters
+    start with the argnums). A parameter only ever passed alone to one of the layer's readers
+    (``len(_shape(y))``) counts as unread: the stand-in has its shape."""
     if set(code.co_names) & {"locals", "vars", "eval", "exec"}:
         return -1
     loaded = set(code.co_cellvars)  # (read by the functions defined inside)
@@ -941,12 +952,13 @@ def _code_reads(code: types.CodeType) -> int:
         if instruction.opname.startswith("LOAD_FAST") and not _shape_only(instructions, i):
             names = instruction.argval
             loaded.update(names if type(names) is tuple else (names,))
-    params = code.co_varnames[:code.co_argcount]
-    if code.co_flags & inspect.CO_VARARGS and code.co_varnames[code.co_argcount + code.co_kwonlyargcount] in loaded:
-        return -1  # *args read: any argument after the named ones
+    params = code.co_varnames[joint:code.co_argcount]
     reads = 1 if len(params) > 1 and params[1] in loaded else 0
     for k, name in enumerate(params[2:]):
         if name in loaded:
+            reads |= _argument(k)
+    if code.co_flags & inspect.CO_VARARGS and code.co_varnames[code.co_argcount + code.co_kwonlyargcount] in loaded:
+        for k in range(max(len(params) - 2, 0), 30):  # *args read: every argument after the named ones
             reads |= _argument(k)
     return reads
 
@@ -966,25 +978,35 @@ def _drop_constant(q: Box, k: int) -> None:
 
 
 def _shape_only(instructions: list, i: int) -> bool:
-    """Whether the load ``instructions[i]`` is the one argument of a call of the shape reader."""
+    """Whether the load ``instructions[i]`` is the one argument of a call of one of the readers."""
     before, after = instructions[i - 1] if i else None, instructions[i + 1] if i + 1 < len(instructions) else None
-    return (_shape_reader is not None and before is not None and after is not None
-            and before.opname == "LOAD_GLOBAL" and before.argval == _shape_reader
+    return (before is not None and after is not None
+            and before.opname == "LOAD_GLOBAL" and before.argval in _readers
             and after.opname in ("PRECALL", "CALL", "CALL_FUNCTION") and after.arg == 1)
 
 
 def _drop(p: Box, users: list) -> None:
     """Replace the value of ``p`` by a :class:`Released` one, in ``p`` and in the arguments of
-    its ``users``, unless it is a view or something besides them refers to it."""
-    if type(p.value) is not _kind or p.value.base is not None:  # released already; a view of another array
+    its ``users``, unless something besides them refers to it, or it is a view that one of its
+    users' values views too (a write into that array, or holding it, leads through ``p``)."""
+    if type(p.value) is not _kind:  # released already
         return
     i = id(p.value)
     if sys.getrefcount(p.value) != _VALUE_ALONE + sum(id(a) == i for u in users for a in u.args):
+        return
+    if p.value.base is not None and any(type(u.value) is _kind and _root(u.value) is _root(p.value) for u in users):
         return
     released = Released(p.value)
     for u in users:
         u.args = tuple(released if id(a) == i else a for a in u.args)
     p.value = released
+
+
+def _root(value: Any) -> Any:
+    """The object whose memory ``value`` views (``value`` itself if it owns its data)."""
+    while getattr(value, "base", None) is not None:
+        value = value.base
+    return value
 
 
 # ----------------------------------------------------------------------------- the sweep

@@ -466,26 +466,27 @@ static PyObject *sweep(PyObject *module, PyObject *args) {
    for the few values that pass them, makes the last ones and releases. */
 static PyTypeObject *release_kind = NULL;  /* set by release(): values of this exact type */
 static Py_ssize_t release_min = 0;         /* ... and of at least this many bytes */
-static PyObject *drop_fn = NULL, *drop_constant_fn = NULL, *code_reads_fn = NULL, *reads_by_code = NULL;
-static PyObject *str_nbytes = NULL, *str_base = NULL;
+static PyObject *drop_fn = NULL, *drop_constant_fn = NULL, *code_reads_fn = NULL;
+static PyObject *reads_by_code = NULL, *reads_by_joint_code = NULL;  /* of rules and of joint rules */
+static PyObject *str_nbytes = NULL, *str_base = NULL, *str_rule = NULL;
 
 /* Mirrors _core._argument: the bit of argument k in what a rule reads. */
 static int argument_bit(Py_ssize_t k) { return k < 29 ? 1 << (1 + k) : 1 << 30; }
 
 /* What a rule reads besides the cotangent, as _core._reads (bit 0 the output, bit 1 + k
    argument k, -1 anything; -2 an error): the named rules known, the others' from the code of
-   their function, asked of _core._code_reads once per code object. */
-static int rule_reads(PyObject *rule) {
+   their function, asked of _core._code_reads once per code object (`joint`: a joint rule). */
+static int rule_reads(PyObject *rule, int joint) {
     if (rule == rule_same || rule == rule_negated) return 0;
     if (rule == rule_times_second) return 1 << 2;
     if (rule == rule_times_first) return 1 << 1;
     if (rule == rule_times_ans) return 1;
     if (!PyFunction_Check(rule)) return -1;  /* exactly a function: a bound method's parameters start with its object */
-    PyObject *code = PyFunction_GET_CODE(rule);  /* borrowed */
-    PyObject *bits = PyDict_GetItemWithError(reads_by_code, code);  /* borrowed */
+    PyObject *code = PyFunction_GET_CODE(rule), *cache = joint ? reads_by_joint_code : reads_by_code;  /* borrowed */
+    PyObject *bits = PyDict_GetItemWithError(cache, code);  /* borrowed */
     if (bits == NULL && !PyErr_Occurred()) {
-        bits = PyObject_CallOneArg(code_reads_fn, code);
-        int bad = bits == NULL || PyDict_SetItem(reads_by_code, code, bits) < 0;
+        bits = PyObject_CallFunction(code_reads_fn, "OO", code, joint ? Py_True : Py_False);
+        int bad = bits == NULL || PyDict_SetItem(cache, code, bits) < 0;
         Py_XDECREF(bits);  /* the dict holds it */
         if (bad) bits = NULL;
     }
@@ -500,10 +501,11 @@ static int rules_read(BoxObject *box) {
     PyObject *vjps = PyObject_GetAttr(box->prim, str_vjps), *parents = box->parents;
     if (vjps == NULL) return -2;
     Py_INCREF(parents);  /* (rule_reads may run Python code) */
-    int reads = (PyObject *)Py_TYPE(vjps) == joint_type || !PyTuple_Check(parents) ? -1 : 0;
+    int joint = (PyObject *)Py_TYPE(vjps) == joint_type, reads = PyTuple_Check(parents) ? 0 : -1;
     for (Py_ssize_t j = 0; reads >= 0 && j < PyTuple_GET_SIZE(parents); j++) {
-        PyObject *rule = PyObject_GetItem(vjps, PyTuple_GET_ITEM(PyTuple_GET_ITEM(parents, j), 0));
-        int r = rule == NULL ? -2 : rule_reads(rule);
+        PyObject *rule = joint ? PyObject_GetAttr(vjps, str_rule)
+                               : PyObject_GetItem(vjps, PyTuple_GET_ITEM(PyTuple_GET_ITEM(parents, j), 0));
+        int r = rule == NULL ? -2 : rule_reads(rule, joint);
         Py_XDECREF(rule);
         reads = r == -2 ? -2 : r < 0 ? -1 : reads | r;
     }
@@ -521,6 +523,17 @@ static int large(PyObject *value) {
     return n >= release_min;
 }
 
+/* Mirrors _core._holds_enough: whether `value`, or the array it views, is large (-1: an error). */
+static int holds_enough(PyObject *value) {
+    int n = large(value);
+    if (n != 0) return n;
+    PyObject *base = PyObject_GetAttr(value, str_base);
+    if (base == NULL) return -1;
+    n = Py_TYPE(base) == release_kind ? large(base) : 0;
+    Py_DECREF(base);
+    return n;
+}
+
 /* How many of the pairs of box's parents name p. */
 static Py_ssize_t edges_to(BoxObject *box, BoxObject *p) {
     Py_ssize_t n = 0;
@@ -530,7 +543,7 @@ static Py_ssize_t edges_to(BoxObject *box, BoxObject *p) {
     return n;
 }
 
-#define RELEASE_TAIL 16  /* _core._TAIL */
+#define RELEASE_TAIL 64  /* _core._TAIL */
 
 /* Mirrors _core._users: a new list of the entries using p, q among them, if nothing else
    refers to p; an empty list if not; NULL on an error. */
@@ -591,7 +604,7 @@ static int release_unread(BoxObject *q, PyObject *nodes) {
         if (!IS_BOX(p) || p->prim == Py_None || Py_TYPE(p->value) != release_kind
             || !PyTuple_Check(p->parents))
             continue;
-        int n = large(p->value);
+        int n = holds_enough(p->value);
         if (n <= 0) { status = n; continue; }
         PyObject *users = users_of(q, p, nodes);
         if (users == NULL) { status = -1; continue; }
@@ -711,7 +724,9 @@ static PyObject *set_release(PyObject *module, PyObject *args) {
     if (!PyArg_ParseTuple(args, "O!nOOO:release", &PyType_Type, &kind, &min, &drop, &drop_constant, &code_reads))
         return NULL;
     if (reads_by_code == NULL && (reads_by_code = PyDict_New()) == NULL) return NULL;
-    PyDict_Clear(reads_by_code);  /* (the shape reader may have changed) */
+    if (reads_by_joint_code == NULL && (reads_by_joint_code = PyDict_New()) == NULL) return NULL;
+    PyDict_Clear(reads_by_code);  /* (the readers may have changed) */
+    PyDict_Clear(reads_by_joint_code);
     Py_XSETREF(release_kind, (PyTypeObject *)Py_NewRef(kind));
     Py_XSETREF(drop_fn, Py_NewRef(drop));
     Py_XSETREF(code_reads_fn, Py_NewRef(code_reads));
@@ -879,10 +894,11 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     str_add_note = PyUnicode_InternFromString("add_note");
     str_nbytes = PyUnicode_InternFromString("nbytes");
     str_base = PyUnicode_InternFromString("base");
+    str_rule = PyUnicode_InternFromString("rule");
     int0 = PyLong_FromLong(0);
     int1 = PyLong_FromLong(1);
     empty_tuple = PyTuple_New(0);
-    if (!empty_tuple || !str_nbytes || !str_base || !str_append || !str_fit || !str_vjps || !str_dense || !str_added_to || !str_name || !str_add_note || !int0 || !int1) return NULL;
+    if (!empty_tuple || !str_nbytes || !str_base || !str_rule || !str_append || !str_fit || !str_vjps || !str_dense || !str_added_to || !str_name || !str_add_note || !int0 || !int1) return NULL;
     PyObject *m = PyModule_Create(&moduledef);
     if (m == NULL) return NULL;
     Box = (PyTypeObject *)PyType_FromSpec(&box_spec);

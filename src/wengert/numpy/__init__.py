@@ -24,7 +24,8 @@ from ._vjps import windows as _windows_impl
 
 _wrap.register(_VJPS, _JVPS, _IMPLS, _NONDIFFERENTIABLE)
 _watch(_wrap.WATCHED, _wrap.fingerprint, _wrap.refusal)  # constant arrays: checked for mutation
-_engine.release(_np.ndarray, 1 << 14, "_shape")  # values no rule reads: plain arrays from 16 kB on are let go
+# Values no rule reads: arrays from 16 kB on are let go (the rules read shapes and dtypes with these functions).
+_engine.release(_np.ndarray, 1 << 14, ("_shape", "_shapes", "_template"))
 _engine.ieee_float = _np.float64  # rules of Python-float programs at singular points: inf, not an error
 
 # Imported for their effects: _box gives traced values their ndarray behaviour, _assign their

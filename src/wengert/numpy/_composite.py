@@ -16,7 +16,7 @@ from numpy.lib.array_utils import normalize_axis_index
 import wengert.numpy as wnp
 
 from .._core import Box, strip
-from ._vjps import plain_astype
+from ._vjps import _layout, plain_astype
 from ._wrap import DISPATCH, PRIMITIVES, _general, composite, nondifferentiable, object_dtype
 from ._wrap import holds_box as _has_box
 
@@ -164,6 +164,16 @@ def where(condition: Any, x: Any = None, y: Any = None) -> Any:
 
 
 # ----------------------------------------------------------------------------- shapes
+@composite(np.reshape)
+def reshape(a: Any, *args: Any, **kwargs: Any) -> Any:
+    """order='A' is settled here, from ``a``'s layout, so that the rule reads only its shape."""
+    if len(args) > 1:  # (the order given by position)
+        args, kwargs = args[:1] + args[2:], {**kwargs, "order": args[1]}
+    if type(a) is Box and str(kwargs.get("order")).upper() == "A":
+        kwargs["order"] = _layout(a, "A")
+    return _general(PRIMITIVES[np.reshape], (a, *args), kwargs)
+
+
 @composite(np.ravel)
 def ravel(a: Any, order: str = "C") -> Any:
     if type(a) is not Box:

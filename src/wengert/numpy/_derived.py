@@ -1041,7 +1041,21 @@ DISPATCH[np.copyto] = copyto  # a write into a traced array (assignment), or a r
 # ============================================================================= rearranging
 @derived(np.roll)
 def roll(a: Any, shift: Any, axis: Any = None) -> Any:
-    return _gather(np.roll(_indices(a), shift, axis=axis), a)
+    """Two slices joined (views: no index array is kept)."""
+    if axis is None:
+        return wnp.reshape(roll(wnp.ravel(a), shift, 0), _shape(a))
+    shape, total, pairs = _shape(a), {}, np.broadcast(shift, axis)
+    if pairs.ndim > 1:
+        raise ValueError("roll: 'shift' and 'axis' should be scalars or 1D sequences")
+    for s, ax in pairs:
+        ax = normalize_axis_index(int(ax), len(shape))
+        total[ax] = total.get(ax, 0) + int(s)
+    for ax, s in total.items():
+        s = s % shape[ax] if shape[ax] else 0
+        if s:
+            lead = (slice(None),) * ax
+            a = wnp.concatenate([a[lead + (slice(-s, None),)], a[lead + (slice(None, -s),)]], axis=ax)
+    return a
 
 
 @derived(np.rot90)

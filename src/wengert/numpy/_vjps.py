@@ -27,7 +27,7 @@ from numpy.lib.array_utils import normalize_axis_index, normalize_axis_tuple
 
 import wengert.numpy as wnp
 
-from .._core import Box, Joint, Pending, compiled, negated, same, strip, times_ans, times_first, times_second
+from .._core import Box, Joint, Pending, Released, compiled, negated, same, strip, times_ans, times_first, times_second
 
 LN2, LN10, DEG = float(np.log(2)), float(np.log(10)), float(np.pi / 180)
 
@@ -57,6 +57,17 @@ def _shape(x: Any) -> tuple:
     return np.shape(strip(x))
 
 
+def _shapes(xs: tuple) -> list:
+    return [np.shape(strip(x)) for x in xs]
+
+
+def _template(x: Any) -> Any:
+    """``x``, for a rule that reads only its type, shape and dtype; for a value released from
+    the tape (:class:`wengert._core.Released`), an array with its shape and dtype that holds a
+    single zero (every stride 0)."""
+    return np.broadcast_to(np.zeros((), x.dtype), x.shape) if type(x) is Released else x
+
+
 def _cj(x: Any) -> Any:
     """conj(x) for complex x; x itself otherwise (saves a copy on the real path)."""
     return wnp.conj(x) if wnp.iscomplexobj(x) else x
@@ -83,15 +94,16 @@ def _count(x: Any, a: Any) -> float:
 
 
 def _sum(g, a, x, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
-    g = _expand(g, x, axis, keepdims)
+    g = _expand(g, _template(x), axis, keepdims)
     return g if where is True else g * where
 
 
 def _mean(g, a, x, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
+    like = _template(x)
     if where is True:
-        return _expand(g / _count(x, a), x, axis, keepdims)
-    mask = np.broadcast_to(where, _shape(x))
-    return _expand(g, x, axis, keepdims) * (mask / np.sum(mask, axis=axis, keepdims=True))
+        return _expand(g / _count(like, a), like, axis, keepdims)
+    mask = np.broadcast_to(where, _shape(like))
+    return _expand(g, like, axis, keepdims) * (mask / np.sum(mask, axis=axis, keepdims=True))
 
 
 def _extreme(g, a, x, axis=None, out=None, keepdims=False, initial=None, where=True):
@@ -351,8 +363,8 @@ def _layout(x: Any, order: Any) -> str:
     return order
 
 
-def _reshape(g, a, x, *args, order="C", **kw):
-    return wnp.reshape(g, _shape(x), order=_layout(x, args[1] if len(args) > 1 else order))
+def _reshape(g, a, x, *args, order="C", **kw):  # (order 'A' is settled when it is recorded)
+    return wnp.reshape(g, _shape(x), order=args[1] if len(args) > 1 else order)
 
 
 def _transpose(g, a, x, axes=None):
@@ -362,7 +374,7 @@ def _transpose(g, a, x, axes=None):
 
 
 def _concatenate(ks, g, a, *arrays, axis=0, out=None, dtype=None, casting=None):
-    shapes = [_shape(x) for x in arrays]
+    shapes = _shapes(arrays)
     if axis is None:
         edges = list(itertools.accumulate(map(math.prod, shapes), initial=0))
         return [wnp.reshape(g[edges[k]:edges[k + 1]], shapes[k]) for k in ks]
@@ -373,7 +385,7 @@ def _concatenate(ks, g, a, *arrays, axis=0, out=None, dtype=None, casting=None):
 
 
 def _stack(ks, g, a, *arrays, axis=0, out=None, dtype=None, casting=None):
-    lead = (slice(None),) * normalize_axis_index(axis, len(_shape(arrays[0])) + 1)
+    lead = (slice(None),) * normalize_axis_index(axis, len(_shape(g)))
     return [g[lead + (k,)] for k in ks]
 
 
@@ -600,9 +612,10 @@ class _Owned(Pending):
 
 
 def _getitem(g, a, x, index):
-    if type(x) is np.ndarray and x.ndim and type(g) is not Box and _dtype_of(g) == x.dtype:
-        return _Scatter(g, x, index)
-    return wnp._untake(g, x, index)
+    like = _template(x)
+    if type(like) is np.ndarray and like.ndim and type(g) is not Box and _dtype_of(g) == like.dtype:
+        return _Scatter(g, like, index)
+    return wnp._untake(g, like, index)
 
 
 def _dtype_of(g: Any) -> Any:
