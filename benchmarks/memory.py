@@ -12,10 +12,12 @@ Programs:
   affine   y = 0.9 * y - 0.5       the product's rule reads only the 0.9
   exp      y = exp(0.5 * y) - 1.0  exp's rule reads its output, not its argument
   sin      y = sin(y) + 1.0        sin's rule reads its argument: every step is kept
-and, at fixed sizes (a 300 x 200 state, a 300 x 300 matrix; 2 * 10^5 points for heat):
+  long     y = exp(0.1 * (2 sin(0.5 y) + 1)) - 0.5   y is held while seven operations run
+and, at fixed sizes (a 300 x 200 state, a 300 x 300 matrix; 2 * 10^5 points for heat and stencil):
   descent  w = w - 0.01 * (A.T @ (A @ w - B)), 50 steps   w is used twice; A @ w reads w's shape
   rnn      h = tanh(A @ h + C @ x), 30 steps              A @ h reads h: every h is kept
-  heat     u = u + 0.1 * (roll(u, 1) - 2 u + roll(u, -1)), 50 steps   roll is a view of u
+  heat     u = u + 0.1 * (roll(u, 1) - 2 u + roll(u, -1)), 50 steps   roll joins two views of u
+  stencil  d = u[2:] - 2 u[1:-1] + u[:-2]; u = u + 0.1 * concatenate([d[:1], d, d[-1:]]), 50 steps
 """
 
 from __future__ import annotations
@@ -40,7 +42,13 @@ PROGRAMS: dict[str, Callable[[Any, Any], Any]] = {
     "affine": lambda np, y: 0.9 * y - 0.5,
     "exp": lambda np, y: np.exp(0.5 * y) - 1.0,
     "sin": lambda np, y: np.sin(y) + 1.0,
+    "long": lambda np, y: np.exp(0.1 * (np.sin(0.5 * y) * 2.0 + 1.0)) - 0.5,
 }
+
+
+def stencil(np: Any, u: Any) -> Any:
+    d = u[2:] - 2 * u[1:-1] + u[:-2]
+    return u + 0.1 * np.concatenate([d[:1], d, d[-1:]])
 
 
 _rng = onp.random.default_rng(0)
@@ -49,6 +57,7 @@ FIXED: dict[str, tuple[Callable[[Any, Any], Any], int, Any]] = {
     "descent": (lambda np, w: w - 0.01 * (A.T @ (A @ w - B)), 50, B),
     "rnn": (lambda np, h: np.tanh(A @ h + C @ B), 30, B),
     "heat": (lambda np, u: u + 0.1 * (np.roll(u, 1) - 2 * u + np.roll(u, -1)), 50, _rng.uniform(size=200_000)),
+    "stencil": (stencil, 50, _rng.uniform(size=200_000)),
 }
 
 

@@ -173,6 +173,16 @@ def _stacked(np, x):
     return np.sum(y * y)
 
 
+def _long_steps(np, x):
+    y = x
+    for _ in range(4):
+        z = np.sin(y * 0.5)  # the old y is used here only, and its name held until the step is done
+        z = z * 2.0 + 1.0
+        z = np.exp(z * 0.1)
+        y = z - 0.5
+    return np.sum(y * y)
+
+
 X6 = onp.array([0.3, -1.1, 0.8, 2.0, -0.4, 1.3])
 
 PROGRAMS = [
@@ -195,6 +205,7 @@ PROGRAMS = [
     ("stencil of slices", _stencil, True),
     ("reshape and transpose", _reshaped, True),
     ("stack of a view", _stacked, True),
+    ("a name held for a long step", _long_steps, True),
 ]
 IDS = [p[0] for p in PROGRAMS]
 
@@ -347,11 +358,14 @@ def test_a_value_used_twice_is_released(every_array):
     (_rolled, ["add", "multiply"]),  # the last step's: its sum, and the square's factor
     (_stencil, ["add", "add", "multiply"]),
     (_stacked, ["sum", "multiply"]),
+    (_reshaped, ["reshape", "tanh"]),  # (y holds the last step's reshape)
+    (_long_steps, ["multiply", "exp"] * 4 + ["subtract", "multiply"]),  # what sin and exp read
 ])
-def test_views_are_released(every_array, f, kept):
+def test_views_and_values_held_long_are_released(every_array, f, kept):
     """Views (slices, reshapes, roll's pieces) no rule reads are let go, and with them the
     arrays they view; so are the arguments of concatenate, stack and sum, whose rules read
-    only their shapes."""
+    only their shapes; and values the program held when the entries after them were
+    recorded, once it lets go of them."""
     rec = _Recording("grad", lambda x: f(wnp, x), (X6,), {}, 0, False)
     names = [n.prim.name for n in rec.nodes if n.prim is not None and type(n.value) is onp.ndarray]
     assert names == kept

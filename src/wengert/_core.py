@@ -798,6 +798,7 @@ _kind: type | None = None
 _min_bytes = 0
 _readers: tuple = ()  # the names of the functions rules call to read an argument's shape and dtype
 _STEPS = 4
+_WAITING = 8  # entries the program held when looked at, looked at again when it lets go
 _TAIL = 64  # entries: how far back the users of a value used more than once are looked for
 
 
@@ -839,29 +840,39 @@ def releasing(nodes: list) -> Callable:
     """The ``append`` of a trace whose list is ``nodes`` and that releases the values no rule
     reads (compiled in _speedups, as every recording calls it)."""
     append = nodes.append
+    waiting: list = []
 
     def add(box: Box) -> None:
         append(box)
         if type(box.value) is _kind and box.value.nbytes >= _min_bytes:
-            _release_before(box, _STEPS - 1, nodes)
+            _release_before(box, _STEPS - 1, nodes, waiting)
+            if waiting:
+                _release_waiting(nodes, waiting)
     return add
 
 
-def _release_before(box: Box, steps: int, nodes: list) -> None:
+def _release_before(box: Box, steps: int, nodes: list, waiting: list) -> None:
     """Release what can be of the arguments of the entries ``box`` used, and so on ``steps`` deep."""
     for _, q in box.parents:
-        _release_unread(q, nodes)
+        _release_unread(q, nodes, waiting)
         if steps > 1:
-            _release_before(q, steps - 1, nodes)
+            _release_before(q, steps - 1, nodes, waiting)
 
 
-def _release_unread(q: Box, nodes: list) -> None:
-    """Release the values of the arguments of ``q`` that nothing else refers to and no rule reads."""
+def _release_unread(q: Box, nodes: list, waiting: list) -> None:
+    """Release the values of the arguments of ``q`` that nothing else refers to and no rule
+    reads; note in ``waiting`` those that only the program still refers to."""
     for _, p in q.parents:
         if p.prim is not None and type(p.value) is _kind and _holds_enough(p.value):
-            users = _users(q, p, nodes)
-            if users and sys.getrefcount(p) == _IN_LOOP + _edges(users, p) and _unread(p, users):
+            i, users = _users(q, p, nodes)
+            if not users:
+                continue
+            held = sys.getrefcount(p) - _IN_LOOP - _edges(users, p)
+            if not held and _unread(p, users):
                 _drop(p, users)
+            elif held > 0 and i >= 0 and len(waiting) < _WAITING and _unread(p, users):
+                if all(j != i for j, _ in waiting):
+                    waiting.append([i, held + _edges(users, p)])
     if not _owns_value(q):  # a write into the array refreshes a view from its entry's arguments
         return
     reads = _rules_read(q)
@@ -877,16 +888,35 @@ def _holds_enough(value: Any) -> bool:
     return value.nbytes >= _min_bytes or type(base) is _kind and base.nbytes >= _min_bytes
 
 
-def _users(q: Box, p: Box, nodes: list) -> list:
-    """The entries that use ``p``, ``q`` among them, if ``q`` is the only one or they all lie in
-    the last _TAIL entries of ``nodes`` (``y - 0.1 * f(y)`` uses ``y`` twice); else none."""
+def _users(q: Box, p: Box, nodes: list) -> tuple[int, list]:
+    """Where ``p`` stands in ``nodes`` (-1: not looked for) and the entries that use it, ``q``
+    among them, if ``q`` is the only one or ``p`` lies in the last _TAIL entries (``y - 0.1 *
+    f(y)`` uses ``y`` twice); else none."""
     if sys.getrefcount(p) == _IN_USERS + _edges([q], p):
-        return [q]
-    tail = nodes[-_TAIL:]
-    for i, n in enumerate(tail):
-        if n is p:
-            return [u for u in tail[i + 1:] if _edges([u], p)]
-    return []
+        return -1, [q]
+    start = max(len(nodes) - _TAIL, 0)
+    for i in range(len(nodes) - 1, start - 1, -1):
+        if nodes[i] is p:
+            return i, [u for u in nodes[i + 1:] if _edges([u], p)]
+    return -1, []
+
+
+def _release_waiting(nodes: list, waiting: list) -> None:
+    """Look again at the entries of ``waiting`` (``[index in nodes, references besides the
+    list's]``) whose references have fallen since: the program let go of them after the
+    entries that follow them were recorded (``y = f(y)`` holds the old ``y`` until the whole
+    statement is done). They wait until released or _TAIL entries old."""
+    for w in waiting[:]:
+        p = nodes[w[0]]  # (or the copy an in-place write left there: the same entry)
+        now = sys.getrefcount(p) - _IN_WAITING
+        if now < w[1] and type(p.value) is _kind:
+            users = [u for u in nodes[w[0] + 1:] if _edges([u], p)]
+            if now == _edges(users, p) and _unread(p, users):
+                _drop(p, users)
+                _release_unread(p, nodes, waiting)  # (the array a view held)
+        w[1] = now
+        if type(p.value) is not _kind or len(nodes) - w[0] >= _TAIL:
+            waiting.remove(w)
 
 
 def _edges(users: list, p: Box) -> int:
@@ -1183,6 +1213,16 @@ def _in_loop() -> int:
 
 _IN_LOOP = _in_loop()
 _IN_USERS = _IN_LOOP + 1  # in _users, called from that loop: its own parameter
+
+
+def _in_waiting() -> int:
+    """What ``sys.getrefcount`` says in :func:`_release_waiting` of a box only the list holds."""
+    nodes = [Box(None, None, None, (), NO_KWARGS, ())]
+    p = nodes[0]
+    return sys.getrefcount(p)
+
+
+_IN_WAITING = _in_waiting()
 _VALUE_ALONE = (lambda p: sys.getrefcount(p.value))(Box(object(), None, None, (), NO_KWARGS, ()))  # in _drop
 _LISTED = (lambda nodes: _counts(nodes[:]))([Box(None, None, None, (), NO_KWARGS, ())])[0]  # in held
 

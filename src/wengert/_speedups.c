@@ -545,26 +545,45 @@ static Py_ssize_t edges_to(BoxObject *box, BoxObject *p) {
 
 #define RELEASE_TAIL 64  /* _core._TAIL */
 
-/* Mirrors _core._users: a new list of the entries using p, q among them, if nothing else
-   refers to p; an empty list if not; NULL on an error. */
-static PyObject *users_of(BoxObject *q, BoxObject *p, PyObject *nodes) {
+/* A new list of the entries after nodes[i] that use p, their edges naming p added to *edges. */
+static PyObject *users_after(BoxObject *p, PyObject *nodes, Py_ssize_t i, Py_ssize_t *edges) {
     PyObject *users = PyList_New(0);
-    if (users != NULL && Py_REFCNT(p) == 1 + edges_to(q, p)) {
-        if (PyList_Append(users, (PyObject *)q) < 0) Py_CLEAR(users);
-        return users;
-    }
-    Py_ssize_t n = PyList_GET_SIZE(nodes), i = n - 1, edges = 0;
-    while (i >= 0 && i >= n - RELEASE_TAIL && PyList_GET_ITEM(nodes, i) != (PyObject *)p) i--;
-    if (users == NULL || i < 0 || i < n - RELEASE_TAIL) return users;
-    for (Py_ssize_t j = i + 1; j < n; j++) {
+    for (Py_ssize_t j = i + 1; users != NULL && j < PyList_GET_SIZE(nodes); j++) {
         PyObject *u = PyList_GET_ITEM(nodes, j);
         Py_ssize_t e = IS_BOX(u) ? edges_to((BoxObject *)u, p) : 0;
-        if (e && PyList_Append(users, u) < 0) { Py_DECREF(users); return NULL; }
-        edges += e;
+        if (e && PyList_Append(users, u) < 0) Py_CLEAR(users);
+        *edges += e;
     }
-    if (Py_REFCNT(p) != 1 + edges) Py_SETREF(users, PyList_New(0));  /* held by more than them */
     return users;
 }
+
+/* Mirrors _core._users: a new list of the entries using p, q among them, if q is the only one
+   or p lies in the last RELEASE_TAIL entries (empty if not; NULL on an error), with the number
+   of their edges naming p, and where p stands (-1: not looked for). */
+static PyObject *users_of(BoxObject *q, BoxObject *p, PyObject *nodes, Py_ssize_t *edges, Py_ssize_t *at) {
+    *edges = edges_to(q, p);
+    *at = -1;
+    if (Py_REFCNT(p) == 1 + *edges) {
+        PyObject *users = PyList_New(1);
+        if (users != NULL) PyList_SET_ITEM(users, 0, Py_NewRef((PyObject *)q));
+        return users;
+    }
+    *edges = 0;
+    Py_ssize_t n = PyList_GET_SIZE(nodes), i = n - 1;
+    while (i >= 0 && i >= n - RELEASE_TAIL && PyList_GET_ITEM(nodes, i) != (PyObject *)p) i--;
+    if (i < 0 || i < n - RELEASE_TAIL) return PyList_New(0);
+    *at = i;
+    return users_after(p, nodes, i, edges);
+}
+
+#define RELEASE_WAITING 8  /* _core._WAITING */
+
+/* Mirrors the waiting list of _core.releasing: where entries the program held stand, and
+   their references besides the list's then. */
+typedef struct {
+    Py_ssize_t at[RELEASE_WAITING], refs[RELEASE_WAITING];
+    int n;
+} Waiting;
 
 /* Whether a rule of the users reads p's value at an argument holding it (-1: an error). */
 static int users_read(BoxObject *p, PyObject *users) {
@@ -594,7 +613,13 @@ static int owns_value(BoxObject *q) {
 /* The tuples and lists walked are held while Python code runs (_drop, _code_reads): an
    in-place write in that code, in another thread, replaces the parents of the entries it
    touches. */
-static int release_unread(BoxObject *q, PyObject *nodes) {
+/* Whether the value of p is read by its own rules or by those of its users (-1: an error). */
+static int read_by_rules(BoxObject *p, PyObject *users) {
+    int own = rules_read(p);
+    return own == -2 ? -1 : own < 0 || (own & 1) ? 1 : users_read(p, users);
+}
+
+static int release_unread(BoxObject *q, PyObject *nodes, Waiting *waiting) {
     PyObject *parents = q->parents;
     if (!PyTuple_Check(parents)) return 0;
     Py_INCREF(parents);
@@ -606,15 +631,21 @@ static int release_unread(BoxObject *q, PyObject *nodes) {
             continue;
         int n = holds_enough(p->value);
         if (n <= 0) { status = n; continue; }
-        PyObject *users = users_of(q, p, nodes);
+        Py_ssize_t edges, at;
+        PyObject *users = users_of(q, p, nodes, &edges, &at);
         if (users == NULL) { status = -1; continue; }
-        int own = PyList_GET_SIZE(users) ? rules_read(p) : -1;
-        int read = own == -2 ? -1 : own < 0 || (own & 1) ? 1 : users_read(p, users);
+        Py_ssize_t held = Py_REFCNT(p) - 1 - edges;  /* references besides the list's and the users' */
+        int wait = held > 0 && at >= 0 && waiting->n < RELEASE_WAITING;
+        for (int k = 0; wait && k < waiting->n; k++) wait = waiting->at[k] != at;
+        int read = PyList_GET_SIZE(users) && (held == 0 || wait) ? read_by_rules(p, users) : 1;
         if (read < 0) status = -1;
-        else if (read == 0) {
+        else if (read == 0 && held == 0) {
             PyObject *r = PyObject_CallFunctionObjArgs(drop_fn, (PyObject *)p, users, NULL);
             if (r == NULL) status = -1;
             Py_XDECREF(r);
+        } else if (read == 0) {
+            waiting->at[waiting->n] = at;
+            waiting->refs[waiting->n++] = Py_REFCNT(p) - 1;
         }
         Py_DECREF(users);
     }
@@ -638,7 +669,7 @@ static int release_unread(BoxObject *q, PyObject *nodes) {
 
 #define RELEASE_STEPS 4  /* _core._STEPS */
 
-static int release_before(BoxObject *box, int steps, PyObject *nodes) {
+static int release_before(BoxObject *box, int steps, PyObject *nodes, Waiting *waiting) {
     PyObject *parents = box->parents;
     if (!PyTuple_Check(parents)) return 0;
     Py_INCREF(parents);
@@ -646,16 +677,53 @@ static int release_before(BoxObject *box, int steps, PyObject *nodes) {
     for (Py_ssize_t j = 0; status == 0 && j < PyTuple_GET_SIZE(parents); j++) {
         BoxObject *q = (BoxObject *)PyTuple_GET_ITEM(PyTuple_GET_ITEM(parents, j), 1);
         if (!IS_BOX(q)) continue;
-        status = release_unread(q, nodes);
-        if (status == 0 && steps > 1) status = release_before(q, steps - 1, nodes);
+        status = release_unread(q, nodes, waiting);
+        if (status == 0 && steps > 1) status = release_before(q, steps - 1, nodes, waiting);
     }
     Py_DECREF(parents);
+    return status;
+}
+
+/* Mirrors _core._release_waiting: look again at the waiting entries whose references have
+   fallen since. */
+static int release_waiting(Waiting *waiting, PyObject *nodes) {
+    int status = 0;
+    for (int k = 0; status == 0 && k < waiting->n;) {
+        Py_ssize_t i = waiting->at[k];
+        if (i >= PyList_GET_SIZE(nodes) || !IS_BOX(PyList_GET_ITEM(nodes, i))) {  /* (never so) */
+            waiting->at[k] = waiting->at[--waiting->n];
+            waiting->refs[k] = waiting->refs[waiting->n];
+            continue;
+        }
+        BoxObject *p = (BoxObject *)Py_NewRef(PyList_GET_ITEM(nodes, i));  /* (an in-place write may replace it) */
+        Py_ssize_t now = Py_REFCNT(p) - 2, edges = 0;
+        if (now < waiting->refs[k] && Py_TYPE(p->value) == release_kind) {
+            PyObject *users = users_after(p, nodes, i, &edges);
+            int read = users == NULL ? -1 : now == edges ? read_by_rules(p, users) : 1;
+            if (read < 0) status = -1;
+            else if (read == 0) {
+                PyObject *r = PyObject_CallFunctionObjArgs(drop_fn, (PyObject *)p, users, NULL);
+                status = r == NULL ? -1 : release_unread(p, nodes, waiting);  /* (the array a view held) */
+                Py_XDECREF(r);
+            }
+            Py_XDECREF(users);
+        }
+        waiting->refs[k] = now;
+        if (Py_TYPE(p->value) != release_kind || PyList_GET_SIZE(nodes) - i >= RELEASE_TAIL) {
+            waiting->at[k] = waiting->at[--waiting->n];  /* (the order does not matter) */
+            waiting->refs[k] = waiting->refs[waiting->n];
+        } else {
+            k++;
+        }
+        Py_DECREF(p);
+    }
     return status;
 }
 
 typedef struct {
     PyObject_HEAD
     PyObject *nodes;
+    Waiting waiting;
     vectorcallfunc vectorcall;
 } AppenderObject;
 
@@ -671,7 +739,8 @@ static PyObject *appender_call(AppenderObject *self, PyObject *const *args, size
         Py_ssize_t n = large(((BoxObject *)box)->value);
         if (n < 0) return NULL;
         if (!n) Py_RETURN_NONE;
-        if (release_before((BoxObject *)box, RELEASE_STEPS - 1, self->nodes) < 0) return NULL;
+        if (release_before((BoxObject *)box, RELEASE_STEPS - 1, self->nodes, &self->waiting) < 0) return NULL;
+        if (self->waiting.n && release_waiting(&self->waiting, self->nodes) < 0) return NULL;
     }
     Py_RETURN_NONE;
 }
@@ -714,6 +783,7 @@ static PyObject *releasing(PyObject *module, PyObject *nodes) {
     if (self == NULL) return NULL;
     self->vectorcall = (vectorcallfunc)appender_call;
     self->nodes = Py_NewRef(nodes);
+    self->waiting.n = 0;
     PyObject_GC_Track(self);
     return (PyObject *)self;
 }
