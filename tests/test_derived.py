@@ -951,3 +951,37 @@ def test_sinc_of_each_element_is_its_own_in_value_and_derivatives(name: str, poi
         onp.testing.assert_allclose(found, reference, **tol)
     for i in range(x.size):  # alone, the same derivatives
         assert wengert.elementwise_grad(wnp.sinc)(x[i:i + 1])[0] == pytest.approx(d1[i], rel=1e-14, abs=0)
+
+
+def _roll_written(np, x, shift, axis):
+    y = x * 1.0
+    r = np.roll(y, shift, axis=axis)
+    r[0] = 0.5 * r[-1]  # a write into the result, which is a new array, not y
+    y[1] = 3.0 * y[0]  # and a write into y, which the result does not see
+    return np.sum(y * y) + np.sum(r * x)
+
+
+@pytest.mark.parametrize("shift, axis", [(0, 0), (3, 0), (-6, None), (1, 0), (0, None)])
+def test_roll_returns_a_new_array(shift, axis):
+    """Also where nothing moves (a shift of a multiple of the length): writes into the result
+    and into the argument stay apart, as NumPy's."""
+    x = onp.array([1.0, -2.0, 0.5])
+    expected = fd_grad(lambda x: _roll_written(onp, x, shift, axis), x)
+    assert close(wengert.grad(lambda x: _roll_written(wnp, x, shift, axis))(x), expected, rtol=1e-6, atol=1e-6)
+
+
+def test_roll_refuses_an_axis_that_is_not_an_integer():
+    with pytest.raises(TypeError):
+        wengert.grad(lambda x: wnp.sum(wnp.roll(x, 1, axis=0.0)))(onp.ones(3))
+
+
+def test_reshape_in_order_a_of_a_list_of_traced_values():
+    """A list is read into a C-ordered array: order 'A' is 'C' there, whatever the layout of
+    the cotangent that comes back (r.T makes it Fortran-ordered)."""
+    w = onp.array([[1.0, 2.0], [3.0, 4.0]])
+
+    def f(np, x):
+        return np.sum(np.reshape([x[0], x[1], x[2], x[3]], (2, 2), order="A").T * w)
+
+    x = onp.array([1.0, 2.0, 3.0, 4.0])
+    assert close(wengert.grad(lambda x: f(wnp, x))(x), fd_grad(lambda x: f(onp, x), x))

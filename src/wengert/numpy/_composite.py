@@ -169,7 +169,7 @@ def reshape(a: Any, *args: Any, **kwargs: Any) -> Any:
     """order='A' is settled here, from ``a``'s layout, so that the rule reads only its shape."""
     if len(args) > 1:  # (the order given by position)
         args, kwargs = args[:1] + args[2:], {**kwargs, "order": args[1]}
-    if type(a) is Box and str(kwargs.get("order")).upper() == "A":
+    if str(kwargs.get("order")).upper() == "A":  # (a list is read into a C-ordered array)
         kwargs["order"] = _layout(a, "A")
     return _general(PRIMITIVES[np.reshape], (a, *args), kwargs)
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import builtins
 import functools
 import math
+import operator
 import warnings
 from typing import Any, Callable
 
@@ -1048,14 +1049,15 @@ def roll(a: Any, shift: Any, axis: Any = None) -> Any:
     if pairs.ndim > 1:
         raise ValueError("roll: 'shift' and 'axis' should be scalars or 1D sequences")
     for s, ax in pairs:
-        ax = normalize_axis_index(int(ax), len(shape))
+        ax = normalize_axis_index(operator.index(ax), len(shape))
         total[ax] = total.get(ax, 0) + int(s)
+    moved = a
     for ax, s in total.items():
         s = s % shape[ax] if shape[ax] else 0
         if s:
             lead = (slice(None),) * ax
-            a = wnp.concatenate([a[lead + (slice(-s, None),)], a[lead + (slice(None, -s),)]], axis=ax)
-    return a
+            moved = wnp.concatenate([moved[lead + (slice(-s, None),)], moved[lead + (slice(None, -s),)]], axis=ax)
+    return wnp.copy(a) if moved is a else moved  # a new array, as NumPy's, when nothing moves
 
 
 @derived(np.rot90)
