@@ -1019,17 +1019,29 @@ def _drop(p: Box, users: list) -> None:
     """Replace the value of ``p`` by a :class:`Released` one, in ``p`` and in the arguments of
     its ``users``, unless something besides them refers to it, or it is a view that one of its
     users' values views too (a write into that array, or holding it, leads through ``p``)."""
-    if type(p.value) is not _kind:  # released already
+    value = p.value
+    if type(value) is not _kind:  # released already
         return
-    i = id(p.value)
-    if sys.getrefcount(p.value) != _VALUE_ALONE + sum(id(a) == i for u in users for a in u.args):
+    if sys.getrefcount(value) - 1 != _VALUE_ALONE + _given(users, value):  # (less this function's name for it)
         return
-    if p.value.base is not None and any(type(u.value) is _kind and _root(u.value) is _root(p.value) for u in users):
-        return
-    released = Released(p.value)
+    if value.base is not None:
+        root = _root(value)
+        for u in users:
+            if type(u.value) is _kind and u.value.base is not None and _root(u.value) is root:
+                return
+    released = Released(value)
     for u in users:
-        u.args = tuple(released if id(a) == i else a for a in u.args)
+        u.args = tuple([released if a is value else a for a in u.args])
     p.value = released
+
+
+def _given(users: list, value: Any) -> int:
+    """How many arguments of ``users`` are ``value``."""
+    n = 0
+    for u in users:
+        for a in u.args:
+            n += a is value
+    return n
 
 
 def _root(value: Any) -> Any:

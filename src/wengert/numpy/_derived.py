@@ -1043,9 +1043,9 @@ DISPATCH[np.copyto] = copyto  # a write into a traced array (assignment), or a r
 @derived(np.roll)
 def roll(a: Any, shift: Any, axis: Any = None) -> Any:
     """Two slices joined (views: no index array is kept)."""
-    if axis is None:
+    if axis is None and _ndim(a) != 1:
         return wnp.reshape(roll(wnp.ravel(a), shift, 0), _shape(a))
-    shape, total, pairs = _shape(a), {}, np.broadcast(shift, axis)
+    shape, total, pairs = _shape(a), {}, np.broadcast(shift, 0 if axis is None else axis)
     if pairs.ndim > 1:
         raise ValueError("roll: 'shift' and 'axis' should be scalars or 1D sequences")
     for s, ax in pairs:

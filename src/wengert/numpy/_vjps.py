@@ -63,9 +63,18 @@ def _shapes(xs: tuple) -> list:
 
 def _template(x: Any) -> Any:
     """``x``, for a rule that reads only its type, shape and dtype; for a value released from
-    the tape (:class:`wengert._core.Released`), an array with its shape and dtype that holds a
-    single zero (every stride 0)."""
-    return np.broadcast_to(np.zeros((), x.dtype), x.shape) if type(x) is Released else x
+    the tape (:class:`wengert._core.Released`), a read-only array with its shape and dtype that
+    holds a single zero (every stride 0)."""
+    if type(x) is not Released:
+        return x
+    zero = _ZERO.get(x.dtype)
+    if zero is None:
+        zero = _ZERO[x.dtype] = np.zeros(1, x.dtype)
+        zero.flags.writeable = False
+    return np.ndarray(x.shape, x.dtype, zero, 0, (0,) * len(x.shape))
+
+
+_ZERO: dict = {}  # dtype: its zero, read-only, under the templates of released values
 
 
 def _cj(x: Any) -> Any:
