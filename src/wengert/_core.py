@@ -790,7 +790,8 @@ def _ieee(rule: Callable, g: Any, ans: Any, args: tuple, kwargs: dict) -> Any:
 # argument that no rule reads and only the entry holds. An entry is looked at when the
 # entries two to four steps after it are recorded (its constants, one to three steps after),
 # if they are arrays that could be released too (programs of small values pay nothing): by
-# then a statement of up to three operations (``y = exp(a * y) - b``) has moved its name on.
+# then a statement of up to three operations (``y = exp(a * y) - b``) has moved its name on;
+# an entry the program still held then waits (see _release_waiting) until its references fall.
 # The NumPy layer says which values may be released (plain arrays from a size on). A view is
 # released too, unless a value made from it views the same memory (a write into that value, or
 # holding it, leads through the view's entry).
