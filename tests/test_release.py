@@ -518,10 +518,34 @@ print(wengert.grad(f)(np.linspace(0.0, 1.0, 7)).round(6).tolist())
 """
 
 
-def test_writes_while_values_are_released_do_not_crash():
-    """An in-place write run while the release walks the list (by another thread, or here by
-    the function that releases) replaces tuples the walk holds; the compiled walk crashed."""
-    runs = [subprocess.run([sys.executable, "-c", WRITE_WHILE_RELEASING], capture_output=True, text=True,
+RECORD_WHILE_RELEASING = """
+import numpy as np, wengert, wengert.numpy as wnp, wengert._core as core
+pending, drop = [], core._drop
+def drop_then_record(p, q):  # an entry recorded while the release runs (here, or by another thread)
+    drop(p, q)
+    while pending:
+        pending.pop()()
+core._drop = drop_then_record
+core.release(np.ndarray, 0, core._readers)
+def f(x):
+    keep, h, y = [], x * 1.0, x * 1.0
+    for i in range(12):
+        pending.append(lambda: keep.append(h * 2.0))
+        z = wnp.sin(y * 0.5)  # (y waits until the step is done)
+        z = wnp.exp((z * 2.0 + 1.0) * 0.1)
+        y = z - 0.5
+    return wnp.sum(y) + sum(wnp.sum(k) for k in keep)
+print(wengert.grad(f)(np.linspace(0.0, 1.0, 7)).round(6).tolist())
+"""
+
+
+@pytest.mark.parametrize("program", [WRITE_WHILE_RELEASING, RECORD_WHILE_RELEASING], ids=["write", "record"])
+def test_recording_while_values_are_released(program):
+    """An in-place write run while the release walks the list (by another thread, or here by the
+    function that releases) replaces tuples the walk holds (the compiled walk crashed); an entry
+    recorded meanwhile is only appended (a nested release took waiting entries off twice, and
+    the compiled list of them overran: a segfault)."""
+    runs = [subprocess.run([sys.executable, "-c", program], capture_output=True, text=True,
                            env={**os.environ, "WENGERT_PURE_PYTHON": pure}) for pure in ("0", "1")]
     assert [r.returncode for r in runs] == [0, 0], [r.stderr[-2000:] for r in runs]
     assert runs[0].stdout == runs[1].stdout

@@ -842,13 +842,18 @@ def releasing(nodes: list) -> Callable:
     reads (compiled in _speedups, as every recording calls it)."""
     append = nodes.append
     waiting: list = []
+    busy = threading.Lock()  # held while releasing: an entry recorded meanwhile (by the code that
+    # runs, another thread) is only appended
 
     def add(box: Box) -> None:
         append(box)
-        if type(box.value) is _kind and box.value.nbytes >= _min_bytes:
-            _release_before(box, _STEPS - 1, nodes, waiting)
-            if waiting:
-                _release_waiting(nodes, waiting)
+        if type(box.value) is _kind and box.value.nbytes >= _min_bytes and busy.acquire(False):
+            try:
+                _release_before(box, _STEPS - 1, nodes, waiting)
+                if waiting:
+                    _release_waiting(nodes, waiting)
+            finally:
+                busy.release()
     return add
 
 
@@ -868,12 +873,13 @@ def _release_unread(q: Box, nodes: list, waiting: list) -> None:
             i, users = _users(q, p, nodes)
             if not users:
                 continue
-            held = sys.getrefcount(p) - _IN_LOOP - _edges(users, p)
+            edges = _edges(users, p)
+            held = sys.getrefcount(p) - _IN_LOOP - edges
             if not held and _unread(p, users):
                 _drop(p, users)
             elif held > 0 and i >= 0 and len(waiting) < _WAITING and _unread(p, users):
                 if all(j != i for j, _ in waiting):
-                    waiting.append([i, held + _edges(users, p)])
+                    waiting.append([i, held + edges])
     if not _owns_value(q):  # a write into the array refreshes a view from its entry's arguments
         return
     reads = _rules_read(q)
@@ -1028,7 +1034,7 @@ def _drop(p: Box, users: list) -> None:
     if value.base is not None:
         root = _root(value)
         for u in users:
-            if type(u.value) is _kind and u.value.base is not None and _root(u.value) is root:
+            if type(u.value) is _kind and (u.value is root or u.value.base is not None and _root(u.value) is root):
                 return
     released = Released(value)
     for u in users:

@@ -724,6 +724,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *nodes;
     Waiting waiting;
+    int busy;  /* releasing: an entry recorded meanwhile (by the Python code it calls, another thread) is only appended */
     vectorcallfunc vectorcall;
 } AppenderObject;
 
@@ -735,12 +736,15 @@ static PyObject *appender_call(AppenderObject *self, PyObject *const *args, size
     }
     PyObject *box = args[0];
     if (PyList_Append(self->nodes, box) < 0) return NULL;
-    if (release_kind != NULL && IS_BOX(box) && Py_TYPE(((BoxObject *)box)->value) == release_kind) {
+    if (release_kind != NULL && !self->busy && IS_BOX(box) && Py_TYPE(((BoxObject *)box)->value) == release_kind) {
         Py_ssize_t n = large(((BoxObject *)box)->value);
         if (n < 0) return NULL;
         if (!n) Py_RETURN_NONE;
-        if (release_before((BoxObject *)box, RELEASE_STEPS - 1, self->nodes, &self->waiting) < 0) return NULL;
-        if (self->waiting.n && release_waiting(&self->waiting, self->nodes) < 0) return NULL;
+        self->busy = 1;
+        int status = release_before((BoxObject *)box, RELEASE_STEPS - 1, self->nodes, &self->waiting);
+        if (status == 0 && self->waiting.n) status = release_waiting(&self->waiting, self->nodes);
+        self->busy = 0;
+        if (status < 0) return NULL;
     }
     Py_RETURN_NONE;
 }
@@ -784,6 +788,7 @@ static PyObject *releasing(PyObject *module, PyObject *nodes) {
     self->vectorcall = (vectorcallfunc)appender_call;
     self->nodes = Py_NewRef(nodes);
     self->waiting.n = 0;
+    self->busy = 0;
     PyObject_GC_Track(self);
     return (PyObject *)self;
 }
