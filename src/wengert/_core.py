@@ -904,8 +904,13 @@ def _users(q: Box, p: Box, nodes: list) -> tuple[int, list]:
     start = max(len(nodes) - _TAIL, 0)
     for i in range(len(nodes) - 1, start - 1, -1):
         if nodes[i] is p:
-            return i, [u for u in nodes[i + 1:] if _edges([u], p)]
+            return i, _users_after(p, nodes, i)
     return -1, []
+
+
+def _users_after(p: Box, nodes: list, i: int) -> list:
+    """The entries after ``nodes[i]`` that use ``p``."""
+    return [u for u in nodes[i + 1:] if _edges([u], p)]
 
 
 def _release_waiting(nodes: list, waiting: list) -> None:
@@ -917,7 +922,7 @@ def _release_waiting(nodes: list, waiting: list) -> None:
         p = nodes[w[0]]  # (or the copy an in-place write left there: the same entry)
         now = sys.getrefcount(p) - _IN_WAITING
         if now < w[1] and type(p.value) is _kind:
-            users = [u for u in nodes[w[0] + 1:] if _edges([u], p)]
+            users = _users_after(p, nodes, w[0])
             if now == _edges(users, p) and _unread(p, users):
                 _drop(p, users)
                 _release_unread(p, nodes, waiting)  # (the array a view held)

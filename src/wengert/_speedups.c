@@ -610,15 +610,15 @@ static int owns_value(BoxObject *q) {
     return base == Py_None;
 }
 
-/* The tuples and lists walked are held while Python code runs (_drop, _code_reads): an
-   in-place write in that code, in another thread, replaces the parents of the entries it
-   touches. */
 /* Whether the value of p is read by its own rules or by those of its users (-1: an error). */
 static int read_by_rules(BoxObject *p, PyObject *users) {
     int own = rules_read(p);
     return own == -2 ? -1 : own < 0 || (own & 1) ? 1 : users_read(p, users);
 }
 
+/* The tuples and lists walked are held while Python code runs (_drop, _code_reads): an
+   in-place write in that code, in another thread, replaces the parents of the entries it
+   touches. */
 static int release_unread(BoxObject *q, PyObject *nodes, Waiting *waiting) {
     PyObject *parents = q->parents;
     if (!PyTuple_Check(parents)) return 0;
@@ -684,6 +684,13 @@ static int release_before(BoxObject *box, int steps, PyObject *nodes, Waiting *w
     return status;
 }
 
+/* Take entry k off the waiting list (the last takes its place: the order does not matter). */
+static void unwait(Waiting *waiting, int k) {
+    waiting->n--;
+    waiting->at[k] = waiting->at[waiting->n];
+    waiting->refs[k] = waiting->refs[waiting->n];
+}
+
 /* Mirrors _core._release_waiting: look again at the waiting entries whose references have
    fallen since. */
 static int release_waiting(Waiting *waiting, PyObject *nodes) {
@@ -691,8 +698,7 @@ static int release_waiting(Waiting *waiting, PyObject *nodes) {
     for (int k = 0; status == 0 && k < waiting->n;) {
         Py_ssize_t i = waiting->at[k];
         if (i >= PyList_GET_SIZE(nodes) || !IS_BOX(PyList_GET_ITEM(nodes, i))) {  /* (never so) */
-            waiting->at[k] = waiting->at[--waiting->n];
-            waiting->refs[k] = waiting->refs[waiting->n];
+            unwait(waiting, k);
             continue;
         }
         BoxObject *p = (BoxObject *)Py_NewRef(PyList_GET_ITEM(nodes, i));  /* (an in-place write may replace it) */
@@ -709,12 +715,10 @@ static int release_waiting(Waiting *waiting, PyObject *nodes) {
             Py_XDECREF(users);
         }
         waiting->refs[k] = now;
-        if (Py_TYPE(p->value) != release_kind || PyList_GET_SIZE(nodes) - i >= RELEASE_TAIL) {
-            waiting->at[k] = waiting->at[--waiting->n];  /* (the order does not matter) */
-            waiting->refs[k] = waiting->refs[waiting->n];
-        } else {
+        if (Py_TYPE(p->value) != release_kind || PyList_GET_SIZE(nodes) - i >= RELEASE_TAIL)
+            unwait(waiting, k);
+        else
             k++;
-        }
         Py_DECREF(p);
     }
     return status;

@@ -34,7 +34,7 @@ import numpy as np
 
 import wengert.numpy as wnp
 
-from .._core import _UNSHARED, Box, apply, held, read_by, rebind, recording, strip, unpaused
+from .._core import _UNSHARED, Box, _root, apply, held, read_by, rebind, recording, strip, unpaused
 from .._tree import flatten
 from ._box import _UFUNC_METHODS
 from ._wrap import PRIMITIVES, plain_index
@@ -146,13 +146,6 @@ def _reachable(trace: Any) -> list:
     fun, args, argnums, kwargs = trace.reach
     others = [a for k, a in enumerate(args) if k not in argnums]
     return flatten((others, kwargs))[0] + read_by(fun)
-
-
-def _root(a: Any) -> Any:
-    """The object that owns the memory the array ``a`` views (``a`` itself if it owns its data)."""
-    while isinstance(a, np.ndarray) and a.base is not None:
-        a = a.base
-    return a
 
 
 # ----------------------------------------------------------------------------- x[i] = v
