@@ -274,8 +274,6 @@ case(onp.fill_diagonal, lambda m, a, v: written(m, "fill_diagonal", a, v), real(
 case(onp.fill_diagonal, lambda m, a, v: written(m, "fill_diagonal", a, v, True), real(7, 3), real(2), id="wrap")
 
 # ----------------------------------------------------------------------------- rearranging
-case(onp.roll, lambda m, x: m.roll(x, 2), real(5))
-case(onp.roll, lambda m, x: m.roll(x, (1, -1), axis=(0, 1)), real(3, 4), id="axes")
 case(onp.rot90, lambda m, x: m.rot90(x), real(2, 3))
 case(onp.rot90, lambda m, x: m.rot90(x, k=3, axes=(1, 2)), real(2, 3, 4), id="k3")
 case(onp.rot90, lambda m, x: m.rot90(x, k=2), real(2, 3), id="k2")

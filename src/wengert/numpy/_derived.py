@@ -30,7 +30,6 @@ from __future__ import annotations
 import builtins
 import functools
 import math
-import operator
 import warnings
 from typing import Any, Callable
 
@@ -1040,26 +1039,6 @@ DISPATCH[np.copyto] = copyto  # a write into a traced array (assignment), or a r
 
 
 # ============================================================================= rearranging
-@derived(np.roll)
-def roll(a: Any, shift: Any, axis: Any = None) -> Any:
-    """Two slices joined (views: no index array is kept)."""
-    if axis is None and _ndim(a) != 1:
-        return wnp.reshape(roll(wnp.ravel(a), shift, 0), _shape(a))
-    shape, total, pairs = _shape(a), {}, np.broadcast(shift, 0 if axis is None else axis)
-    if pairs.ndim > 1:
-        raise ValueError("roll: 'shift' and 'axis' should be scalars or 1D sequences")
-    for s, ax in pairs:
-        ax = normalize_axis_index(operator.index(ax), len(shape))
-        total[ax] = total.get(ax, 0) + int(s)
-    moved = a
-    for ax, s in total.items():
-        s = s % shape[ax] if shape[ax] else 0
-        if s:
-            lead = (slice(None),) * ax
-            moved = wnp.concatenate([moved[lead + (slice(-s, None),)], moved[lead + (slice(None, -s),)]], axis=ax)
-    return wnp.copy(a) if moved is a else moved  # a new array, as NumPy's, when nothing moves
-
-
 @derived(np.rot90)
 def rot90(m: Any, k: int = 1, axes: tuple = (0, 1)) -> Any:
     ax0, ax1 = (normalize_axis_index(a, _ndim(m)) for a in axes)

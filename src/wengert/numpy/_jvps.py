@@ -160,6 +160,13 @@ def _flip(t, a, x, axis=None):
     return wnp.flip(t, _axes(axis, x, _lead(t, x)))
 
 
+def _roll(t, a, x, shift, axis=None):
+    lead = _lead(t, x)
+    if axis is None:  # along the elements of each tangent in the batch
+        return wnp.reshape(wnp.roll(wnp.reshape(t, _shape(t)[:lead] + (-1,)), shift, -1), _shape(t))
+    return wnp.roll(t, shift, tuple(ax if ax < 0 else ax + lead for ax in map(operator.index, np.ravel(axis))))
+
+
 def _filled(tangents, arrays):
     """The tangents of a list of arrays, zeros for the untraced ones, and their batch shape."""
     k = next(i for i, t in enumerate(tangents) if t is not None)
@@ -426,6 +433,7 @@ JVPS: dict[Any, Any] = {
     np.squeeze:      (_reshaped,),
     np.broadcast_to: (_broadcast_to,),
     np.flip:         (_flip,),
+    np.roll:         (_roll,),
     np.copy:         (same,),
     np.astype:       (same,),  # settle casts the tangent to the new dtype
     np.concatenate:  Joint(_concatenate),

@@ -782,6 +782,7 @@ VJPS: dict[Any, tuple] = {
     np.squeeze:      (lambda g, a, x, axis=None: wnp.reshape(g, _shape(x)),),
     np.broadcast_to: (same,),
     np.flip:         (lambda g, a, x, axis=None: wnp.flip(g, axis),),
+    np.roll:         (lambda g, a, x, shift, axis=None: wnp.roll(g, np.negative(shift), axis),),
     np.copy:         (same,),
     np.astype:       (same,),
     np.concatenate:  Joint(_concatenate),
