@@ -195,7 +195,9 @@ def views_of_temporaries(x):
     a /= a.sum(axis=1, keepdims=True)
     t = (x * 1.0).reshape(4, 3).T
     t[0, 1] = x[2, 2] ** 2
-    return np.sum(a * a) + np.sum(t * x.reshape(3, 4))
+    c = np.flip((x * 2.0)[1:].reshape(8)[::2])  # views of views, every one a temporary
+    c[1:] *= x[0, :3]
+    return np.sum(a * a) + np.sum(t * x.reshape(3, 4)) + np.sum(c * x[0])
 
 
 def windows_see_writes(x):
@@ -496,6 +498,17 @@ ERRORS = [
     ("view-by-transpose", lambda x: x.T.__setitem__(0, 1.0), TypeError, r"view made by transpose"),
     ("view-by-reshape-of-a-held-array", lambda x: (lambda e: (e.reshape(4, 3).__setitem__(0, 1.0), e)[1])(x * 1.0),
      TypeError, r"view made by reshape"),
+    *[(f"{label}-of-a-held-array", lambda x, view=view: (lambda y: (view(y).__setitem__(0, 1.0), y)[1])(x * 1.0),
+       TypeError, rf"view made by {made_by} ") for label, made_by, view in [  # NumPy would write into y
+        ("reshape-of-slice", "reshape", lambda y: y[:2].reshape(8)),
+        ("transpose-of-slice", "transpose", lambda y: y[:, 1:].T),
+        ("ravel-of-slice", "reshape", lambda y: y[1:].ravel()),
+        ("swapaxes-of-slice", "swapaxes", lambda y: np.swapaxes(y[:], 0, 1)),
+        ("flip-of-slice", "flip", lambda y: np.flip(y[:], 0)),
+        ("squeeze-of-newaxis", "squeeze", lambda y: np.squeeze(y[None])),
+        ("reshape-of-split", "reshape", lambda y: np.split(y, 3)[1].reshape(4, 1)),
+        ("reshape-of-two-temporaries", "reshape", lambda y: y[:].reshape(12)[1:].reshape(1, 11)),
+    ]],
     ("shape", lambda x: x[0].__iadd__(x), ValueError, r"x \+= y: y of shape \(3, 4\) does not broadcast"),
     ("dtype", lambda x: (x * 1.0).__imul__(1j), TypeError, r"x \*= y: the result has dtype complex128"),
 ]

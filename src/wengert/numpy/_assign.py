@@ -8,9 +8,10 @@ keep the value they saw. NumPy's aliasing is kept where it is visible:
 
 * a traced array that is a view of another one (``row = x[0]``, made by basic indexing)
   writes through to it: ``row[1] = v`` changes ``x`` as well;
-* a view made otherwise (``reshape``, ``.T``) of an array nothing else refers to, a temporary
-  like the ``exp(x)`` of ``exp(x).reshape(2, 3)``, is written as an array of its own (no one could
-  see the write through it); of any other array, a write into it is refused;
+* a view made otherwise (``reshape``, ``.T``) of an array nothing else refers to (nor to an
+  array that one views, and so on), a temporary like the ``exp(x)`` of ``exp(x).reshape(2, 3)``,
+  is written as an array of its own (no one could see the write through it); of any other
+  array (the ``y`` of ``y[:2].reshape(2, 1)`` included), a write into it is refused;
 * views taken of an array before it was assigned into (``x[0]``, ``x.T``, ``x.reshape``)
   see the assignment, because they are recomputed from the new value.
 
@@ -54,10 +55,10 @@ def _view_of(x: Box) -> tuple | None:
     for _, p in x.parents:
         if strip(p) is value:
             return p, ...
-        if value.base is not None and isinstance(strip(p), np.ndarray) and np.may_share_memory(value, strip(p)):
+        if _shares(value, p):
             if x.prim is _GETITEM:
                 return p, x.args[1]
-            if _refs(p) <= _TEMPORARY:  # a temporary (exp(x).reshape(2, 3)): no one could see the write
+            if _unseen(p):  # a temporary (exp(x).reshape(2, 3)): no one could see the write
                 return None
             raise TypeError(f"Assigning into a traced array that is a view made by "
                             f"{x.prim.name} of another traced array: NumPy would write through "
@@ -67,13 +68,29 @@ def _view_of(x: Box) -> tuple | None:
     return None
 
 
-def _refs(base: Box) -> int:
-    return sys.getrefcount(base)
+def _shares(value: Any, p: Box) -> bool:
+    """Whether ``value`` is a view of the traced array ``p``'s memory."""
+    return value.base is not None and isinstance(strip(p), np.ndarray) and np.may_share_memory(value, strip(p))
 
 
-# What _refs says, in _view_of's loop, of a traced array that nothing but the list and the entry
-# of one view made of it refers to: an entry only the list holds (as _core._release sees it, from
-# one call deep in a loop over the list), and the view's entry.
+def _unseen(base: Box) -> bool:
+    """Whether a write into ``base``, the traced array a view was made of, could be seen by no
+    one: nothing but the tape and that view refers to ``base``, and ``base`` views no other traced
+    array, or one of which the same holds (``exp(x)[:2].reshape(2, 1)``, but not ``y[:2].reshape(2, 1)``
+    of a ``y`` the program holds). Called from a loop over the parents of the view (as it calls
+    itself), so that the loop's variable and the argument count alike at every level."""
+    if sys.getrefcount(base) > _TEMPORARY:
+        return False
+    value = strip(base)
+    for _, p in base.parents:
+        if _shares(value, p):
+            return _unseen(p)
+    return True
+
+
+# What sys.getrefcount says, in _unseen, of a traced array that nothing but the list and the
+# entry of one view made of it refers to: an entry only the list holds (as _core._release sees it,
+# from one call deep in a loop over the list), and the view's entry.
 _TEMPORARY = _UNSHARED + 1
 
 
