@@ -350,6 +350,69 @@ def test_custom_vjp_multiple_outputs_under_grad_of_grad():
     assert grad(grad(loss, argnum=1), argnum=0)(2.0, 0.7) == pytest.approx(4.0 * math.cos(1.4))
 
 
+def _clipped_pair(calls: list) -> wengert.custom_vjp:
+    """(a * x, b * x) whose bwd scales the pair of cotangents down to norm at most 1 (clipping by
+    the global norm: not linear in g), and counts its calls."""
+    @wengert.custom_vjp
+    def pair(x):
+        return 2.0 * x, -1.0 * x
+
+    def bwd(x, g):
+        calls.append(1)
+        norm = onp.sqrt(onp.sum(g[0] ** 2) + onp.sum(g[1] ** 2))
+        s = min(1.0, 1.0 / norm)
+        return (2.0 * s * g[0] - s * g[1],)
+    pair.defvjp(lambda x: (pair(x), x), bwd)
+    return pair
+
+
+@pytest.mark.parametrize("use", [
+    lambda p: 3.0 * p[0] + 4.0 * p[1],  # cotangents 3 and 4: norm 5, scaled by 1/5
+    lambda p: 4.0 * p[1] + 3.0 * p[0],  # the same, the outputs used in the other order
+    lambda p: 1.5 * p[0] + p[0] * 1.5 + 4.0 * p[1],  # a cotangent summed from two uses
+    lambda p: np.sum(np.stack([p[0], p[1]]) * onp.array([3.0, 4.0])),  # reached through a stack
+])
+def test_custom_vjp_with_several_outputs_calls_bwd_once_with_every_cotangent(use):
+    """bwd sees the cotangents of all the outputs together, once per call, as a bwd that is not
+    linear in them (clipping by the global norm) needs: (2·3 − 4) / 5."""
+    calls: list = []
+    pair = _clipped_pair(calls)
+    assert grad(lambda x: use(pair(x)))(0.5) == pytest.approx((2.0 * 3.0 - 4.0) / 5.0)
+    assert len(calls) == 1
+
+
+def test_custom_vjp_output_not_used_gets_a_zero_cotangent():
+    calls: list = []
+    pair = _clipped_pair(calls)
+    assert grad(lambda x: 0.5 * pair(x)[1])(0.5) == pytest.approx(-0.5)  # norm 1/2: not scaled
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("transform", ["hessian", "linearize", "jacobian-forward", "jacfwd", "detect_anomaly"])
+def test_custom_vjp_with_several_outputs_under_other_transforms(transform):
+    """Forward mode transposes bwd output by output (a linear bwd: polar's), in a forward trace
+    and pushed through a reverse recording (linearize, jacobian in forward mode)."""
+    def f(v):
+        x, y = polar(v[0], v[1])
+        return np.stack([x * y, x + np.sin(y)])
+    v = onp.array([2.0, 0.7])
+    jac = onp.array([fd(lambda v: f(v)[i], v) for i in range(2)])
+    if transform == "hessian":
+        r, t = v  # f[0] = r² sin(2t) / 2
+        expected = [[math.sin(2 * t), 2 * r * math.cos(2 * t)], [2 * r * math.cos(2 * t), -2 * r * r * math.sin(2 * t)]]
+        assert close(wengert.hessian(lambda v: f(v)[0])(v), onp.array(expected))
+    elif transform == "linearize":
+        _, push = wengert.linearize(f, v)
+        assert close(push(onp.array([1.0, 0.0])), jac[:, 0]) and close(push(onp.array([0.0, 1.0])), jac[:, 1])
+    elif transform == "jacobian-forward":
+        assert close(wengert.jacobian(f, mode="forward")(v), jac)
+    elif transform == "jacfwd":
+        assert close(wengert.jacfwd(f)(v), jac)
+    else:
+        with wengert.detect_anomaly():
+            assert close(wengert.jacrev(f)(v), jac)
+
+
 @wengert.custom_vjp
 def weighted(params, x):
     return np.sum(params["w"] * x) + params["b"][0] * params["b"][1]

@@ -242,7 +242,7 @@ def tangent(box: "Box", batch: tuple, settle: Callable) -> Any:
         if hasattr(e, "add_note"):
             e.add_note(f"(raised by the JVP rule of '{prim.name}' in forward mode)")
         raise
-    return None if t is None else settle(t, ans, batch)
+    return t if t is None or isinstance(t, Pending) else settle(t, ans, batch)  # (a Pending: parts of several outputs')
 
 
 def forward_sweep(nodes: list, batch: tuple, settle: Callable) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._core import Box, EscapedTracerError, Joint, Primitive, record, recording, strip, traced_keyword
+from ._core import Box, EscapedTracerError, Joint, Pending, Primitive, record, recording, strip, traced_keyword
 from ._tree import flatten, is_sequence, tree_map, unflatten
 from .numpy._wrap import _general, broadcasts, fit
 
@@ -245,6 +245,32 @@ def _cotangent_leaves(name: str, position: int, where: str, a: Any, c: Any) -> l
                     "lists, tuples and dicts (the same lengths and keys), or None for zeros.")
 
 
+class _Outputs(Pending):
+    """The cotangents (or tangents) of the output leaves of a call of a custom_vjp function with
+    several outputs, by position, gathered while the sweep runs so that bwd sees them together."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: dict):
+        self.parts = parts
+
+    def dense(self) -> "_Outputs":
+        return self
+
+    def added_to(self, total: "_Outputs") -> "_Outputs":
+        parts = dict(total.parts)
+        for j, c in self.parts.items():
+            parts[j] = parts[j] + c if j in parts else c
+        return _Outputs(parts)
+
+
+def _pick(name: str, j: int) -> Primitive:
+    """The primitive of output leaf ``j`` of a call with several outputs: its cotangent goes to
+    the call's entry as part ``j``, and its tangent is part ``j`` of the call's."""
+    return Primitive(lambda parts: parts[j], name, (lambda g, ans, _: _Outputs({j: g}),), None,
+                     jvps=(lambda t, ans, _: t.parts.get(j),))
+
+
 class custom_vjp:
     """Decorator: a function with a hand-written reverse rule, in forward/backward form.
 
@@ -262,8 +288,9 @@ class custom_vjp:
     arguments are constants, passed on to ``fwd`` (and to the function itself): they are not
     differentiated, and a traced value given by keyword is refused (pass it positionally).
 
-    Reverse mode (``grad``, ``vjp``, ``jacrev``) calls ``bwd`` on plain cotangents, so a
-    ``bwd`` that is not linear in ``g``, as the clipping above, is followed exactly. Forward
+    Reverse mode (``grad``, ``vjp``, ``jacrev``) calls ``bwd`` once per call, on plain cotangents
+    of all the outputs together (zeros for those not used), so a ``bwd`` that is not linear in
+    ``g``, as the clipping above, is followed exactly. Forward
     mode (``jvp``, ``jacfwd``, ``hessian``, and ``jacobian`` where it picks forward mode) has no
     rule of its own here: it transposes ``bwd``, which is right only where ``bwd`` is linear in
     ``g``, as a true derivative is (the clipping above has slope 1 near a zero cotangent, so
@@ -310,23 +337,45 @@ class custom_vjp:
         if any(type(v) is Box for v in values):  # traced one level down too: use the rule there
             out = self(*plain_args, **kwargs)
         outs, out_structure = flatten(out)
-        traced = [k for k, x in enumerate(leaves) if type(x) is Box and x.trace is top]
-        boxed = []
-        for j, o in enumerate(outs):  # one entry per output leaf; each pulls back through bwd
-            rule = functools.partial(self._cotangents, structure, out_structure, outs, residuals, j)
-            prim = Primitive(self.fun, self.__name__, Joint(rule), fit)
-            USER_PRIMITIVES.add(prim)
-            prim.jvps = Transposed(prim)  # forward mode transposes bwd
-            parents = tuple((k, leaves[k]) for k in traced)
-            boxed.append(record(top, prim, tuple(values), {}, o, parents))
-        return unflatten(out_structure, boxed)
+        parents = tuple((k, x) for k, x in enumerate(leaves) if type(x) is Box and x.trace is top)
+        pull = functools.partial(self._cotangents, structure, out_structure, outs, residuals)
+        if len(outs) == 1:  # one entry, which pulls back through bwd
+            return unflatten(out_structure, [record(top, self._leaf(pull, 0), tuple(values), {}, outs[0], parents)])
+        # Several outputs: one entry for the call, which gathers the cotangents of every output
+        # (an _Outputs) and calls bwd once with them; then one entry per output, picking it out.
+        call = Primitive(self.fun, self.__name__, Joint(lambda ks, g, ans, *args: pull(g.parts, ks, *args)), fit,
+                         jvps=Joint(functools.partial(self._tangents, pull, outs)))
+        USER_PRIMITIVES.add(call)
+        pack = record(top, call, tuple(values), {}, None, parents)
+        return unflatten(out_structure, [record(top, _pick(self.__name__, j), (None,), {}, o, ((0, pack),))
+                                         for j, o in enumerate(outs)])
 
-    def _cotangents(self, structure: Any, out_structure: Any, outs: list, residuals: Any, j: int,
-                    ks: tuple, g: Any, ans: Any, *args: Any) -> list:
-        """The cotangents of the flattened arguments ``ks`` from output leaf ``j`` (the other
-        outputs' cotangents are zeros): one call of bwd."""
+    def _tangents(self, pull: Callable, outs: list, tangents: list, ans: Any, *args: Any) -> _Outputs:
+        """Forward mode through a call with several outputs: each output's tangent, from bwd
+        transposed output by output."""
+        parts = {}
+        for j, o in enumerate(outs):
+            leaf = self._leaf(pull, j)  # (held here: its jvps refers to it weakly)
+            for k, t in enumerate(tangents):
+                if t is not None:
+                    c = leaf.jvps[k](t, o, *args)
+                    parts[j] = c if j not in parts else parts[j] + c
+        return _Outputs(parts)
+
+    def _leaf(self, pull: Callable, j: int) -> Primitive:
+        """The primitive of output leaf ``j`` alone: its cotangent through bwd, with zeros for
+        the other outputs; forward mode transposes it."""
+        prim = Primitive(self.fun, self.__name__, Joint(lambda ks, g, ans, *args: pull({j: g}, ks, *args)), fit)
+        USER_PRIMITIVES.add(prim)
+        prim.jvps = Transposed(prim)
+        return prim
+
+    def _cotangents(self, structure: Any, out_structure: Any, outs: list, residuals: Any, parts: dict,
+                    ks: tuple, *args: Any) -> list:
+        """The cotangents of the flattened arguments ``ks`` from the cotangents ``parts`` of the
+        output leaves, by position (zeros for those missing): one call of bwd."""
         arguments = unflatten(structure, list(args))
-        cts = [g if i == j else np.zeros_like(strip(o)) for i, o in enumerate(outs)]
+        cts = [parts[j] if j in parts else np.zeros_like(strip(o)) for j, o in enumerate(outs)]
         try:
             result = self.bwd(residuals, unflatten(out_structure, cts))
         except EscapedTracerError as e:  # from bwd's closure: the recording it belongs to has finished
