@@ -1254,6 +1254,27 @@ def test_defjvp_rule_is_used_in_forward_mode_and_vjp_in_reverse():
     assert onp.allclose(jacrev(square)(X3), onp.diag(2 * X3), **TIGHT)
 
 
+@pytest.mark.parametrize("directions", [2, 3])
+def test_defjvp_rule_sees_one_direction_at_a_time(directions):
+    """A rule written for one tangent (M @ t) under jacfwd, hessian and a batched jvp, where the
+    directions once came as a leading batch dimension: M @ T mixed them (a transposed Jacobian
+    when there are as many directions as elements, an error otherwise)."""
+    M = onp.arange(1.0, 1.0 + directions * directions).reshape(directions, directions) ** 1.5
+    seen = []
+
+    @wengert.primitive
+    def mv(a):
+        return M @ a
+    wengert.defvjp(mv, lambda g, ans, a: M.T @ g)
+    wengert.defjvp(mv, lambda t, ans, a: seen.append(np.shape(t)) or M @ t)
+    x = onp.linspace(0.5, 1.5, directions)
+    assert onp.allclose(jacfwd(mv)(x), M, **TIGHT)
+    assert set(seen) == {(directions,)}
+    assert onp.allclose(hessian(lambda a: np.sum(mv(a) ** 3))(x), M.T @ onp.diag(6 * (M @ x)) @ M, **TIGHT)
+    T = onp.stack([x, 2 * x, -x])
+    assert onp.allclose(jvp(mv, (x,), (T,), batched=True)[1], T @ M.T, **TIGHT)
+
+
 def test_defjvp_only_primitive_works_in_forward_mode():
     @wengert.primitive
     def my_sin(x):

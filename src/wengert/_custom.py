@@ -73,14 +73,23 @@ def _vjp_checked(name: str, k: int, rule: Callable) -> Callable:
 
 
 def _jvp_checked(name: str, k: int, rule: Callable) -> Callable:
-    """``rule``, refusing a result that is neither shaped like the output's tangent nor
-    broadcasts to it from a shape the argument's tangent broadcasts to (an argument that was
-    broadcast contributes the same along the dimensions broadcasting added or stretched)."""
+    """``rule``, given one tangent direction at a time (a batch of them, for a Jacobian or a
+    Hessian, is pushed direction by direction and stacked: a rule written for one direction,
+    ``M @ t``, would mix the batch dimension into its product), and refusing a result that is
+    neither shaped like the output's tangent nor broadcasts to it from a shape the argument's
+    tangent broadcasts to (an argument that was broadcast contributes the same along the
+    dimensions broadcasting added or stretched)."""
     def checked(t: Any, ans: Any, *args: Any, **kwargs: Any) -> Any:
+        shape = np.shape(strip(args[k]))
+        batch = np.shape(strip(t))[:np.ndim(strip(t)) - len(shape)]
+        if batch:
+            import wengert.numpy as wnp  # (imported here: the NumPy layer imports this module)
+            flat = np.reshape(t, (-1,) + shape)
+            c = wnp.stack([checked(flat[i], ans, *args, **kwargs) for i in range(len(flat))])
+            return np.reshape(c, batch + np.shape(strip(c))[1:])
         c = rule(t, ans, *args, **kwargs)
-        tshape, shape = np.shape(strip(t)), np.shape(strip(c))
-        out = tshape[:len(tshape) - np.ndim(strip(args[k]))] + np.shape(strip(ans))
-        _check(name, k, _JVP, c, shape == out or (broadcasts(shape, out) and broadcasts(tshape, shape)), out)
+        out, found = np.shape(strip(ans)), np.shape(strip(c))
+        _check(name, k, _JVP, c, found == out or (broadcasts(found, out) and broadcasts(shape, found)), out)
         return c
     return checked
 

@@ -667,8 +667,9 @@ def defjvp(fun: Callable, *rules: Callable | None) -> None:
         fun: the function returned by :func:`wengert.primitive`.
         *rules: one per positional argument: ``rule(t, ans, *args, **kwargs)`` returns the
             contribution of that argument's tangent ``t`` to the output's tangent; ``None`` for
-            an argument with no derivative. Tangents may carry leading batch dimensions (for
-            Jacobians and Hessians): write rules that act on the trailing dimensions. Without
+            an argument with no derivative. A rule sees one direction at a time, ``t`` shaped
+            like its argument (the directions of a Jacobian or a Hessian are pushed through it
+            one by one). Without
             ``defjvp``, forward mode transposes the VJP rules instead. A result that is not
             an array shaped like the output's tangent is refused, and so is forward mode through
             an argument given no rule.
