@@ -685,6 +685,7 @@ BAD_INPUTS = [
     ("None", None, r"None"),
     ("object-array", onp.array([1.0, 2.0], dtype=object), r"an array of dtype object"),
     ("int-array-in-list", [1.0, onp.arange(2)], r"an array of dtype int64"),  # named as argument k[1]
+    ("numpy-int-scalar", onp.int64(3), r"a NumPy scalar of dtype int64"),
 ]
 
 

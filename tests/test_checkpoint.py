@@ -1138,6 +1138,34 @@ def test_integer_state_is_refused(api):
         checkpointed_loop(lambda s: s, {"x": X3, "i": onp.arange(2)}, 2)
 
 
+def _loop_sum(x, **kw):
+    return np.sum(checkpointed_loop(kw.pop("step", lambda s, *a: s * 0.5), x, 3, **kw))
+
+
+MISUSES = [  # (id, function of x under grad, error, start of the message)
+    ("step-returns-none", lambda x: _loop_sum(x, step=lambda s: None), TypeError,
+     r"checkpointed_loop: the step returned a state holding None where"),
+    ("step-drops-a-leaf", lambda x: np.sum(checkpointed_loop(lambda s: s[0], (x, x), 3)[0]), TypeError,
+     r"checkpointed_loop: the step returned a state laid out otherwise"),
+    ("args-a-number", lambda x: _loop_sum(x, step=lambda s, p: s * p, args=np.sum(x)), TypeError,
+     r"checkpointed_loop: args is a float64; it must be a tuple"),
+    ("args-an-array", lambda x: _loop_sum(x, step=lambda s, p: s * p, args=x), TypeError,
+     r"checkpointed_loop: args is a ndarray; it must be a tuple"),
+    ("str-in-state", lambda x: np.sum(checkpointed_loop(lambda s: (s[0] * 2, s[1]), (x, "tag"), 3)[0]), TypeError,
+     r"checkpointed_loop: every leaf of the loop state must be a floating point or complex array; got a str\."),
+    ("cond-gives-an-array", lambda x: np.sum(checkpointed_while(lambda s: s * 0.5, x, lambda s: s > 0.1)), ValueError,
+     r"checkpointed_while: cond returned 3 values \(shape \(3,\)\); it must return one bool"),
+    ("segments-a-fraction", lambda x: np.sum(checkpoint_sequential([np.sin, np.cos], 1.5, x)), ValueError,
+     r"checkpoint_sequential: segments must be a positive int"),
+]
+
+
+@pytest.mark.parametrize("name,f,error,start", MISUSES, ids=[m[0] for m in MISUSES])
+def test_misuse_of_the_loops_names_the_function_and_the_argument(name, f, error, start):
+    with pytest.raises(error, match=f"^{start}"):
+        grad(f)(X3)
+
+
 @pytest.mark.parametrize("n_steps,snapshots", [(-1, 20), (-100, 3), (2.5, 3), (5, 0), (5, -2), (5, 1.5),
                                                 (None, 3), ("4", 3), (5, None), (True, 3)])
 def test_checkpointed_loop_bad_arguments(n_steps, snapshots):

@@ -1075,6 +1075,13 @@ def test_chain_jacobian_keeps_the_dtype_other_jacobians_have(dtype):
     assert chain_jacobian(stages, onp.array([1, 2])).jacobian.dtype == onp.float64  # integers: promoted
 
 
+def test_chain_jacobian_refuses_a_traced_input_and_a_stage_without_one_array():
+    with pytest.raises(TypeError, match=r"^chain_jacobian: x is a traced value .* Call wengert.jacobian there"):
+        grad(lambda x: np.sum(chain_jacobian([np.sin, np.cos], x).jacobian))(X3)
+    with pytest.raises(TypeError, match=r"^chain_jacobian: stage 1 returned a dict; each stage maps one array"):
+        chain_jacobian([np.sin, lambda v: {"a": v}], X3)
+
+
 def test_chain_jacobian_seed_example_counts_and_jacobian():
     nx, na, nb, ny = 3, 5, 7, 11
     rng = onp.random.default_rng(12)

@@ -213,7 +213,8 @@ def _input(x: Any, api: str, k: int | str) -> Any:
                             "arrays that follow NumPy's protocols). Convert it with np.asarray(x).") from None
         if numpy_kind is not None and numpy_kind in "fc":
             return x
-        kind = f"{_describe(x)}" if dtype is None else f"an array of dtype {dtype}"
+        kind = (_describe(x) if dtype is None else f"a NumPy scalar of dtype {dtype}" if isinstance(x, np.generic)
+                else f"an array of dtype {dtype}")
     hint = (" Convert it with x.astype(float)." if "dtype" in kind and np.dtype(x.dtype).kind in "iub"
             else "")
     fixed = (" To keep it fixed, choose other arguments with argnum." if str(k).isdigit() else

@@ -280,7 +280,8 @@ def checkpoint_sequential(stages: Sequence[Callable], segments: int, x: Any,
         The output of the last stage.
     """
     stages = list(stages)
-    if not 1 <= segments <= max(len(stages), 1):
+    segments = _count("checkpoint_sequential", "segments", segments, 1)
+    if not segments <= max(len(stages), 1):
         raise ValueError(f"checkpoint_sequential: segments must be between 1 and the number of stages "
                          f"({len(stages)}), not {segments}.")
     if params is not None and len(params) != len(stages):
@@ -434,19 +435,36 @@ def _loop_node(api: str, step: Callable, state: Any, args: tuple, schedule: Call
     state's; ``start`` is ``(initial state, the random generators' state)``. Where there is no
     tape to keep small (forward mode, no_grad, nothing traced), ``run(step, state)`` just
     runs the loop."""
+    if not isinstance(args, (tuple, list)):
+        raise TypeError(f"{api}: args is a {type(strip(args)).__name__}; it must be a tuple of the extra arguments "
+                        "step takes after the state (args=(p,) for one).")
     state_leaves, state_structure = flatten(state)
     arg_leaves, arg_structure = flatten(tuple(args))
     for leaf in state_leaves:
         if not _inexact(leaf):
+            dtype = getattr(strip(leaf), "dtype", None)
             raise TypeError(f"{api}: every leaf of the loop state must be a floating point or complex "
-                            f"array; got {type(strip(leaf)).__name__} of dtype {np.result_type(strip(leaf))}.")
+                            f"array; got a {type(strip(leaf)).__name__}" + (f" of dtype {dtype}." if dtype else ".")
+                            + " Keep other values (counters, labels) outside the state, in step's closure "
+                            "or its args.")
     top = _top(state_leaves + arg_leaves)
 
     def plain(leaves: list) -> list:
         return [x.value if type(x) is Box and x.trace is top else x for x in leaves]
 
     def run_step(st: Any, arg_values: list) -> Any:
-        return step(st, *unflatten(arg_structure, arg_values))
+        new = step(st, *unflatten(arg_structure, arg_values))
+        leaves, structure = flatten(new)
+        if not same_structure(structure, state_structure):
+            raise TypeError(f"{api}: the step returned a state laid out otherwise than the one it was given "
+                            f"({_layout(new, len(leaves))} instead of {_layout(state, len(state_leaves))}); "
+                            "step returns the new state, with the structure of the one it was given.")
+        for leaf in map(strip, leaves):
+            if not (_inexact(leaf) or type(leaf) is int):  # (an int is promoted, as grad's arguments are)
+                what = "None" if leaf is None else f"a {type(leaf).__name__}"
+                raise TypeError(f"{api}: the step returned a state holding {what} where the state it was given "
+                                "holds a floating point or complex array; step returns the new state.")
+        return new
 
     if top is None or isinstance(top, ForwardTrace) or not recording(top):
         return run(lambda st: step(st, *args), state)
@@ -470,11 +488,6 @@ def _loop_node(api: str, step: Callable, state: Any, args: tuple, schedule: Call
         gen = schedule(reversal, (initial, randomness))
         final = next(gen)  # the live pass, to the last step
         _unchanged(api, "step", watched)
-        if not same_structure(flatten(final)[1], state_structure):
-            raise TypeError(f"{api}: the step returned a state laid out otherwise than the one it was given "
-                            f"({_layout(final, len(flatten(final)[0]))} instead of "
-                            f"{_layout(initial, len(state_leaves))}); the state must keep its "
-                            "structure from step to step.")
         if not again:  # nothing to replay if nothing was drawn
             reversal.random = first["random"] = not _Randomness(sources).same(randomness)
         _closed_over_check(api, top, before)
@@ -563,7 +576,7 @@ def checkpointed_while(step: Callable, state: Any, cond: Callable, snapshots: in
 
     def run(one: Callable, st: Any) -> tuple[Any, int]:
         n = 0
-        while cond(strip_tree(st)):
+        while _truth(cond(strip_tree(st))):
             if max_steps is not None and n >= max_steps:
                 raise RuntimeError(f"checkpointed_while: still running after max_steps={max_steps} steps.")
             st, n = one(st), n + 1
@@ -577,6 +590,14 @@ def checkpointed_while(step: Callable, state: Any, cond: Callable, snapshots: in
         return g if n == 0 else _drive(reversal.schedule(start, n, snapshots), g)
 
     return _loop_node("checkpointed_while", step, state, args, schedule, lambda one, st: run(one, st)[0])
+
+
+def _truth(c: Any) -> bool:
+    """What ``cond`` returned, as one bool."""
+    if np.size(c) != 1:
+        raise ValueError(f"checkpointed_while: cond returned {np.size(c)} values (shape {np.shape(c)}); it must "
+                         "return one bool. Reduce it with .any() or .all().")
+    return bool(c)
 
 
 def strip_tree(tree: Any) -> Any:

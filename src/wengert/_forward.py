@@ -565,11 +565,19 @@ def chain_jacobian(stages: Sequence[Callable], x: Any) -> ChainJacobian:
     """
     if not stages:
         raise ValueError("chain_jacobian: give at least one stage.")
+    if type(x) is Box:
+        raise TypeError("chain_jacobian: x is a traced value (chain_jacobian was called inside a function being "
+                        "differentiated); its matrices are plain arrays, not differentiable with respect to x. "
+                        "Call wengert.jacobian there instead, or chain_jacobian outside.")
     x = np.asarray(x)
     values, jacs = [np.asarray(x, dtype=np.result_type(x, 1.0))], []  # float32 and complex stay so
-    for stage in stages:
+    for i, stage in enumerate(stages):
+        out = stage(values[-1])
+        if isinstance(out, (list, tuple, dict)) or out is None:
+            what = "None" if out is None else f"a {type(out).__name__}"
+            raise TypeError(f"chain_jacobian: stage {i} returned {what}; each stage maps one array to one array.")
         j = jacobian(stage)(values[-1])
-        out = np.asarray(strip(stage(values[-1])))
+        out = np.asarray(strip(out))
         jacs.append(np.reshape(j, (out.size, values[-1].size)))
         values.append(out)
     dims = [v.size for v in values]  # J_i has shape (dims[i], dims[i-1])
