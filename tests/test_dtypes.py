@@ -264,13 +264,13 @@ def test_python_ints_are_promoted_to_float() -> None:
     assert (value, tangent) == (8.0, 12.0)
 
 
-@pytest.mark.parametrize("x, kind", [(onp.int64(3), "an array of dtype int64"),
+@pytest.mark.parametrize("x, kind", [(onp.int64(3), "a NumPy scalar of dtype int64"),
                                      (onp.arange(3), "an array of dtype int64"),
-                                     (onp.uint8(3), "an array of dtype uint8"), (True, "a bool"),
+                                     (onp.uint8(3), "a NumPy scalar of dtype uint8"), (True, "a bool"),
                                      (onp.array([True]), "an array of dtype bool")])
 def test_numpy_integers_and_bools_are_refused_with_the_fix(x: Any, kind: str) -> None:
-    """NumPy integer scalars are not promoted as Python ints are: they are arrays of an integer
-    dtype to wengert (docs/hardening.md), refused with the conversion to make."""
+    """NumPy integer scalars are not promoted as Python ints are: like arrays of an integer
+    dtype, they are refused (named as scalars) with the conversion to make."""
     hint = r" Convert it with x.astype\(float\)\." if "dtype" in kind else ""
     for api, call in (("grad", lambda: wengert.grad(lambda x: wnp.sum(x * 1.0))(x)),
                       ("jvp", lambda: wengert.jvp(lambda x: x * 1.0, (x,), (onp.ones(onp.shape(x)),)))):
