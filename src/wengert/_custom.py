@@ -299,11 +299,11 @@ class custom_vjp:
 
     Reverse mode (``grad``, ``vjp``, ``jacrev``) calls ``bwd`` once per call, on plain cotangents
     of all the outputs together (zeros for those not used), so a ``bwd`` that is not linear in
-    ``g``, as the clipping above, is followed exactly. Forward
-    mode (``jvp``, ``jacfwd``, ``hessian``, and ``jacobian`` where it picks forward mode) has no
-    rule of its own here: it transposes ``bwd``, which is right only where ``bwd`` is linear in
-    ``g``, as a true derivative is (the clipping above has slope 1 near a zero cotangent, so
-    forward mode sees the unclipped derivative).
+    ``g``, as the clipping above, is followed exactly. Forward mode (``jvp``, ``jacfwd``,
+    ``hessian``, and ``jacobian`` where it picks forward mode) has no rule of its own here: it
+    transposes ``bwd``, output by output, which is right only where ``bwd`` is linear in ``g``,
+    as a true derivative is (the clipping above has slope 1 near a zero cotangent, so forward
+    mode sees the unclipped derivative).
     """
 
     def __init__(self, fun: Callable):
