@@ -445,8 +445,9 @@ def _loop_node(api: str, step: Callable, state: Any, args: tuple, schedule: Call
             dtype = getattr(strip(leaf), "dtype", None)
             raise TypeError(f"{api}: every leaf of the loop state must be a floating point or complex "
                             f"array; got a {type(strip(leaf)).__name__}" + (f" of dtype {dtype}." if dtype else ".")
-                            + " Keep other values (counters, labels) outside the state, in step's closure "
-                            "or its args.")
+                            + " Carry a step counter as a float (i + 1.0), and keep constants (labels, "
+                            "flags) in step's args or closure: the sweep runs steps again, so the state is "
+                            "all that may change from step to step.")
     top = _top(state_leaves + arg_leaves)
 
     def plain(leaves: list) -> list:
