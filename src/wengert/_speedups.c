@@ -330,6 +330,54 @@ static PyObject *make_recorder(PyObject *args, int arity) {
 static PyObject *unary(PyObject *module, PyObject *args) { return make_recorder(args, 1); }
 static PyObject *binary(PyObject *module, PyObject *args) { return make_recorder(args, 2); }
 
+/* NumPy's protocols on a box (Box.__array_ufunc__ and __array_function__): the wrapper that the
+   NumPy layer's table (held as `prim`) has for the ufunc or function is called at once; any
+   other call (a ufunc method, out=, a callable without a wrapper) goes to the Python method
+   (`fallback`), which the NumPy layer writes out. NumPy calls them unbound, self first. */
+static PyObject *ufunc_protocol(RecorderObject *self, PyObject *const *args, size_t nargsf,
+                                PyObject *kwnames) {
+    Py_ssize_t n = PyVectorcall_NARGS(nargsf);
+    if (n >= 3 && (kwnames == NULL || PyTuple_GET_SIZE(kwnames) == 0) && PyUnicode_Check(args[2])
+        && PyUnicode_CompareWithASCIIString(args[2], "__call__") == 0) {
+        PyObject *wrapper = PyDict_GetItemWithError(self->prim, args[1]);
+        if (wrapper != NULL) return PyObject_Vectorcall(wrapper, args + 3, n - 3, NULL);
+        if (PyErr_Occurred()) return NULL;
+    }
+    return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
+}
+
+static PyObject *function_protocol(RecorderObject *self, PyObject *const *args, size_t nargsf,
+                                   PyObject *kwnames) {
+    if (PyVectorcall_NARGS(nargsf) == 5 && kwnames == NULL && PyTuple_Check(args[3]) && PyDict_Check(args[4])) {
+        PyObject *wrapper = PyDict_GetItemWithError(self->prim, args[1]);
+        if (wrapper != NULL) return PyObject_Call(wrapper, args[3], PyDict_GET_SIZE(args[4]) ? args[4] : NULL);
+        if (PyErr_Occurred()) return NULL;
+    }
+    return PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
+}
+
+static PyObject *protocols(PyObject *module, PyObject *args) {
+    PyObject *table, *ufunc_fallback, *function_fallback;
+    if (!PyArg_ParseTuple(args, "O!OO", &PyDict_Type, &table, &ufunc_fallback, &function_fallback))
+        return NULL;
+    PyObject *fallbacks[2] = {ufunc_fallback, function_fallback};
+    vectorcallfunc calls[2] = {(vectorcallfunc)ufunc_protocol, (vectorcallfunc)function_protocol};
+    PyObject *pair = PyTuple_New(2);
+    for (int i = 0; pair != NULL && i < 2; i++) {
+        RecorderObject *hook = PyObject_GC_New(RecorderObject, &RecorderType);
+        if (hook == NULL) { Py_CLEAR(pair); break; }
+        hook->vectorcall = calls[i];
+        hook->prim = Py_NewRef(table);
+        hook->fun = Py_NewRef(Py_None);
+        hook->fallback = Py_NewRef(fallbacks[i]);
+        hook->scalar = NULL;
+        hook->dict = NULL;
+        PyObject_GC_Track(hook);
+        PyTuple_SET_ITEM(pair, i, (PyObject *)hook);
+    }
+    return pair;
+}
+
 /* ------------------------------------------------------------------------- the sweep */
 
 /* Mirrors _core._sweep. On an error, notes which primitive's rule raised it. */
@@ -951,6 +999,8 @@ static PyMethodDef methods[] = {
     {"watch", watch, METH_O, "watch(types): constants of these types (a type or a tuple) take apply (see _core.watch)."},
     {"unary", unary, METH_VARARGS, "unary(prim, fun, fallback): see wengert._core.unary."},
     {"binary", binary, METH_VARARGS, "binary(prim, fun, fallback): see wengert._core.binary."},
+    {"protocols", protocols, METH_VARARGS,
+     "protocols(table, array_ufunc, array_function): a box's __array_ufunc__ and __array_function__ (see wengert.numpy._box)."},
     {"sweep", sweep, METH_VARARGS, "sweep(nodes, free): see wengert._core._sweep."},
     {"releasing", releasing, METH_O, "releasing(nodes): see wengert._core.releasing."},
     {"release", set_release, METH_VARARGS, "release(kind, min_bytes, drop, drop_constant, code_reads): see wengert._core.release."},

@@ -18,6 +18,7 @@ import numpy as np
 
 import wengert.numpy as wnp
 
+from .. import _core
 from .._core import Box, binary, rebind, recording, strip, unary, unpaused
 from ._wrap import DISPATCH, PRIMITIVES, ConversionError, module, outside_wengert, package, plain_index
 
@@ -413,8 +414,10 @@ def _array_function(self: Box, func: Any, types: Any, args: tuple, kwargs: dict)
     return wrapper(*args, **kwargs)
 
 
-B.__array_ufunc__ = _array_ufunc
-B.__array_function__ = _array_function
+# Compiled, the protocols call the wrapper the table has for the callable at once (the common
+# case) and these functions for the rest.
+B.__array_ufunc__, B.__array_function__ = (_array_ufunc, _array_function) if _core._speedups is None else \
+    _core._speedups.protocols(DISPATCH, _array_ufunc, _array_function)
 
 
 class _UfuncMethods(dict):
