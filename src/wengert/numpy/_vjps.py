@@ -94,7 +94,18 @@ def _align(g: Any, x: Any, axis: Any, keepdims: bool) -> Any:
 
 def _expand(g: Any, x: Any, axis: Any, keepdims: bool) -> Any:
     """The cotangent of a reduction of ``x`` broadcast back to the shape of ``x`` (a view)."""
+    if type(g) is np.ndarray and g.size == 1 or isinstance(g, (float, np.generic)):  # (a total: the common case)
+        return _filled(g, _shape(x))
     return wnp.broadcast_to(_align(g, x, axis, keepdims), _shape(x))
+
+
+def _filled(g: Any, shape: tuple) -> Any:
+    """The single number ``g`` as a read-only array of ``shape`` (every stride 0): what
+    np.broadcast_to makes, built directly (a tenth of the time, for the total of a sum)."""
+    one = np.array(g).reshape(())
+    view = np.ndarray(shape, one.dtype, one, 0, (0,) * len(shape))
+    view.flags.writeable = False
+    return view
 
 
 def _count(x: Any, a: Any) -> float:
