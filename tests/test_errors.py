@@ -30,3 +30,16 @@ def test_catalogued_error_is_raised(name: str, start: str, code: str) -> None:
         warnings.simplefilter("ignore", PendingDeprecationWarning)  # the snippets that build a numpy.matrix
         exec(compile(code, "docs/errors.md", "exec"), {"onp": onp, "np": np, "wengert": wengert})
     assert start in str(raised.value).splitlines()[0], str(raised.value)
+
+
+@pytest.mark.parametrize("index", [1, -1, (1,), onp.int64(1)])
+def test_a_traced_number_written_into_a_plain_array_names_the_fix_in_the_cause(index) -> None:
+    """NumPy raises its own ValueError at an integer index; wengert's message is its cause."""
+    def f(x):
+        h = onp.zeros(3)
+        h[index] = x[0] * 2.0
+        return np.sum(h)
+    with pytest.raises(ValueError, match="setting an array element with a sequence") as raised:
+        wengert.grad(f)(onp.ones(3))
+    assert isinstance(raised.value.__cause__, wengert.ConversionError)
+    assert "writing a traced value into a plain array would drop its gradient" in str(raised.value.__cause__)
