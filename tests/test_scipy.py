@@ -13,6 +13,7 @@ without a case fails ``test_every_rule_has_a_case``. Also here: plain ``scipy.sp
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import warnings
@@ -434,6 +435,26 @@ def test_frozen_distributions_match_the_unfrozen_functions(name: str, params: tu
             wengert.grad(lambda p: np.sum(getattr(family, method)(x, *given(p))))(params[k]), rtol=1e-14)
     onp.testing.assert_array_equal(family(*params).rvs(random_state=0), getattr(ss, name)(*params).rvs(random_state=0))
     assert name in repr(family(*params))
+
+
+WITHOUT_A_RULE = [  # (id, function of a traced parameter): SciPy would compute these on plain values
+    ("frozen-mean", lambda m: st.norm(m, 2.0).mean(), "scipy.stats.norm(...).mean"),
+    ("frozen-std-keyword", lambda s: st.norm(loc=0.0, scale=s).std(), "scipy.stats.norm(...).std"),
+    ("frozen-isf", lambda s: st.norm(0.0, s).isf(0.1), "scipy.stats.norm(...).isf"),
+    ("frozen-entropy", lambda a: st.gamma(a).entropy(), "scipy.stats.gamma(...).entropy"),
+    ("frozen-interval", lambda b: st.beta(2.0, b).interval(0.9)[0], "scipy.stats.beta(...).interval"),
+    ("mean", lambda m: st.norm.mean(loc=m), "scipy.stats.norm.mean"),
+    ("isf", lambda s: st.t.isf(0.1, 3.0, 0.0, s), "scipy.stats.t.isf"),
+]
+
+
+@pytest.mark.parametrize("f, name", [w[1:] for w in WITHOUT_A_RULE], ids=[w[0] for w in WITHOUT_A_RULE])
+def test_distribution_attributes_without_a_rule_refuse_a_traced_value(f: Callable, name: str) -> None:
+    """They were computed by SciPy from the parameters' plain values: a silent zero gradient
+    (frozen), or a conversion error that pointed at the function itself."""
+    with pytest.raises(wengert.NoRuleError, match=rf"^{re.escape(name)} has no derivative rule in wengert"):
+        wengert.grad(lambda v: np.sum(f(v)))(1.5)
+    assert onp.all(onp.isfinite(f(1.5)))  # plain parameters: SciPy's own
 
 
 def test_dirichlet_rejects_what_scipy_rejects() -> None:

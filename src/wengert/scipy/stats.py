@@ -11,7 +11,9 @@ these exceptions, which raise ``NotImplementedError`` when traced: the shape par
 the degrees of freedom of ``t``'s (derivatives of incomplete gamma and beta functions in
 their parameters). ``poisson`` differentiates in the rate ``mu``, not in the count ``k`` or
 the integer ``loc``. Any other attribute of a distribution (``rvs``, ``mean`` ...) is SciPy's
-own, and so is any other name of this module.
+own, and so is any other name of this module; given traced values (or called on a frozen
+distribution whose parameters are traced), such an attribute raises ``NoRuleError``: SciPy
+would compute it from plain values, without their gradient.
 
 Outside a distribution's support the values are SciPy's (``-inf`` log-densities, ``0``/``1``
 probabilities) and the gradients zero; invalid parameters (``scale <= 0`` ...) give NaN, as
@@ -31,6 +33,7 @@ import scipy.stats as _st
 import wengert.numpy as wnp
 
 from .._core import strip as _strip
+from ..numpy._box import NoRuleError
 from ..numpy._wrap import holds_box as _holds_box
 from . import special as sp
 from ._special_rules import inside as _inside
@@ -59,7 +62,24 @@ class _Family:
         return _Frozen(self, args, kwargs)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._scipy, name)
+        attr = getattr(self._scipy, name)
+        if not callable(attr):
+            return attr
+
+        @functools.wraps(attr)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if _holds_box((*args, *kwargs.values())):
+                raise self._no_rule(name)
+            return attr(*args, **kwargs)
+        return call
+
+    def _no_rule(self, key: str, frozen: str = "") -> NoRuleError:
+        """The error for ``key``, which has no rule, called with (or on ``frozen`` parameters
+        holding) a traced value, whose gradient SciPy's plain computation would lose."""
+        return NoRuleError(f"scipy.stats.{self.__name__}{frozen}.{key} has no derivative rule in wengert, and a "
+                           "value given to it is traced: its gradient would be lost. Write it with the "
+                           f"differentiable functions ({', '.join(self._functions)}) or wengert.numpy, or pass "
+                           "plain values (wengert.stop_gradient) where the gradient is not needed.")
 
     def __dir__(self) -> list:
         return sorted(set(self._functions) | set(dir(self._scipy)))
@@ -108,8 +128,8 @@ def _double(a: Any) -> Any:
 
 class _Frozen:
     """A distribution with fixed parameters: ``norm(loc, scale).logpdf(x)`` is
-    ``norm.logpdf(x, loc, scale)``. Other attributes are those of SciPy's frozen distribution
-    (with the parameters' plain values)."""
+    ``norm.logpdf(x, loc, scale)``. Other attributes are those of SciPy's frozen distribution,
+    refused where a parameter is traced (SciPy computes them without its gradient)."""
 
     def __init__(self, family: _Family, args: tuple, kwargs: dict):
         self._family, self._args, self._kwargs = family, args, kwargs
@@ -119,8 +139,9 @@ class _Frozen:
         fun = family._functions.get(name)
         if fun is not None:
             return functools.partial(_call_frozen, fun, self._args, self._kwargs)
-        plain = family._scipy(*map(_strip, self._args), **{k: _strip(v) for k, v in self._kwargs.items()})
-        return getattr(plain, name)
+        if _holds_box((*self._args, *self._kwargs.values())):  # (mean, std, isf ... computed by SciPy)
+            raise family._no_rule(name, "(...)")
+        return getattr(family._scipy(*self._args, **self._kwargs), name)
 
     def __repr__(self) -> str:
         return f"<frozen wengert.scipy.stats.{self._family.__name__}>"
