@@ -889,6 +889,26 @@ def test_vjp_integer_and_bool_cotangents_are_refused(ct):
         fn(ct)
 
 
+M2 = onp.array([[1.0, 2.0], [3.0, 4.0]])
+DIRECTIONS = [  # (id, call given the direction, start of the message): refused as a primal would be
+    ("vjp", lambda d: vjp(lambda v: v * v, M2)[1](d), "vjp: the cotangent of output 0 is"),
+    ("jvp", lambda d: wengert.jvp(lambda v: v * v, (M2,), (d,)), "jvp: the tangent of primal 0 is"),
+    ("linearize", lambda d: wengert.linearize(lambda v: v * v, M2)[1](d), "linearize: the tangent of primal 0 is"),
+    ("hvp", lambda d: wengert.hvp(lambda v: np.sum(v ** 3))(M2, d), "hvp: the tangent of primal 0 is"),
+]
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+@pytest.mark.parametrize("kind", ["matrix", "masked"])
+@pytest.mark.parametrize("call, start", [d[1:] for d in DIRECTIONS], ids=[d[0] for d in DIRECTIONS])
+def test_matrix_and_masked_directions_are_refused(call, start, kind):
+    """A numpy.matrix direction made the rules' * a matrix product, a masked one skipped its
+    masked elements: wrong values, accepted."""
+    d = onp.asmatrix(M2) if kind == "matrix" else onp.ma.array(M2, mask=[[True, False], [False, False]])
+    with pytest.raises(TypeError, match=rf"^{start} a numpy\.{'matrix' if kind == 'matrix' else 'ma.MaskedArray'}"):
+        call(d)
+
+
 def test_vjp_python_int_cotangent_is_promoted():
     g, = vjp(lambda x: 3.0 * np.sum(x), X3)[1](2)
     assert g.dtype == onp.float64 and close(g, 6.0 * onp.ones(3))

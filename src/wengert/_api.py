@@ -463,6 +463,8 @@ def _make_vjp_function(rec: _Recording, api: str) -> Callable:
                              f"({_layout(rec.out, len(outs))}); got {_layout(cotangent, len(cts))}.")
         cts = [float(c) if type(c) is int else c for c in cts]  # as grad promotes a Python int
         for n, (o, c) in enumerate(zip(outs, cts)):
+            if (why := refusal(strip(c))) is not None:
+                raise TypeError(f"{api}: the cotangent of output {n} is {why}")
             if c is not None and np.result_type(strip(c)).kind not in "fc":
                 raise TypeError(f"{api}: the cotangent of output {n} has dtype {np.result_type(strip(c))}; "
                                 "cotangents are floating point or complex (c.astype(float)).")

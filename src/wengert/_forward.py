@@ -43,7 +43,7 @@ from ._core import Box, ForwardTrace, Joint, Primitive, check_kept, forward_swee
 from ._custom import USER_PRIMITIVES, give_rules
 from ._tree import argument_paths, flatten, paths, same_structure, tree_map, unflatten
 from .numpy._jvps import settle
-from .numpy._wrap import ConversionError
+from .numpy._wrap import ConversionError, refusal
 
 __all__ = ["jvp", "make_jvp", "linearize", "jacfwd", "jacrev", "jacobian", "hessian", "hvp",
            "derivative", "chain_jacobian", "ChainJacobian", "defjvp"]
@@ -57,6 +57,8 @@ def _tangent_leaves(api: str, primal_leaves: list, tangents: Any, batch: tuple,
         raise ValueError(f"{api}: the tangents must have the structure of the primals "
                          f"({len(primal_leaves)} array(s)); got {len(leaves)} in another structure.")
     for n, (p, t) in enumerate(zip(primal_leaves, leaves)):
+        if (why := refusal(strip(t))) is not None:
+            raise TypeError(f"{api}: the tangent of primal {n} is {why}")
         want = batch + np.shape(p)
         if np.shape(strip(t)) != want:
             raise ValueError(f"{api}: the tangent of primal {n} has shape {np.shape(strip(t))}, but "
