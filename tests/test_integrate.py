@@ -527,6 +527,39 @@ def test_failed_backward_solve_is_reported() -> None:
         wengert.grad(loss)(1.3)
 
 
+def _robertson(t: Any, y: Any, k1: Any, k2: Any, k3: Any) -> Any:
+    return np.stack([-k1 * y[0] + k3 * y[1] * y[2], k1 * y[0] - k2 * y[1] ** 2 - k3 * y[1] * y[2], k2 * y[1] ** 2])
+
+
+@pytest.mark.parametrize("method, t_eval", [("BDF", [40.0]), ("LSODA", [40.0]), ("LSODA", [1.0, 40.0])])
+def test_unstable_backward_solve_is_reported(method: str, t_eval: list) -> None:
+    """The adjoint of the stiff Robertson system, integrated backward, blows up: SciPy raised its
+    own ValueError (a NaN met in a factorisation, or the next interval's start), or LSODA
+    returned NaN with no error. Each is the documented RuntimeError, naming the interval."""
+    k, y0 = onp.array([0.04, 3e7, 1e4]), onp.array([1.0, 0.0, 0.0])
+
+    def loss(k: Any) -> Any:
+        sol = solve_ivp(_robertson, (0.0, 40.0), y0, method=method, t_eval=onp.array(t_eval), args=(k[0], k[1], k[2]),
+                        rtol=1e-8, atol=1e-12)
+        return np.sum(sol.y[0])
+    with pytest.raises(RuntimeError, match=r"^solve_ivp: the solve of the augmented system .* from t=40 to t=(0|1) "
+                                           r"failed: "), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # (overflow inside the blown-up solve)
+        wengert.grad(loss)(k)
+
+
+@pytest.mark.parametrize("solver", ["odeint", "solve_ivp"])
+def test_nan_cotangent_gives_nan_not_an_error(solver: str) -> None:
+    """(SciPy's solve_ivp refused the NaN start of the backward solve.)"""
+    def f(k: Any) -> Any:
+        if solver == "odeint":
+            return odeint(oscillator_yt, Y2, [0.0, 1.0], args=(k,), **TIGHT)
+        return solve_ivp(lambda t, y, k: oscillator_yt(y, t, k), (0.0, 1.0), Y2, t_eval=onp.array([1.0]), args=(k,),
+                         **TIGHT).y
+    _, pull = wengert.vjp(f, 1.3)
+    assert onp.isnan(pull(onp.full((2, 2) if solver == "odeint" else (2, 1), onp.nan)))
+
+
 def test_other_names_are_scipys() -> None:
     assert integrate.simpson is si.simpson and integrate.cumulative_trapezoid is si.cumulative_trapezoid
     assert integrate.quad(onp.sin, 0.0, 1.0) == si.quad(onp.sin, 0.0, 1.0)  # on plain values, SciPy's quad

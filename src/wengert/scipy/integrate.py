@@ -89,6 +89,18 @@ class _Solver:
         fresh = np.concatenate([[True], np.diff(t) != 0])
         if not np.all(fresh):  # repeated times (t_eval may repeat t_span[0]): solve at each time once
             return self(rhs, y0, t[fresh])[np.cumsum(fresh) - 1]
+        if not np.all(np.isfinite(y0)):  # a cotangent that is NaN already: NaN comes out, as elsewhere
+            return np.full((len(t), len(y0)), np.nan, dtype=np.result_type(y0, float))
+        try:
+            y = self._solve(rhs, y0, t)
+        except (ValueError, np.linalg.LinAlgError) as e:  # SciPy's, on NaN met inside (an unstable solve)
+            self._failed(t, f"{type(e).__name__}: {e}.", e)
+        if not np.all(np.isfinite(y)):
+            self._failed(t, "its solution is not finite (NaN or infinity): the augmented system is unstable "
+                            "backward in time here (a strongly contracting, stiff system).")
+        return y
+
+    def _solve(self, rhs: Callable, y0: np.ndarray, t: np.ndarray) -> np.ndarray:
         if self.api == "odeint":
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", _si.ODEintWarning)
@@ -103,10 +115,10 @@ class _Solver:
             self._failed(t, sol.message)
         return sol.y.T
 
-    def _failed(self, t: np.ndarray, message: str) -> None:
+    def _failed(self, t: np.ndarray, message: str, cause: BaseException | None = None) -> None:
         raise RuntimeError(f"{self.api}: the solve of the augmented system (adjoint or sensitivity "
                            f"equations) from t={t[0]:g} to t={t[-1]:g} failed: {message} Loosen rtol/atol, "
-                           "allow more steps (mxstep for odeint), or choose another method.")
+                           "allow more steps (mxstep for odeint), or choose another method.") from cause
 
 
 class _Problem:
