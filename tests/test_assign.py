@@ -373,7 +373,19 @@ def at_set(x):
     return np.sum(np.at(x)[(0, 1), [3, 3]].set(x[2, :2] * 4.0) * W) + np.sum(np.at(x)[0].get())
 
 
-AT_CASES = {f.__name__: f for f in [at_add, at_multiply, at_divide, at_set]}
+def at_power(x):
+    return np.sum(np.at(x)[2, I].power(x[0] * 0.5 + 1.0) * W)
+
+
+def at_min(x):  # X lies in (0.5, 1.5): the traced bounds cross it, away from ties
+    return np.sum(np.at(x)[0, I].min(x[1] * 0.7 + 0.3) * W)
+
+
+def at_max(x):
+    return np.sum(np.at(x)[:, [1, 1]].max(x[:, 2:] * 0.9 + 0.15) * W)
+
+
+AT_CASES = {f.__name__: f for f in [at_add, at_multiply, at_divide, at_set, at_power, at_min, at_max]}
 
 
 @pytest.mark.parametrize("f", AT_CASES.values(), ids=AT_CASES.keys())
@@ -381,7 +393,8 @@ def test_at_matches_finite_differences(f: Callable) -> None:
     wengert.gradcheck(f, X.copy(), order=2)
 
 
-@pytest.mark.parametrize("method, ufunc", [("add", onp.add), ("multiply", onp.multiply)])
+@pytest.mark.parametrize("method, ufunc", [("add", onp.add), ("multiply", onp.multiply), ("power", onp.power),
+                                           ("min", onp.minimum), ("max", onp.maximum)])
 def test_at_accumulates_repeated_indices_like_numpy(method: str, ufunc: Any) -> None:
     v = onp.arange(1.0, 5.0)
     expected = X.copy()
@@ -540,6 +553,9 @@ def ufunc_at(x):
     onp.subtract.at(y, (1, [3, 3]), x[2, :2])
     onp.multiply.at(y, (2, [1, 1]), x[0, :2] + 0.5)
     onp.divide.at(y, ([0, 0], [1, 1]), x[1, 1:3] + 1.0)
+    onp.power.at(y, (2, [3, 3]), x[0, 2:] * 0.5 + 0.5)
+    onp.minimum.at(y, (1, [0, 2, 0]), x[2, :3] * 0.8 + 0.2)
+    onp.maximum.at(y, (0, [3]), x[2, 3] * 0.9)
     return np.sum(np.sin(y) * W)
 
 

@@ -18,11 +18,12 @@ keep the value they saw. NumPy's aliasing is kept where it is visible:
 The arrays a user passes in are never written to: ``x += 1`` inside a differentiated
 function leaves the caller's array as it was (NumPy would change it).
 
-``x.at[i].set(v)`` / ``.add(v)`` / ``.multiply(v)`` / ``.divide(v)`` / ``.get()`` are the
-functional forms, returning a new array (``wengert.numpy.at(x)[i]`` for any array, traced or
-not, so that the same code runs on plain arrays); with repeated indices ``add`` and ``multiply``
-accumulate every occurrence (as ``np.add.at`` does), while ``set`` and ``x[i] = v`` keep one
-write per element, the one NumPy keeps.
+``x.at[i].set(v)`` / ``.add(v)`` / ``.multiply(v)`` / ``.divide(v)`` / ``.power(v)`` /
+``.min(v)`` / ``.max(v)`` / ``.get()`` are the functional forms, returning a new array
+(``wengert.numpy.at(x)[i]`` for any array, traced or not, so that the same code runs on plain
+arrays); with repeated indices all but ``set`` apply every occurrence (as ``np.add.at`` and the
+other ufuncs' ``at`` do), while ``set`` and ``x[i] = v`` keep one write per element, the one
+NumPy keeps.
 """
 
 from __future__ import annotations
@@ -260,11 +261,33 @@ class _AtIndex:
     def multiply(self, v: Any) -> Any:
         """A copy of ``x`` with the elements at ``index`` multiplied by ``v``, every occurrence
         of a repeated index multiplying (like ``np.multiply.at``)."""
+        return self._each(wnp.multiply, v)
+
+    def divide(self, v: Any) -> Any:
+        """A copy of ``x`` with the elements at ``index`` divided by ``v``."""
+        return self.multiply(1 / v if type(v) is Box else np.divide(1, v))
+
+    def power(self, v: Any) -> Any:
+        """A copy of ``x`` with the elements at ``index`` raised to ``v``, every occurrence of a
+        repeated index in turn (like ``np.power.at``)."""
+        return self._each(wnp.power, v)
+
+    def min(self, v: Any) -> Any:
+        """A copy of ``x`` with the elements at ``index`` replaced by their minimum with ``v``,
+        every occurrence of a repeated index taking part (like ``np.minimum.at``)."""
+        return self._each(wnp.minimum, v)
+
+    def max(self, v: Any) -> Any:
+        """As :meth:`min`, with the maximum (``np.maximum.at``)."""
+        return self._each(wnp.maximum, v)
+
+    def _each(self, op: Callable, v: Any) -> Any:
+        """``x[i] = op(x[i], v_k)`` for every position ``i`` of the index in order, a repeated
+        position once per occurrence: in rounds, round r taking the r-th occurrence of each."""
         x = strip(self.x)
         shape = np.shape(x)
         positions = np.arange(np.size(x)).reshape(shape)[self.index].ravel()
-        factors = wnp.ravel(wnp.broadcast_to(v, np.shape(x[self.index])))
-        # Round r multiplies by the r-th occurrence of each index: within a round they differ.
+        values = wnp.ravel(wnp.broadcast_to(v, np.shape(x[self.index])))
         order = np.argsort(positions, kind="stable")
         ranked = positions[order]
         first = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
@@ -274,12 +297,8 @@ class _AtIndex:
         for r in range(int(occurrence.max(initial=-1)) + 1):
             chosen = np.flatnonzero(occurrence == r)
             spots = np.unravel_index(positions[chosen], shape)
-            out = wnp._setitem(out, out[spots] * factors[chosen], spots)
+            out = wnp._setitem(out, op(out[spots], values[chosen]), spots)
         return out
-
-    def divide(self, v: Any) -> Any:
-        """A copy of ``x`` with the elements at ``index`` divided by ``v``."""
-        return self.multiply(1 / v if type(v) is Box else np.divide(1, v))
 
 
 def _ufunc_at(ufunc: np.ufunc, method: str, invert: Callable) -> Callable:
@@ -296,7 +315,8 @@ def _ufunc_at(ufunc: np.ufunc, method: str, invert: Callable) -> Callable:
 
 def at(x: Any) -> _At:
     """Functional updates of any array, traced or not: ``at(x)[i].set(v)``, ``.add(v)``,
-    ``.multiply(v)``, ``.divide(v)``, ``.get()`` each return a new array (``x`` is unchanged).
+    ``.multiply(v)``, ``.divide(v)``, ``.power(v)``, ``.min(v)``, ``.max(v)``, ``.get()`` each
+    return a new array (``x`` is unchanged).
     Traced arrays also have them as the property ``x.at``."""
     return _At(x)
 
@@ -307,4 +327,7 @@ _UFUNC_METHODS.update({
     (np.subtract, "at"): _ufunc_at(np.subtract, "add", lambda b: -b),
     (np.multiply, "at"): _ufunc_at(np.multiply, "multiply", lambda b: b),
     (np.divide, "at"): _ufunc_at(np.divide, "divide", lambda b: b),
+    (np.power, "at"): _ufunc_at(np.power, "power", lambda b: b),
+    (np.minimum, "at"): _ufunc_at(np.minimum, "min", lambda b: b),
+    (np.maximum, "at"): _ufunc_at(np.maximum, "max", lambda b: b),
 })
