@@ -753,7 +753,7 @@ def test_argmax_selected_element_gets_the_gradient():
 NO_RULE = [
     ("numpy.logaddexp.reduceat", lambda x: onp.logaddexp.reduceat(x, [0, 1])),
     ("numpy.subtract.reduceat", lambda x: np.subtract.reduceat(x, [0, 1], axis=1)),
-    ("numpy.minimum.at", lambda x: (lambda y: (onp.minimum.at(y, [0, 1], 0.5), y)[1])(x * 1.0)),
+    ("numpy.logaddexp.at", lambda x: (lambda y: (onp.logaddexp.at(y, [0, 1], 0.5), y)[1])(x * 1.0)),
     ("numpy.frompyfunc's ufunc 'abs (vectorized)'", lambda x: onp.frompyfunc(abs, 1, 1)(x).astype(float)),
 ]
 
