@@ -455,6 +455,11 @@ def _loop_node(api: str, step: Callable, state: Any, args: tuple, schedule: Call
 
     def run_step(st: Any, arg_values: list) -> Any:
         new = step(st, *unflatten(arg_structure, arg_values))
+        if "random" not in first:  # the first live pass: every step once (the others repeat them)
+            checked(new)
+        return new
+
+    def checked(new: Any) -> None:
         leaves, structure = flatten(new)
         if not same_structure(structure, state_structure):
             raise TypeError(f"{api}: the step returned a state laid out otherwise than the one it was given "
@@ -465,7 +470,6 @@ def _loop_node(api: str, step: Callable, state: Any, args: tuple, schedule: Call
                 what = "None" if leaf is None else f"a {type(leaf).__name__}"
                 raise TypeError(f"{api}: the step returned a state holding {what} where the state it was given "
                                 "holds a floating point or complex array; step returns the new state.")
-        return new
 
     if top is None or isinstance(top, ForwardTrace) or not recording(top):
         return run(lambda st: step(st, *args), state)
